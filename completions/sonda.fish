@@ -1,0 +1,85 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_sonda_global_optspecs
+    string join \n v/verbose q/quiet 4 6 h/help V/version
+end
+
+function __fish_sonda_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_sonda_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_sonda_using_subcommand
+    set -l cmd (__fish_sonda_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c sonda -n "__fish_sonda_needs_command" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
+complete -c sonda -n "__fish_sonda_needs_command" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
+complete -c sonda -n "__fish_sonda_needs_command" -s 4 -d 'Use IPv4 only'
+complete -c sonda -n "__fish_sonda_needs_command" -s 6 -d 'Use IPv6 only'
+complete -c sonda -n "__fish_sonda_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sonda -n "__fish_sonda_needs_command" -s V -l version -d 'Print version'
+complete -c sonda -n "__fish_sonda_needs_command" -f -a "listen" -d 'Accept TCP connections and relay them to stdin and stdout'
+complete -c sonda -n "__fish_sonda_needs_command" -f -a "connect" -d 'Connect to HOST PORT over TCP and relay stdin and stdout'
+complete -c sonda -n "__fish_sonda_needs_command" -f -a "generate" -d 'Write man pages or shell completions (for packagers)'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l max-conns -d 'With -k, the most clients served at once; a connection over the limit is closed at once, unread' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l allow -d 'Accept clients only from this address or CIDR block (repeatable)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l deny -d 'Close connections from this address or CIDR block at once, unread (repeatable; wins over --allow)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l backlog -d 'Length of the accept queue passed to listen(2)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l sndbuf -d 'Set SO_SNDBUF (turns off the kernel\'s send buffer autotuning)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -s k -l keep-open -d 'Serve clients concurrently and keep listening after each one ends'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l echo -d 'Send back everything a client sends; stdin is ignored'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l sink -d 'Read and discard what clients send (bytes per client with -v); stdin is ignored and nothing is written to stdout'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l no-reuseaddr -d 'Leave SO_REUSEADDR off: bind fails while connections on the port are in TIME-WAIT'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l reuseport -d 'Set SO_REUSEPORT: share the port with other sockets that set it'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l nodelay -d 'Set TCP_NODELAY (send small writes at once, no Nagle)'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l send-only -d 'Only send stdin; what arrives is read and discarded. Ends at stdin\'s EOF once the peer has acknowledged every byte'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l recv-only -d 'Only receive to stdout; stdin is never read and nothing is sent'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l no-shutdown -d 'Do not half-close the connection at stdin\'s EOF'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l exit-on-eof -d 'End when the peer closes, even while stdin is still open'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -s 4 -d 'Use IPv4 only'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -s 6 -d 'Use IPv6 only'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -s V -l version -d 'Print version'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -s w -l timeout -d 'Give up connecting after DUR (all addresses together); exit 4' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l timeout-method -d 'How the connect timeout is enforced' -r -f -a "poll\t'Non-blocking connect, poll(2) for writability until the deadline, then SO_ERROR'
+alarm\t'Blocking connect interrupted by SIGALRM from a sub-second timer'"
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -s s -l source -d 'Bind to this local address (and port) before connecting; a busy port is an error, never replaced by another' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l sndbuf -d 'Set SO_SNDBUF (turns off the kernel\'s send buffer autotuning)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l nodelay -d 'Set TCP_NODELAY (send small writes at once, no Nagle)'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l send-only -d 'Only send stdin; what arrives is read and discarded. Ends at stdin\'s EOF once the peer has acknowledged every byte'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l recv-only -d 'Only receive to stdout; stdin is never read and nothing is sent'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l no-shutdown -d 'Do not half-close the connection at stdin\'s EOF'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l exit-on-eof -d 'End when the peer closes, even while stdin is still open'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -s 4 -d 'Use IPv4 only'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -s 6 -d 'Use IPv6 only'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -s V -l version -d 'Print version'
+complete -c sonda -n "__fish_sonda_using_subcommand generate" -l dir -d 'Directory to write into' -r -F
+complete -c sonda -n "__fish_sonda_using_subcommand generate" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
+complete -c sonda -n "__fish_sonda_using_subcommand generate" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
+complete -c sonda -n "__fish_sonda_using_subcommand generate" -s 4 -d 'Use IPv4 only'
+complete -c sonda -n "__fish_sonda_using_subcommand generate" -s 6 -d 'Use IPv6 only'
+complete -c sonda -n "__fish_sonda_using_subcommand generate" -s h -l help -d 'Print help'
+complete -c sonda -n "__fish_sonda_using_subcommand generate" -s V -l version -d 'Print version'

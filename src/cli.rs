@@ -1,0 +1,251 @@
+//! The command line: every flag of every subcommand, as clap derive types.
+//!
+//! This is the one source of `--help`, the man pages and the completions.
+//! Values are checked here (ports, durations, sizes, CIDR blocks) so a bad
+//! one is a one-line usage error before any socket opens.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
+
+use crate::engine::addr::{parse_cidr, parse_host, parse_port, parse_source};
+use crate::parse::{parse_buffer_size, parse_duration};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sonda",
+    version,
+    about = "Network diagnostics in the tradition of netcat",
+    long_about = "sonda pipes bytes through TCP connections and measures and explains \
+sockets. Payload goes to stdout only; every diagnostic goes to stderr, prefixed \
+'sonda:'. Durations are humantime ('500ms', '2s', '1m'; a bare number means \
+seconds); sizes take K, M and G binary suffixes.",
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Print diagnostics to stderr (repeat for more).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Print nothing to stderr but fatal errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Use IPv4 only.
+    #[arg(short = '4', global = true, conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// Use IPv6 only.
+    #[arg(short = '6', global = true)]
+    pub ipv6: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Accept TCP connections and relay them to stdin and stdout.
+    #[command(
+        override_usage = "sonda listen [OPTIONS] [HOST] PORT",
+        long_about = "Listen on PORT and relay one TCP client to stdin and stdout, then exit. \
+Without HOST, sonda listens on every interface of both families (a dual-stack [::] \
+socket with IPV6_V6ONLY off, or 0.0.0.0 where the host has no IPv6). PORT 0 picks a \
+free port, printed with -v. SO_REUSEADDR is on by default so a restarted listener \
+binds while old connections sit in TIME-WAIT.\n\n\
+When stdin reaches EOF the connection is half-closed (shutdown SHUT_WR) and sonda \
+keeps reading until the client closes; when the client closes, stdout is closed at \
+once. The session ends when both directions are finished.\n\n\
+With -k, clients are served concurrently until interrupted: what each sends goes to \
+stdout in whole chunks, stdin goes to every connected client (a client that does not \
+read slows the fan-out for all), and stdin's EOF half-closes every current and \
+future client."
+    )]
+    Listen(ListenArgs),
+
+    /// Connect to HOST PORT over TCP and relay stdin and stdout.
+    #[command(
+        long_about = "Connect to PORT on HOST and relay stdin to the connection and the \
+connection to stdout. Every address HOST resolves to is tried in turn within one \
+--timeout. When stdin reaches EOF the connection is half-closed (shutdown SHUT_WR) \
+and sonda keeps reading until the peer closes; when the peer closes, stdout is closed \
+at once, and sonda goes on sending stdin when it is a pipe or a file (the peer may \
+only have half-closed) or ends when it is a terminal."
+    )]
+    Connect(ConnectArgs),
+
+    /// Write man pages or shell completions (for packagers).
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+/// `[HOST] PORT`, as typed; `cmd::listen` splits and checks it.
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Address to listen on (default: every interface), then the port (0
+    /// picks a free one).
+    #[arg(value_name = "[HOST] PORT", num_args = 1..=2, required = true)]
+    pub addr: Vec<String>,
+
+    /// Serve clients concurrently and keep listening after each one ends.
+    #[arg(short = 'k', long)]
+    pub keep_open: bool,
+
+    /// With -k, the most clients served at once; a connection over the
+    /// limit is closed at once, unread.
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_conns: u32,
+
+    /// Accept clients only from this address or CIDR block (repeatable).
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
+    pub allow: Vec<IpNet>,
+
+    /// Close connections from this address or CIDR block at once, unread
+    /// (repeatable; wins over --allow).
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
+    pub deny: Vec<IpNet>,
+
+    /// Send back everything a client sends; stdin is ignored.
+    #[arg(long, conflicts_with_all = ["sink", "send_only", "recv_only"])]
+    pub echo: bool,
+
+    /// Read and discard what clients send (bytes per client with -v);
+    /// stdin is ignored and nothing is written to stdout.
+    #[arg(long, conflicts_with_all = ["send_only", "recv_only"])]
+    pub sink: bool,
+
+    /// Leave SO_REUSEADDR off: bind fails while connections on the port
+    /// are in TIME-WAIT.
+    #[arg(long)]
+    pub no_reuseaddr: bool,
+
+    /// Set SO_REUSEPORT: share the port with other sockets that set it.
+    #[arg(long)]
+    pub reuseport: bool,
+
+    /// Length of the accept queue passed to listen(2).
+    #[arg(long, value_name = "N", default_value_t = 128,
+          value_parser = clap::value_parser!(i32).range(0..))]
+    pub backlog: i32,
+
+    #[command(flatten)]
+    pub socket: SocketArgs,
+
+    #[command(flatten)]
+    pub relay: RelayArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Host name or address (IPv6 with or without brackets).
+    #[arg(value_parser = parse_host)]
+    pub host: String,
+
+    /// Port, 0-65535.
+    #[arg(value_parser = parse_port)]
+    pub port: u16,
+
+    /// Give up connecting after DUR (all addresses together); exit 4.
+    #[arg(short = 'w', long, value_name = "DUR", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// How the connect timeout is enforced.
+    #[arg(long, value_name = "METHOD", value_enum, default_value_t = TimeoutMethodArg::Poll)]
+    pub timeout_method: TimeoutMethodArg,
+
+    /// Bind to this local address (and port) before connecting; a busy port
+    /// is an error, never replaced by another.
+    #[arg(short = 's', long, value_name = "ADDR[:PORT]", value_parser = parse_source)]
+    pub source: Option<std::net::SocketAddr>,
+
+    #[command(flatten)]
+    pub socket: SocketArgs,
+
+    #[command(flatten)]
+    pub relay: RelayArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TimeoutMethodArg {
+    /// Non-blocking connect, poll(2) for writability until the deadline,
+    /// then SO_ERROR.
+    Poll,
+    /// Blocking connect interrupted by SIGALRM from a sub-second timer.
+    Alarm,
+}
+
+/// Options on the connected socket.
+#[derive(Debug, Args)]
+pub struct SocketArgs {
+    /// Set TCP_NODELAY (send small writes at once, no Nagle).
+    #[arg(long)]
+    pub nodelay: bool,
+
+    /// Set SO_SNDBUF (turns off the kernel's send buffer autotuning).
+    #[arg(long, value_name = "SIZE", value_parser = parse_buffer_size)]
+    pub sndbuf: Option<usize>,
+
+    /// Set SO_RCVBUF (turns off the kernel's receive buffer autotuning).
+    #[arg(long, value_name = "SIZE", value_parser = parse_buffer_size)]
+    pub rcvbuf: Option<usize>,
+
+    /// Turn on TCP keepalive, probing after DUR of silence and every DUR.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub keepalive: Option<Duration>,
+}
+
+/// How the relay runs.
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    /// End the session (exit 4) when no byte has moved either way for DUR.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+
+    /// Only send stdin; what arrives is read and discarded. Ends at stdin's
+    /// EOF once the peer has acknowledged every byte.
+    #[arg(long, conflicts_with = "recv_only")]
+    pub send_only: bool,
+
+    /// Only receive to stdout; stdin is never read and nothing is sent.
+    #[arg(long)]
+    pub recv_only: bool,
+
+    /// Do not half-close the connection at stdin's EOF.
+    #[arg(long)]
+    pub no_shutdown: bool,
+
+    /// End when the peer closes, even while stdin is still open.
+    #[arg(long)]
+    pub exit_on_eof: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[arg(value_enum)]
+    pub what: GenerateWhat,
+
+    /// Directory to write into.
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GenerateWhat {
+    Man,
+    Completions,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,315 @@
+//! `sonda listen [HOST] PORT`: one client by default, or many with `-k`.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use crate::cli::ListenArgs;
+use crate::engine::addr::{parse_host, parse_port, resolve, Acl};
+use crate::engine::hub::{self, Hub};
+use crate::engine::relay::{
+    self, echo, relay, set_idle_timeout, socket_to_stdout, Counters, Direction, End, RecvError,
+    RelayOpts, Stats,
+};
+use crate::engine::socket::{
+    configure_accepted, display_addr, listen_on, listen_wildcard, SocketOpts,
+};
+use crate::error::{Error, Exit};
+use crate::report;
+
+use super::Global;
+
+/// What is done with each client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Service {
+    Relay,
+    Echo,
+    Sink,
+}
+
+struct Config {
+    service: Service,
+    relay: RelayOpts,
+    sock: SocketOpts,
+    acl: Acl,
+    max_conns: usize,
+}
+
+pub fn run(global: &Global, args: ListenArgs) -> anyhow::Result<Exit> {
+    let (host, port) = split_addr(&args.addr)?;
+    let mut sock = args.socket.to_opts();
+    sock.reuseaddr = !args.no_reuseaddr;
+    sock.reuseport = args.reuseport;
+    let listener = match host {
+        None => listen_wildcard(port, global.family, &sock, args.backlog)?,
+        Some(host) => {
+            let addr = resolve(&host, port, global.family)?[0];
+            let v6only = (global.family == crate::engine::addr::Family::V6).then_some(true);
+            listen_on(addr, &sock, args.backlog, v6only)?
+        }
+    };
+    if let Ok(local) = listener.local_addr() {
+        report::info(format!(
+            "listening on {}",
+            listening_addr(&listener, &local)
+        ));
+    }
+    let cfg = Config {
+        service: if args.echo {
+            Service::Echo
+        } else if args.sink {
+            Service::Sink
+        } else {
+            Service::Relay
+        },
+        relay: args.relay.to_opts(),
+        sock,
+        acl: Acl {
+            allow: args.allow,
+            deny: args.deny,
+        },
+        max_conns: args.max_conns as usize,
+    };
+    if args.keep_open {
+        serve_forever(listener, Arc::new(cfg))
+    } else {
+        serve_one(listener, &cfg)
+    }
+}
+
+/// `[HOST] PORT` into its parts; a bad value is a usage error naming it.
+fn split_addr(addr: &[String]) -> Result<(Option<String>, u16), Error> {
+    let (host, port) = match addr {
+        [port] => (None, port),
+        [host, port] => (Some(host), port),
+        _ => return Err(Error::usage("listen", "expected [HOST] PORT")),
+    };
+    let port =
+        parse_port(port).map_err(|why| Error::usage(format!("invalid port '{port}'"), why))?;
+    let host = host
+        .map(|h| parse_host(h).map_err(|why| Error::usage(format!("invalid host '{h}'"), why)))
+        .transpose()?;
+    Ok((host, port))
+}
+
+fn listening_addr(listener: &TcpListener, local: &SocketAddr) -> String {
+    let dual = local.is_ipv6()
+        && local.ip().is_unspecified()
+        && socket2::SockRef::from(listener)
+            .only_v6()
+            .map(|v| !v)
+            .unwrap_or(false);
+    if dual {
+        format!("{} (IPv4 and IPv6)", display_addr(local))
+    } else {
+        display_addr(local)
+    }
+}
+
+/// accept(2) until a client the ACL admits; denied peers are closed unread.
+fn accept_admitted(listener: &TcpListener, acl: &Acl) -> anyhow::Result<(TcpStream, SocketAddr)> {
+    loop {
+        let (stream, peer) = match listener.accept() {
+            Ok(c) => c,
+            Err(e) if transient_accept_error(&e) => continue,
+            Err(e) => return Err(Error::io("accept", &e).into()),
+        };
+        if acl.permits(peer.ip()) {
+            return Ok((stream, peer));
+        }
+        report::info(format!(
+            "denied connection from {} (--allow/--deny)",
+            display_addr(&peer)
+        ));
+    }
+}
+
+fn transient_accept_error(e: &std::io::Error) -> bool {
+    match e.raw_os_error() {
+        Some(libc::EINTR) | Some(libc::ECONNABORTED) | Some(libc::EPROTO) => true,
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM) => {
+            // Out of descriptors or memory: back off instead of spinning;
+            // the queue is served again once clients close.
+            report::warn(format!("accept: {}; retrying", crate::error::describe(e)));
+            thread::sleep(Duration::from_millis(50));
+            true
+        }
+        _ => false,
+    }
+}
+
+fn serve_one(listener: TcpListener, cfg: &Config) -> anyhow::Result<Exit> {
+    let (stream, peer) = accept_admitted(&listener, &cfg.acl)?;
+    // One client only: stop accepting, so later connects are refused.
+    drop(listener);
+    report::info(format!("connection from {}", display_addr(&peer)));
+    configure_accepted(&stream, &cfg.sock).map_err(|e| Error::io("set socket options", &e))?;
+    let (stats, result) = match cfg.service {
+        Service::Relay => relay(stream, peer, &cfg.relay),
+        Service::Echo | Service::Sink => {
+            let counters = Counters::new();
+            let r = serve_unattended(&stream, peer, cfg, &counters).map(|()| End::Done);
+            (counters.stats(), r)
+        }
+    };
+    report_end(peer, &stats, cfg.service);
+    match result? {
+        End::Done | End::StdoutClosed => Ok(Exit::Success),
+    }
+}
+
+/// `--echo` and `--sink` on one client, in the calling thread.
+fn serve_unattended(
+    stream: &TcpStream,
+    peer: SocketAddr,
+    cfg: &Config,
+    counters: &Counters,
+) -> Result<(), Error> {
+    set_idle_timeout(stream, cfg.relay.idle_timeout).map_err(|e| Error::io("set timeout", &e))?;
+    match cfg.service {
+        Service::Echo => echo(stream, peer, counters),
+        _ => match socket_to_stdout(stream, peer, counters, true, false) {
+            Ok(()) => Ok(()),
+            Err(RecvError::Socket(e) | RecvError::Stdout(e)) => Err(e),
+            Err(RecvError::StdoutClosed) => Ok(()),
+        },
+    }
+}
+
+fn report_end(peer: SocketAddr, stats: &Stats, service: Service) {
+    if !report::verbose() {
+        return;
+    }
+    let peer = display_addr(&peer);
+    let took = report::duration(stats.elapsed);
+    match service {
+        Service::Sink => report::info(format!(
+            "connection from {peer} closed: received {} in {took}",
+            report::bytes(stats.received)
+        )),
+        _ => report::info(format!(
+            "connection from {peer} closed: received {}, sent {} in {took}",
+            report::bytes(stats.received),
+            report::bytes(stats.sent)
+        )),
+    }
+}
+
+/// `-k`: accept forever, one thread per client (two when stdin is relayed).
+fn serve_forever(listener: TcpListener, cfg: Arc<Config>) -> anyhow::Result<Exit> {
+    let hub = Hub::new();
+    let sends = cfg.service == Service::Relay && cfg.relay.direction != Direction::RecvOnly;
+    if sends {
+        let hub = hub.clone();
+        thread::Builder::new()
+            .name("stdin".into())
+            .spawn(move || {
+                if let Err(e) = hub.pump_stdin() {
+                    report::warn(format!("read stdin: {}", crate::error::describe(&e)));
+                }
+            })
+            .map_err(|e| Error::io("start stdin thread", &e))?;
+    }
+    let active = Arc::new(AtomicUsize::new(0));
+    let next_id = AtomicU64::new(0);
+    loop {
+        let (stream, peer) = accept_admitted(&listener, &cfg.acl)?;
+        if active.load(Ordering::SeqCst) >= cfg.max_conns {
+            report::info(format!(
+                "refused connection from {}: {} clients already (--max-conns)",
+                display_addr(&peer),
+                cfg.max_conns
+            ));
+            continue;
+        }
+        active.fetch_add(1, Ordering::SeqCst);
+        report::info(format!("connection from {}", display_addr(&peer)));
+        let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let client = Client {
+            id,
+            stream,
+            peer,
+            cfg: cfg.clone(),
+            hub: sends.then(|| hub.clone()),
+            active: active.clone(),
+        };
+        let spawned = thread::Builder::new()
+            .name(format!("client-{id}"))
+            .stack_size(CLIENT_STACK)
+            .spawn(move || client.serve());
+        if let Err(e) = spawned {
+            active.fetch_sub(1, Ordering::SeqCst);
+            report::warn(format!(
+                "serve {}: {}",
+                display_addr(&peer),
+                crate::error::describe(&e)
+            ));
+        }
+    }
+}
+
+/// Client threads keep their buffers on the heap; a small stack lets a
+/// thousand clients cost little.
+const CLIENT_STACK: usize = 128 * 1024;
+
+struct Client {
+    id: u64,
+    stream: TcpStream,
+    peer: SocketAddr,
+    cfg: Arc<Config>,
+    hub: Option<Arc<Hub>>,
+    active: Arc<AtomicUsize>,
+}
+
+impl Client {
+    fn serve(self) {
+        let counters = Counters::new();
+        let result = self.serve_inner(&counters);
+        // Free the slot as soon as the client is done, whatever stdin does.
+        if let Some(hub) = &self.hub {
+            hub.leave(self.id);
+        }
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        self.active.fetch_sub(1, Ordering::SeqCst);
+        report_end(self.peer, &counters.stats(), self.cfg.service);
+        match result {
+            Ok(()) => {}
+            Err(RecvError::StdoutClosed) => std::process::exit(Exit::Success.code()),
+            Err(RecvError::Stdout(e)) => {
+                // stdout is shared by every client: nothing more can be
+                // delivered.
+                report::error(&e, None);
+                std::process::exit(Exit::Failure.code());
+            }
+            Err(RecvError::Socket(e)) => report::info(e),
+        }
+    }
+
+    fn serve_inner(&self, counters: &Arc<Counters>) -> Result<(), RecvError> {
+        let fail = |e: std::io::Error| RecvError::Socket(Error::io("set socket options", &e));
+        configure_accepted(&self.stream, &self.cfg.sock).map_err(fail)?;
+        match self.cfg.service {
+            Service::Echo | Service::Sink => {
+                return serve_unattended(&self.stream, self.peer, &self.cfg, counters)
+                    .map_err(RecvError::Socket)
+            }
+            Service::Relay => {}
+        }
+        if let Some(hub) = &self.hub {
+            let queue = hub.join(self.id);
+            let sock = self.stream.try_clone().map_err(fail)?;
+            let (counters, half_close) = (counters.clone(), self.cfg.relay.half_close);
+            thread::Builder::new()
+                .name(format!("client-{}-tx", self.id))
+                .stack_size(CLIENT_STACK)
+                .spawn(move || hub::write_queue(&sock, queue, &counters, half_close))
+                .map_err(fail)?;
+        }
+        let idle = self.cfg.relay.idle_timeout;
+        relay::set_idle_timeout(&self.stream, idle).map_err(fail)?;
+        let discard = self.cfg.relay.direction == Direction::SendOnly;
+        socket_to_stdout(&self.stream, self.peer, counters, discard, false)
+    }
+}

@@ -1,0 +1,92 @@
+//! One module per subcommand: each turns its parsed arguments into engine
+//! configuration, runs it, and reports with `-v`.
+
+mod connect;
+mod generate;
+mod listen;
+
+use clap::error::ErrorKind;
+
+use crate::cli::{Cli, Command, RelayArgs, SocketArgs};
+use crate::engine::addr::Family;
+use crate::engine::relay::{Direction, RelayOpts};
+use crate::engine::socket::SocketOpts;
+use crate::engine::stdio;
+use crate::error::Exit;
+
+/// Options every subcommand sees.
+#[derive(Clone, Copy, Debug)]
+pub struct Global {
+    pub family: Family,
+}
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
+    let global = Global {
+        family: match (cli.ipv4, cli.ipv6) {
+            (true, _) => Family::V4,
+            (_, true) => Family::V6,
+            _ => Family::Any,
+        },
+    };
+    match cli.command {
+        Command::Listen(args) => listen::run(&global, args),
+        Command::Connect(args) => connect::run(&global, args),
+        Command::Generate(args) => generate::run(args),
+    }
+}
+
+/// Renders a clap error: help and version go to stdout with 0; a usage error
+/// becomes one `sonda: ...` line on stderr and exit 2.
+pub fn usage_error(err: clap::Error) -> Exit {
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                Exit::Usage
+            } else {
+                Exit::Success
+            }
+        }
+        _ => {
+            let text = err.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid usage");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            crate::report::error(format!("{first} (see 'sonda --help')"), None);
+            Exit::Usage
+        }
+    }
+}
+
+impl SocketArgs {
+    pub fn to_opts(&self) -> SocketOpts {
+        SocketOpts {
+            nodelay: self.nodelay,
+            sndbuf: self.sndbuf,
+            rcvbuf: self.rcvbuf,
+            keepalive: self.keepalive,
+            ..SocketOpts::default()
+        }
+    }
+}
+
+impl RelayArgs {
+    pub fn to_opts(&self) -> RelayOpts {
+        RelayOpts {
+            idle_timeout: self.idle_timeout.filter(|d| !d.is_zero()),
+            half_close: !self.no_shutdown,
+            direction: if self.send_only {
+                Direction::SendOnly
+            } else if self.recv_only {
+                Direction::RecvOnly
+            } else {
+                Direction::Both
+            },
+            // An interactive user has nothing scripted left to send once the
+            // peer has closed; a pipe or a file may still be wanted by a peer
+            // that only half-closed.
+            end_on_socket_eof: self.exit_on_eof || stdio::stdin_is_terminal(),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Man pages and shell completions, rendered from the clap definitions in
+//! `cli.rs` plus the sections clap does not know: EXAMPLES, EXIT STATUS and
+//! SEE ALSO. `sonda generate man|completions --dir DIR` writes them; the
+//! committed copies in `man/` and `completions/` are checked by a test.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use clap::CommandFactory;
+use clap_complete::Shell;
+use roff::{bold, roman, Roff};
+
+use crate::cli::Cli;
+
+/// (command, what it does) pairs for a page's EXAMPLES section.
+type Examples = &'static [(&'static str, &'static str)];
+
+const SONDA_EXAMPLES: Examples = &[
+    (
+        "sonda listen 8080 > received",
+        "Receive one TCP client's bytes into a file.",
+    ),
+    (
+        "sonda connect host.example 8080 < file",
+        "Send a file to that listener.",
+    ),
+    (
+        "sonda -v connect -w 2s db.internal 5432 < /dev/null",
+        "Check that a port answers within 2 seconds.",
+    ),
+];
+
+const LISTEN_EXAMPLES: Examples = &[
+    (
+        "sonda listen 8080 > upload.bin",
+        "Receive one client's upload on every interface, IPv4 and IPv6, then exit.",
+    ),
+    (
+        "sonda -v listen 127.0.0.1 0",
+        "Listen on a free loopback port; stderr says which (listening on 127.0.0.1:PORT).",
+    ),
+    (
+        "sonda listen -k --sink -v 9000",
+        "Accept any number of clients, discard what they send and report bytes per client.",
+    ),
+    (
+        "sonda listen -k --echo --allow 10.0.0.0/8 7",
+        "An echo service for one network only; other peers are closed unread.",
+    ),
+    (
+        "tail -f app.log | sonda listen -k 5140",
+        "Stream a log to every client that connects.",
+    ),
+    (
+        "sonda listen --no-reuseaddr 8080",
+        "Fail (exit 5) instead of binding while old connections sit in TIME-WAIT.",
+    ),
+];
+
+const CONNECT_EXAMPLES: Examples = &[
+    ("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | sonda connect example.org 80", "Send a request; the connection is half-closed at stdin's EOF and the reply is read to the end."),
+    ("sonda connect -w 1s --timeout-method alarm 192.0.2.1 22", "Give up after one second (exit 4), timing the connect with SIGALRM."),
+    ("sonda connect -s 127.0.0.1:40000 127.0.0.1 8080", "Connect from a fixed source port; if it is busy, exit 5."),
+    ("tar c dir | sonda connect backup 9000", "Stream an archive; exit 0 only when the peer read all of it."),
+    ("sonda connect --recv-only --idle-timeout 30s feed 7000 > feed.log", "Record a feed until it falls silent for 30 seconds (exit 4)."),
+];
+
+const EXIT_STATUS: &[(&str, &str)] = &[
+    ("0", "Success. A reader of stdout that goes away (EPIPE) also ends sonda quietly with 0."),
+    ("1", "Any other runtime failure: I/O error, connection reset by peer, the peer closing before it read all input, stdout full."),
+    ("2", "Usage error: unknown flag, port out of range, malformed address, duration, size or CIDR block."),
+    ("3", "Connection refused, or ICMP port unreachable."),
+    ("4", "Timed out: connect (--timeout) or idle (--idle-timeout)."),
+    ("5", "Address in use: bind failed (listen, or connect --source)."),
+    ("6", "The name or address could not be resolved, or has no address in the family forced by -4 or -6."),
+    ("130", "Interrupted by SIGINT (143 for SIGTERM)."),
+];
+
+/// Every page: (file stem, clap command path, examples, see also).
+fn pages() -> Vec<(&'static str, Option<&'static str>, Examples, &'static str)> {
+    vec![
+        (
+            "sonda",
+            None,
+            SONDA_EXAMPLES,
+            "sonda-listen(1), sonda-connect(1), nc(1), ncat(1), socat(1), ss(8)",
+        ),
+        (
+            "sonda-listen",
+            Some("listen"),
+            LISTEN_EXAMPLES,
+            "sonda(1), sonda-connect(1), nc(1), ncat(1), socat(1), ss(8), tcp(7), socket(7)",
+        ),
+        (
+            "sonda-connect",
+            Some("connect"),
+            CONNECT_EXAMPLES,
+            "sonda(1), sonda-listen(1), nc(1), ncat(1), socat(1), connect(2), tcp(7)",
+        ),
+    ]
+}
+
+/// Renders every man page as (file name, roff text).
+pub fn man_pages() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let root = Cli::command();
+    let version = root.get_version().unwrap_or_default().to_string();
+    let mut out = Vec::new();
+    for (stem, sub, examples, see_also) in pages() {
+        let cmd = match sub {
+            None => root.clone(),
+            Some(name) => root
+                .find_subcommand(name)
+                .with_context(|| format!("no subcommand {name}"))?
+                .clone()
+                .name(stem)
+                .bin_name(format!("sonda {name}"))
+                .version(env!("CARGO_PKG_VERSION")),
+        };
+        let man = clap_mangen::Man::new(cmd)
+            .source(format!("sonda {version}"))
+            .manual("sonda manual");
+        let mut buf = Vec::new();
+        man.render_title(&mut buf)?;
+        man.render_name_section(&mut buf)?;
+        man.render_synopsis_section(&mut buf)?;
+        man.render_description_section(&mut buf)?;
+        man.render_options_section(&mut buf)?;
+        if sub.is_none() {
+            man.render_subcommands_section(&mut buf)?;
+        }
+        buf.write_all(extra_sections(examples, see_also).as_bytes())?;
+        man.render_version_section(&mut buf)?;
+        out.push((format!("{stem}.1"), buf));
+    }
+    Ok(out)
+}
+
+fn extra_sections(examples: Examples, see_also: &str) -> String {
+    let mut roff = Roff::new();
+    roff.control("SH", ["EXAMPLES"]);
+    for (command, what) in examples {
+        roff.control("TP", [] as [&str; 0])
+            .text([bold(*command)])
+            .text([roman(*what)]);
+    }
+    roff.control("SH", ["EXIT STATUS"]);
+    for (code, meaning) in EXIT_STATUS {
+        roff.control("TP", [] as [&str; 0])
+            .text([bold(*code)])
+            .text([roman(*meaning)]);
+    }
+    roff.control("SH", ["SEE ALSO"]).text([roman(see_also)]);
+    roff.to_roff()
+}
+
+pub fn write_man_pages(dir: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    for (name, text) in man_pages()? {
+        let path = dir.join(name);
+        fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Renders every completion script as (file name, text).
+pub fn completions() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for shell in [
+        Shell::Bash,
+        Shell::Zsh,
+        Shell::Fish,
+        Shell::Elvish,
+        Shell::PowerShell,
+    ] {
+        let mut cmd = Cli::command();
+        let mut buf = Vec::new();
+        clap_complete::generate(shell, &mut cmd, "sonda", &mut buf);
+        let name = match shell {
+            Shell::Bash => "sonda.bash".to_string(),
+            Shell::Zsh => "_sonda".to_string(),
+            Shell::Fish => "sonda.fish".to_string(),
+            Shell::Elvish => "sonda.elv".to_string(),
+            _ => "_sonda.ps1".to_string(),
+        };
+        out.push((name, buf));
+    }
+    out
+}
+
+pub fn write_completions(dir: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    for (name, text) in completions() {
+        let path = dir.join(name);
+        fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! HOST and PORT parsing, resolution through the system resolver, and the
+//! CIDR access lists of `listen`.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+
+use ipnet::IpNet;
+
+use crate::error::{Error, Exit};
+
+/// Which address family a command may use (`-4`, `-6`, or either).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Family {
+    #[default]
+    Any,
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn admits(self, ip: &IpAddr) -> bool {
+        match self {
+            Family::Any => true,
+            Family::V4 => ip.is_ipv4(),
+            Family::V6 => ip.is_ipv6(),
+        }
+    }
+}
+
+/// A TCP or UDP port, 0-65535. Never wrapped: 70000 is an error, not 4464.
+pub fn parse_port(s: &str) -> Result<u16, String> {
+    let t = s.trim();
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("a port is a number from 0 to 65535".to_string());
+    }
+    t.parse::<u16>()
+        .map_err(|_| "a port is a number from 0 to 65535".to_string())
+}
+
+/// A host name or address literal; IPv6 literals may carry brackets.
+pub fn parse_host(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    let inner = match t.strip_prefix('[') {
+        Some(rest) => rest
+            .strip_suffix(']')
+            .ok_or_else(|| "unbalanced '[' in address".to_string())?,
+        None => t,
+    };
+    if inner.is_empty() {
+        return Err("the host must not be empty".to_string());
+    }
+    if inner
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+    {
+        return Err("not a host name or address".to_string());
+    }
+    Ok(inner.to_string())
+}
+
+/// `-s/--source`: an address literal with an optional port:
+/// `10.0.0.1`, `10.0.0.1:5000`, `::1`, `[::1]:5000`.
+pub fn parse_source(s: &str) -> Result<SocketAddr, String> {
+    let t = s.trim();
+    if let Ok(sa) = t.parse::<SocketAddr>() {
+        return Ok(sa);
+    }
+    let bare = t
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(t);
+    bare.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 0))
+        .map_err(|_| "expected ADDR or ADDR:PORT with a numeric address".to_string())
+}
+
+/// A CIDR block (`10.0.0.0/8`, `::1/128`) or a single address.
+pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
+    let t = s.trim();
+    if let Ok(net) = t.parse::<IpNet>() {
+        return Ok(net.trunc());
+    }
+    t.parse::<IpAddr>()
+        .map(IpNet::from)
+        .map_err(|_| "expected an address or a CIDR block such as 10.0.0.0/8".to_string())
+}
+
+/// Resolves HOST and PORT to every address of the admitted family, in the
+/// resolver's order. Address literals never touch the resolver.
+pub fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>, Error> {
+    let what = format!("resolve '{host}'");
+    let found: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => (host, port)
+            .to_socket_addrs()
+            .map_err(|e| Error::new(Exit::Resolve, &what, resolver_reason(&e)))?
+            .collect(),
+    };
+    let mut addrs: Vec<SocketAddr> = Vec::with_capacity(found.len());
+    for sa in found {
+        if family.admits(&sa.ip()) && !addrs.contains(&sa) {
+            addrs.push(sa);
+        }
+    }
+    if addrs.is_empty() {
+        let why = match family {
+            Family::V4 => "no IPv4 address (-4 given)",
+            Family::V6 => "no IPv6 address (-6 given)",
+            Family::Any => "no address found",
+        };
+        return Err(Error::new(Exit::Resolve, what, why));
+    }
+    Ok(addrs)
+}
+
+/// getaddrinfo's message without std's "failed to lookup address
+/// information: " prefix, in lower case.
+fn resolver_reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    let text = text
+        .strip_prefix("failed to lookup address information: ")
+        .unwrap_or(&text);
+    text.to_lowercase()
+}
+
+/// `--allow` / `--deny` rules. Deny wins; with any allow rule, unlisted peers
+/// are denied; IPv4 rules match v4-mapped peers of a dual-stack listener.
+#[derive(Clone, Debug, Default)]
+pub struct Acl {
+    pub allow: Vec<IpNet>,
+    pub deny: Vec<IpNet>,
+}
+
+impl Acl {
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        if self.deny.iter().any(|n| n.contains(&ip)) {
+            return false;
+        }
+        self.allow.is_empty() || self.allow.iter().any(|n| n.contains(&ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports() {
+        assert_eq!(parse_port("0"), Ok(0));
+        assert_eq!(parse_port("65535"), Ok(65535));
+        for bad in ["", "abc", "70000", "-1", "+80", "8 0", "65536"] {
+            assert!(parse_port(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(parse_host("[::1]").as_deref(), Ok("::1"));
+        assert_eq!(parse_host("::1").as_deref(), Ok("::1"));
+        assert_eq!(parse_host("localhost").as_deref(), Ok("localhost"));
+        for bad in ["", "[]", "[::1", "a b", "10.0.0.0/8"] {
+            assert!(parse_host(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn sources() {
+        assert_eq!(
+            parse_source("127.0.0.1"),
+            Ok("127.0.0.1:0".parse().unwrap())
+        );
+        assert_eq!(parse_source("[::1]:99"), Ok("[::1]:99".parse().unwrap()));
+        assert_eq!(parse_source("::1"), Ok("[::1]:0".parse().unwrap()));
+        assert!(parse_source("host:1").is_err());
+    }
+
+    #[test]
+    fn acl() {
+        let acl = Acl {
+            allow: vec![parse_cidr("127.0.0.0/8").unwrap()],
+            deny: vec![parse_cidr("127.0.0.2").unwrap()],
+        };
+        assert!(acl.permits("127.0.0.1".parse().unwrap()));
+        assert!(acl.permits("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!acl.permits("127.0.0.2".parse().unwrap()));
+        assert!(!acl.permits("::1".parse().unwrap()));
+        assert!(parse_cidr("300.1.1.1/8").is_err());
+        assert!(Acl::default().permits("::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn literals_skip_the_resolver() {
+        let v = resolve("::1", 80, Family::Any).unwrap();
+        assert_eq!(v, vec!["[::1]:80".parse().unwrap()]);
+        let e = resolve("::1", 80, Family::V4).unwrap_err();
+        assert_eq!(e.exit, Exit::Resolve);
+    }
+}

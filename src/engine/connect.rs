@@ -1,0 +1,269 @@
+//! TCP connect with a deadline, by the two classic methods:
+//!
+//! * `poll`: a non-blocking connect(2), poll(2) for writability until the
+//!   deadline, then SO_ERROR for the outcome.
+//! * `alarm`: a blocking connect(2) interrupted by SIGALRM from a timer with
+//!   sub-second resolution (setitimer); the handler is installed only for the
+//!   call and the previous one restored after.
+//!
+//! Every resolved address is tried in turn within the one deadline.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use socket2::{SockAddr, Socket};
+
+use super::socket::{apply, display_addr, tcp_socket, SocketOpts};
+use crate::error::{Error, Exit};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TimeoutMethod {
+    #[default]
+    Poll,
+    Alarm,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOpts {
+    pub timeout: Option<Duration>,
+    pub method: TimeoutMethod,
+    pub source: Option<SocketAddr>,
+    pub sock: SocketOpts,
+}
+
+/// What happened to one address, for the caller's `-v` report.
+pub enum Attempt<'a> {
+    Trying(&'a SocketAddr),
+    Failed(&'a SocketAddr, &'a Error),
+}
+
+/// Connects to the first address of `addrs` that accepts. Returns the
+/// stream, the address it reached and how long the successful connect took.
+/// On failure, the last address's error (a timeout once the deadline passed).
+pub fn connect_any(
+    addrs: &[SocketAddr],
+    opts: &ConnectOpts,
+    mut report: impl FnMut(Attempt),
+) -> Result<(TcpStream, SocketAddr, Duration), Error> {
+    let deadline = opts.timeout.map(|t| Instant::now() + t);
+    let mut last = None;
+    for addr in addrs {
+        if let Some(src) = opts.source {
+            if src.is_ipv4() != addr.is_ipv4() {
+                continue;
+            }
+        }
+        report(Attempt::Trying(addr));
+        let started = Instant::now();
+        match connect_one(*addr, opts, deadline) {
+            Ok(stream) => return Ok((stream, *addr, started.elapsed())),
+            Err(e) => {
+                report(Attempt::Failed(addr, &e));
+                let out_of_time = e.exit == Exit::TimedOut;
+                last = Some(e);
+                if out_of_time {
+                    break;
+                }
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        Error::new(
+            Exit::Resolve,
+            "connect",
+            "no resolved address is in the family of the --source address",
+        )
+    }))
+}
+
+fn connect_one(
+    addr: SocketAddr,
+    opts: &ConnectOpts,
+    deadline: Option<Instant>,
+) -> Result<TcpStream, Error> {
+    let what = format!("connect {}", display_addr(&addr));
+    let fail = |e: io::Error| Error::io(&what, &e);
+    let sock = tcp_socket(&addr).map_err(fail)?;
+    apply(&sock, &opts.sock).map_err(fail)?;
+    if let Some(src) = opts.source {
+        sock.bind(&SockAddr::from(src)).map_err(|e| {
+            super::socket::bind_error(
+                &format!("bind source {}", display_addr(&src)),
+                src.port(),
+                &e,
+            )
+        })?;
+    }
+    let timed_out = || {
+        let limit = opts.timeout.unwrap_or_default();
+        Error::new(
+            Exit::TimedOut,
+            &what,
+            format!("timed out after {}", humantime::format_duration(limit)),
+        )
+    };
+    let target = SockAddr::from(addr);
+    let result = match deadline {
+        None => sock.connect(&target),
+        Some(deadline) => {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(timed_out());
+            }
+            match opts.method {
+                TimeoutMethod::Poll => connect_poll(&sock, &target, remaining),
+                TimeoutMethod::Alarm => connect_alarm(&sock, &target, remaining),
+            }
+        }
+    };
+    match result {
+        Ok(()) => Ok(sock.into()),
+        Err(e) if e.kind() == io::ErrorKind::TimedOut && deadline.is_some() => Err(timed_out()),
+        Err(e) => Err(fail(e)),
+    }
+}
+
+/// Non-blocking connect(2); poll(2) for POLLOUT until `limit` passes; the
+/// result is then read from SO_ERROR. Leaves the socket blocking again.
+fn connect_poll(sock: &Socket, target: &SockAddr, limit: Duration) -> io::Result<()> {
+    sock.set_nonblocking(true)?;
+    match sock.connect(target) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+            let deadline = Instant::now() + limit;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                let mut pfd = libc::pollfd {
+                    fd: sock.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // Round up so a sub-millisecond remainder still waits.
+                let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+                // SAFETY: one valid pollfd for the duration of the call.
+                let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+                if n < 0 {
+                    let err = io::Error::last_os_error();
+                    if err.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return Err(err);
+                }
+                if n > 0 {
+                    break;
+                }
+            }
+            if let Some(err) = sock.take_error()? {
+                return Err(err);
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    sock.set_nonblocking(false)
+}
+
+static ALARM_FIRED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_alarm(_: libc::c_int) {
+    ALARM_FIRED.store(true, Ordering::SeqCst);
+}
+
+/// Blocking connect(2) interrupted by SIGALRM after `limit`.
+///
+/// The timer repeats every 20 ms after it first fires, so a signal that lands
+/// just before the thread enters connect(2) (the classic race of this
+/// method) is followed by one that interrupts it. The handler is installed
+/// without SA_RESTART so the kernel returns EINTR instead of restarting the
+/// connect. The caller must run this on a thread where SIGALRM is not
+/// blocked; `signals::install` keeps it unblocked on the main thread.
+fn connect_alarm(sock: &Socket, target: &SockAddr, limit: Duration) -> io::Result<()> {
+    ALARM_FIRED.store(false, Ordering::SeqCst);
+    let handler = SigAction::new(
+        SigHandler::Handler(on_alarm),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    let previous = unsafe { sigaction(Signal::SIGALRM, &handler) }.map_err(io::Error::from)?;
+    let armed = set_timer(limit, Duration::from_millis(20));
+    let result = match armed {
+        Ok(()) => loop {
+            match sock.connect(target) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    if ALARM_FIRED.load(Ordering::SeqCst) {
+                        break Err(io::ErrorKind::TimedOut.into());
+                    }
+                    // Another signal: the connect goes on in the kernel;
+                    // calling again reports its progress (EALREADY) or end.
+                    continue;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EALREADY) => {
+                    // An interrupted connect still in progress: wait for it
+                    // the blocking way, on its writability.
+                    break wait_writable(sock);
+                }
+                other => break other,
+            }
+        },
+        Err(e) => Err(e),
+    };
+    let _ = set_timer(Duration::ZERO, Duration::ZERO);
+    // SAFETY: restores the disposition that was in place before the call.
+    let _ = unsafe { sigaction(Signal::SIGALRM, &previous) };
+    result
+}
+
+/// Blocks until `sock` is writable (an interrupted connect finished), then
+/// reads SO_ERROR. EINTR here means the alarm fired.
+fn wait_writable(sock: &Socket) -> io::Result<()> {
+    let mut pfd = libc::pollfd {
+        fd: sock.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    let n = unsafe { libc::poll(&mut pfd, 1, -1) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted && ALARM_FIRED.load(Ordering::SeqCst) {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        return Err(err);
+    }
+    match sock.take_error()? {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+/// setitimer(ITIMER_REAL): first expiry after `first`, then every `every`.
+/// Zero for both disarms it.
+fn set_timer(first: Duration, every: Duration) -> io::Result<()> {
+    let tv = |d: Duration| libc::timeval {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_usec: d.subsec_micros() as libc::suseconds_t,
+    };
+    // A zero it_value disarms the timer, so a tiny limit becomes 1 us.
+    let first = if first.is_zero() && !every.is_zero() {
+        Duration::from_micros(1)
+    } else {
+        first
+    };
+    let value = libc::itimerval {
+        it_interval: tv(every),
+        it_value: tv(first),
+    };
+    // SAFETY: valid itimerval; the old value is not requested.
+    let rc = unsafe { libc::setitimer(libc::ITIMER_REAL, &value, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! The socket engine every subcommand shares. Nothing here prints; failures
+//! come back as [`crate::error::Error`] values naming the operation and the
+//! address.
+
+pub mod addr;
+pub mod connect;
+pub mod hub;
+pub mod relay;
+pub mod socket;
+pub mod stdio;

@@ -1,0 +1,380 @@
+//! The stdin/stdout <-> socket pump of DESIGN.md "Relay semantics", and the
+//! single-socket services of `listen` (`--echo`, `--sink`, and a client's
+//! data to stdout under `-k`).
+//!
+//! One thread per direction with blocking calls: a thread that made progress
+//! goes straight into its next call, and a slow side blocks only its own
+//! direction (TCP flow control then slows the peer), so memory is the two
+//! fixed buffers whatever the transfer size or the reader's speed.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::socket::display_addr;
+use super::stdio;
+use crate::error::{Error, Exit};
+
+/// Bytes per read/write call. Large calls mean fewer wake-ups per byte,
+/// which is what sets throughput on these machines.
+pub const BUF_SIZE: usize = 256 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Direction {
+    #[default]
+    Both,
+    /// Read stdin into the socket; what arrives is read and discarded.
+    SendOnly,
+    /// Socket to stdout; stdin is never read and nothing is sent.
+    RecvOnly,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RelayOpts {
+    pub idle_timeout: Option<Duration>,
+    /// shutdown(SHUT_WR) on stdin EOF (off with `--no-shutdown`).
+    pub half_close: bool,
+    pub direction: Direction,
+    /// End at socket EOF even while stdin is open (`--exit-on-eof`, or
+    /// stdin is a terminal).
+    pub end_on_socket_eof: bool,
+}
+
+/// Byte counters and the time of the last byte moved, shared by the threads
+/// of one session.
+#[derive(Debug)]
+pub struct Counters {
+    started: Instant,
+    sent: AtomicU64,
+    received: AtomicU64,
+    last_activity_ns: AtomicU64,
+}
+
+impl Counters {
+    pub fn new() -> Arc<Counters> {
+        Arc::new(Counters {
+            started: Instant::now(),
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            last_activity_ns: AtomicU64::new(0),
+        })
+    }
+
+    fn touch(&self) {
+        let now = self.started.elapsed().as_nanos() as u64;
+        self.last_activity_ns.store(now, Ordering::Relaxed);
+    }
+
+    pub fn add_sent(&self, n: usize) {
+        self.sent.fetch_add(n as u64, Ordering::Relaxed);
+        self.touch();
+    }
+
+    pub fn add_received(&self, n: usize) {
+        self.received.fetch_add(n as u64, Ordering::Relaxed);
+        self.touch();
+    }
+
+    fn idle_for(&self) -> Duration {
+        let last = Duration::from_nanos(self.last_activity_ns.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            sent: self.sent.load(Ordering::Relaxed),
+            received: self.received.load(Ordering::Relaxed),
+            elapsed: self.started.elapsed(),
+        }
+    }
+}
+
+/// What a session moved, for the `-v` report.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub sent: u64,
+    pub received: u64,
+    pub elapsed: Duration,
+}
+
+/// How a session that did not fail ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    Done,
+    /// The reader of stdout went away (EPIPE): end quietly, exit 0.
+    StdoutClosed,
+}
+
+/// Why the socket-to-output direction stopped early.
+#[derive(Debug)]
+pub enum RecvError {
+    /// The reader of stdout went away (EPIPE).
+    StdoutClosed,
+    /// stdout failed otherwise (ENOSPC, EIO): fatal for the whole process.
+    Stdout(Error),
+    /// The socket failed (reset, idle timeout).
+    Socket(Error),
+}
+
+/// Runs the relay between stdin/stdout and `stream` until both directions are
+/// finished (or one of the ending rules of `opts` applies).
+pub fn relay(stream: TcpStream, peer: SocketAddr, opts: &RelayOpts) -> (Stats, Result<End, Error>) {
+    let counters = Counters::new();
+    let result = run(&stream, peer, opts, &counters);
+    (counters.stats(), result)
+}
+
+/// Why the stdin-to-socket direction stopped early.
+enum SendError {
+    /// stdin itself failed: the session cannot go on.
+    Stdin(Error),
+    /// The peer refused more data (EPIPE, ECONNRESET).
+    Peer(Error),
+}
+
+enum Event {
+    Sent(Result<(), SendError>),
+    Received(Result<(), RecvError>),
+}
+
+fn run(
+    stream: &TcpStream,
+    peer: SocketAddr,
+    opts: &RelayOpts,
+    counters: &Arc<Counters>,
+) -> Result<End, Error> {
+    let (tx, rx) = mpsc::channel();
+    let spawn_fail = |e: io::Error| Error::io("start relay thread", &e);
+    if opts.direction != Direction::RecvOnly {
+        let sock = stream
+            .try_clone()
+            .map_err(|e| Error::io("dup socket", &e))?;
+        let (tx, counters, half_close) = (tx.clone(), counters.clone(), opts.half_close);
+        thread::Builder::new()
+            .name("stdin".into())
+            .spawn(move || {
+                let r = stdin_to_socket(&sock, peer, &counters, half_close);
+                let _ = tx.send(Event::Sent(r));
+            })
+            .map_err(spawn_fail)?;
+    }
+    {
+        let sock = stream
+            .try_clone()
+            .map_err(|e| Error::io("dup socket", &e))?;
+        let (counters, discard) = (counters.clone(), opts.direction == Direction::SendOnly);
+        thread::Builder::new()
+            .name("stdout".into())
+            .spawn(move || {
+                let r = socket_to_stdout(&sock, peer, &counters, discard, true);
+                let _ = tx.send(Event::Received(r));
+            })
+            .map_err(spawn_fail)?;
+    }
+
+    let mut sent_done = opts.direction == Direction::RecvOnly;
+    let mut received_done = false;
+    let mut send_failure = None;
+    loop {
+        if received_done && (sent_done || opts.end_on_socket_eof) {
+            break;
+        }
+        if sent_done && opts.direction == Direction::SendOnly {
+            wait_acked(stream, counters, opts.idle_timeout, peer)?;
+            break;
+        }
+        let event = match opts.idle_timeout {
+            None => rx.recv().ok(),
+            Some(limit) => {
+                let idle = counters.idle_for();
+                if idle >= limit {
+                    return Err(idle_error(peer, limit));
+                }
+                match rx.recv_timeout(limit - idle) {
+                    Ok(ev) => Some(ev),
+                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                }
+            }
+        };
+        match event {
+            None => break,
+            Some(Event::Sent(Ok(()))) => sent_done = true,
+            Some(Event::Sent(Err(SendError::Stdin(e)))) => return Err(e),
+            Some(Event::Sent(Err(SendError::Peer(e)))) => {
+                // That direction is over, but what the peer still sends
+                // must reach stdout before the failure is reported.
+                sent_done = true;
+                send_failure = Some(e);
+            }
+            Some(Event::Received(Ok(()))) => received_done = true,
+            Some(Event::Received(Err(RecvError::StdoutClosed))) => return Ok(End::StdoutClosed),
+            Some(Event::Received(Err(RecvError::Stdout(e) | RecvError::Socket(e)))) => {
+                return Err(e)
+            }
+        }
+    }
+    match send_failure {
+        Some(e) => Err(e),
+        None => Ok(End::Done),
+    }
+}
+
+fn idle_error(peer: SocketAddr, limit: Duration) -> Error {
+    Error::new(
+        Exit::TimedOut,
+        format!("relay with {}", display_addr(&peer)),
+        format!(
+            "no data either way for {} (--idle-timeout)",
+            humantime::format_duration(limit)
+        ),
+    )
+}
+
+/// stdin to the socket until stdin's EOF, then shutdown(SHUT_WR) if asked.
+fn stdin_to_socket(
+    mut sock: &TcpStream,
+    peer: SocketAddr,
+    counters: &Counters,
+    half_close: bool,
+) -> Result<(), SendError> {
+    let mut buf = vec![0u8; BUF_SIZE];
+    loop {
+        let n = match stdio::read_stdin(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => return Err(SendError::Stdin(Error::io("read stdin", &e))),
+        };
+        sock.write_all(&buf[..n])
+            .map_err(|e| SendError::Peer(send_error(peer, &e)))?;
+        counters.add_sent(n);
+    }
+    if half_close {
+        // ENOTCONN means the peer is already gone; the other direction
+        // reports that.
+        let _ = sock.shutdown(Shutdown::Write);
+    }
+    Ok(())
+}
+
+fn send_error(peer: SocketAddr, e: &io::Error) -> Error {
+    let mut err = Error::io(format!("send to {}", display_addr(&peer)), e);
+    if matches!(e.raw_os_error(), Some(libc::EPIPE) | Some(libc::ECONNRESET)) {
+        err.why = format!("{} (the peer closed before reading all input)", err.why);
+    }
+    err
+}
+
+/// The socket to stdout (or nowhere, with `discard`) until the socket's EOF.
+/// With `close_at_eof`, stdout is closed at the socket's EOF so a reader
+/// downstream sees its EOF at once.
+pub fn socket_to_stdout(
+    mut sock: &TcpStream,
+    peer: SocketAddr,
+    counters: &Counters,
+    discard: bool,
+    close_at_eof: bool,
+) -> Result<(), RecvError> {
+    let mut buf = vec![0u8; BUF_SIZE];
+    loop {
+        let n = match sock.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(RecvError::Socket(recv_error(peer, &e))),
+        };
+        counters.add_received(n);
+        if discard {
+            continue;
+        }
+        match stdio::write_stdout(&buf[..n]) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Err(RecvError::StdoutClosed),
+            Err(e) => return Err(RecvError::Stdout(Error::io("write to stdout", &e))),
+        }
+    }
+    if close_at_eof && !discard {
+        stdio::close_stdout().map_err(|e| RecvError::Stdout(Error::io("close stdout", &e)))?;
+    }
+    Ok(())
+}
+
+fn recv_error(peer: SocketAddr, e: &io::Error) -> Error {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    ) {
+        // A read timeout set from --idle-timeout expired.
+        return Error::new(
+            Exit::TimedOut,
+            format!("receive from {}", display_addr(&peer)),
+            "idle timeout (--idle-timeout)",
+        );
+    }
+    Error::io(format!("receive from {}", display_addr(&peer)), e)
+}
+
+/// `--send-only` ends at stdin's EOF, but closing a socket with unsent data
+/// and unread input resets the connection and discards what is unsent. So
+/// wait until the peer has acknowledged every byte (SIOCOUTQ reaches 0).
+fn wait_acked(
+    stream: &TcpStream,
+    counters: &Counters,
+    idle: Option<Duration>,
+    peer: SocketAddr,
+) -> Result<(), Error> {
+    let mut last_unacked = usize::MAX;
+    let mut since = Instant::now();
+    loop {
+        let mut unacked: libc::c_int = 0;
+        // SAFETY: SIOCOUTQ writes one int through the pointer.
+        let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut unacked) };
+        if rc != 0 || unacked <= 0 {
+            return Ok(());
+        }
+        if unacked as usize != last_unacked {
+            last_unacked = unacked as usize;
+            since = Instant::now();
+            counters.touch();
+        }
+        if let Some(limit) = idle {
+            if since.elapsed() >= limit {
+                return Err(idle_error(peer, limit));
+            }
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// `--echo`: everything that arrives is sent back; at the peer's EOF the
+/// socket is half-closed so the peer sees the end of its echo.
+pub fn echo(stream: &TcpStream, peer: SocketAddr, counters: &Counters) -> Result<(), Error> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut sock = stream;
+    loop {
+        let n = match sock.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(recv_error(peer, &e)),
+        };
+        counters.add_received(n);
+        sock.write_all(&buf[..n])
+            .map_err(|e| send_error(peer, &e))?;
+        counters.add_sent(n);
+    }
+    let _ = sock.shutdown(Shutdown::Write);
+    Ok(())
+}
+
+/// Sets SO_RCVTIMEO and SO_SNDTIMEO from `--idle-timeout` on a stream served
+/// by one thread, where a blocked call is the only place to notice idleness.
+pub fn set_idle_timeout(stream: &TcpStream, idle: Option<Duration>) -> io::Result<()> {
+    let idle = idle.filter(|d| !d.is_zero());
+    stream.set_read_timeout(idle)?;
+    stream.set_write_timeout(idle)
+}

@@ -1,0 +1,144 @@
+//! Socket construction over socket2: the options a user can set, bind and
+//! listen, and the dual-stack wildcard listener.
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
+
+use super::addr::Family;
+use crate::error::{Error, Exit};
+
+/// Options applied to a socket before bind/connect.
+#[derive(Clone, Debug, Default)]
+pub struct SocketOpts {
+    /// SO_REUSEADDR: lets a listener bind while old connections on its port
+    /// sit in TIME-WAIT. On for listeners unless `--no-reuseaddr`.
+    pub reuseaddr: bool,
+    /// SO_REUSEPORT: share the port with other sockets that also set it.
+    pub reuseport: bool,
+    /// TCP_NODELAY: turn off Nagle's algorithm.
+    pub nodelay: bool,
+    /// SO_SNDBUF / SO_RCVBUF. Unset leaves the kernel's autotuning on.
+    pub sndbuf: Option<usize>,
+    pub rcvbuf: Option<usize>,
+    /// SO_KEEPALIVE with TCP_KEEPIDLE and TCP_KEEPINTVL set to this period.
+    pub keepalive: Option<Duration>,
+}
+
+/// socket(2) for TCP in the family of `addr`, close-on-exec.
+pub fn tcp_socket(addr: &SocketAddr) -> io::Result<Socket> {
+    Socket::new(
+        Domain::for_address(*addr),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )
+}
+
+/// setsockopt(2) for every option in `opts` that is set.
+pub fn apply(sock: &Socket, opts: &SocketOpts) -> io::Result<()> {
+    if opts.reuseaddr {
+        sock.set_reuse_address(true)?;
+    }
+    if opts.reuseport {
+        sock.set_reuse_port(true)?;
+    }
+    apply_stream(sock, opts)
+}
+
+/// The options that also matter on an accepted or connected stream.
+pub fn apply_stream(sock: &Socket, opts: &SocketOpts) -> io::Result<()> {
+    if opts.nodelay {
+        sock.set_nodelay(true)?;
+    }
+    if let Some(n) = opts.sndbuf {
+        sock.set_send_buffer_size(n)?;
+    }
+    if let Some(n) = opts.rcvbuf {
+        sock.set_recv_buffer_size(n)?;
+    }
+    if let Some(period) = opts.keepalive {
+        let ka = TcpKeepalive::new().with_time(period).with_interval(period);
+        sock.set_tcp_keepalive(&ka)?;
+    }
+    Ok(())
+}
+
+/// Applies `opts` to an accepted stream (Linux inherits most options from the
+/// listener, but not all kernels do, and being explicit costs nothing).
+pub fn configure_accepted(stream: &TcpStream, opts: &SocketOpts) -> io::Result<()> {
+    apply_stream(&socket2::SockRef::from(stream), opts)
+}
+
+/// socket, setsockopt, bind(2) and listen(2) on one address. `v6only` sets
+/// IPV6_V6ONLY on an IPv6 socket when given; otherwise the system default
+/// stands.
+pub fn listen_on(
+    addr: SocketAddr,
+    opts: &SocketOpts,
+    backlog: i32,
+    v6only: Option<bool>,
+) -> Result<TcpListener, Error> {
+    let what = format!("listen on {}", display_addr(&addr));
+    let fail = |e: io::Error| bind_error(&what, addr.port(), &e);
+    let sock = tcp_socket(&addr).map_err(fail)?;
+    apply(&sock, opts).map_err(fail)?;
+    if let (true, Some(only)) = (addr.is_ipv6(), v6only) {
+        sock.set_only_v6(only).map_err(fail)?;
+    }
+    sock.bind(&SockAddr::from(addr)).map_err(fail)?;
+    sock.listen(backlog).map_err(fail)?;
+    Ok(sock.into())
+}
+
+/// Listens on every interface: `[::]` with IPV6_V6ONLY off, so IPv4 clients
+/// arrive as v4-mapped addresses, falling back to `0.0.0.0` where the host
+/// has no IPv6. `-4` and `-6` restrict it to one family.
+pub fn listen_wildcard(
+    port: u16,
+    family: Family,
+    opts: &SocketOpts,
+    backlog: i32,
+) -> Result<TcpListener, Error> {
+    let v4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+    let v6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
+    match family {
+        Family::V4 => listen_on(v4, opts, backlog, None),
+        Family::V6 => listen_on(v6, opts, backlog, Some(true)),
+        Family::Any => match listen_on(v6, opts, backlog, Some(false)) {
+            Err(e) if ipv6_unavailable(&e) => listen_on(v4, opts, backlog, None),
+            other => other,
+        },
+    }
+}
+
+fn ipv6_unavailable(e: &Error) -> bool {
+    // EAFNOSUPPORT when IPv6 is compiled out or disabled; EADDRNOTAVAIL when
+    // the module is loaded but disabled by sysctl.
+    e.exit == Exit::Failure
+        && (e.why == crate::error::describe(&io::Error::from_raw_os_error(libc::EAFNOSUPPORT))
+            || e.why == crate::error::describe(&io::Error::from_raw_os_error(libc::EADDRNOTAVAIL)))
+}
+
+/// A bind failure, with the hint that answers the most asked socket question.
+pub fn bind_error(what: &str, port: u16, err: &io::Error) -> Error {
+    let e = Error::io(what, err);
+    match err.raw_os_error() {
+        Some(libc::EADDRINUSE) => e.with_hint(format!(
+            "'sonda probe {port}' shows who holds the port; SO_REUSEADDR (the default for listeners) only helps against TIME-WAIT"
+        )),
+        Some(libc::EACCES) => {
+            e.with_hint("ports below net.ipv4.ip_unprivileged_port_start need root or CAP_NET_BIND_SERVICE")
+        }
+        _ => e,
+    }
+}
+
+/// `ADDR:PORT` for IPv4, `[ADDR]:PORT` for IPv6, v4-mapped shown as IPv4.
+pub fn display_addr(addr: &SocketAddr) -> String {
+    match addr.ip().to_canonical() {
+        std::net::IpAddr::V4(ip) => format!("{ip}:{}", addr.port()),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", addr.port()),
+    }
+}

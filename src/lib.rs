@@ -1,0 +1,13 @@
+//! sonda: network diagnostics in the tradition of netcat.
+//!
+//! `cli` is what the user typed; `cmd` turns it into engine calls; `engine`
+//! does the socket work; `report` and `error` are how results reach the user.
+
+pub mod cli;
+pub mod cmd;
+pub mod docs;
+pub mod engine;
+pub mod error;
+pub mod parse;
+pub mod report;
+pub mod signals;

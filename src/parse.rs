@@ -1,0 +1,87 @@
+//! Parsers for the values a user types: durations and sizes.
+//!
+//! They return a message naming what was expected; clap or the caller adds
+//! the offending value, so every bad input becomes one line and exit 2.
+
+use std::time::Duration;
+
+/// The longest duration accepted, so arithmetic on deadlines cannot overflow.
+const MAX_DURATION_SECS: f64 = 100.0 * 365.0 * 24.0 * 3600.0;
+
+/// A duration: humantime (`500ms`, `2s`, `1m30s`) or a bare number of
+/// seconds (`5`, `0.25`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let expected = "expected a duration such as 500ms, 2s or 1m (a bare number means seconds)";
+    if t.is_empty() {
+        return Err(expected.to_string());
+    }
+    if t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return match t.parse::<f64>() {
+            Ok(secs) if secs.is_finite() && secs <= MAX_DURATION_SECS => {
+                Ok(Duration::from_secs_f64(secs))
+            }
+            _ => Err(expected.to_string()),
+        };
+    }
+    match humantime::parse_duration(t) {
+        Ok(d) if d.as_secs_f64() <= MAX_DURATION_SECS => Ok(d),
+        Ok(_) => Err("duration too long (at most 100 years)".to_string()),
+        Err(_) => Err(expected.to_string()),
+    }
+}
+
+/// A size in bytes with an optional binary suffix: `K`, `M`, `G`
+/// (also `KiB`, `MiB`, `GiB`; case-insensitive).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let expected = "expected a size such as 4096, 64K, 1M or 2G";
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, suffix) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| expected.to_string())?;
+    let shift = match suffix.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(expected.to_string()),
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| "size too large".to_string())
+}
+
+/// A size that must fit a socket option (an `int` in the kernel).
+pub fn parse_buffer_size(s: &str) -> Result<usize, String> {
+    let n = parse_size(s)?;
+    if n == 0 || n > i32::MAX as u64 {
+        return Err("buffer size must be between 1 and 2G-1 bytes".to_string());
+    }
+    Ok(n as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        for bad in ["", "5x", "-1", "1e400", "1.2.3", "99999999999999"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64K"), Ok(65536));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        for bad in ["", "K", "1T", "-5", "99999999999999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

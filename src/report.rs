@@ -1,0 +1,76 @@
+//! Diagnostics on stderr: `sonda: ...` lines under one lock, filtered by
+//! `-v` / `-q`. Payload never goes through here.
+
+use std::fmt::Display;
+use std::io::Write;
+use std::sync::atomic::{AtomicI8, Ordering};
+use std::time::Duration;
+
+static LEVEL: AtomicI8 = AtomicI8::new(0);
+
+/// -1 for `-q`, 0 by default, 1.. for each `-v`.
+pub fn set_level(verbose: u8, quiet: bool) {
+    let level = if quiet { -1 } else { verbose.min(100) as i8 };
+    LEVEL.store(level, Ordering::Relaxed);
+}
+
+pub fn verbose() -> bool {
+    LEVEL.load(Ordering::Relaxed) >= 1
+}
+
+fn line(msg: impl Display) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "sonda: {msg}");
+}
+
+/// A `-v` diagnostic.
+pub fn info(msg: impl Display) {
+    if verbose() {
+        line(msg);
+    }
+}
+
+/// A condition the user should see unless `-q`.
+pub fn warn(msg: impl Display) {
+    if LEVEL.load(Ordering::Relaxed) >= 0 {
+        line(msg);
+    }
+}
+
+/// A fatal error, always shown, with its hint on a second line.
+pub fn error(msg: impl Display, hint: Option<&str>) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "sonda: {msg}");
+    if let Some(hint) = hint {
+        let _ = writeln!(err, "hint: {hint}");
+    }
+}
+
+/// A byte count for people: `1048576 bytes (1.00 MiB)`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for u in &UNITS[1..] {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{n} bytes ({v:.2} {unit})")
+}
+
+/// A duration for people, to the millisecond: `1.234s`, `0.120ms`.
+pub fn duration(d: Duration) -> String {
+    if d < Duration::from_millis(1) {
+        format!("{:.3}ms", d.as_secs_f64() * 1e3)
+    } else if d < Duration::from_secs(1) {
+        format!("{:.2}ms", d.as_secs_f64() * 1e3)
+    } else {
+        format!("{:.3}s", d.as_secs_f64())
+    }
+}

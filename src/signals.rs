@@ -1,0 +1,40 @@
+//! SIGINT and SIGTERM end the process with 130 and 143.
+//!
+//! Both are blocked in every thread and taken by one thread with sigwait(2),
+//! so no relay call is ever interrupted half-way and the exit status is the
+//! documented one rather than death by signal. Payload is written unbuffered,
+//! so there is nothing left to flush. SIGALRM stays deliverable to the main
+//! thread for `connect --timeout-method alarm` and is blocked in the waiting
+//! thread so the timer always lands on the thread in connect(2).
+
+use std::io;
+use std::thread;
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+
+use crate::error::Exit;
+
+/// Call first in `main`, before any other thread exists, so every thread
+/// inherits the mask.
+pub fn install() -> io::Result<()> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+    thread::Builder::new()
+        .name("signals".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let mut alarm = SigSet::empty();
+            alarm.add(Signal::SIGALRM);
+            let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&alarm), None);
+            loop {
+                match set.wait() {
+                    Ok(Signal::SIGINT) => std::process::exit(Exit::Interrupted.code()),
+                    Ok(Signal::SIGTERM) => std::process::exit(Exit::Terminated.code()),
+                    _ => continue,
+                }
+            }
+        })?;
+    Ok(())
+}
