@@ -104,7 +104,9 @@ fn pages() -> Vec<(&'static str, Option<&'static str>, Examples, &'static str)> 
 
 /// Renders every man page as (file name, roff text).
 pub fn man_pages() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let root = Cli::command();
+    let mut root = Cli::command();
+    // Propagates the global flags (-v, -q, -4, -6) into each subcommand's page.
+    root.build();
     let version = root.get_version().unwrap_or_default().to_string();
     let mut out = Vec::new();
     for (stem, sub, examples, see_also) in pages() {

@@ -1,0 +1,375 @@
+//! The test harness: runs the built `sonda` binary against real sockets.
+//!
+//! Every wait is bounded and polls for readiness (a line on stderr, a port
+//! that answers); nothing sleeps for a fixed time to "let things settle". A
+//! failure dumps the command, its status, stderr and the size of stdout.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+/// The bound on any single wait in these tests.
+pub const LONG: Duration = Duration::from_secs(60);
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sonda")
+}
+
+/// What the child reads on stdin.
+pub enum Input {
+    /// These bytes, written from a thread, then EOF.
+    Bytes(Vec<u8>),
+    /// Immediate EOF.
+    Null,
+    /// A pipe the test keeps (`Running::stdin`).
+    Pipe,
+    /// A file, opened as stdin (a regular file, not a pipe).
+    File(std::path::PathBuf),
+}
+
+/// Where the child's stdout goes.
+pub enum Output {
+    Capture,
+    Null,
+    File(std::path::PathBuf),
+}
+
+#[derive(Default)]
+struct Lines {
+    text: Mutex<String>,
+    grew: Condvar,
+}
+
+pub struct Running {
+    pub desc: String,
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    stderr: Arc<Lines>,
+    stderr_reader: Option<JoinHandle<()>>,
+    stdout_reader: Option<JoinHandle<Vec<u8>>>,
+    feeder: Option<JoinHandle<()>>,
+}
+
+pub struct Finished {
+    pub desc: String,
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Finished {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// Panics with a dump unless the exit status is `code`.
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.status.code(), Some(code), "unexpected status\n{}", self.dump());
+        self
+    }
+
+    pub fn dump(&self) -> String {
+        format!(
+            "command: {}\nstatus: {:?}\nstdout: {} bytes\nstderr:\n{}",
+            self.desc,
+            self.status,
+            self.stdout.len(),
+            self.stderr
+        )
+    }
+}
+
+pub fn spawn(args: &[&str], input: Input, output: Output) -> Running {
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    spawn_cmd(cmd, input, output)
+}
+
+pub fn spawn_cmd(mut cmd: Command, input: Input, output: Output) -> Running {
+    let desc = format!("{cmd:?}");
+    let mut bytes = None;
+    match input {
+        Input::Bytes(b) => {
+            cmd.stdin(Stdio::piped());
+            bytes = Some(b);
+        }
+        Input::Null => {
+            cmd.stdin(Stdio::null());
+        }
+        Input::Pipe => {
+            cmd.stdin(Stdio::piped());
+        }
+        Input::File(p) => {
+            cmd.stdin(std::fs::File::open(&p).expect("open stdin file"));
+        }
+    }
+    let capture = matches!(output, Output::Capture);
+    match output {
+        Output::Capture => cmd.stdout(Stdio::piped()),
+        Output::Null => cmd.stdout(Stdio::null()),
+        Output::File(p) => cmd.stdout(std::fs::File::create(p).expect("create stdout file")),
+    };
+    cmd.stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {desc}: {e}"));
+    let mut stdin = child.stdin.take();
+    let feeder = bytes.map(|b| {
+        let mut pipe = stdin.take().expect("stdin pipe");
+        thread::spawn(move || {
+            // The child may legitimately stop reading; EPIPE is not a test failure.
+            let _ = pipe.write_all(&b);
+        })
+    });
+    let stdout_reader = if capture {
+        let mut out = child.stdout.take().expect("stdout pipe");
+        Some(thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = out.read_to_end(&mut buf);
+            buf
+        }))
+    } else {
+        None
+    };
+    let lines = Arc::new(Lines::default());
+    let mut err = child.stderr.take().expect("stderr pipe");
+    let sink = lines.clone();
+    let stderr_reader = thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            match err.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let mut t = sink.text.lock().unwrap();
+                    t.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    sink.grew.notify_all();
+                }
+            }
+        }
+    });
+    Running {
+        desc,
+        child,
+        stdin,
+        stderr: lines,
+        stderr_reader: Some(stderr_reader),
+        stdout_reader,
+        feeder,
+    }
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stderr_now(&self) -> String {
+        self.stderr.text.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) for a stderr line containing `needle`; returns it.
+    pub fn wait_for_stderr(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + LONG;
+        let mut text = self.stderr.text.lock().unwrap();
+        loop {
+            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+                return line.to_string();
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let dump = text.clone();
+                drop(text);
+                let _ = self.child.kill();
+                panic!("no '{needle}' on stderr of {}\nstderr:\n{dump}", self.desc);
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the reader collect what is left, then look once more.
+                drop(text);
+                if let Some(r) = self.stderr_reader.take() {
+                    let _ = r.join();
+                }
+                text = self.stderr.text.lock().unwrap();
+                if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+                    return line.to_string();
+                }
+                panic!(
+                    "{} exited ({status:?}) before printing '{needle}'\nstderr:\n{}",
+                    self.desc, *text
+                );
+            }
+            text = self
+                .stderr
+                .grew
+                .wait_timeout(text, Duration::from_millis(50))
+                .unwrap()
+                .0;
+        }
+    }
+
+    /// The port of a `sonda -v listen ... 0`, from its `listening on` line.
+    pub fn listening_port(&mut self) -> u16 {
+        let line = self.wait_for_stderr("listening on ");
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("bad line {line}"));
+        let port = addr.rsplit(':').next().unwrap();
+        port.parse().unwrap_or_else(|_| panic!("bad port in {line}"))
+    }
+
+    /// Waits (bounded) for the exit, then collects everything.
+    pub fn finish(mut self) -> Finished {
+        self.finish_within(LONG)
+    }
+
+    pub fn finish_within(&mut self, limit: Duration) -> Finished {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            match self.child.try_wait().expect("try_wait") {
+                Some(s) => break s,
+                None if Instant::now() >= deadline => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!(
+                        "{} did not exit within {limit:?}\nstderr:\n{}",
+                        self.desc,
+                        self.stderr_now()
+                    );
+                }
+                None => thread::sleep(Duration::from_millis(5)),
+            }
+        };
+        drop(self.stdin.take());
+        if let Some(f) = self.feeder.take() {
+            let _ = f.join();
+        }
+        let stdout = self
+            .stdout_reader
+            .take()
+            .map(|r| r.join().unwrap_or_default())
+            .unwrap_or_default();
+        if let Some(r) = self.stderr_reader.take() {
+            let _ = r.join();
+        }
+        Finished {
+            desc: self.desc.clone(),
+            status,
+            stdout,
+            stderr: self.stderr_now(),
+        }
+    }
+
+    /// Sends a signal to the child.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs sonda to completion with `input` and captured stdout.
+pub fn run(args: &[&str], input: Input) -> Finished {
+    spawn(args, input, Output::Capture).finish()
+}
+
+/// Starts `sonda -v listen <extra...> HOST 0` and returns it with its port.
+pub fn listen(host: &str, extra: &[&str], input: Input, output: Output) -> (Running, u16) {
+    let mut args = vec!["-v", "listen"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[host, "0"]);
+    let mut l = spawn(&args, input, output);
+    let port = l.listening_port();
+    (l, port)
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), distinct per seed.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+pub fn sha256(data: &[u8]) -> String {
+    let digest = Sha256::digest(data);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn sha256_file(path: &Path) -> String {
+    sha256(&std::fs::read(path).expect("read file"))
+}
+
+/// A loopback port with nothing listening (bound, then released).
+pub fn closed_port(host: &str) -> u16 {
+    let l = TcpListener::bind((host, 0)).expect("bind");
+    l.local_addr().unwrap().port()
+}
+
+/// True when `program` is on PATH.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Skips the calling test (with a message) when `program` is missing.
+#[macro_export]
+macro_rules! require {
+    ($program:expr) => {
+        if !$crate::common::have($program) {
+            eprintln!("skipped: {} is not installed", $program);
+            return;
+        }
+    };
+}
+
+/// True when `::1` can be bound (IPv6 loopback exists).
+pub fn have_ipv6() -> bool {
+    TcpListener::bind("[::1]:0").is_ok()
+}
+
+/// Polls (bounded) until something accepts TCP connections on `addr`.
+pub fn wait_port(addr: SocketAddr) {
+    let deadline = Instant::now() + LONG;
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// VmHWM (peak resident set) of a process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
