@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
 //! The test harness: runs the built `sonda` binary against real sockets.
 //!
 //! Every wait is bounded and polls for readiness (a line on stderr, a port

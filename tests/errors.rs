@@ -1,0 +1,502 @@
+//! Error paths: exit codes, the one-line messages, and what must not happen
+//! (panics, silent fallbacks, wrapped ports, fixed sleeps).
+
+mod common;
+use common::*;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Socket, Type};
+
+/// Asserts stderr is exactly one non-empty line and returns it.
+fn one_line(f: &Finished) -> String {
+    let lines: Vec<&str> = f.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "expected exactly one stderr line\n{}", f.dump());
+    assert!(lines[0].starts_with("sonda: "), "error line without 'sonda: '\n{}", f.dump());
+    lines[0].to_string()
+}
+
+fn assert_no_panic(f: &Finished) {
+    assert!(!f.stderr.contains("panicked"), "panic reached the user\n{}", f.dump());
+    assert!(!f.stderr.contains("RUST_BACKTRACE"), "backtrace hint reached the user\n{}", f.dump());
+}
+
+/// Accepts one connection within `limit`, or panics naming `what`.
+fn accept_within(l: &TcpListener, limit: Duration, what: &str) -> TcpStream {
+    l.set_nonblocking(true).expect("set_nonblocking");
+    let deadline = Instant::now() + limit;
+    loop {
+        match l.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).expect("set_nonblocking(false)");
+                return s;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "{what}: no connection within {limit:?}");
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("{what}: accept: {e}"),
+        }
+    }
+}
+
+/// Asserts nothing is waiting in `l`'s accept queue.
+fn assert_no_connection(l: &TcpListener, context: &str) {
+    l.set_nonblocking(true).expect("set_nonblocking");
+    match l.accept() {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+        Ok((_, peer)) => panic!("unexpected connection from {peer}\n{context}"),
+        Err(e) => panic!("accept: {e}\n{context}"),
+    }
+}
+
+// ---------------------------------------------------------------- refused
+
+fn refused_on(host: &str) {
+    let port = closed_port(host).to_string();
+    let f = run(&["connect", host, &port], Input::Null);
+    f.expect_code(3);
+    let line = one_line(&f);
+    assert!(line.contains("connection refused"), "{}", f.dump());
+    assert!(f.stdout.is_empty(), "stdout not empty\n{}", f.dump());
+    assert_no_panic(&f);
+}
+
+#[test]
+fn connect_refused_v4() {
+    refused_on("127.0.0.1");
+}
+
+#[test]
+fn connect_refused_v6() {
+    if !have_ipv6() {
+        eprintln!("skipped: no IPv6 loopback");
+        return;
+    }
+    refused_on("::1");
+}
+
+// ---------------------------------------------------------------- connect timeout
+
+/// A listener whose accept queue is full, so further SYNs are dropped and a
+/// connect to it hangs until the kernel's SYN retries run out. Returns the
+/// listener and the clients that keep the queue full.
+fn full_backlog_listener() -> (Socket, u16, Vec<TcpStream>) {
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    sock.bind(&addr.into()).expect("bind 127.0.0.1:0");
+    sock.listen(0).expect("listen(0)");
+    let local = sock
+        .local_addr()
+        .expect("local_addr")
+        .as_socket()
+        .expect("inet address");
+    let mut clients = Vec::new();
+    for i in 0..3 {
+        match TcpStream::connect_timeout(&local, Duration::from_secs(1)) {
+            Ok(s) => clients.push(s),
+            Err(e) if i == 0 => panic!("first client to the backlog-0 listener failed: {e}"),
+            // The queue is full: the SYN was dropped, which is what we want.
+            Err(_) => break,
+        }
+    }
+    (sock, local.port(), clients)
+}
+
+fn connect_times_out(timeout_args: &[&str]) {
+    let (_listener, port, _clients) = full_backlog_listener();
+    let port = port.to_string();
+    let mut args = vec!["connect"];
+    args.extend_from_slice(timeout_args);
+    args.extend_from_slice(&["127.0.0.1", &port]);
+    let start = Instant::now();
+    let f = run(&args, Input::Null);
+    let elapsed = start.elapsed();
+    f.expect_code(4);
+    let line = one_line(&f);
+    assert!(line.contains("timed out"), "{}", f.dump());
+    assert!(f.stdout.is_empty(), "stdout not empty\n{}", f.dump());
+    assert_no_panic(&f);
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "gave up too early ({elapsed:?})\n{}",
+        f.dump()
+    );
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "timeout not enforced ({elapsed:?})\n{}",
+        f.dump()
+    );
+}
+
+#[test]
+fn connect_timeout_poll() {
+    connect_times_out(&["--timeout", "1s", "--timeout-method", "poll"]);
+}
+
+#[test]
+fn connect_timeout_alarm() {
+    connect_times_out(&["--timeout", "1s", "--timeout-method", "alarm"]);
+}
+
+#[test]
+fn connect_timeout_short_flag() {
+    connect_times_out(&["-w", "1s"]);
+}
+
+#[test]
+fn connect_timeout_bare_number_is_seconds() {
+    connect_times_out(&["-w", "1", "--timeout-method", "alarm"]);
+}
+
+// ---------------------------------------------------------------- EADDRINUSE
+
+fn listen_on_busy_port(extra: &[&str]) {
+    let holder = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("local_addr").port().to_string();
+    let mut args = vec!["listen"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["127.0.0.1", &port]);
+    let f = run(&args, Input::Null);
+    f.expect_code(5);
+    assert!(f.stderr.contains("address already in use"), "{}", f.dump());
+    let probe = format!("sonda probe {port}");
+    assert!(
+        f.stderr.lines().any(|l| l.contains("hint") && l.contains(&probe)),
+        "no hint line mentioning '{probe}'\n{}",
+        f.dump()
+    );
+    assert!(f.stdout.is_empty(), "stdout not empty\n{}", f.dump());
+    assert_no_panic(&f);
+    drop(holder);
+}
+
+#[test]
+fn listen_addr_in_use_no_reuseaddr() {
+    listen_on_busy_port(&["--no-reuseaddr"]);
+}
+
+#[test]
+fn listen_addr_in_use_with_reuseaddr() {
+    // SO_REUSEADDR does not let a second socket bind next to a LISTEN one.
+    listen_on_busy_port(&[]);
+}
+
+// ---------------------------------------------------------------- bad input
+
+fn usage_error(args: &[&str], bad: &str) {
+    let f = run(args, Input::Null);
+    f.expect_code(2);
+    assert_no_panic(&f);
+    let line = one_line(&f);
+    let named = ["'", "\"", "`"]
+        .iter()
+        .any(|q| line.contains(&format!("{q}{bad}{q}")));
+    assert!(
+        named,
+        "the message does not name the bad value '{bad}'\n{}",
+        f.dump()
+    );
+    assert!(f.stdout.is_empty(), "stdout not empty\n{}", f.dump());
+}
+
+#[test]
+fn bad_connect_port_out_of_range() {
+    usage_error(&["connect", "127.0.0.1", "70000"], "70000");
+}
+
+#[test]
+fn port_70000_is_never_wrapped_to_4464() {
+    usage_error(&["connect", "127.0.0.1", "70000"], "70000");
+    // 70000 mod 65536 = 4464: a wrapped port would connect there.
+    let Ok(l) = TcpListener::bind("127.0.0.1:4464") else {
+        eprintln!("skipped the wrap check: 127.0.0.1:4464 is busy");
+        return;
+    };
+    let f = run(&["connect", "127.0.0.1", "70000"], Input::Null);
+    f.expect_code(2);
+    assert_no_connection(&l, &f.dump());
+}
+
+#[test]
+fn bad_connect_port_not_a_number() {
+    usage_error(&["connect", "127.0.0.1", "abc"], "abc");
+}
+
+#[test]
+fn bad_connect_empty_host() {
+    usage_error(&["connect", "", "80"], "");
+}
+
+#[test]
+fn bad_connect_unknown_flag() {
+    usage_error(&["connect", "--bogus-flag", "127.0.0.1", "80"], "--bogus-flag");
+}
+
+#[test]
+fn bad_connect_timeout_duration() {
+    usage_error(&["connect", "-w", "5x", "127.0.0.1", "80"], "5x");
+}
+
+#[test]
+fn bad_connect_idle_timeout_duration() {
+    usage_error(&["connect", "--idle-timeout", "5x", "127.0.0.1", "80"], "5x");
+}
+
+#[test]
+fn bad_connect_sndbuf_zero() {
+    usage_error(&["connect", "--sndbuf", "0", "127.0.0.1", "80"], "0");
+}
+
+#[test]
+fn bad_listen_allow_cidr() {
+    usage_error(&["listen", "--allow", "300.1.1.1/8", "8080"], "300.1.1.1/8");
+}
+
+#[test]
+fn bad_listen_port_out_of_range() {
+    usage_error(&["listen", "70000"], "70000");
+}
+
+#[test]
+fn bad_listen_port_not_a_number() {
+    usage_error(&["listen", "127.0.0.1", "abc"], "abc");
+}
+
+#[test]
+fn bad_listen_empty_host() {
+    usage_error(&["listen", "", "80"], "");
+}
+
+#[test]
+fn bad_listen_negative_backlog() {
+    usage_error(&["listen", "--backlog", "-1", "80"], "-1");
+}
+
+// ---------------------------------------------------------------- --source
+
+#[test]
+fn source_port_busy_is_an_error_not_a_fallback() {
+    let busy = TcpListener::bind("127.0.0.1:0").expect("bind source holder");
+    let src_port = busy.local_addr().expect("local_addr").port();
+    let target = TcpListener::bind("127.0.0.1:0").expect("bind target");
+    let dst_port = target.local_addr().expect("local_addr").port().to_string();
+    let source = format!("127.0.0.1:{src_port}");
+    let f = run(&["connect", "-s", &source, "127.0.0.1", &dst_port], Input::Null);
+    f.expect_code(5);
+    assert_no_panic(&f);
+    assert!(f.stderr.contains(&source), "the error does not name {source}\n{}", f.dump());
+    assert!(f.stderr.contains("address already in use"), "{}", f.dump());
+    assert!(f.stdout.is_empty(), "stdout not empty\n{}", f.dump());
+    // No silent fallback to another source port.
+    assert_no_connection(&target, &f.dump());
+    drop(busy);
+}
+
+#[test]
+fn source_address_without_port() {
+    let data = random_bytes(256 * 1024, 11);
+    let (l, port) = listen("127.0.0.1", &[], Input::Null, Output::Capture);
+    let port = port.to_string();
+    let c = run(&["connect", "-s", "127.0.0.1", "127.0.0.1", &port], Input::Bytes(data.clone()));
+    let lf = l.finish();
+    c.expect_code(0);
+    lf.expect_code(0);
+    assert!(
+        lf.stdout == data,
+        "listener got {} bytes, sha {} != {}\n{}\n{}",
+        lf.stdout.len(),
+        sha256(&lf.stdout),
+        sha256(&data),
+        lf.dump(),
+        c.dump()
+    );
+    assert!(lf.stderr.contains("connection from 127.0.0.1:"), "{}", lf.dump());
+}
+
+// ---------------------------------------------------------------- stdout errors
+
+#[test]
+fn listen_stdout_dev_full() {
+    let (l, port) = listen("127.0.0.1", &[], Input::Null, Output::File("/dev/full".into()));
+    let port = port.to_string();
+    let c = spawn(
+        &["connect", "127.0.0.1", &port],
+        Input::Bytes(random_bytes(1 << 20, 21)),
+        Output::Null,
+    );
+    let lf = l.finish();
+    lf.expect_code(1);
+    assert_no_panic(&lf);
+    let errs: Vec<&str> = lf.stderr.lines().filter(|l| !l.contains("listening on") && !l.contains("connection from")).collect();
+    assert_eq!(errs.len(), 1, "expected one error line\n{}", lf.dump());
+    assert!(
+        errs[0].contains("stdout") && errs[0].contains("no space left on device"),
+        "{}",
+        lf.dump()
+    );
+    // The client only has to end; a reset by the peer is a legitimate failure.
+    let _ = c.finish();
+}
+
+#[test]
+fn connect_stdout_dev_full() {
+    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = server.local_addr().expect("local_addr").port().to_string();
+    let c = spawn(
+        &["connect", "127.0.0.1", &port],
+        Input::Null,
+        Output::File("/dev/full".into()),
+    );
+    let mut peer = accept_within(&server, LONG, "sonda connect");
+    let feeder = thread::spawn(move || {
+        let data = random_bytes(1 << 20, 22);
+        // sonda exits on the stdout error; a reset here is expected.
+        let _ = peer.write_all(&data);
+        let _ = peer.shutdown(std::net::Shutdown::Write);
+    });
+    let f = c.finish();
+    let _ = feeder.join();
+    f.expect_code(1);
+    assert_no_panic(&f);
+    let line = one_line(&f);
+    assert!(
+        line.contains("stdout") && line.contains("no space left on device"),
+        "{}",
+        f.dump()
+    );
+}
+
+#[test]
+fn connect_closed_stdout_is_quiet_success() {
+    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = server.local_addr().expect("local_addr").port().to_string();
+    let mut child = Command::new(bin())
+        .args(["connect", "127.0.0.1", &port])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sonda");
+    let mut err = child.stderr.take().expect("stderr pipe");
+    let err_reader = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut peer = accept_within(&server, LONG, "sonda connect");
+    let feeder = thread::spawn(move || {
+        let data = random_bytes(10 << 20, 23);
+        let _ = peer.write_all(&data);
+    });
+    let mut out = child.stdout.take().expect("stdout pipe");
+    let mut first = [0u8; 10];
+    let read = out.read_exact(&mut first);
+    drop(out); // like `| head -c 10`
+    let deadline = Instant::now() + LONG;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("sonda did not exit after its stdout was closed");
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(5)),
+            Err(e) => panic!("try_wait: {e}"),
+        }
+    };
+    let stderr = err_reader.join().unwrap_or_default();
+    let _ = feeder.join();
+    let dump = format!("status: {status:?}\nstderr:\n{stderr}");
+    assert!(read.is_ok(), "could not read 10 bytes: {read:?}\n{dump}");
+    assert_eq!(&first[..], &random_bytes(10, 23)[..], "wrong first bytes\n{dump}");
+    assert_eq!(status.code(), Some(0), "closed stdout must exit 0\n{dump}");
+    assert!(stderr.is_empty(), "closed stdout must be quiet\n{dump}");
+}
+
+// ---------------------------------------------------------------- resolution
+
+#[test]
+fn force_v6_with_v4_literal() {
+    let f = run(&["-6", "connect", "127.0.0.1", "80"], Input::Null);
+    f.expect_code(6);
+    one_line(&f);
+    assert_no_panic(&f);
+}
+
+#[test]
+fn force_v4_with_v6_literal() {
+    let f = run(&["-4", "connect", "::1", "80"], Input::Null);
+    f.expect_code(6);
+    one_line(&f);
+    assert_no_panic(&f);
+}
+
+#[test]
+fn force_family_after_subcommand() {
+    let f = run(&["connect", "-6", "127.0.0.1", "80"], Input::Null);
+    f.expect_code(6);
+    one_line(&f);
+}
+
+#[test]
+fn unresolvable_name() {
+    let f = run(&["connect", "nosuch.invalid", "80"], Input::Null);
+    f.expect_code(6);
+    let line = one_line(&f);
+    assert!(line.contains("nosuch.invalid"), "{}", f.dump());
+    assert!(f.stdout.is_empty(), "stdout not empty\n{}", f.dump());
+    assert_no_panic(&f);
+}
+
+// ---------------------------------------------------------------- signals
+
+fn signal_during_transfer(sig: i32, code: i32) {
+    let (mut l, port) = listen("127.0.0.1", &[], Input::Pipe, Output::Null);
+    let mut client =
+        TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("connect to listener: {e}"));
+    client.write_all(b"some bytes in flight\n").expect("client write");
+    l.wait_for_stderr("connection from");
+    if let Some(stdin) = l.stdin.as_mut() {
+        stdin.write_all(b"and some the other way\n").expect("listener stdin write");
+    }
+    l.signal(sig);
+    let f = l.finish();
+    assert_eq!(f.status.code(), Some(code), "wrong status after signal {sig}\n{}", f.dump());
+    assert_no_panic(&f);
+    drop(client);
+}
+
+#[test]
+fn sigint_exits_130() {
+    signal_during_transfer(libc::SIGINT, 130);
+}
+
+#[test]
+fn sigterm_exits_143() {
+    signal_during_transfer(libc::SIGTERM, 143);
+}
+
+// ---------------------------------------------------------------- empty sessions
+
+#[test]
+fn empty_stdin_both_sides() {
+    let (l, port) = listen("127.0.0.1", &[], Input::Null, Output::Capture);
+    let port = port.to_string();
+    let start = Instant::now();
+    let c = spawn(&["connect", "127.0.0.1", &port], Input::Null, Output::Capture).finish_within(Duration::from_secs(10));
+    let mut l = l;
+    let lf = l.finish_within(Duration::from_secs(10));
+    let elapsed = start.elapsed();
+    c.expect_code(0);
+    lf.expect_code(0);
+    assert!(c.stdout.is_empty(), "connect stdout not empty\n{}", c.dump());
+    assert!(lf.stdout.is_empty(), "listener stdout not empty\n{}", lf.dump());
+    assert!(c.stderr.is_empty(), "connect stderr not empty\n{}", c.dump());
+    assert!(elapsed < Duration::from_secs(5), "empty session took {elapsed:?}\n{}\n{}", c.dump(), lf.dump());
+}
