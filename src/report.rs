@@ -18,9 +18,11 @@ pub fn verbose() -> bool {
     LEVEL.load(Ordering::Relaxed) >= 1
 }
 
+/// One write(2) per line, so lines from threads and processes sharing the
+/// terminal never split.
 fn line(msg: impl Display) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "sonda: {msg}");
+    let text = format!("sonda: {msg}\n");
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// A `-v` diagnostic.
@@ -39,11 +41,11 @@ pub fn warn(msg: impl Display) {
 
 /// A fatal error, always shown, with its hint on a second line.
 pub fn error(msg: impl Display, hint: Option<&str>) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "sonda: {msg}");
+    let mut text = format!("sonda: {msg}\n");
     if let Some(hint) = hint {
-        let _ = writeln!(err, "hint: {hint}");
+        text.push_str(&format!("hint: {hint}\n"));
     }
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// A byte count for people: `1048576 bytes (1.00 MiB)`.

@@ -15,14 +15,31 @@ use socket2::{Domain, Socket, Type};
 /// Asserts stderr is exactly one non-empty line and returns it.
 fn one_line(f: &Finished) -> String {
     let lines: Vec<&str> = f.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "expected exactly one stderr line\n{}", f.dump());
-    assert!(lines[0].starts_with("sonda: "), "error line without 'sonda: '\n{}", f.dump());
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected exactly one stderr line\n{}",
+        f.dump()
+    );
+    assert!(
+        lines[0].starts_with("sonda: "),
+        "error line without 'sonda: '\n{}",
+        f.dump()
+    );
     lines[0].to_string()
 }
 
 fn assert_no_panic(f: &Finished) {
-    assert!(!f.stderr.contains("panicked"), "panic reached the user\n{}", f.dump());
-    assert!(!f.stderr.contains("RUST_BACKTRACE"), "backtrace hint reached the user\n{}", f.dump());
+    assert!(
+        !f.stderr.contains("panicked"),
+        "panic reached the user\n{}",
+        f.dump()
+    );
+    assert!(
+        !f.stderr.contains("RUST_BACKTRACE"),
+        "backtrace hint reached the user\n{}",
+        f.dump()
+    );
 }
 
 /// Accepts one connection within `limit`, or panics naming `what`.
@@ -36,7 +53,10 @@ fn accept_within(l: &TcpListener, limit: Duration, what: &str) -> TcpStream {
                 return s;
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                assert!(Instant::now() < deadline, "{what}: no connection within {limit:?}");
+                assert!(
+                    Instant::now() < deadline,
+                    "{what}: no connection within {limit:?}"
+                );
                 thread::sleep(Duration::from_millis(5));
             }
             Err(e) => panic!("{what}: accept: {e}"),
@@ -166,7 +186,9 @@ fn listen_on_busy_port(extra: &[&str]) {
     assert!(f.stderr.contains("address already in use"), "{}", f.dump());
     let probe = format!("sonda probe {port}");
     assert!(
-        f.stderr.lines().any(|l| l.contains("hint") && l.contains(&probe)),
+        f.stderr
+            .lines()
+            .any(|l| l.contains("hint") && l.contains(&probe)),
         "no hint line mentioning '{probe}'\n{}",
         f.dump()
     );
@@ -234,7 +256,10 @@ fn bad_connect_empty_host() {
 
 #[test]
 fn bad_connect_unknown_flag() {
-    usage_error(&["connect", "--bogus-flag", "127.0.0.1", "80"], "--bogus-flag");
+    usage_error(
+        &["connect", "--bogus-flag", "127.0.0.1", "80"],
+        "--bogus-flag",
+    );
 }
 
 #[test]
@@ -244,7 +269,10 @@ fn bad_connect_timeout_duration() {
 
 #[test]
 fn bad_connect_idle_timeout_duration() {
-    usage_error(&["connect", "--idle-timeout", "5x", "127.0.0.1", "80"], "5x");
+    usage_error(
+        &["connect", "--idle-timeout", "5x", "127.0.0.1", "80"],
+        "5x",
+    );
 }
 
 #[test]
@@ -286,10 +314,17 @@ fn source_port_busy_is_an_error_not_a_fallback() {
     let target = TcpListener::bind("127.0.0.1:0").expect("bind target");
     let dst_port = target.local_addr().expect("local_addr").port().to_string();
     let source = format!("127.0.0.1:{src_port}");
-    let f = run(&["connect", "-s", &source, "127.0.0.1", &dst_port], Input::Null);
+    let f = run(
+        &["connect", "-s", &source, "127.0.0.1", &dst_port],
+        Input::Null,
+    );
     f.expect_code(5);
     assert_no_panic(&f);
-    assert!(f.stderr.contains(&source), "the error does not name {source}\n{}", f.dump());
+    assert!(
+        f.stderr.contains(&source),
+        "the error does not name {source}\n{}",
+        f.dump()
+    );
     assert!(f.stderr.contains("address already in use"), "{}", f.dump());
     assert!(f.stdout.is_empty(), "stdout not empty\n{}", f.dump());
     // No silent fallback to another source port.
@@ -302,7 +337,10 @@ fn source_address_without_port() {
     let data = random_bytes(256 * 1024, 11);
     let (l, port) = listen("127.0.0.1", &[], Input::Null, Output::Capture);
     let port = port.to_string();
-    let c = run(&["connect", "-s", "127.0.0.1", "127.0.0.1", &port], Input::Bytes(data.clone()));
+    let c = run(
+        &["connect", "-s", "127.0.0.1", "127.0.0.1", &port],
+        Input::Bytes(data.clone()),
+    );
     let lf = l.finish();
     c.expect_code(0);
     lf.expect_code(0);
@@ -315,14 +353,23 @@ fn source_address_without_port() {
         lf.dump(),
         c.dump()
     );
-    assert!(lf.stderr.contains("connection from 127.0.0.1:"), "{}", lf.dump());
+    assert!(
+        lf.stderr.contains("connection from 127.0.0.1:"),
+        "{}",
+        lf.dump()
+    );
 }
 
 // ---------------------------------------------------------------- stdout errors
 
 #[test]
 fn listen_stdout_dev_full() {
-    let (l, port) = listen("127.0.0.1", &[], Input::Null, Output::File("/dev/full".into()));
+    let (l, port) = listen(
+        "127.0.0.1",
+        &[],
+        Input::Null,
+        Output::File("/dev/full".into()),
+    );
     let port = port.to_string();
     let c = spawn(
         &["connect", "127.0.0.1", &port],
@@ -332,7 +379,11 @@ fn listen_stdout_dev_full() {
     let lf = l.finish();
     lf.expect_code(1);
     assert_no_panic(&lf);
-    let errs: Vec<&str> = lf.stderr.lines().filter(|l| !l.contains("listening on") && !l.contains("connection from")).collect();
+    let errs: Vec<&str> = lf
+        .stderr
+        .lines()
+        .filter(|l| !l.contains("listening on") && !l.contains("connection from"))
+        .collect();
     assert_eq!(errs.len(), 1, "expected one error line\n{}", lf.dump());
     assert!(
         errs[0].contains("stdout") && errs[0].contains("no space left on device"),
@@ -414,7 +465,11 @@ fn connect_closed_stdout_is_quiet_success() {
     let _ = feeder.join();
     let dump = format!("status: {status:?}\nstderr:\n{stderr}");
     assert!(read.is_ok(), "could not read 10 bytes: {read:?}\n{dump}");
-    assert_eq!(&first[..], &random_bytes(10, 23)[..], "wrong first bytes\n{dump}");
+    assert_eq!(
+        &first[..],
+        &random_bytes(10, 23)[..],
+        "wrong first bytes\n{dump}"
+    );
     assert_eq!(status.code(), Some(0), "closed stdout must exit 0\n{dump}");
     assert!(stderr.is_empty(), "closed stdout must be quiet\n{dump}");
 }
@@ -458,16 +513,25 @@ fn unresolvable_name() {
 
 fn signal_during_transfer(sig: i32, code: i32) {
     let (mut l, port) = listen("127.0.0.1", &[], Input::Pipe, Output::Null);
-    let mut client =
-        TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("connect to listener: {e}"));
-    client.write_all(b"some bytes in flight\n").expect("client write");
+    let mut client = TcpStream::connect(("127.0.0.1", port))
+        .unwrap_or_else(|e| panic!("connect to listener: {e}"));
+    client
+        .write_all(b"some bytes in flight\n")
+        .expect("client write");
     l.wait_for_stderr("connection from");
     if let Some(stdin) = l.stdin.as_mut() {
-        stdin.write_all(b"and some the other way\n").expect("listener stdin write");
+        stdin
+            .write_all(b"and some the other way\n")
+            .expect("listener stdin write");
     }
     l.signal(sig);
     let f = l.finish();
-    assert_eq!(f.status.code(), Some(code), "wrong status after signal {sig}\n{}", f.dump());
+    assert_eq!(
+        f.status.code(),
+        Some(code),
+        "wrong status after signal {sig}\n{}",
+        f.dump()
+    );
     assert_no_panic(&f);
     drop(client);
 }
@@ -489,14 +553,36 @@ fn empty_stdin_both_sides() {
     let (l, port) = listen("127.0.0.1", &[], Input::Null, Output::Capture);
     let port = port.to_string();
     let start = Instant::now();
-    let c = spawn(&["connect", "127.0.0.1", &port], Input::Null, Output::Capture).finish_within(Duration::from_secs(10));
+    let c = spawn(
+        &["connect", "127.0.0.1", &port],
+        Input::Null,
+        Output::Capture,
+    )
+    .finish_within(Duration::from_secs(10));
     let mut l = l;
     let lf = l.finish_within(Duration::from_secs(10));
     let elapsed = start.elapsed();
     c.expect_code(0);
     lf.expect_code(0);
-    assert!(c.stdout.is_empty(), "connect stdout not empty\n{}", c.dump());
-    assert!(lf.stdout.is_empty(), "listener stdout not empty\n{}", lf.dump());
-    assert!(c.stderr.is_empty(), "connect stderr not empty\n{}", c.dump());
-    assert!(elapsed < Duration::from_secs(5), "empty session took {elapsed:?}\n{}\n{}", c.dump(), lf.dump());
+    assert!(
+        c.stdout.is_empty(),
+        "connect stdout not empty\n{}",
+        c.dump()
+    );
+    assert!(
+        lf.stdout.is_empty(),
+        "listener stdout not empty\n{}",
+        lf.dump()
+    );
+    assert!(
+        c.stderr.is_empty(),
+        "connect stderr not empty\n{}",
+        c.dump()
+    );
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "empty session took {elapsed:?}\n{}\n{}",
+        c.dump(),
+        lf.dump()
+    );
 }

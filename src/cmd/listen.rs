@@ -10,8 +10,8 @@ use crate::cli::ListenArgs;
 use crate::engine::addr::{parse_host, parse_port, resolve, Acl};
 use crate::engine::hub::{self, Hub};
 use crate::engine::relay::{
-    self, echo, relay, set_idle_timeout, socket_to_stdout, Counters, Direction, End, RecvError,
-    RelayOpts, Stats,
+    self, echo, relay, set_idle_timeout, socket_to_output, Counters, Direction, End, Output,
+    RecvError, RelayOpts, Stats,
 };
 use crate::engine::socket::{
     configure_accepted, display_addr, listen_on, listen_wildcard, SocketOpts,
@@ -169,8 +169,8 @@ fn serve_unattended(
 ) -> Result<(), Error> {
     set_idle_timeout(stream, cfg.relay.idle_timeout).map_err(|e| Error::io("set timeout", &e))?;
     match cfg.service {
-        Service::Echo => echo(stream, peer, counters),
-        _ => match socket_to_stdout(stream, peer, counters, true, false) {
+        Service::Echo => echo(stream, peer, counters, CLIENT_BUF),
+        _ => match socket_to_output(stream, peer, counters, Output::Discard, CLIENT_BUF) {
             Ok(()) => Ok(()),
             Err(RecvError::Socket(e) | RecvError::Stdout(e)) => Err(e),
             Err(RecvError::StdoutClosed) => Ok(()),
@@ -253,6 +253,9 @@ fn serve_forever(listener: TcpListener, cfg: Arc<Config>) -> anyhow::Result<Exit
 /// Client threads keep their buffers on the heap; a small stack lets a
 /// thousand clients cost little.
 const CLIENT_STACK: usize = 128 * 1024;
+/// Read size per client: with many clients, memory is clients x this, and
+/// the one-session relay's larger buffer buys nothing when they share stdout.
+const CLIENT_BUF: usize = 64 * 1024;
 
 struct Client {
     id: u64,
@@ -309,7 +312,10 @@ impl Client {
         }
         let idle = self.cfg.relay.idle_timeout;
         relay::set_idle_timeout(&self.stream, idle).map_err(fail)?;
-        let discard = self.cfg.relay.direction == Direction::SendOnly;
-        socket_to_stdout(&self.stream, self.peer, counters, discard, false)
+        let out = match self.cfg.relay.direction {
+            Direction::SendOnly => Output::Discard,
+            _ => Output::Stdout,
+        };
+        socket_to_output(&self.stream, self.peer, counters, out, CLIENT_BUF)
     }
 }

@@ -166,11 +166,15 @@ fn run(
         let sock = stream
             .try_clone()
             .map_err(|e| Error::io("dup socket", &e))?;
-        let (counters, discard) = (counters.clone(), opts.direction == Direction::SendOnly);
+        let out = match opts.direction {
+            Direction::SendOnly => Output::Discard,
+            _ => Output::StdoutThenClose,
+        };
+        let counters = counters.clone();
         thread::Builder::new()
             .name("stdout".into())
             .spawn(move || {
-                let r = socket_to_stdout(&sock, peer, &counters, discard, true);
+                let r = socket_to_output(&sock, peer, &counters, out, BUF_SIZE);
                 let _ = tx.send(Event::Received(r));
             })
             .map_err(spawn_fail)?;
@@ -269,17 +273,27 @@ fn send_error(peer: SocketAddr, e: &io::Error) -> Error {
     err
 }
 
-/// The socket to stdout (or nowhere, with `discard`) until the socket's EOF.
-/// With `close_at_eof`, stdout is closed at the socket's EOF so a reader
-/// downstream sees its EOF at once.
-pub fn socket_to_stdout(
+/// Where [`socket_to_output`] puts what arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Read and dropped (`--sink`, `--send-only`).
+    Discard,
+    /// To stdout in whole chunks, shared with other clients (`-k`).
+    Stdout,
+    /// To stdout, then stdout is closed at the socket's EOF so a reader
+    /// downstream sees its EOF at once (the one-session relay).
+    StdoutThenClose,
+}
+
+/// The socket to `out` until the socket's EOF, in reads of `buf_size`.
+pub fn socket_to_output(
     mut sock: &TcpStream,
     peer: SocketAddr,
     counters: &Counters,
-    discard: bool,
-    close_at_eof: bool,
+    out: Output,
+    buf_size: usize,
 ) -> Result<(), RecvError> {
-    let mut buf = vec![0u8; BUF_SIZE];
+    let mut buf = vec![0u8; buf_size];
     loop {
         let n = match sock.read(&mut buf) {
             Ok(0) => break,
@@ -288,7 +302,7 @@ pub fn socket_to_stdout(
             Err(e) => return Err(RecvError::Socket(recv_error(peer, &e))),
         };
         counters.add_received(n);
-        if discard {
+        if out == Output::Discard {
             continue;
         }
         match stdio::write_stdout(&buf[..n]) {
@@ -297,7 +311,7 @@ pub fn socket_to_stdout(
             Err(e) => return Err(RecvError::Stdout(Error::io("write to stdout", &e))),
         }
     }
-    if close_at_eof && !discard {
+    if out == Output::StdoutThenClose {
         stdio::close_stdout().map_err(|e| RecvError::Stdout(Error::io("close stdout", &e)))?;
     }
     Ok(())
@@ -352,8 +366,13 @@ fn wait_acked(
 
 /// `--echo`: everything that arrives is sent back; at the peer's EOF the
 /// socket is half-closed so the peer sees the end of its echo.
-pub fn echo(stream: &TcpStream, peer: SocketAddr, counters: &Counters) -> Result<(), Error> {
-    let mut buf = vec![0u8; 64 * 1024];
+pub fn echo(
+    stream: &TcpStream,
+    peer: SocketAddr,
+    counters: &Counters,
+    buf_size: usize,
+) -> Result<(), Error> {
+    let mut buf = vec![0u8; buf_size];
     let mut sock = stream;
     loop {
         let n = match sock.read(&mut buf) {

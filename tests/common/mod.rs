@@ -73,7 +73,12 @@ impl Finished {
 
     /// Panics with a dump unless the exit status is `code`.
     pub fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(self.status.code(), Some(code), "unexpected status\n{}", self.dump());
+        assert_eq!(
+            self.status.code(),
+            Some(code),
+            "unexpected status\n{}",
+            self.dump()
+        );
         self
     }
 
@@ -179,7 +184,7 @@ impl Running {
         let deadline = Instant::now() + LONG;
         let mut text = self.stderr.text.lock().unwrap();
         loop {
-            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+            if let Some(line) = complete_lines(&text).find(|l| l.contains(needle)) {
                 return line.to_string();
             }
             let now = Instant::now();
@@ -222,7 +227,8 @@ impl Running {
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("bad line {line}"));
         let port = addr.rsplit(':').next().unwrap();
-        port.parse().unwrap_or_else(|_| panic!("bad port in {line}"))
+        port.parse()
+            .unwrap_or_else(|_| panic!("bad port in {line}"))
     }
 
     /// Waits (bounded) for the exit, then collects everything.
@@ -298,6 +304,13 @@ pub fn listen(host: &str, extra: &[&str], input: Input, output: Output) -> (Runn
     let mut l = spawn(&args, input, output);
     let port = l.listening_port();
     (l, port)
+}
+
+/// The lines of `text` that have their newline (a line still being written
+/// is not matched).
+fn complete_lines(text: &str) -> impl Iterator<Item = &str> {
+    let end = text.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    text[..end].lines()
 }
 
 /// Deterministic pseudo-random bytes (xorshift64*), distinct per seed.
