@@ -8,7 +8,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-const FIX: &str = "cargo run -- generate man --dir man && cargo run -- generate completions --dir completions";
+const FIX: &str =
+    "cargo run -- generate man --dir man && cargo run -- generate completions --dir completions";
 
 fn generate(what: &str, dir: &Path) {
     let status = Command::new(common::bin())
@@ -33,7 +34,10 @@ fn compare(what: &str, committed: &str) {
         .map(|e| e.unwrap().file_name())
         .collect();
     have.sort();
-    assert_eq!(fresh, have, "{committed}/ has other files than the generator writes; run: {FIX}");
+    assert_eq!(
+        fresh, have,
+        "{committed}/ has other files than the generator writes; run: {FIX}"
+    );
     for name in fresh {
         let new = std::fs::read(tmp.path().join(&name)).unwrap();
         let old = std::fs::read(root.join(&name)).unwrap();
@@ -62,9 +66,18 @@ fn man_pages_have_required_sections_and_no_groff_warnings() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        for section in ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXAMPLES", "EXIT STATUS", "SEE ALSO"] {
+        for section in [
+            "NAME",
+            "SYNOPSIS",
+            "DESCRIPTION",
+            "OPTIONS",
+            "EXAMPLES",
+            "EXIT STATUS",
+            "SEE ALSO",
+        ] {
             assert!(
-                text.contains(&format!(".SH {section}")) || text.contains(&format!(".SH \"{section}\"")),
+                text.contains(&format!(".SH {section}"))
+                    || text.contains(&format!(".SH \"{section}\"")),
                 "{} lacks {section}",
                 path.display()
             );

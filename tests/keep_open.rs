@@ -1,6 +1,8 @@
 //! `listen -k`: concurrent clients, stdin fan-out, `--max-conns`, ACLs,
 //! `--echo` and `--sink`.
 
+#![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
 mod common;
 use common::*;
 
@@ -100,10 +102,7 @@ fn expect_closed_unread(addr: SocketAddr, data: &[u8]) {
             Err(e) if e.kind() == ErrorKind::ConnectionReset => return,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Ok(n) => panic!("{addr}: a closed connection delivered {n} bytes"),
-            Err(e) => panic!(
-                "{addr}: not closed after {:?}: {e}",
-                started.elapsed()
-            ),
+            Err(e) => panic!("{addr}: not closed after {:?}: {e}", started.elapsed()),
         }
     }
 }
@@ -204,14 +203,20 @@ fn stdin_fans_out_to_every_client_and_its_eof_half_closes_them() {
     let mut held = Vec::new();
     for (i, r) in readers.into_iter().enumerate() {
         let (s, got) = r.join().expect("reader");
-        assert_eq!(got.len(), data.len(), "client {i} length\n{}", l.stderr_now());
+        assert_eq!(
+            got.len(),
+            data.len(),
+            "client {i} length\n{}",
+            l.stderr_now()
+        );
         assert!(got == data, "client {i} received other bytes");
         held.push(s);
     }
 
     // stdin has ended: a later client is half-closed at once.
     let mut late = client(port);
-    late.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    late.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut buf = [0u8; 1024];
     match late.read(&mut buf) {
         Ok(0) => {}
@@ -289,7 +294,11 @@ fn assert_denied_on_loopback(extra: &[&str]) {
     l.signal(libc::SIGTERM);
     let f = l.finish();
     f.expect_code(143);
-    assert!(f.stdout.is_empty(), "denied data reached stdout\n{}", f.dump());
+    assert!(
+        f.stdout.is_empty(),
+        "denied data reached stdout\n{}",
+        f.dump()
+    );
     assert!(
         !f.stderr.lines().any(is_admitted_line),
         "denied peer was admitted\n{}",

@@ -41,9 +41,17 @@ fn duplex(host: &str, client_bytes: usize, server_bytes: usize) {
     c.expect_code(0);
     s.expect_code(0);
     assert_eq!(s.stdout.len(), client_bytes, "{}", s.dump());
-    assert_eq!(sha256(&s.stdout), sha256(&up_data), "client to server differs");
+    assert_eq!(
+        sha256(&s.stdout),
+        sha256(&up_data),
+        "client to server differs"
+    );
     assert_eq!(c.stdout.len(), server_bytes, "{}", c.dump());
-    assert_eq!(sha256(&c.stdout), sha256(&down_data), "server to client differs");
+    assert_eq!(
+        sha256(&c.stdout),
+        sha256(&down_data),
+        "server to client differs"
+    );
 }
 
 #[test]
@@ -59,7 +67,12 @@ fn full_duplex_unequal_sizes() {
 fn full_duplex_through_pipes() {
     let up = random_bytes(16 << 20, 3);
     let down = random_bytes(8 << 20, 4);
-    let (server, port) = listen("127.0.0.1", &[], Input::Bytes(down.clone()), Output::Capture);
+    let (server, port) = listen(
+        "127.0.0.1",
+        &[],
+        Input::Bytes(down.clone()),
+        Output::Capture,
+    );
     let client = spawn(
         &["connect", "127.0.0.1", &port.to_string()],
         Input::Bytes(up.clone()),
@@ -124,7 +137,12 @@ fn read_port(err: &mut std::process::ChildStderr) -> u16 {
         }
     }
     let addr = text.split("listening on ").nth(1).expect("listening line");
-    addr.trim().rsplit(':').next().unwrap().parse().expect("port")
+    addr.trim()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .expect("port")
 }
 
 fn wait_child(child: &mut std::process::Child) -> std::process::ExitStatus {
@@ -147,8 +165,16 @@ fn binary_safe() {
     let mut all: Vec<u8> = (0..=255u8).collect();
     all.extend_from_slice(b"\r\n\0\r\r\n\n\0\0\x1b[2J\x04\x03");
     let pattern: Vec<u8> = all.iter().cycle().take(all.len() * 300).copied().collect();
-    let (server, port) = listen("127.0.0.1", &[], Input::Bytes(pattern.clone()), Output::Capture);
-    let c = run(&["connect", "127.0.0.1", &port.to_string()], Input::Bytes(pattern.clone()));
+    let (server, port) = listen(
+        "127.0.0.1",
+        &[],
+        Input::Bytes(pattern.clone()),
+        Output::Capture,
+    );
+    let c = run(
+        &["connect", "127.0.0.1", &port.to_string()],
+        Input::Bytes(pattern.clone()),
+    );
     let s = server.finish();
     c.expect_code(0);
     s.expect_code(0);
@@ -159,7 +185,12 @@ fn binary_safe() {
 /// An empty stdin gives the peer an immediate EOF; both sides exit 0.
 #[test]
 fn empty_stdin_is_immediate_eof() {
-    let (server, port) = listen("127.0.0.1", &[], Input::Bytes(b"bye\n".to_vec()), Output::Capture);
+    let (server, port) = listen(
+        "127.0.0.1",
+        &[],
+        Input::Bytes(b"bye\n".to_vec()),
+        Output::Capture,
+    );
     let c = run(&["connect", "127.0.0.1", &port.to_string()], Input::Null);
     let s = server.finish();
     c.expect_code(0);
@@ -196,12 +227,19 @@ fn wildcard_listener_is_dual_stack() {
         assert!(line.contains("[::]"), "{line}");
         let port = l.listening_port();
         let data = random_bytes(1 << 20, 10 + i as u64);
-        let c = run(&["connect", client_host, &port.to_string()], Input::Bytes(data.clone()));
+        let c = run(
+            &["connect", client_host, &port.to_string()],
+            Input::Bytes(data.clone()),
+        );
         c.expect_code(0);
         let s = l.finish();
         s.expect_code(0);
         assert_eq!(sha256(&s.stdout), sha256(&data));
-        let peer_line = s.stderr.lines().find(|l| l.contains("connection from")).unwrap();
+        let peer_line = s
+            .stderr
+            .lines()
+            .find(|l| l.contains("connection from"))
+            .unwrap();
         let expected = if i == 0 { "127.0.0.1:" } else { "[::1]:" };
         assert!(peer_line.contains(expected), "{peer_line}");
     }
@@ -211,7 +249,12 @@ fn wildcard_listener_is_dual_stack() {
 /// counts; stdout carries payload only.
 #[test]
 fn verbose_connect_reports_on_stderr_only() {
-    let (server, port) = listen("127.0.0.1", &[], Input::Bytes(b"pong".to_vec()), Output::Capture);
+    let (server, port) = listen(
+        "127.0.0.1",
+        &[],
+        Input::Bytes(b"pong".to_vec()),
+        Output::Capture,
+    );
     let c = run(
         &["-v", "connect", "127.0.0.1", &port.to_string()],
         Input::Bytes(b"ping".to_vec()),
@@ -219,7 +262,15 @@ fn verbose_connect_reports_on_stderr_only() {
     c.expect_code(0);
     server.finish().expect_code(0);
     assert_eq!(c.stdout, b"pong");
-    assert!(c.stderr.contains(&format!("trying 127.0.0.1:{port}")), "{}", c.dump());
+    assert!(
+        c.stderr.contains(&format!("trying 127.0.0.1:{port}")),
+        "{}",
+        c.dump()
+    );
     assert!(c.stderr.contains("connected to"), "{}", c.dump());
-    assert!(c.stderr.contains("sent 4 bytes, received 4 bytes"), "{}", c.dump());
+    assert!(
+        c.stderr.contains("sent 4 bytes, received 4 bytes"),
+        "{}",
+        c.dump()
+    );
 }

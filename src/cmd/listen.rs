@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use crate::cli::ListenArgs;
 use crate::engine::addr::{parse_host, parse_port, resolve, Acl};
-use crate::engine::hub::{self, Hub};
+use std::sync::mpsc::Receiver;
+
+use crate::engine::hub::{self, Chunk, Hub};
 use crate::engine::relay::{
     self, echo, relay, set_idle_timeout, socket_to_output, Counters, Direction, End, Output,
     RecvError, RelayOpts, Stats,
@@ -225,14 +227,18 @@ fn serve_forever(listener: TcpListener, cfg: Arc<Config>) -> anyhow::Result<Exit
             continue;
         }
         active.fetch_add(1, Ordering::SeqCst);
-        report::info(format!("connection from {}", display_addr(&peer)));
         let id = next_id.fetch_add(1, Ordering::Relaxed);
+        // Join the fan-out before the connection is announced, so every
+        // byte of stdin read after the announcement reaches this client.
+        let queue = if sends { hub.join(id) } else { None };
+        report::info(format!("connection from {}", display_addr(&peer)));
         let client = Client {
             id,
             stream,
             peer,
             cfg: cfg.clone(),
             hub: sends.then(|| hub.clone()),
+            queue,
             active: active.clone(),
         };
         let spawned = thread::Builder::new()
@@ -240,6 +246,7 @@ fn serve_forever(listener: TcpListener, cfg: Arc<Config>) -> anyhow::Result<Exit
             .stack_size(CLIENT_STACK)
             .spawn(move || client.serve());
         if let Err(e) = spawned {
+            hub.leave(id);
             active.fetch_sub(1, Ordering::SeqCst);
             report::warn(format!(
                 "serve {}: {}",
@@ -262,12 +269,15 @@ struct Client {
     stream: TcpStream,
     peer: SocketAddr,
     cfg: Arc<Config>,
+    /// The fan-out, when stdin is relayed to clients.
     hub: Option<Arc<Hub>>,
+    /// This client's share of stdin; `None` once stdin has ended.
+    queue: Option<Receiver<Chunk>>,
     active: Arc<AtomicUsize>,
 }
 
 impl Client {
-    fn serve(self) {
+    fn serve(mut self) {
         let counters = Counters::new();
         let result = self.serve_inner(&counters);
         // Free the slot as soon as the client is done, whatever stdin does.
@@ -290,7 +300,7 @@ impl Client {
         }
     }
 
-    fn serve_inner(&self, counters: &Arc<Counters>) -> Result<(), RecvError> {
+    fn serve_inner(&mut self, counters: &Arc<Counters>) -> Result<(), RecvError> {
         let fail = |e: std::io::Error| RecvError::Socket(Error::io("set socket options", &e));
         configure_accepted(&self.stream, &self.cfg.sock).map_err(fail)?;
         match self.cfg.service {
@@ -300,8 +310,8 @@ impl Client {
             }
             Service::Relay => {}
         }
-        if let Some(hub) = &self.hub {
-            let queue = hub.join(self.id);
+        if self.hub.is_some() {
+            let queue = self.queue.take();
             let sock = self.stream.try_clone().map_err(fail)?;
             let (counters, half_close) = (counters.clone(), self.cfg.relay.half_close);
             thread::Builder::new()

@@ -20,7 +20,8 @@ const QUEUE_DEPTH: usize = 4;
 /// Bytes per stdin read in the fan-out.
 const CHUNK: usize = 64 * 1024;
 
-type Chunk = Arc<[u8]>;
+/// One read of stdin, shared by every client queue.
+pub type Chunk = Arc<[u8]>;
 
 #[derive(Default)]
 struct State {
