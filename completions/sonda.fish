@@ -32,6 +32,8 @@ complete -c sonda -n "__fish_sonda_needs_command" -s h -l help -d 'Print help (s
 complete -c sonda -n "__fish_sonda_needs_command" -s V -l version -d 'Print version'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "listen" -d 'Accept TCP connections and relay them to stdin and stdout'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "connect" -d 'Connect to HOST PORT over TCP and relay stdin and stdout'
+complete -c sonda -n "__fish_sonda_needs_command" -f -a "udp-send" -d 'Send datagrams from stdin or --message over connected UDP'
+complete -c sonda -n "__fish_sonda_needs_command" -f -a "udp-recv" -d 'Receive datagrams, never truncating one silently'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "generate" -d 'Write man pages or shell completions (for packagers)'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l max-conns -d 'With -k, the most clients served at once; a connection over the limit is closed at once, unread' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l allow -d 'Accept clients only from this address or CIDR block (repeatable)' -r
@@ -76,6 +78,35 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -s 4 -d 'Use IPv4 o
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s 6 -d 'Use IPv6 only'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s V -l version -d 'Print version'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l size -d 'Largest datagram cut from stdin, in bytes (1-65527; IPv4 carries at most 65507)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l message -d 'Send exactly TEXT instead of reading stdin' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l count -d 'Datagrams to send: the message N times (default once), or at most N from stdin (default all of it)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l interval -d 'Pause DUR between datagrams' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l wait-reply -d 'After sending, print replies to stdout until DUR passes without one; exit 4 if none came' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s s -l source -d 'Bind to this local address (and port) first' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l lines -d 'Send one datagram per line of stdin, without its newline'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l broadcast -d 'Set SO_BROADCAST, to send to a broadcast address'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s 4 -d 'Use IPv4 only'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s 6 -d 'Use IPv6 only'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s V -l version -d 'Print version'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l buffer -d 'Initial receive buffer, in bytes' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l max-size -d 'Largest the buffer may grow to, in bytes' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l count -d 'Exit after N datagrams' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l timeout -d 'Exit 4 when no datagram arrives for DUR' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l no-grow -d 'Keep the buffer at --buffer: larger datagrams are delivered truncated and reported'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l show -d 'Print a line per datagram (time, sender, length, truncated, escaped preview) instead of the raw payload'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l json -d 'Print one JSON object per datagram (payload in base64)'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l echo -d 'Send every datagram back to its sender'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l no-reuseaddr -d 'Leave SO_REUSEADDR off'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s 4 -d 'Use IPv4 only'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s 6 -d 'Use IPv6 only'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s V -l version -d 'Print version'
 complete -c sonda -n "__fish_sonda_using_subcommand generate" -l dir -d 'Directory to write into' -r -F
 complete -c sonda -n "__fish_sonda_using_subcommand generate" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
 complete -c sonda -n "__fish_sonda_using_subcommand generate" -s q -l quiet -d 'Print nothing to stderr but fatal errors'

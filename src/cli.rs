@@ -77,6 +77,42 @@ only have half-closed) or ends when it is a terminal."
     )]
     Connect(ConnectArgs),
 
+    /// Send datagrams from stdin or --message over connected UDP.
+    #[command(
+        name = "udp-send",
+        long_about = "Send UDP datagrams to PORT on HOST: stdin cut into datagrams of at most \
+--size bytes (the default), one datagram per line of stdin (--lines), or exactly \
+--message TEXT. The socket is connected, so an ICMP port unreachable from the peer \
+is reported ('port unreachable', exit 3): after the last datagram sonda waits up to \
+100ms for one, so even a single datagram is checked.\n\n\
+--count N sends N datagrams: the message N times, or the first N datagrams of \
+stdin. --wait-reply DUR then prints every reply's payload to stdout until DUR \
+passes without one; no reply at all exits 4."
+    )]
+    UdpSend(UdpSendArgs),
+
+    /// Receive datagrams, never truncating one silently.
+    #[command(
+        name = "udp-recv",
+        override_usage = "sonda udp-recv [OPTIONS] [HOST] PORT",
+        long_about = "Bind PORT (every interface of both families without HOST) and receive \
+datagrams. Each datagram is first peeked (MSG_PEEK with MSG_TRUNC, which returns its \
+real length) into a buffer of --buffer bytes; if it did not fit, the buffer doubles \
+up to --max-size before the datagram is received for real, so none is ever cut \
+silently. A datagram larger than the buffer allows under --no-grow or --max-size is \
+delivered truncated and reported on stderr (even without -v) with its real length; \
+that does not change the exit status.\n\n\
+By default payloads go to stdout back to back (datagram boundaries are not visible \
+there); --show prints a line per datagram (time, sender, length, truncated or not, \
+an escaped preview) and --json one JSON object per datagram:\n\n\
+{\"time\": RFC 3339 UTC, \"from\": \"ADDR:PORT\", \"len\": bytes delivered, \
+\"original_len\": the datagram's real length, \"truncated\": bool, \
+\"payload_base64\": the delivered bytes}\n\n\
+With -v, buffer growth and a summary at exit (datagrams, bytes, truncated, largest) \
+go to stderr, also when interrupted."
+    )]
+    UdpRecv(UdpRecvArgs),
+
     /// Write man pages or shell completions (for packagers).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -221,6 +257,117 @@ pub struct RelayArgs {
     /// End when the peer closes, even while stdin is still open.
     #[arg(long)]
     pub exit_on_eof: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UdpSendArgs {
+    /// Host name or address (IPv6 with or without brackets).
+    #[arg(value_parser = parse_host)]
+    pub host: String,
+
+    /// Port, 0-65535.
+    #[arg(value_parser = parse_port)]
+    pub port: u16,
+
+    /// Largest datagram cut from stdin, in bytes (1-65527; IPv4 carries at
+    /// most 65507).
+    #[arg(long, value_name = "N", default_value = "1472", value_parser = parse_datagram_size)]
+    pub size: usize,
+
+    /// Send one datagram per line of stdin, without its newline.
+    #[arg(long, conflicts_with = "message")]
+    pub lines: bool,
+
+    /// Send exactly TEXT instead of reading stdin.
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+
+    /// Datagrams to send: the message N times (default once), or at most N
+    /// from stdin (default all of it).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Pause DUR between datagrams.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+
+    /// After sending, print replies to stdout until DUR passes without one;
+    /// exit 4 if none came.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub wait_reply: Option<Duration>,
+
+    /// Bind to this local address (and port) first.
+    #[arg(short = 's', long, value_name = "ADDR[:PORT]", value_parser = parse_source)]
+    pub source: Option<std::net::SocketAddr>,
+
+    /// Set SO_BROADCAST, to send to a broadcast address.
+    #[arg(long)]
+    pub broadcast: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UdpRecvArgs {
+    /// Address to bind (default: every interface), then the port (0 picks a
+    /// free one).
+    #[arg(value_name = "[HOST] PORT", num_args = 1..=2, required = true)]
+    pub addr: Vec<String>,
+
+    /// Initial receive buffer, in bytes.
+    #[arg(long, value_name = "N", default_value = "2048", value_parser = parse_datagram_buffer)]
+    pub buffer: usize,
+
+    /// Largest the buffer may grow to, in bytes.
+    #[arg(long, value_name = "N", default_value = "65535", value_parser = parse_datagram_buffer)]
+    pub max_size: usize,
+
+    /// Keep the buffer at --buffer: larger datagrams are delivered truncated
+    /// and reported.
+    #[arg(long)]
+    pub no_grow: bool,
+
+    /// Print a line per datagram (time, sender, length, truncated, escaped
+    /// preview) instead of the raw payload.
+    #[arg(long, conflicts_with = "json")]
+    pub show: bool,
+
+    /// Print one JSON object per datagram (payload in base64).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Exit after N datagrams.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Exit 4 when no datagram arrives for DUR.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Send every datagram back to its sender.
+    #[arg(long)]
+    pub echo: bool,
+
+    /// Leave SO_REUSEADDR off.
+    #[arg(long)]
+    pub no_reuseaddr: bool,
+}
+
+/// A UDP payload size: 1 to 65527 bytes (the IPv6 limit; IPv4's 65507 is
+/// checked when sending, where the family is known).
+fn parse_datagram_size(s: &str) -> Result<usize, String> {
+    let n = crate::parse::parse_size(s)?;
+    if n == 0 || n > 65527 {
+        return Err("a datagram holds 1 to 65527 bytes".to_string());
+    }
+    Ok(n as usize)
+}
+
+/// A receive buffer: 1 byte to 64K.
+fn parse_datagram_buffer(s: &str) -> Result<usize, String> {
+    let n = crate::parse::parse_size(s)?;
+    if n == 0 || n > 65536 {
+        return Err("a datagram buffer holds 1 to 65536 bytes".to_string());
+    }
+    Ok(n as usize)
 }
 
 #[derive(Debug, Args)]

@@ -67,13 +67,29 @@ const CONNECT_EXAMPLES: Examples = &[
     ("sonda connect --recv-only --idle-timeout 30s feed 7000 > feed.log", "Record a feed until it falls silent for 30 seconds (exit 4)."),
 ];
 
+const UDP_SEND_EXAMPLES: Examples = &[
+    ("sonda udp-send --message hello 127.0.0.1 9000", "Send one datagram; exit 3 with 'port unreachable' if nothing listens there."),
+    ("printf 'a\\nbb\\n' | sonda udp-send --lines 127.0.0.1 9000", "Send one datagram per line: 'a', then 'bb'."),
+    ("head -c 9000 /dev/urandom | sonda udp-send --size 9000 ::1 9000", "Send one 9000-byte datagram over IPv6."),
+    ("sonda udp-send --message ping --count 1000 --interval 1ms host 7", "A thousand datagrams, one per millisecond."),
+    ("sonda udp-send --message STATUS --wait-reply 2s 127.0.0.1 9999", "Request and response: print every reply until 2 seconds pass without one (exit 4 if none came)."),
+];
+
+const UDP_RECV_EXAMPLES: Examples = &[
+    ("sonda -v udp-recv 9000 > payloads", "Receive on every interface, payloads back to back into a file; buffer growth and a summary on stderr."),
+    ("sonda udp-recv --show 127.0.0.1 9000", "A line per datagram: time, sender, length, truncated or not, escaped preview."),
+    ("sonda udp-recv --json --count 10 9000 | jq .original_len", "Ten datagrams as JSON objects, then exit."),
+    ("sonda udp-recv --buffer 512 --no-grow 9000", "Show what a 512-byte receive buffer does to larger datagrams: cut, and reported with their real length."),
+    ("sonda udp-recv --echo --timeout 30s 7", "An echo service that exits 4 after 30 quiet seconds."),
+];
+
 const EXIT_STATUS: &[(&str, &str)] = &[
     ("0", "Success. A reader of stdout that goes away (EPIPE) also ends sonda quietly with 0."),
     ("1", "Any other runtime failure: I/O error, connection reset by peer, the peer closing before it read all input, stdout full."),
     ("2", "Usage error: unknown flag, port out of range, malformed address, duration, size or CIDR block."),
-    ("3", "Connection refused, or ICMP port unreachable."),
-    ("4", "Timed out: connect (--timeout) or idle (--idle-timeout)."),
-    ("5", "Address in use: bind failed (listen, or connect --source)."),
+    ("3", "Connection refused, or ICMP port unreachable (udp-send)."),
+    ("4", "Timed out: connect (--timeout), idle (--idle-timeout), no datagram (udp-recv --timeout), no reply (udp-send --wait-reply)."),
+    ("5", "Address in use: bind failed (listen, udp-recv, or --source)."),
     ("6", "The name or address could not be resolved, or has no address in the family forced by -4 or -6."),
     ("130", "Interrupted by SIGINT (143 for SIGTERM)."),
 ];
@@ -85,7 +101,7 @@ fn pages() -> Vec<(&'static str, Option<&'static str>, Examples, &'static str)> 
             "sonda",
             None,
             SONDA_EXAMPLES,
-            "sonda-listen(1), sonda-connect(1), nc(1), ncat(1), socat(1), ss(8)",
+            "sonda-listen(1), sonda-connect(1), sonda-udp-send(1), sonda-udp-recv(1), nc(1), ncat(1), socat(1), ss(8)",
         ),
         (
             "sonda-listen",
@@ -98,6 +114,18 @@ fn pages() -> Vec<(&'static str, Option<&'static str>, Examples, &'static str)> 
             Some("connect"),
             CONNECT_EXAMPLES,
             "sonda(1), sonda-listen(1), nc(1), ncat(1), socat(1), connect(2), tcp(7)",
+        ),
+        (
+            "sonda-udp-send",
+            Some("udp-send"),
+            UDP_SEND_EXAMPLES,
+            "sonda(1), sonda-udp-recv(1), nc(1), socat(1), udp(7)",
+        ),
+        (
+            "sonda-udp-recv",
+            Some("udp-recv"),
+            UDP_RECV_EXAMPLES,
+            "sonda(1), sonda-udp-send(1), nc(1), socat(1), recvfrom(2), udp(7)",
         ),
     ]
 }

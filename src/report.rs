@@ -76,3 +76,50 @@ pub fn duration(d: Duration) -> String {
         format!("{:.3}s", d.as_secs_f64())
     }
 }
+
+/// Up to `max` bytes of a payload as printable text: printable ASCII as is,
+/// `\n`, `\r`, `\t`, `\\`, `\"` escaped, anything else as `\xNN`; `...` when
+/// cut. Terminal control bytes never reach the terminal raw.
+pub fn escape_preview(data: &[u8], max: usize) -> String {
+    let mut out = String::with_capacity(max.min(data.len()) + 3);
+    for &b in data.iter().take(max) {
+        match b {
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    if data.len() > max {
+        out.push_str("...");
+    }
+    out
+}
+
+/// The current time as RFC 3339 UTC with microseconds.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_escapes_control_bytes() {
+        assert_eq!(
+            escape_preview(b"a\"b\\\n\x1b[0m\x00", 64),
+            "a\\\"b\\\\\\n\\x1b[0m\\x00"
+        );
+        assert_eq!(escape_preview(b"abcdef", 3), "abc...");
+    }
+
+    #[test]
+    fn byte_counts() {
+        assert_eq!(bytes(10), "10 bytes");
+        assert_eq!(bytes(1 << 20), "1048576 bytes (1.00 MiB)");
+    }
+}

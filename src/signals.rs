@@ -8,11 +8,31 @@
 //! thread so the timer always lands on the thread in connect(2).
 
 use std::io;
+use std::sync::Mutex;
 use std::thread;
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 
 use crate::error::Exit;
+
+type Hook = Box<dyn Fn() + Send>;
+
+static AT_INTERRUPT: Mutex<Option<Hook>> = Mutex::new(None);
+
+/// Runs `hook` (a summary line, say) when SIGINT or SIGTERM ends the process.
+pub fn at_interrupt(hook: impl Fn() + Send + 'static) {
+    *AT_INTERRUPT.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(hook));
+}
+
+fn run_hook() {
+    if let Some(hook) = AT_INTERRUPT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
+        hook();
+    }
+}
 
 /// Call first in `main`, before any other thread exists, so every thread
 /// inherits the mask.
@@ -30,8 +50,14 @@ pub fn install() -> io::Result<()> {
             let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&alarm), None);
             loop {
                 match set.wait() {
-                    Ok(Signal::SIGINT) => std::process::exit(Exit::Interrupted.code()),
-                    Ok(Signal::SIGTERM) => std::process::exit(Exit::Terminated.code()),
+                    Ok(Signal::SIGINT) => {
+                        run_hook();
+                        std::process::exit(Exit::Interrupted.code())
+                    }
+                    Ok(Signal::SIGTERM) => {
+                        run_hook();
+                        std::process::exit(Exit::Terminated.code())
+                    }
                     _ => continue,
                 }
             }

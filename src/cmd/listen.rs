@@ -7,7 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::cli::ListenArgs;
-use crate::engine::addr::{parse_host, parse_port, resolve, Acl};
+use crate::engine::addr::{resolve, Acl};
 use std::sync::mpsc::Receiver;
 
 use crate::engine::hub::{self, Chunk, Hub};
@@ -40,7 +40,7 @@ struct Config {
 }
 
 pub fn run(global: &Global, args: ListenArgs) -> anyhow::Result<Exit> {
-    let (host, port) = split_addr(&args.addr)?;
+    let (host, port) = super::split_addr(&args.addr)?;
     let mut sock = args.socket.to_opts();
     sock.reuseaddr = !args.no_reuseaddr;
     sock.reuseport = args.reuseport;
@@ -79,21 +79,6 @@ pub fn run(global: &Global, args: ListenArgs) -> anyhow::Result<Exit> {
     } else {
         serve_one(listener, &cfg)
     }
-}
-
-/// `[HOST] PORT` into its parts; a bad value is a usage error naming it.
-fn split_addr(addr: &[String]) -> Result<(Option<String>, u16), Error> {
-    let (host, port) = match addr {
-        [port] => (None, port),
-        [host, port] => (Some(host), port),
-        _ => return Err(Error::usage("listen", "expected [HOST] PORT")),
-    };
-    let port =
-        parse_port(port).map_err(|why| Error::usage(format!("invalid port '{port}'"), why))?;
-    let host = host
-        .map(|h| parse_host(h).map_err(|why| Error::usage(format!("invalid host '{h}'"), why)))
-        .transpose()?;
-    Ok((host, port))
 }
 
 fn listening_addr(listener: &TcpListener, local: &SocketAddr) -> String {

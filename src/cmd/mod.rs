@@ -4,15 +4,17 @@
 mod connect;
 mod generate;
 mod listen;
+mod udp_recv;
+mod udp_send;
 
 use clap::error::ErrorKind;
 
 use crate::cli::{Cli, Command, RelayArgs, SocketArgs};
-use crate::engine::addr::Family;
+use crate::engine::addr::{parse_host, parse_port, Family};
 use crate::engine::relay::{Direction, RelayOpts};
 use crate::engine::socket::SocketOpts;
 use crate::engine::stdio;
-use crate::error::Exit;
+use crate::error::{Error, Exit};
 
 /// Options every subcommand sees.
 #[derive(Clone, Copy, Debug)]
@@ -31,6 +33,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Listen(args) => listen::run(&global, args),
         Command::Connect(args) => connect::run(&global, args),
+        Command::UdpSend(args) => udp_send::run(&global, args),
+        Command::UdpRecv(args) => udp_recv::run(&global, args),
         Command::Generate(args) => generate::run(args),
     }
 }
@@ -89,4 +93,20 @@ impl RelayArgs {
             end_on_socket_eof: self.exit_on_eof || stdio::stdin_is_terminal(),
         }
     }
+}
+
+/// `[HOST] PORT` as typed into its parts; a bad value is a usage error
+/// naming it.
+pub fn split_addr(addr: &[String]) -> Result<(Option<String>, u16), Error> {
+    let (host, port) = match addr {
+        [port] => (None, port),
+        [host, port] => (Some(host), port),
+        _ => return Err(Error::usage("arguments", "expected [HOST] PORT")),
+    };
+    let port =
+        parse_port(port).map_err(|why| Error::usage(format!("invalid port '{port}'"), why))?;
+    let host = host
+        .map(|h| parse_host(h).map_err(|why| Error::usage(format!("invalid host '{h}'"), why)))
+        .transpose()?;
+    Ok((host, port))
 }

@@ -94,6 +94,7 @@ fn connect_one(
             super::socket::bind_error(
                 &format!("bind source {}", display_addr(&src)),
                 src.port(),
+                super::socket::Proto::Tcp,
                 &e,
             )
         })?;

@@ -8,3 +8,4 @@ pub mod hub;
 pub mod relay;
 pub mod socket;
 pub mod stdio;
+pub mod udp;

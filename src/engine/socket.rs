@@ -8,7 +8,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
 
 use super::addr::Family;
-use crate::error::{Error, Exit};
+use crate::error::Error;
 
 /// Options applied to a socket before bind/connect.
 #[derive(Clone, Debug, Default)]
@@ -71,63 +71,115 @@ pub fn configure_accepted(stream: &TcpStream, opts: &SocketOpts) -> io::Result<(
     apply_stream(&socket2::SockRef::from(stream), opts)
 }
 
-/// socket, setsockopt, bind(2) and listen(2) on one address. `v6only` sets
-/// IPV6_V6ONLY on an IPv6 socket when given; otherwise the system default
-/// stands.
+/// TCP or UDP, for the functions that serve both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// socket(2), setsockopt(2) for `opts` and bind(2) on one address.
+/// `v6only` sets IPV6_V6ONLY on an IPv6 socket when given; otherwise the
+/// system default stands. A failure names the address, with a hint for
+/// EADDRINUSE and EACCES.
+pub fn bind_socket(
+    addr: SocketAddr,
+    proto: Proto,
+    opts: &SocketOpts,
+    v6only: Option<bool>,
+) -> Result<Socket, Error> {
+    let what = match proto {
+        Proto::Tcp => format!("listen on {}", display_addr(&addr)),
+        Proto::Udp => format!("bind UDP {}", display_addr(&addr)),
+    };
+    let fail = |e: io::Error| bind_error(&what, addr.port(), proto, &e);
+    let (ty, protocol) = match proto {
+        Proto::Tcp => (Type::STREAM, Protocol::TCP),
+        Proto::Udp => (Type::DGRAM, Protocol::UDP),
+    };
+    let sock = Socket::new(Domain::for_address(addr), ty, Some(protocol)).map_err(fail)?;
+    apply(&sock, opts).map_err(fail)?;
+    if let (true, Some(only)) = (addr.is_ipv6(), v6only) {
+        sock.set_only_v6(only).map_err(fail)?;
+    }
+    sock.bind(&SockAddr::from(addr)).map_err(fail)?;
+    Ok(sock)
+}
+
+/// [`bind_socket`] then listen(2).
 pub fn listen_on(
     addr: SocketAddr,
     opts: &SocketOpts,
     backlog: i32,
     v6only: Option<bool>,
 ) -> Result<TcpListener, Error> {
-    let what = format!("listen on {}", display_addr(&addr));
-    let fail = |e: io::Error| bind_error(&what, addr.port(), &e);
-    let sock = tcp_socket(&addr).map_err(fail)?;
-    apply(&sock, opts).map_err(fail)?;
-    if let (true, Some(only)) = (addr.is_ipv6(), v6only) {
-        sock.set_only_v6(only).map_err(fail)?;
-    }
-    sock.bind(&SockAddr::from(addr)).map_err(fail)?;
-    sock.listen(backlog).map_err(fail)?;
+    let sock = bind_socket(addr, Proto::Tcp, opts, v6only)?;
+    sock.listen(backlog).map_err(|e| {
+        bind_error(
+            &format!("listen on {}", display_addr(&addr)),
+            addr.port(),
+            Proto::Tcp,
+            &e,
+        )
+    })?;
     Ok(sock.into())
 }
 
-/// Listens on every interface: `[::]` with IPV6_V6ONLY off, so IPv4 clients
+/// Binds every interface: `[::]` with IPV6_V6ONLY off, so IPv4 peers
 /// arrive as v4-mapped addresses, falling back to `0.0.0.0` where the host
 /// has no IPv6. `-4` and `-6` restrict it to one family.
+pub fn bind_wildcard(
+    port: u16,
+    family: Family,
+    proto: Proto,
+    opts: &SocketOpts,
+) -> Result<Socket, Error> {
+    let v4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+    let v6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
+    match family {
+        Family::V4 => bind_socket(v4, proto, opts, None),
+        Family::V6 => bind_socket(v6, proto, opts, Some(true)),
+        Family::Any => match bind_socket(v6, proto, opts, Some(false)) {
+            Err(e) if ipv6_unavailable(&e) => bind_socket(v4, proto, opts, None),
+            other => other,
+        },
+    }
+}
+
+/// [`bind_wildcard`] then listen(2).
 pub fn listen_wildcard(
     port: u16,
     family: Family,
     opts: &SocketOpts,
     backlog: i32,
 ) -> Result<TcpListener, Error> {
-    let v4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
-    let v6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
-    match family {
-        Family::V4 => listen_on(v4, opts, backlog, None),
-        Family::V6 => listen_on(v6, opts, backlog, Some(true)),
-        Family::Any => match listen_on(v6, opts, backlog, Some(false)) {
-            Err(e) if ipv6_unavailable(&e) => listen_on(v4, opts, backlog, None),
-            other => other,
-        },
-    }
+    let sock = bind_wildcard(port, family, Proto::Tcp, opts)?;
+    let local = sock.local_addr().ok().and_then(|a| a.as_socket());
+    sock.listen(backlog).map_err(|e| {
+        let shown = local.map(|a| display_addr(&a)).unwrap_or_default();
+        bind_error(&format!("listen on {shown}"), port, Proto::Tcp, &e)
+    })?;
+    Ok(sock.into())
 }
 
 fn ipv6_unavailable(e: &Error) -> bool {
     // EAFNOSUPPORT when IPv6 is compiled out or disabled; EADDRNOTAVAIL when
     // the module is loaded but disabled by sysctl.
-    e.exit == Exit::Failure
-        && (e.why == crate::error::describe(&io::Error::from_raw_os_error(libc::EAFNOSUPPORT))
-            || e.why == crate::error::describe(&io::Error::from_raw_os_error(libc::EADDRNOTAVAIL)))
+    [libc::EAFNOSUPPORT, libc::EADDRNOTAVAIL]
+        .iter()
+        .any(|&code| e.why == crate::error::describe(&io::Error::from_raw_os_error(code)))
 }
 
 /// A bind failure, with the hint that answers the most asked socket question.
-pub fn bind_error(what: &str, port: u16, err: &io::Error) -> Error {
+pub fn bind_error(what: &str, port: u16, proto: Proto, err: &io::Error) -> Error {
     let e = Error::io(what, err);
     match err.raw_os_error() {
-        Some(libc::EADDRINUSE) => e.with_hint(format!(
-            "'sonda probe {port}' shows who holds the port; SO_REUSEADDR (the default for listeners) only helps against TIME-WAIT"
-        )),
+        Some(libc::EADDRINUSE) => match proto {
+            Proto::Tcp => e.with_hint(format!(
+                "'sonda probe {port}' shows who holds the port; SO_REUSEADDR (the default for listeners) only helps against TIME-WAIT"
+            )),
+            Proto::Udp => e.with_hint(format!("'sonda probe --udp {port}' shows who holds the port")),
+        },
         Some(libc::EACCES) => {
             e.with_hint("ports below net.ipv4.ip_unprivileged_port_start need root or CAP_NET_BIND_SERVICE")
         }

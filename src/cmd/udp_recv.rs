@@ -1,0 +1,196 @@
+//! `sonda udp-recv [HOST] PORT`: receive datagrams, grow to fit, report.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use serde::Serialize;
+
+use crate::cli::UdpRecvArgs;
+use crate::engine::addr::{resolve, Family};
+use crate::engine::socket::{bind_socket, bind_wildcard, display_addr, Proto, SocketOpts};
+use crate::engine::stdio;
+use crate::engine::udp::{Datagram, Receiver};
+use crate::error::{Error, Exit};
+use crate::{report, signals};
+
+use super::Global;
+
+/// What `-v` reports at exit.
+#[derive(Clone, Copy, Debug, Default)]
+struct Summary {
+    datagrams: u64,
+    bytes: u64,
+    truncated: u64,
+    largest: usize,
+}
+
+impl Summary {
+    fn report(&self) {
+        report::info(format!(
+            "received {} datagrams, {}; {} truncated; largest {} bytes",
+            self.datagrams,
+            report::bytes(self.bytes),
+            self.truncated,
+            self.largest
+        ));
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Raw,
+    Show,
+    Json,
+}
+
+#[derive(Serialize)]
+struct JsonDatagram<'a> {
+    time: &'a str,
+    from: &'a str,
+    len: usize,
+    original_len: usize,
+    truncated: bool,
+    payload_base64: &'a str,
+}
+
+pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
+    let (host, port) = super::split_addr(&args.addr)?;
+    let opts = SocketOpts {
+        reuseaddr: !args.no_reuseaddr,
+        ..SocketOpts::default()
+    };
+    let sock = match host {
+        None => bind_wildcard(port, global.family, Proto::Udp, &opts)?,
+        Some(host) => {
+            let addr = resolve(&host, port, global.family)?[0];
+            let v6only = (global.family == Family::V6).then_some(true);
+            bind_socket(addr, Proto::Udp, &opts, v6only)?
+        }
+    };
+    if let Some(local) = sock.local_addr().ok().and_then(|a| a.as_socket()) {
+        report::info(format!("listening on {} (UDP)", display_addr(&local)));
+    }
+    sock.set_read_timeout(args.timeout.filter(|d| !d.is_zero()))
+        .map_err(|e| Error::io("set receive timeout", &e))?;
+    let format = if args.json {
+        Format::Json
+    } else if args.show {
+        Format::Show
+    } else {
+        Format::Raw
+    };
+
+    let summary = Arc::new(Mutex::new(Summary::default()));
+    {
+        let summary = summary.clone();
+        signals::at_interrupt(move || summary.lock().unwrap_or_else(|p| p.into_inner()).report());
+    }
+    let mut rx = Receiver::new(sock, args.buffer, args.max_size, !args.no_grow);
+    let limit = args.count.unwrap_or(u64::MAX);
+    let mut received = 0u64;
+    let result = loop {
+        if received >= limit {
+            break Ok(Exit::Success);
+        }
+        let (d, growth) = match rx.recv() {
+            Ok(r) => r,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                let idle = args.timeout.unwrap_or_default();
+                break Err(Error::new(
+                    Exit::TimedOut,
+                    "receive",
+                    format!(
+                        "no datagram for {} (--timeout)",
+                        humantime::format_duration(idle)
+                    ),
+                ));
+            }
+            Err(e) => break Err(Error::io("receive", &e)),
+        };
+        received += 1;
+        if let Some(g) = growth {
+            report::info(format!(
+                "grew buffer {} -> {} for a {}-byte datagram",
+                g.from, g.to, g.datagram
+            ));
+        }
+        if d.truncated() {
+            report::warn(format!(
+                "datagram from {} truncated: {} bytes, {} delivered ({})",
+                display_addr(&d.from),
+                d.original_len,
+                d.len,
+                if args.no_grow {
+                    "--no-grow"
+                } else {
+                    "--max-size"
+                }
+            ));
+        }
+        {
+            let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
+            s.datagrams += 1;
+            s.bytes += d.len as u64;
+            s.truncated += d.truncated() as u64;
+            s.largest = s.largest.max(d.original_len);
+        }
+        let payload = rx.payload(&d);
+        match emit(format, &d, payload) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break Ok(Exit::Success),
+            Err(e) => break Err(Error::io("write to stdout", &e)),
+        }
+        if args.echo {
+            if let Err(e) = rx.send_to(payload, &d.from) {
+                report::info(format!(
+                    "echo to {}: {}",
+                    display_addr(&d.from),
+                    crate::error::describe(&e)
+                ));
+            }
+        }
+    };
+    summary.lock().unwrap_or_else(|p| p.into_inner()).report();
+    Ok(result?)
+}
+
+/// One datagram to stdout in the chosen format.
+fn emit(format: Format, d: &Datagram, payload: &[u8]) -> io::Result<()> {
+    match format {
+        Format::Raw => stdio::write_stdout(payload),
+        Format::Show => {
+            let truncated = if d.truncated() {
+                format!(" truncated from {}", d.original_len)
+            } else {
+                String::new()
+            };
+            let line = format!(
+                "{} {} {} bytes{truncated} \"{}\"\n",
+                report::now_rfc3339(),
+                display_addr(&d.from),
+                d.len,
+                report::escape_preview(payload, 64)
+            );
+            stdio::write_stdout(line.as_bytes())
+        }
+        Format::Json => {
+            let record = JsonDatagram {
+                time: &report::now_rfc3339(),
+                from: &display_addr(&d.from),
+                len: d.len,
+                original_len: d.original_len,
+                truncated: d.truncated(),
+                payload_base64: &base64::engine::general_purpose::STANDARD.encode(payload),
+            };
+            let mut line = serde_json::to_vec(&record).map_err(io::Error::other)?;
+            line.push(b'\n');
+            stdio::write_stdout(&line)
+        }
+    }
+}

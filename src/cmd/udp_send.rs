@@ -1,0 +1,164 @@
+//! `sonda udp-send HOST PORT`: datagrams from stdin or `--message`.
+
+use std::io::{BufRead, BufReader};
+use std::thread;
+use std::time::Duration;
+
+use crate::cli::UdpSendArgs;
+use crate::engine::addr::resolve;
+use crate::engine::socket::display_addr;
+use crate::engine::stdio;
+use crate::engine::udp;
+use crate::error::{Error, Exit};
+use crate::report;
+
+use super::Global;
+
+/// How long to listen for an ICMP port unreachable after the last datagram
+/// when no reply is awaited: it comes back within a round trip, at once on
+/// loopback.
+const UNREACHABLE_WAIT: Duration = Duration::from_millis(100);
+
+pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
+    let addrs = resolve(&args.host, args.port, global.family)?;
+    let (sock, peer) = udp::connect(&addrs, args.source, args.broadcast)?;
+    report::info(format!("sending to {}", display_addr(&peer)));
+
+    let mut source = Source::new(&args);
+    // A message is sent once unless --count says otherwise; stdin is sent
+    // to its end unless --count stops it earlier.
+    let default_count = if args.message.is_some() { 1 } else { u64::MAX };
+    let limit = args.count.unwrap_or(default_count);
+    let (mut sent, mut bytes) = (0u64, 0u64);
+    let mut buf = Vec::with_capacity(args.size);
+    while sent < limit && source.next(&mut buf)? {
+        if sent > 0 {
+            if let Some(pause) = args.interval {
+                thread::sleep(pause);
+            }
+        }
+        udp::send(&sock, &buf, &peer)?;
+        sent += 1;
+        bytes += buf.len() as u64;
+    }
+    report::info(format!(
+        "sent {sent} datagrams, {} to {}",
+        report::bytes(bytes),
+        display_addr(&peer)
+    ));
+
+    match args.wait_reply {
+        None => {
+            udp::check_unreachable(&sock, &peer, UNREACHABLE_WAIT)?;
+            Ok(Exit::Success)
+        }
+        Some(wait) => wait_replies(&sock, &peer, wait),
+    }
+}
+
+/// Prints each reply's payload until `wait` passes without one.
+fn wait_replies(
+    sock: &std::net::UdpSocket,
+    peer: &std::net::SocketAddr,
+    wait: Duration,
+) -> anyhow::Result<Exit> {
+    sock.set_read_timeout(Some(wait.max(Duration::from_micros(1))))
+        .map_err(|e| Error::io("set receive timeout", &e))?;
+    let mut buf = vec![0u8; 65536];
+    let mut replies = 0u64;
+    while let Some(n) = udp::recv_reply(sock, &mut buf, peer)? {
+        replies += 1;
+        match stdio::write_stdout(&buf[..n]) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(Exit::Success),
+            Err(e) => return Err(Error::io("write to stdout", &e).into()),
+        }
+    }
+    report::info(format!("{replies} replies"));
+    if replies == 0 {
+        return Err(Error::new(
+            Exit::TimedOut,
+            format!("wait for a reply from {}", display_addr(peer)),
+            format!("none within {}", humantime::format_duration(wait)),
+        )
+        .into());
+    }
+    Ok(Exit::Success)
+}
+
+/// Where datagrams come from.
+enum Source {
+    /// `--message`: the same text each time.
+    Message(Vec<u8>),
+    /// `--lines`: a line of stdin each, without its newline.
+    Lines(BufReader<std::io::Stdin>),
+    /// stdin in pieces of at most `size`: filled to `size` from a pipe or a
+    /// file, one read each from a terminal (so a typed line goes at once).
+    Chunks {
+        size: usize,
+        terminal: bool,
+        eof: bool,
+    },
+}
+
+impl Source {
+    fn new(args: &UdpSendArgs) -> Source {
+        if let Some(m) = &args.message {
+            Source::Message(m.clone().into_bytes())
+        } else if args.lines {
+            Source::Lines(BufReader::with_capacity(64 * 1024, std::io::stdin()))
+        } else {
+            Source::Chunks {
+                size: args.size,
+                terminal: stdio::stdin_is_terminal(),
+                eof: false,
+            }
+        }
+    }
+
+    /// Puts the next datagram in `buf`; false when there is none.
+    fn next(&mut self, buf: &mut Vec<u8>) -> Result<bool, Error> {
+        let read_fail = |e: std::io::Error| Error::io("read stdin", &e);
+        buf.clear();
+        match self {
+            Source::Message(m) => {
+                buf.extend_from_slice(m);
+                Ok(true)
+            }
+            Source::Lines(reader) => {
+                let n = reader.read_until(b'\n', buf).map_err(read_fail)?;
+                if n == 0 {
+                    return Ok(false);
+                }
+                if buf.last() == Some(&b'\n') {
+                    buf.pop();
+                }
+                Ok(true)
+            }
+            Source::Chunks {
+                size,
+                terminal,
+                eof,
+            } => {
+                if *eof {
+                    return Ok(false);
+                }
+                buf.resize(*size, 0);
+                let mut filled = 0;
+                while filled < *size {
+                    let n = stdio::read_stdin(&mut buf[filled..]).map_err(read_fail)?;
+                    if n == 0 {
+                        *eof = true;
+                        break;
+                    }
+                    filled += n;
+                    if *terminal {
+                        break;
+                    }
+                }
+                buf.truncate(filled);
+                Ok(filled > 0)
+            }
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Datagrams: a receiver that never truncates silently, and a connected
+//! sender that hears ICMP port unreachable.
+//!
+//! The receiver peeks each datagram (MSG_PEEK | MSG_TRUNC: Linux then returns
+//! the datagram's real length, whatever the buffer) and doubles its buffer
+//! until the datagram fits or the limit is reached, before receiving it for
+//! real. Only then can a datagram be cut, and the caller learns it was, with
+//! its real length.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+use socket2::{SockAddr, Socket};
+
+use super::socket::{bind_socket, display_addr, Proto, SocketOpts};
+use crate::error::{Error, Exit};
+
+/// The largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP).
+pub const MAX_PAYLOAD_V4: usize = 65507;
+/// The largest UDP payload over IPv6 without jumbograms (65535 - 8 UDP).
+pub const MAX_PAYLOAD_V6: usize = 65527;
+
+/// One received datagram: `len` bytes are in the receiver's buffer;
+/// `original_len` is what the sender sent.
+#[derive(Clone, Copy, Debug)]
+pub struct Datagram {
+    pub len: usize,
+    pub original_len: usize,
+    pub from: SocketAddr,
+}
+
+impl Datagram {
+    pub fn truncated(&self) -> bool {
+        self.original_len > self.len
+    }
+}
+
+/// The buffer grew from `from` to `to` bytes for a datagram of `datagram`.
+#[derive(Clone, Copy, Debug)]
+pub struct Growth {
+    pub from: usize,
+    pub to: usize,
+    pub datagram: usize,
+}
+
+pub struct Receiver {
+    sock: Socket,
+    buf: Vec<u8>,
+    max: usize,
+    grow: bool,
+}
+
+impl Receiver {
+    /// `initial` bytes of buffer, growing up to `max` unless `grow` is false.
+    pub fn new(sock: Socket, initial: usize, max: usize, grow: bool) -> Receiver {
+        Receiver {
+            sock,
+            buf: vec![0; initial.max(1)],
+            max: max.max(initial),
+            grow,
+        }
+    }
+
+    pub fn socket(&self) -> &Socket {
+        &self.sock
+    }
+
+    /// Blocks for the next datagram (bounded by the socket's SO_RCVTIMEO:
+    /// `WouldBlock` when it passes). Grows the buffer first if the datagram
+    /// does not fit and growth is allowed.
+    pub fn recv(&mut self) -> io::Result<(Datagram, Option<Growth>)> {
+        let fd = self.sock.as_raw_fd();
+        let start = self.buf.len();
+        let mut growth = None;
+        while self.grow && self.buf.len() < self.max {
+            let (real, _) = recvfrom(fd, &mut self.buf, libc::MSG_PEEK | libc::MSG_TRUNC)?;
+            if real <= self.buf.len() {
+                break;
+            }
+            let doubled = self.buf.len().saturating_mul(2).min(self.max);
+            self.buf.resize(doubled, 0);
+            growth = Some(Growth {
+                from: start,
+                to: doubled,
+                datagram: real,
+            });
+        }
+        let (real, from) = recvfrom(fd, &mut self.buf, libc::MSG_TRUNC)?;
+        let datagram = Datagram {
+            len: real.min(self.buf.len()),
+            original_len: real,
+            from,
+        };
+        Ok((datagram, growth))
+    }
+
+    /// The payload of the datagram `recv` just returned.
+    pub fn payload(&self, d: &Datagram) -> &[u8] {
+        &self.buf[..d.len]
+    }
+
+    /// sendto(2) of `data` to `to` (for `--echo`).
+    pub fn send_to(&self, data: &[u8], to: &SocketAddr) -> io::Result<usize> {
+        self.sock.send_to(data, &SockAddr::from(*to))
+    }
+}
+
+/// recvfrom(2) with `flags`, retrying EINTR. Returns the syscall's length
+/// (with MSG_TRUNC, the datagram's real length) and the sender.
+fn recvfrom(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<(usize, SocketAddr)> {
+    loop {
+        // SAFETY: sockaddr_storage is plain old data; zeroes are valid.
+        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: buf and storage are valid for writes of the lengths given.
+        let n = unsafe {
+            libc::recvfrom(
+                fd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                flags,
+                (&mut storage as *mut libc::sockaddr_storage).cast(),
+                &mut len,
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        // SAFETY: the kernel filled `len` bytes of a sockaddr_storage.
+        let addr = unsafe { SockAddr::new(storage, len) };
+        let from = addr.as_socket().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "sender is not an IP address")
+        })?;
+        return Ok((n as usize, from));
+    }
+}
+
+/// A UDP socket connected to the first address of `addrs` in the family of
+/// `source` (any family without one). connect(2) on UDP sends nothing; it
+/// fixes the peer, so the kernel reports the peer's ICMP errors to us.
+pub fn connect(
+    addrs: &[SocketAddr],
+    source: Option<SocketAddr>,
+    broadcast: bool,
+) -> Result<(UdpSocket, SocketAddr), Error> {
+    let peer = *addrs
+        .iter()
+        .find(|a| source.is_none_or(|s| s.is_ipv4() == a.is_ipv4()))
+        .ok_or_else(|| {
+            Error::new(
+                Exit::Resolve,
+                "udp-send",
+                "no resolved address is in the family of the --source address",
+            )
+        })?;
+    let local = source.unwrap_or_else(|| match peer {
+        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+    });
+    let sock = bind_socket(local, Proto::Udp, &SocketOpts::default(), None)?;
+    let what = format!("connect UDP {}", display_addr(&peer));
+    if broadcast {
+        sock.set_broadcast(true).map_err(|e| Error::io(&what, &e))?;
+    }
+    sock.connect(&SockAddr::from(peer))
+        .map_err(|e| Error::io(&what, &e))?;
+    Ok((sock.into(), peer))
+}
+
+/// send(2) of one datagram on a connected socket. ECONNREFUSED here is an
+/// earlier datagram's ICMP port unreachable; EMSGSIZE names the limit.
+pub fn send(sock: &UdpSocket, data: &[u8], peer: &SocketAddr) -> Result<(), Error> {
+    loop {
+        match sock.send(data) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(send_error(sock, data.len(), peer, &e)),
+        }
+    }
+}
+
+fn send_error(sock: &UdpSocket, size: usize, peer: &SocketAddr, e: &io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::ECONNREFUSED) => unreachable_error(peer),
+        Some(libc::EMSGSIZE) => {
+            let (limit, why) = match peer {
+                SocketAddr::V4(_) if size > MAX_PAYLOAD_V4 => {
+                    (MAX_PAYLOAD_V4, "the most UDP carries over IPv4".to_string())
+                }
+                SocketAddr::V6(_) if size > MAX_PAYLOAD_V6 => {
+                    (MAX_PAYLOAD_V6, "the most UDP carries over IPv6".to_string())
+                }
+                _ => match path_mtu(sock, peer) {
+                    Some(mtu) => (mtu, "the path MTU, with fragmentation off".to_string()),
+                    None => (size, "the path limit".to_string()),
+                },
+            };
+            Error::new(
+                Exit::Failure,
+                format!("send a {size}-byte datagram to {}", display_addr(peer)),
+                format!("message too long: the limit is {limit} bytes ({why})"),
+            )
+        }
+        _ => Error::io(format!("send to {}", display_addr(peer)), e),
+    }
+}
+
+fn path_mtu(sock: &UdpSocket, peer: &SocketAddr) -> Option<usize> {
+    let (level, name) = match peer {
+        SocketAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_MTU),
+        SocketAddr::V6(_) => (libc::IPPROTO_IPV6, libc::IPV6_MTU),
+    };
+    let mut mtu: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes one int.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            level,
+            name,
+            (&mut mtu as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && mtu > 0).then_some(mtu as usize)
+}
+
+pub fn unreachable_error(peer: &SocketAddr) -> Error {
+    Error::new(
+        Exit::Refused,
+        format!("send to {}", display_addr(peer)),
+        "port unreachable (the host answered ICMP: nothing listens on that UDP port)",
+    )
+}
+
+/// After the last datagram: waits up to `wait` for the peer's ICMP port
+/// unreachable, which arrives as a pending socket error. A reply datagram
+/// or silence within `wait` is success.
+pub fn check_unreachable(sock: &UdpSocket, peer: &SocketAddr, wait: Duration) -> Result<(), Error> {
+    let mut pfd = libc::pollfd {
+        fd: sock.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = wait.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: one valid pollfd for the duration of the call.
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if n <= 0 {
+        return Ok(());
+    }
+    match sock.take_error() {
+        Ok(Some(e)) if e.raw_os_error() == Some(libc::ECONNREFUSED) => Err(unreachable_error(peer)),
+        _ => Ok(()),
+    }
+}
+
+/// recv(2) of one reply on a connected socket, bounded by SO_RCVTIMEO.
+pub fn recv_reply(
+    sock: &UdpSocket,
+    buf: &mut [u8],
+    peer: &SocketAddr,
+) -> Result<Option<usize>, Error> {
+    loop {
+        match sock.recv(buf) {
+            Ok(n) => return Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(None)
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
+                return Err(unreachable_error(peer))
+            }
+            Err(e) => {
+                return Err(Error::io(
+                    format!("receive from {}", display_addr(peer)),
+                    &e,
+                ))
+            }
+        }
+    }
+}
