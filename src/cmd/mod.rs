@@ -4,6 +4,8 @@
 mod connect;
 mod generate;
 mod listen;
+mod probe;
+mod reproduce;
 mod udp_recv;
 mod udp_send;
 
@@ -35,6 +37,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Connect(args) => connect::run(&global, args),
         Command::UdpSend(args) => udp_send::run(&global, args),
         Command::UdpRecv(args) => udp_recv::run(&global, args),
+        Command::Probe(args) if args.reproduce => reproduce::run(&global, args),
+        Command::Probe(args) => probe::run(&global, args),
         Command::Generate(args) => generate::run(args),
     }
 }
@@ -109,4 +113,15 @@ pub fn split_addr(addr: &[String]) -> Result<(Option<String>, u16), Error> {
         .map(|h| parse_host(h).map_err(|why| Error::usage(format!("invalid host '{h}'"), why)))
         .transpose()?;
     Ok((host, port))
+}
+
+/// Command output to stdout in one write; a closed stdout is not an error
+/// worth reporting (the caller exits 0 as DESIGN.md asks).
+pub fn print_stdout(text: &str) -> Result<(), Error> {
+    match stdio::write_stdout(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::io("write to stdout", &e))
+        }
+        _ => Ok(()),
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod addr;
 pub mod connect;
+pub mod diag;
 pub mod hub;
 pub mod relay;
 pub mod socket;

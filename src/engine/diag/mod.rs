@@ -1,0 +1,101 @@
+//! Socket-table inspection for `probe`: every socket on one local port, read
+//! the way `ss` reads it (NETLINK_SOCK_DIAG with a port filter in the kernel
+//! request), falling back to /proc/net when netlink is unavailable; and the
+//! processes that own those sockets, from /proc/*/fd.
+
+mod netlink;
+mod owners;
+mod procnet;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use owners::{find_owners, Owner, Owners};
+
+use super::socket::Proto;
+
+/// The kernel's socket states (include/net/tcp_states.h). UDP uses
+/// ESTABLISHED for connected sockets and CLOSE for the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct State(pub u8);
+
+impl State {
+    pub const ESTABLISHED: State = State(1);
+    pub const TIME_WAIT: State = State(6);
+    pub const CLOSE: State = State(7);
+    pub const LISTEN: State = State(10);
+    /// Bound, neither listening nor connected (Linux 6.9+ reports these
+    /// through sock_diag when asked for this pseudo-state).
+    pub const BOUND_INACTIVE: State = State(13);
+
+    pub fn name(self, proto: Proto) -> &'static str {
+        match (self.0, proto) {
+            (7, Proto::Udp) => "UNCONN",
+            (1, _) => "ESTABLISHED",
+            (2, _) => "SYN-SENT",
+            (3, _) => "SYN-RECV",
+            (4, _) => "FIN-WAIT-1",
+            (5, _) => "FIN-WAIT-2",
+            (6, _) => "TIME-WAIT",
+            (7, _) => "CLOSE",
+            (8, _) => "CLOSE-WAIT",
+            (9, _) => "LAST-ACK",
+            (10, _) => "LISTEN",
+            (11, _) => "CLOSING",
+            (12, _) => "NEW-SYN-RECV",
+            (13, _) => "BOUND-INACTIVE",
+            _ => "UNKNOWN",
+        }
+    }
+}
+
+/// One socket on the port.
+#[derive(Clone, Debug)]
+pub struct SockEntry {
+    pub proto: Proto,
+    pub state: State,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// Time left on the socket's timer; for TIME-WAIT, until it expires.
+    pub expires: Option<Duration>,
+    pub uid: u32,
+    /// 0 for sockets no process holds (TIME-WAIT, SYN-RECV).
+    pub inode: u64,
+    /// IPV6_V6ONLY of an IPv6 socket, where the source tells it.
+    pub v6only: Option<bool>,
+}
+
+/// Where the table came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableSource {
+    SockDiag,
+    ProcNet,
+}
+
+impl TableSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            TableSource::SockDiag => "sock_diag",
+            TableSource::ProcNet => "/proc/net",
+        }
+    }
+}
+
+/// Every socket of `proto` whose local port is `port`, both families.
+pub fn sockets_on_port(proto: Proto, port: u16) -> std::io::Result<(Vec<SockEntry>, TableSource)> {
+    let mut entries = match netlink::dump_port(proto, port) {
+        Ok(v) => (v, TableSource::SockDiag),
+        Err(_) => (procnet::read_port(proto, port)?, TableSource::ProcNet),
+    };
+    entries.0.retain(|e| e.local.port() == port);
+    if proto == Proto::Tcp {
+        // The bound-inactive dump reports those sockets in TCP_CLOSE: a TCP
+        // socket in CLOSE that a table lists at all is bound and idle.
+        for e in &mut entries.0 {
+            if e.state == State::CLOSE {
+                e.state = State::BOUND_INACTIVE;
+            }
+        }
+    }
+    Ok(entries)
+}
