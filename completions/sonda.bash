@@ -25,6 +25,9 @@ _sonda() {
             sonda,listen)
                 cmd="sonda__subcmd__listen"
                 ;;
+            sonda,probe)
+                cmd="sonda__subcmd__probe"
+                ;;
             sonda,udp-recv)
                 cmd="sonda__subcmd__udp__subcmd__recv"
                 ;;
@@ -38,7 +41,7 @@ _sonda() {
 
     case "${cmd}" in
         sonda)
-            opts="-v -q -4 -6 -h -V --verbose --quiet --help --version listen connect udp-send udp-recv generate"
+            opts="-v -q -4 -6 -h -V --verbose --quiet --help --version listen connect udp-send udp-recv probe generate"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -158,6 +161,20 @@ _sonda() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sonda__subcmd__probe)
+            opts="-v -q -4 -6 -h -V --udp --json --reproduce --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

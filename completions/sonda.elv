@@ -32,6 +32,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand connect 'Connect to HOST PORT over TCP and relay stdin and stdout'
             cand udp-send 'Send datagrams from stdin or --message over connected UDP'
             cand udp-recv 'Receive datagrams, never truncating one silently'
+            cand probe 'Say why a port will not bind, and prove it'
             cand generate 'Write man pages or shell completions (for packagers)'
         }
         &'sonda;listen'= {
@@ -122,6 +123,21 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --json 'Print one JSON object per datagram (payload in base64)'
             cand --echo 'Send every datagram back to its sender'
             cand --no-reuseaddr 'Leave SO_REUSEADDR off'
+            cand -v 'Print diagnostics to stderr (repeat for more)'
+            cand --verbose 'Print diagnostics to stderr (repeat for more)'
+            cand -q 'Print nothing to stderr but fatal errors'
+            cand --quiet 'Print nothing to stderr but fatal errors'
+            cand -4 'Use IPv4 only'
+            cand -6 'Use IPv6 only'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sonda;probe'= {
+            cand --udp 'Probe UDP instead of TCP'
+            cand --json 'Print one JSON object (schema in DESCRIPTION) instead of text'
+            cand --reproduce 'Demonstrate TIME-WAIT and SO_REUSEADDR on loopback'
             cand -v 'Print diagnostics to stderr (repeat for more)'
             cand --verbose 'Print diagnostics to stderr (repeat for more)'
             cand -q 'Print nothing to stderr but fatal errors'

@@ -34,6 +34,7 @@ complete -c sonda -n "__fish_sonda_needs_command" -f -a "listen" -d 'Accept TCP 
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "connect" -d 'Connect to HOST PORT over TCP and relay stdin and stdout'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "udp-send" -d 'Send datagrams from stdin or --message over connected UDP'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "udp-recv" -d 'Receive datagrams, never truncating one silently'
+complete -c sonda -n "__fish_sonda_needs_command" -f -a "probe" -d 'Say why a port will not bind, and prove it'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "generate" -d 'Write man pages or shell completions (for packagers)'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l max-conns -d 'With -k, the most clients served at once; a connection over the limit is closed at once, unread' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l allow -d 'Accept clients only from this address or CIDR block (repeatable)' -r
@@ -107,6 +108,15 @@ complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s 4 -d 'Use IPv4 
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s 6 -d 'Use IPv6 only'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s V -l version -d 'Print version'
+complete -c sonda -n "__fish_sonda_using_subcommand probe" -l udp -d 'Probe UDP instead of TCP'
+complete -c sonda -n "__fish_sonda_using_subcommand probe" -l json -d 'Print one JSON object (schema in DESCRIPTION) instead of text'
+complete -c sonda -n "__fish_sonda_using_subcommand probe" -l reproduce -d 'Demonstrate TIME-WAIT and SO_REUSEADDR on loopback'
+complete -c sonda -n "__fish_sonda_using_subcommand probe" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
+complete -c sonda -n "__fish_sonda_using_subcommand probe" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
+complete -c sonda -n "__fish_sonda_using_subcommand probe" -s 4 -d 'Use IPv4 only'
+complete -c sonda -n "__fish_sonda_using_subcommand probe" -s 6 -d 'Use IPv6 only'
+complete -c sonda -n "__fish_sonda_using_subcommand probe" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sonda -n "__fish_sonda_using_subcommand probe" -s V -l version -d 'Print version'
 complete -c sonda -n "__fish_sonda_using_subcommand generate" -l dir -d 'Directory to write into' -r -F
 complete -c sonda -n "__fish_sonda_using_subcommand generate" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
 complete -c sonda -n "__fish_sonda_using_subcommand generate" -s q -l quiet -d 'Print nothing to stderr but fatal errors'

@@ -83,13 +83,21 @@ const UDP_RECV_EXAMPLES: Examples = &[
     ("sonda udp-recv --echo --timeout 30s 7", "An echo service that exits 4 after 30 quiet seconds."),
 ];
 
+const PROBE_EXAMPLES: Examples = &[
+    ("sonda probe 8080", "Why will 8080 not bind? Trial binds, every socket on the port with its owner, and a verdict; exit 5 if a plain bind would fail."),
+    ("sonda probe --udp 5353", "The same for a UDP port."),
+    ("sonda probe --json 127.0.0.1 8080 | jq .verdict", "The facts as one JSON object, for scripts."),
+    ("sonda probe --reproduce", "Make TIME-WAIT on loopback and watch a plain bind fail with EADDRINUSE and an SO_REUSEADDR bind succeed. The side that closes first keeps the connection in TIME-WAIT for 2*MSL (60 s on Linux); SO_REUSEADDR lets a new listener bind beside such entries, never beside another listener. SO_REUSEPORT instead lets several live sockets share the port, and the kernel splits connections between them."),
+    ("sudo sonda probe 443", "As root every owning process is named; otherwise other users' processes are 'not visible'."),
+];
+
 const EXIT_STATUS: &[(&str, &str)] = &[
     ("0", "Success. A reader of stdout that goes away (EPIPE) also ends sonda quietly with 0."),
     ("1", "Any other runtime failure: I/O error, connection reset by peer, the peer closing before it read all input, stdout full."),
     ("2", "Usage error: unknown flag, port out of range, malformed address, duration, size or CIDR block."),
     ("3", "Connection refused, or ICMP port unreachable (udp-send)."),
     ("4", "Timed out: connect (--timeout), idle (--idle-timeout), no datagram (udp-recv --timeout), no reply (udp-send --wait-reply)."),
-    ("5", "Address in use: bind failed (listen, udp-recv, or --source)."),
+    ("5", "Address in use: bind failed (listen, udp-recv, or --source); for probe, a plain bind would fail."),
     ("6", "The name or address could not be resolved, or has no address in the family forced by -4 or -6."),
     ("130", "Interrupted by SIGINT (143 for SIGTERM)."),
 ];
@@ -101,7 +109,7 @@ fn pages() -> Vec<(&'static str, Option<&'static str>, Examples, &'static str)> 
             "sonda",
             None,
             SONDA_EXAMPLES,
-            "sonda-listen(1), sonda-connect(1), sonda-udp-send(1), sonda-udp-recv(1), nc(1), ncat(1), socat(1), ss(8)",
+            "sonda-listen(1), sonda-connect(1), sonda-udp-send(1), sonda-udp-recv(1), sonda-probe(1), nc(1), ncat(1), socat(1), ss(8)",
         ),
         (
             "sonda-listen",
@@ -114,6 +122,12 @@ fn pages() -> Vec<(&'static str, Option<&'static str>, Examples, &'static str)> 
             Some("connect"),
             CONNECT_EXAMPLES,
             "sonda(1), sonda-listen(1), nc(1), ncat(1), socat(1), connect(2), tcp(7)",
+        ),
+        (
+            "sonda-probe",
+            Some("probe"),
+            PROBE_EXAMPLES,
+            "sonda(1), sonda-listen(1), ss(8), netstat(8), lsof(8), fuser(1), socket(7), tcp(7)",
         ),
         (
             "sonda-udp-send",

@@ -10,7 +10,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use crate::cli::ProbeArgs;
 use crate::engine::addr::{resolve, Family};
 use crate::engine::diag::{self, find_owners, Owner, SockEntry, State, TableSource};
-use crate::engine::socket::{display_addr, Proto};
+use crate::engine::socket::{display_addr, Proto, Shown};
 use crate::error::{Error, Exit};
 
 use super::Global;
@@ -110,13 +110,15 @@ fn errno_name(code: i32) -> &'static str {
     }
 }
 
-/// The sockets on the port, with their owners.
+/// A socket on the port, with its owners.
 #[derive(Debug, Serialize)]
 pub struct Socket_ {
     pub proto: &'static str,
     pub state: &'static str,
-    pub local: String,
-    pub remote: String,
+    #[serde(serialize_with = "shown")]
+    pub local: SocketAddr,
+    #[serde(serialize_with = "shown")]
+    pub remote: SocketAddr,
     pub expires_ms: Option<u64>,
     pub uid: u32,
     pub inode: u64,
@@ -125,6 +127,10 @@ pub struct Socket_ {
     pub owner_visible: bool,
     #[serde(skip)]
     pub entry: SockEntry,
+}
+
+fn shown<S: serde::Serializer>(addr: &SocketAddr, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&Shown(addr))
 }
 
 #[derive(Debug, Serialize)]
@@ -142,50 +148,60 @@ pub struct Table {
 pub fn gather(proto: Proto, port: u16) -> Result<Table, Error> {
     let (entries, source) = diag::sockets_on_port(proto, port)
         .map_err(|e| Error::io(format!("read the socket table for port {port}"), &e))?;
+    let mut table = Table {
+        source,
+        sockets: Vec::new(),
+    };
+    add_sockets(&mut table, entries, proto);
+    Ok(table)
+}
+
+/// Adds the bound-inactive TCP sockets on `port` to the table.
+fn add_bound_inactive(table: &mut Table, port: u16) {
+    add_sockets(table, diag::bound_inactive_on_port(port), Proto::Tcp);
+}
+
+fn add_sockets(table: &mut Table, entries: Vec<SockEntry>, proto: Proto) {
     let inodes: HashSet<u64> = entries
         .iter()
         .map(|e| e.inode)
         .filter(|&i| i != 0)
         .collect();
     let owners = find_owners(&inodes);
-    let mut sockets: Vec<Socket_> = entries
-        .into_iter()
-        .map(|e| {
-            let found: Vec<Owner> = owners.by_inode.get(&e.inode).cloned().unwrap_or_default();
-            Socket_ {
-                proto: match proto {
-                    Proto::Tcp => "tcp",
-                    Proto::Udp => "udp",
-                },
-                state: e.state.name(proto),
-                local: display_addr(&e.local),
-                remote: display_addr(&e.remote),
-                expires_ms: e.expires.map(|d| d.as_millis() as u64),
-                uid: e.uid,
-                inode: e.inode,
-                v6only: e.v6only,
-                owner_visible: e.inode == 0 || !found.is_empty(),
-                owners: found
-                    .into_iter()
-                    .map(|o| OwnerJson {
-                        pid: o.pid,
-                        command: o.command,
-                    })
-                    .collect(),
-                entry: e,
-            }
-        })
-        .collect();
+    table.sockets.extend(entries.into_iter().map(|e| {
+        let found: Vec<Owner> = owners.by_inode.get(&e.inode).cloned().unwrap_or_default();
+        Socket_ {
+            proto: match proto {
+                Proto::Tcp => "tcp",
+                Proto::Udp => "udp",
+            },
+            state: e.state.name(proto),
+            local: e.local,
+            remote: e.remote,
+            expires_ms: e.expires.map(|d| d.as_millis() as u64),
+            uid: e.uid,
+            inode: e.inode,
+            v6only: e.v6only,
+            owner_visible: e.inode == 0 || !found.is_empty(),
+            owners: found
+                .into_iter()
+                .map(|o| OwnerJson {
+                    pid: o.pid,
+                    command: o.command,
+                })
+                .collect(),
+            entry: e,
+        }
+    }));
     // Listeners first, then by state and address: the usual culprits on top.
-    sockets.sort_by_key(|s| {
+    table.sockets.sort_unstable_by_key(|s| {
         (
             s.entry.state != State::LISTEN,
             s.entry.state.0,
-            s.local.clone(),
-            s.remote.clone(),
+            s.local,
+            s.remote,
         )
     });
-    Ok(Table { source, sockets })
 }
 
 /// "pid 812 (python3)", or why no owner is shown.
@@ -204,7 +220,9 @@ pub fn owner_text(s: &Socket_) -> String {
 }
 
 /// The table as text, a header and a line per socket, columns sized to fit.
+/// Written straight into one String: a busy port has thousands of rows.
 pub fn render_table(table: &Table, port: u16, proto: Proto) -> String {
+    use std::fmt::Write as _;
     let p = match proto {
         Proto::Tcp => "tcp",
         Proto::Udp => "udp",
@@ -213,47 +231,49 @@ pub fn render_table(table: &Table, port: u16, proto: Proto) -> String {
     if table.sockets.is_empty() {
         return format!("sockets on port {port}/{p} (from {source}): none\n");
     }
-    let rows: Vec<[String; 5]> = table
-        .sockets
-        .iter()
-        .map(|s| {
-            let mut local = s.local.clone();
-            if s.v6only == Some(false) && s.entry.local.ip().is_unspecified() {
-                local.push_str(" (v4+v6)");
+    let cells = |s: &Socket_, col: usize, out: &mut String| {
+        let _ = match col {
+            0 => write!(out, "{}", s.state),
+            1 if s.v6only == Some(false) && s.local.ip().is_unspecified() => {
+                write!(out, "{} (v4+v6)", Shown(&s.local))
             }
-            let remote = if s.entry.remote.port() == 0 && s.entry.remote.ip().is_unspecified() {
-                "*".to_string()
-            } else {
-                s.remote.clone()
-            };
-            let timer = s
-                .expires_ms
-                .map(|ms| format!("{:.1}s", ms as f64 / 1000.0))
-                .unwrap_or_else(|| "-".to_string());
-            [s.state.to_string(), local, remote, timer, owner_text(s)]
-        })
-        .collect();
-    let header = ["STATE", "LOCAL", "REMOTE", "TIMER", "OWNER"].map(String::from);
-    let mut width = [0usize; 4];
-    for row in rows.iter().chain(std::iter::once(&header)) {
-        for (w, cell) in width.iter_mut().zip(row.iter()) {
-            *w = (*w).max(cell.len());
+            1 => write!(out, "{}", Shown(&s.local)),
+            2 if s.remote.port() == 0 && s.remote.ip().is_unspecified() => write!(out, "*"),
+            2 => write!(out, "{}", Shown(&s.remote)),
+            _ => match s.expires_ms {
+                Some(ms) => write!(out, "{:.1}s", ms as f64 / 1000.0),
+                None => write!(out, "-"),
+            },
+        };
+    };
+    let header = ["STATE", "LOCAL", "REMOTE", "TIMER"];
+    let mut width = header.map(str::len);
+    let mut scratch = String::new();
+    for s in &table.sockets {
+        for (col, w) in width.iter_mut().enumerate() {
+            scratch.clear();
+            cells(s, col, &mut scratch);
+            *w = (*w).max(scratch.len());
         }
     }
-    let mut out = format!("sockets on port {port}/{p} (from {source}):\n");
-    for row in std::iter::once(&header).chain(rows.iter()) {
-        out.push_str(&format!(
-            "  {:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}\n",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            w0 = width[0],
-            w1 = width[1],
-            w2 = width[2],
-            w3 = width[3]
-        ));
+    let mut out =
+        String::with_capacity((table.sockets.len() + 2) * (width.iter().sum::<usize>() + 40));
+    let _ = writeln!(out, "sockets on port {port}/{p} (from {source}):");
+    out.push_str("  ");
+    for (h, w) in header.iter().zip(width) {
+        let _ = write!(out, "{h:<w$}  ");
+    }
+    out.push_str("OWNER\n");
+    for s in &table.sockets {
+        out.push_str("  ");
+        for (col, w) in width.iter().enumerate() {
+            let start = out.len();
+            cells(s, col, &mut out);
+            let pad = w.saturating_sub(out.len() - start) + 2;
+            out.extend(std::iter::repeat_n(' ', pad));
+        }
+        out.push_str(&owner_text(s));
+        out.push('\n');
     }
     out
 }
@@ -297,7 +317,10 @@ pub fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<Exit> {
             binds.push(trial(t, proto, opts));
         }
     }
-    let table = gather(proto, port)?;
+    let mut table = gather(proto, port)?;
+    if unexplained(&table, proto, &binds) {
+        add_bound_inactive(&mut table, port);
+    }
     let findings = findings(&table, port, proto, &binds);
     let verdict = verdict(&table, port, proto, &binds, &findings);
 
@@ -351,6 +374,21 @@ pub fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::AddrInUse
     })
+}
+
+/// Whether a trial bind failed for a reason the table does not show: then
+/// the culprit may be a bound-inactive socket, which the kernel lists only
+/// on request and at the price of walking every bound socket.
+fn unexplained(table: &Table, proto: Proto, binds: &[BindAttempt]) -> bool {
+    let failed = |opts: BindOpts| {
+        binds
+            .iter()
+            .any(|b| b.options == opts && b.raw_errno == Some(libc::EADDRINUSE))
+    };
+    let listening = table.sockets.iter().any(|s| s.entry.state == State::LISTEN);
+    proto == Proto::Tcp
+        && ((failed(BindOpts::Plain) && table.sockets.is_empty())
+            || (failed(BindOpts::ReuseAddr) && !listening))
 }
 
 /// What `sonda listen PORT` (or HOST PORT) binds, first, then the IPv4
@@ -620,6 +658,16 @@ fn verdict(
             bind_ok: false,
             text: format!(
                 "bind would fail ({errno}): {} connection(s) on this port are in TIME-WAIT, the last expires in {:.0}s; SO_REUSEADDR lets a listener bind now — sonda listen sets it by default",
+                tw.len(),
+                (last as f64 / 1000.0).ceil()
+            ),
+        };
+    }
+    if let (false, Some(last)) = (reuse_ok, tw.iter().filter_map(|s| s.expires_ms).max()) {
+        return Verdict {
+            bind_ok: false,
+            text: format!(
+                "bind would fail even with SO_REUSEADDR ({errno}): {} connection(s) on this port are in TIME-WAIT, and the socket they came from did not set SO_REUSEADDR (the old and the new socket must both set it); the last expires in {:.0}s: wait, or pick another port",
                 tw.len(),
                 (last as f64 / 1000.0).ceil()
             ),

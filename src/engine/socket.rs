@@ -189,8 +189,17 @@ pub fn bind_error(what: &str, port: u16, proto: Proto, err: &io::Error) -> Error
 
 /// `ADDR:PORT` for IPv4, `[ADDR]:PORT` for IPv6, v4-mapped shown as IPv4.
 pub fn display_addr(addr: &SocketAddr) -> String {
-    match addr.ip().to_canonical() {
-        std::net::IpAddr::V4(ip) => format!("{ip}:{}", addr.port()),
-        std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", addr.port()),
+    Shown(addr).to_string()
+}
+
+/// [`display_addr`] without the allocation, for tables of thousands of rows.
+pub struct Shown<'a>(pub &'a SocketAddr);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.ip().to_canonical() {
+            std::net::IpAddr::V4(ip) => write!(f, "{ip}:{}", self.0.port()),
+            std::net::IpAddr::V6(ip) => write!(f, "[{ip}]:{}", self.0.port()),
+        }
     }
 }

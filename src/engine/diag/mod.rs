@@ -81,21 +81,29 @@ impl TableSource {
     }
 }
 
-/// Every socket of `proto` whose local port is `port`, both families.
+/// Every socket of `proto` whose local port is `port`, both families
+/// (bound-inactive ones aside: see [`bound_inactive_on_port`]).
 pub fn sockets_on_port(proto: Proto, port: u16) -> std::io::Result<(Vec<SockEntry>, TableSource)> {
-    let mut entries = match netlink::dump_port(proto, port) {
+    let states = !(1u32 << State::BOUND_INACTIVE.0);
+    let (mut entries, source) = match netlink::dump_port(proto, port, states) {
         Ok(v) => (v, TableSource::SockDiag),
         Err(_) => (procnet::read_port(proto, port)?, TableSource::ProcNet),
     };
-    entries.0.retain(|e| e.local.port() == port);
-    if proto == Proto::Tcp {
-        // The bound-inactive dump reports those sockets in TCP_CLOSE: a TCP
-        // socket in CLOSE that a table lists at all is bound and idle.
-        for e in &mut entries.0 {
-            if e.state == State::CLOSE {
-                e.state = State::BOUND_INACTIVE;
-            }
-        }
+    entries.retain(|e| e.local.port() == port);
+    Ok((entries, source))
+}
+
+/// TCP sockets bound to `port` that neither listen nor are connected. They
+/// cause EADDRINUSE yet sit in no table that ss 6.1, netstat or lsof read;
+/// Linux 6.9+ lists them through sock_diag on request, at the price of a
+/// walk over every bound socket. Empty where the kernel cannot list them.
+pub fn bound_inactive_on_port(port: u16) -> Vec<SockEntry> {
+    let mut entries =
+        netlink::dump_port(Proto::Tcp, port, 1 << State::BOUND_INACTIVE.0).unwrap_or_default();
+    // The kernel reports them in TCP_CLOSE.
+    entries.retain(|e| e.local.port() == port && e.state == State::CLOSE);
+    for e in &mut entries {
+        e.state = State::BOUND_INACTIVE;
     }
-    Ok(entries)
+    entries
 }

@@ -16,6 +16,7 @@ use crate::engine::socket::Proto;
 
 const NETLINK_SOCK_DIAG: libc::c_int = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const TCPDIAG_GETSOCK: u16 = 18;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_ERROR: u16 = 2;
@@ -27,20 +28,38 @@ const INET_DIAG_SKV6ONLY: u16 = 11;
 const NLMSG_HDR: usize = 16;
 const DIAG_MSG: usize = 72;
 
-/// Every socket on `port`, IPv4 and IPv6. TCP asks for every state plus the
-/// bound-inactive pseudo-state (kernels before 6.9 ignore that bit).
-pub fn dump_port(proto: Proto, port: u16) -> io::Result<Vec<SockEntry>> {
+/// Every socket on `port`, IPv4 and IPv6, in the states of the bit mask
+/// `states` (bit N for state N). The bound-inactive pseudo-state
+/// ([`State::BOUND_INACTIVE`], Linux 6.9+; older kernels ignore the bit)
+/// makes the kernel walk every bound socket, so callers ask for it alone and
+/// only when they need it.
+pub fn dump_port(proto: Proto, port: u16, states: u32) -> io::Result<Vec<SockEntry>> {
     let fd = open()?;
     let mut out = Vec::new();
+    if proto == Proto::Tcp {
+        // The legacy TCPDIAG_GETSOCK request dumps both families in one walk
+        // of the kernel's tables (the per-family request walks them once
+        // per family); fall back to the latter where it is refused.
+        request(&fd, Request::Legacy, proto, states, port)?;
+        if receive(&fd, proto, &mut out).is_ok() {
+            return Ok(out);
+        }
+        out.clear();
+    }
     for family in [libc::AF_INET, libc::AF_INET6] {
-        let states: u32 = match proto {
-            Proto::Tcp => 0xffff_ffff,
-            Proto::Udp => 0xffff_ffff & !(1 << State::BOUND_INACTIVE.0),
-        };
-        request(&fd, family as u8, proto, states, port)?;
+        request(&fd, Request::ByFamily(family as u8), proto, states, port)?;
         receive(&fd, proto, &mut out)?;
     }
     Ok(out)
+}
+
+/// The two request formats of inet_diag.
+#[derive(Clone, Copy)]
+enum Request {
+    /// TCPDIAG_GETSOCK with struct inet_diag_req: both families.
+    Legacy,
+    /// SOCK_DIAG_BY_FAMILY with struct inet_diag_req_v2: one family.
+    ByFamily(u8),
 }
 
 fn open() -> io::Result<OwnedFd> {
@@ -59,8 +78,8 @@ fn open() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// nlmsghdr + inet_diag_req_v2 + the bytecode attribute.
-fn request(fd: &OwnedFd, family: u8, proto: Proto, states: u32, port: u16) -> io::Result<()> {
+/// nlmsghdr + inet_diag_req or inet_diag_req_v2 + the bytecode attribute.
+fn request(fd: &OwnedFd, req: Request, proto: Proto, states: u32, port: u16) -> io::Result<()> {
     let mut bytecode = Vec::with_capacity(16);
     // op {code, yes, no}: "yes" steps to the next op; "no" jumps past the
     // end, which rejects. The second word of each pair carries the port.
@@ -71,20 +90,36 @@ fn request(fd: &OwnedFd, family: u8, proto: Proto, states: u32, port: u16) -> io
         bytecode.extend_from_slice(&port.to_ne_bytes());
     }
     let attr_len = 4 + bytecode.len();
-    let total = NLMSG_HDR + 56 + attr_len;
+    let (kind, body) = match req {
+        Request::Legacy => (TCPDIAG_GETSOCK, 60),
+        Request::ByFamily(_) => (SOCK_DIAG_BY_FAMILY, 56),
+    };
+    let total = NLMSG_HDR + body + attr_len;
     let mut msg = Vec::with_capacity(total);
     msg.extend_from_slice(&(total as u32).to_ne_bytes());
-    msg.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    msg.extend_from_slice(&kind.to_ne_bytes());
     msg.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
     msg.extend_from_slice(&1u32.to_ne_bytes()); // sequence
     msg.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it
-    let protocol = match proto {
-        Proto::Tcp => libc::IPPROTO_TCP,
-        Proto::Udp => libc::IPPROTO_UDP,
-    } as u8;
-    msg.extend_from_slice(&[family, protocol, 0, 0]);
-    msg.extend_from_slice(&states.to_ne_bytes());
-    msg.extend_from_slice(&[0u8; 48]); // inet_diag_sockid: unused in a dump
+    match req {
+        Request::Legacy => {
+            // family (AF_UNSPEC: both), src_len, dst_len, ext, sockid,
+            // states, dbs
+            msg.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
+            msg.extend_from_slice(&[0u8; 48]);
+            msg.extend_from_slice(&states.to_ne_bytes());
+            msg.extend_from_slice(&0u32.to_ne_bytes());
+        }
+        Request::ByFamily(family) => {
+            let protocol = match proto {
+                Proto::Tcp => libc::IPPROTO_TCP,
+                Proto::Udp => libc::IPPROTO_UDP,
+            } as u8;
+            msg.extend_from_slice(&[family, protocol, 0, 0]);
+            msg.extend_from_slice(&states.to_ne_bytes());
+            msg.extend_from_slice(&[0u8; 48]); // inet_diag_sockid: unused in a dump
+        }
+    }
     msg.extend_from_slice(&(attr_len as u16).to_ne_bytes());
     msg.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
     msg.extend_from_slice(&bytecode);
@@ -150,7 +185,7 @@ fn receive(fd: &OwnedFd, proto: Proto, out: &mut Vec<SockEntry>) -> io::Result<(
                     };
                     return Err(io::Error::from_raw_os_error(-code));
                 }
-                SOCK_DIAG_BY_FAMILY => {
+                SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
                     if let Some(e) = parse(&data[at + NLMSG_HDR..at + len], proto) {
                         out.push(e);
                     }

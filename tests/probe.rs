@@ -1,0 +1,965 @@
+//! `sonda probe`: the verdict, the socket table and the exit status against
+//! real sockets held by processes nobody here wrote (python3, OpenBSD netcat)
+//! and by the test itself: a free port, a listener, TIME-WAIT, a UDP socket, a
+//! bound-inactive socket, SO_REUSEPORT siblings, a dual-stack listener, an
+//! owner another user cannot see; `--reproduce`, `--json`, usage errors and a
+//! closed stdout.
+//!
+//! Loopback only (a wildcard is bound only where the case is about the
+//! wildcard: the dual-stack listener). A python3 holder binds port 0, prints
+//! the port on stdout once its sockets are ready, and holds them until its
+//! stdin closes; the test reads that line (bounded) instead of sleeping.
+
+#![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+mod common;
+use common::*;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const V4: &str = "127.0.0.1";
+
+// ---------------------------------------------------------------- helpers
+
+/// A python3 process holding sockets until its stdin closes.
+struct Holder {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    port: u16,
+}
+
+impl Holder {
+    /// Runs `script`, which must print the port on stdout once its sockets
+    /// are in place and then block in `sys.stdin.read()`.
+    fn start(script: &str) -> Holder {
+        let mut cmd = Command::new("python3");
+        cmd.arg("-c").arg(script);
+        Holder::start_cmd(cmd)
+    }
+
+    fn start_cmd(mut cmd: Command) -> Holder {
+        let desc = format!("{cmd:?}");
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {desc}: {e}"));
+        let stdin = child.stdin.take();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(out).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(LONG).unwrap_or_default();
+        let Ok(port) = line.trim().parse::<u16>() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("{desc} did not print its port (got {line:?})\nstderr:\n{err}");
+        };
+        Holder { child, stdin, port }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        // Closing stdin ends the holder; kill it if it does not go in time.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Ok(None) = self.child.try_wait() {
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// A TCP listener on 127.0.0.1 without SO_REUSEADDR.
+const PY_LISTEN: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+sys.stdin.read()
+"#;
+
+/// A UDP socket bound to 127.0.0.1 without SO_REUSEADDR.
+const PY_UDP: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+sys.stdin.read()
+"#;
+
+/// A TCP socket bound to 127.0.0.1, never listening nor connected.
+const PY_BOUND: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+sys.stdin.read()
+"#;
+
+/// Two listeners on one 127.0.0.1 port, both with SO_REUSEPORT.
+const PY_REUSEPORT_PAIR: &str = r#"
+import socket, sys
+def one(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen(16)
+    return s
+a = one(0)
+b = one(a.getsockname()[1])
+print(a.getsockname()[1], flush=True)
+sys.stdin.read()
+"#;
+
+/// One listener on 127.0.0.1 with SO_REUSEPORT (a sibling may join it).
+const PY_REUSEPORT_ONE: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+sys.stdin.read()
+"#;
+
+/// A dual-stack listener: `::` with IPV6_V6ONLY off.
+const PY_DUAL: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+sys.stdin.read()
+"#;
+
+/// `sonda probe ARGS...`, run to completion.
+fn probe(args: &[&str]) -> Finished {
+    let mut all = vec!["probe"];
+    all.extend_from_slice(args);
+    run(&all, Input::Null)
+}
+
+fn out(f: &Finished) -> String {
+    String::from_utf8_lossy(&f.stdout).into_owned()
+}
+
+/// The text after `verdict: ` on the one verdict line.
+fn verdict(f: &Finished) -> String {
+    let text = out(f);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("verdict: "))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one verdict line\nstdout:\n{text}\n{}",
+        f.dump()
+    );
+    lines[0].to_string()
+}
+
+/// The rows of the socket table (after its header), trimmed.
+fn table_rows(f: &Finished) -> Vec<String> {
+    let text = out(f);
+    let mut rows = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.starts_with("sockets on port ") {
+            inside = true;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if !line.starts_with("  ") {
+            break;
+        }
+        let row = line.trim();
+        if !row.starts_with("STATE ") {
+            rows.push(row.to_string());
+        }
+    }
+    rows
+}
+
+/// The bind-attempt line for ADDRESS and OPTIONS (`plain`, `SO_REUSEADDR`,
+/// `SO_REUSEPORT`): the result column.
+fn bind_result(f: &Finished, address: &str, options: &str) -> String {
+    let text = out(f);
+    let found: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with("  "))
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let opt_at = words.iter().position(|w| *w == options)?;
+            (words[0] == address).then(|| words[opt_at + 1..].join(" "))
+        })
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one bind line for {address} {options}\nstdout:\n{text}"
+    );
+    found[0].clone()
+}
+
+/// The notes, one string each.
+fn notes(f: &Finished) -> Vec<String> {
+    out(f)
+        .lines()
+        .filter_map(|l| l.strip_prefix("  - "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `sonda probe --json ARGS...`: the run and its parsed object.
+fn probe_json(args: &[&str]) -> (Finished, Value) {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let f = probe(&all);
+    let v: Value = serde_json::from_slice(&f.stdout).unwrap_or_else(|e| {
+        panic!(
+            "--json output does not parse: {e}\nstdout:\n{}\n{}",
+            out(&f),
+            f.dump()
+        )
+    });
+    (f, v)
+}
+
+fn sockets(v: &Value) -> &Vec<Value> {
+    v["sockets"].as_array().expect("sockets array")
+}
+
+fn binds(v: &Value) -> &Vec<Value> {
+    v["binds"].as_array().expect("binds array")
+}
+
+/// A timer cell such as `59.9s`.
+fn is_timer(cell: &str) -> bool {
+    let Some(num) = cell.strip_suffix('s') else {
+        return false;
+    };
+    match num.split_once('.') {
+        Some((whole, tenth)) => {
+            !whole.is_empty()
+                && whole.bytes().all(|b| b.is_ascii_digit())
+                && tenth.len() == 1
+                && tenth.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+fn assert_one_error_line(f: &Finished) {
+    let lines: Vec<&str> = f.stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected exactly one stderr line\n{}",
+        f.dump()
+    );
+    assert!(
+        lines[0].starts_with("sonda: "),
+        "error line without 'sonda: '\n{}",
+        f.dump()
+    );
+    assert!(
+        f.stdout.is_empty(),
+        "a usage error printed to stdout\n{}",
+        f.dump()
+    );
+}
+
+// ---------------------------------------------------------------- free port
+
+#[test]
+fn free_port_would_bind() {
+    let port = closed_port(V4).to_string();
+    for args in [vec![port.as_str()], vec![V4, port.as_str()]] {
+        let f = probe(&args);
+        f.expect_code(0);
+        let v = verdict(&f);
+        assert!(
+            v.starts_with("bind would succeed"),
+            "verdict: {v}\n{}",
+            f.dump()
+        );
+        assert!(
+            table_rows(&f).is_empty(),
+            "a free port with sockets?\n{}",
+            out(&f)
+        );
+    }
+}
+
+// ---------------------------------------------------------------- listener
+
+#[test]
+fn held_listener_is_named_and_reuseaddr_does_not_help() {
+    require!("python3");
+    let h = Holder::start(PY_LISTEN);
+    let port = h.port.to_string();
+    let owner = format!("pid {} (python3)", h.pid());
+    for args in [vec![port.as_str()], vec![V4, port.as_str()]] {
+        let f = probe(&args);
+        f.expect_code(5);
+        let v = verdict(&f);
+        assert!(v.contains(&owner), "verdict does not name {owner}: {v}");
+        assert!(
+            v.contains("even with SO_REUSEADDR"),
+            "verdict does not say SO_REUSEADDR will not help: {v}"
+        );
+        let rows = table_rows(&f);
+        assert!(
+            rows.iter()
+                .any(|r| r.starts_with("LISTEN") && r.contains(&owner)),
+            "no LISTEN row owned by {owner}\n{}",
+            out(&f)
+        );
+    }
+    // The explicit address: every trial fails, SO_REUSEADDR included.
+    let f = probe(&[V4, &port]);
+    for opts in ["plain", "SO_REUSEADDR"] {
+        let r = bind_result(&f, &format!("{V4}:{port}"), opts);
+        assert!(r.starts_with("EADDRINUSE"), "{opts}: {r}\n{}", out(&f));
+    }
+}
+
+// ---------------------------------------------------------------- TIME-WAIT
+
+/// Leaves the server end of one loopback connection in TIME-WAIT on a port
+/// nothing listens on any more; returns the port.
+fn make_time_wait() -> u16 {
+    let listener = TcpListener::bind((V4, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut client = TcpStream::connect((V4, port)).unwrap();
+    let (server_side, _) = listener.accept().unwrap();
+    // The server closes first (active close): its end enters TIME-WAIT once
+    // the client's FIN arrives.
+    drop(server_side);
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let n = client
+        .read(&mut buf)
+        .expect("client reads the server's EOF");
+    assert_eq!(n, 0, "expected EOF from the server side");
+    drop(client);
+    drop(listener);
+    port
+}
+
+/// Polls (bounded) `probe --json 127.0.0.1 PORT` until the table shows a
+/// TIME-WAIT socket; returns that run.
+fn wait_for_time_wait(port: u16) -> (Finished, Value) {
+    let port = port.to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (f, v) = probe_json(&[V4, &port]);
+        if sockets(&v).iter().any(|s| s["state"] == "TIME-WAIT") {
+            return (f, v);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no TIME-WAIT on port {port} within 20 s\nstdout:\n{}",
+            out(&f)
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn time_wait_is_shown_and_reuseaddr_binds() {
+    let port = make_time_wait();
+    let (jf, v) = wait_for_time_wait(port);
+    jf.expect_code(5);
+    let tw: Vec<&Value> = sockets(&v)
+        .iter()
+        .filter(|s| s["state"] == "TIME-WAIT")
+        .collect();
+    for s in &tw {
+        let ms = s["expires_ms"].as_u64().expect("a TIME-WAIT timer");
+        assert!(ms <= 60_000, "TIME-WAIT timer beyond 2*MSL: {ms} ms");
+        assert_eq!(s["local"], format!("{V4}:{port}"), "{s}");
+    }
+    assert_eq!(v["verdict"]["bind_ok"], false);
+
+    let port_s = port.to_string();
+    let f = probe(&[V4, &port_s]);
+    f.expect_code(5);
+    let rows = table_rows(&f);
+    let tw_rows: Vec<&String> = rows.iter().filter(|r| r.starts_with("TIME-WAIT")).collect();
+    assert!(!tw_rows.is_empty(), "no TIME-WAIT row\n{}", out(&f));
+    for r in &tw_rows {
+        assert!(
+            r.split_whitespace().any(is_timer),
+            "TIME-WAIT row without a timer like 59.9s: {r}\n{}",
+            out(&f)
+        );
+    }
+    let addr = format!("{V4}:{port}");
+    let plain = bind_result(&f, &addr, "plain");
+    assert!(plain.starts_with("EADDRINUSE"), "plain bind: {plain}");
+    let reuse = bind_result(&f, &addr, "SO_REUSEADDR");
+    assert_eq!(
+        reuse,
+        "ok",
+        "SO_REUSEADDR bind beside TIME-WAIT\n{}",
+        out(&f)
+    );
+    let v = verdict(&f);
+    assert!(v.contains("TIME-WAIT"), "verdict: {v}");
+    assert!(v.contains("SO_REUSEADDR"), "verdict: {v}");
+    assert!(
+        notes(&f).iter().any(|n| n.contains("TIME-WAIT")),
+        "no TIME-WAIT note\n{}",
+        out(&f)
+    );
+}
+
+// ---------------------------------------------------------------- UDP
+
+#[test]
+fn udp_holder_is_named_and_tcp_is_free() {
+    require!("python3");
+    let h = Holder::start(PY_UDP);
+    let port = h.port.to_string();
+    let owner = format!("pid {} (python3)", h.pid());
+    for args in [
+        vec!["--udp", port.as_str()],
+        vec!["--udp", V4, port.as_str()],
+    ] {
+        let f = probe(&args);
+        f.expect_code(5);
+        let v = verdict(&f);
+        assert!(v.contains(&owner), "verdict does not name {owner}: {v}");
+        assert!(
+            out(&f).contains(&format!("sockets on port {port}/udp")),
+            "no UDP table\n{}",
+            out(&f)
+        );
+    }
+    // TCP on the same number is another port altogether.
+    let f = probe(&[&port]);
+    f.expect_code(0);
+    assert!(verdict(&f).starts_with("bind would succeed"), "{}", out(&f));
+}
+
+// ---------------------------------------------------------------- bound-inactive
+
+#[test]
+fn bound_inactive_socket_is_found() {
+    require!("python3");
+    let h = Holder::start(PY_BOUND);
+    let port = h.port.to_string();
+    let f = probe(&[&port]);
+    f.expect_code(5);
+    let v = verdict(&f);
+    assert!(v.contains("bound-inactive"), "verdict: {v}");
+    assert!(
+        v.contains(&format!("pid {} (python3)", h.pid())),
+        "verdict does not name pid {}: {v}",
+        h.pid()
+    );
+    assert!(
+        table_rows(&f)
+            .iter()
+            .any(|r| r.starts_with("BOUND-INACTIVE")),
+        "no BOUND-INACTIVE row\n{}",
+        out(&f)
+    );
+    let (_, j) = probe_json(&[&port]);
+    let kinds: Vec<&Value> = j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| &x["kind"])
+        .collect();
+    assert!(kinds.iter().any(|k| *k == "bound-inactive"), "{j}");
+}
+
+// ---------------------------------------------------------------- SO_REUSEPORT
+
+#[test]
+fn reuseport_siblings_are_shown_together() {
+    require!("python3");
+    let h = Holder::start(PY_REUSEPORT_PAIR);
+    let port = h.port.to_string();
+    let f = probe(&[V4, &port]);
+    f.expect_code(5);
+    let listen_rows: Vec<String> = table_rows(&f)
+        .into_iter()
+        .filter(|r| r.starts_with("LISTEN"))
+        .collect();
+    assert_eq!(
+        listen_rows.len(),
+        2,
+        "expected two LISTEN rows\n{}",
+        out(&f)
+    );
+    let owner = format!("pid {} (python3)", h.pid());
+    assert!(
+        listen_rows.iter().all(|r| r.contains(&owner)),
+        "LISTEN rows not owned by {owner}\n{}",
+        out(&f)
+    );
+    assert!(
+        notes(&f)
+            .iter()
+            .any(|n| n.contains("2 sockets share") && n.contains("splits new connections")),
+        "no note that the sockets share the port\n{}",
+        out(&f)
+    );
+    // Only another SO_REUSEPORT socket may join them.
+    let addr = format!("{V4}:{port}");
+    assert_eq!(bind_result(&f, &addr, "SO_REUSEPORT"), "ok", "{}", out(&f));
+    assert!(bind_result(&f, &addr, "SO_REUSEADDR").starts_with("EADDRINUSE"));
+}
+
+#[test]
+fn reuseport_beside_openbsd_netcat() {
+    require!("python3");
+    require!("nc.openbsd");
+    let h = Holder::start(PY_REUSEPORT_ONE);
+    let port = h.port.to_string();
+    // nc.openbsd -l sets SO_REUSEPORT (and SO_REUSEADDR) on its listener, so
+    // on Linux it binds and listens beside the python listener instead of
+    // failing with EADDRINUSE; this is the trap the probe note warns about.
+    // Its stdin is a pipe held open so it waits for a client.
+    let mut nc = Command::new("nc.openbsd")
+        .args(["-l", V4, &port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let nc_pid = nc.id();
+    let deadline = Instant::now() + LONG;
+    let (f, v) = loop {
+        if let Ok(Some(status)) = nc.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = nc.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("nc.openbsd -l {V4} {port} exited ({status}) instead of binding beside an SO_REUSEPORT listener\nstderr:\n{err}");
+        }
+        let (f, v) = probe_json(&[V4, &port]);
+        let has_nc = sockets(&v)
+            .iter()
+            .any(|s| s["owners"][0]["pid"].as_u64() == Some(u64::from(nc_pid)));
+        if has_nc {
+            break (f, v);
+        }
+        if Instant::now() >= deadline {
+            let _ = nc.kill();
+            let _ = nc.wait();
+            panic!("nc.openbsd never showed up on port {port}\n{v}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    f.expect_code(5);
+    let listeners: Vec<&Value> = sockets(&v)
+        .iter()
+        .filter(|s| s["state"] == "LISTEN")
+        .collect();
+    let pids: Vec<u64> = listeners
+        .iter()
+        .filter_map(|s| s["owners"][0]["pid"].as_u64())
+        .collect();
+    assert!(pids.contains(&u64::from(nc_pid)), "{v}");
+    assert!(pids.contains(&u64::from(h.pid())), "{v}");
+
+    let t = probe(&[V4, &port]);
+    t.expect_code(5);
+    let nc_owner = format!("pid {nc_pid} (nc.openbsd)");
+    let py_owner = format!("pid {} (python3)", h.pid());
+    let text = out(&t);
+    assert!(text.contains(&nc_owner), "{nc_owner} not shown\n{text}");
+    assert!(text.contains(&py_owner), "{py_owner} not shown\n{text}");
+    assert!(
+        notes(&t).iter().any(|n| n.contains("2 sockets share")
+            && n.contains("splits new connections")
+            && n.contains(&nc_owner)
+            && n.contains(&py_owner)),
+        "no shared-port note naming both owners\n{text}"
+    );
+    let _ = nc.kill();
+    let _ = nc.wait();
+}
+
+// ---------------------------------------------------------------- --reproduce
+
+/// Checks a `--reproduce` transcript: EADDRINUSE for the plain bind, then
+/// SO_REUSEADDR ok, TIME-WAIT in both tables.
+fn check_reproduce(f: &Finished) {
+    f.expect_code(0);
+    let text = out(f);
+    let lines: Vec<&str> = text.lines().collect();
+    let plain = lines
+        .iter()
+        .position(|l| l.contains("without SO_REUSEADDR") && l.contains("EADDRINUSE"))
+        .unwrap_or_else(|| panic!("no EADDRINUSE for the plain bind\n{text}"));
+    let reuse = lines
+        .iter()
+        .position(|l| l.contains("with SO_REUSEADDR: ok"))
+        .unwrap_or_else(|| panic!("no SO_REUSEADDR ok line\n{text}"));
+    assert!(
+        plain < reuse,
+        "SO_REUSEADDR shown before the failure\n{text}"
+    );
+    let tw = lines
+        .iter()
+        .filter(|l| l.trim_start().starts_with("TIME-WAIT"))
+        .count();
+    assert!(
+        tw >= 2,
+        "expected TIME-WAIT in the table before and after\n{text}"
+    );
+    assert!(
+        lines[..plain]
+            .iter()
+            .any(|l| l.trim_start().starts_with("TIME-WAIT")),
+        "no TIME-WAIT row before the plain bind\n{text}"
+    );
+    assert!(
+        lines[reuse..]
+            .iter()
+            .any(|l| l.trim_start().starts_with("TIME-WAIT")),
+        "no TIME-WAIT row after the SO_REUSEADDR bind\n{text}"
+    );
+}
+
+#[test]
+fn reproduce_shows_eaddrinuse_then_reuseaddr() {
+    let f = probe(&["--reproduce"]);
+    check_reproduce(&f);
+}
+
+#[test]
+fn reproduce_on_a_given_free_port() {
+    let port = closed_port(V4);
+    let f = probe(&["--reproduce", &port.to_string()]);
+    check_reproduce(&f);
+    assert!(
+        out(&f).contains(&format!("listens on {V4}:{port}")),
+        "not on the port asked for\n{}",
+        out(&f)
+    );
+}
+
+// ---------------------------------------------------------------- --json
+
+#[test]
+fn json_carries_the_same_facts_as_text() {
+    require!("python3");
+    let h = Holder::start(PY_LISTEN);
+    let port = h.port.to_string();
+    let (jf, v) = probe_json(&[&port]);
+    jf.expect_code(5);
+    assert_eq!(v["proto"], "tcp");
+    assert_eq!(v["port"].as_u64(), Some(u64::from(h.port)));
+    assert!(
+        v["source"] == "sock_diag" || v["source"] == "/proc/net",
+        "source: {}",
+        v["source"]
+    );
+    let plain: Vec<&Value> = binds(&v)
+        .iter()
+        .filter(|b| b["options"] == "plain")
+        .collect();
+    assert!(!plain.is_empty(), "no plain bind\n{v}");
+    for b in &plain {
+        assert_eq!(b["ok"], false, "{b}");
+        assert_eq!(b["errno"], "EADDRINUSE", "{b}");
+        assert!(b["error"].is_string(), "{b}");
+    }
+    let listen: Vec<&Value> = sockets(&v)
+        .iter()
+        .filter(|s| s["state"] == "LISTEN")
+        .collect();
+    assert_eq!(listen.len(), 1, "{v}");
+    let s = listen[0];
+    assert_eq!(s["proto"], "tcp");
+    assert_eq!(s["local"], format!("{V4}:{port}"));
+    assert_eq!(
+        s["owners"][0]["pid"].as_u64(),
+        Some(u64::from(h.pid())),
+        "{s}"
+    );
+    assert_eq!(s["owners"][0]["command"], "python3", "{s}");
+    assert_eq!(s["owner_visible"], true, "{s}");
+    assert!(s["expires_ms"].is_null(), "{s}");
+    assert!(s["inode"].as_u64().is_some_and(|i| i > 0), "{s}");
+    assert_eq!(v["verdict"]["bind_ok"], false);
+
+    let tf = probe(&[&port]);
+    tf.expect_code(5);
+    assert_eq!(
+        v["verdict"]["text"].as_str().unwrap(),
+        verdict(&tf),
+        "JSON and text verdicts differ"
+    );
+    // Every finding is a note of the text, and the tables agree in size.
+    let text_notes = notes(&tf);
+    for finding in v["findings"].as_array().unwrap() {
+        let t = finding["text"].as_str().unwrap();
+        assert!(
+            text_notes.iter().any(|n| n == t),
+            "finding not in the text: {t}"
+        );
+    }
+    assert_eq!(sockets(&v).len(), table_rows(&tf).len(), "{}", out(&tf));
+    assert_eq!(binds(&v).len(), 6, "[::] and 0.0.0.0, three options each");
+}
+
+// ---------------------------------------------------------------- usage errors
+
+#[test]
+fn bad_input_is_a_usage_error() {
+    let cases: [&[&str]; 6] = [
+        &["probe", "70000"],
+        &["probe", "abc"],
+        &["probe"],
+        &["probe", "0"],
+        &["probe", "--reproduce", "--udp", "1"],
+        &["probe", "", "80"],
+    ];
+    for args in cases {
+        let f = run(args, Input::Null);
+        f.expect_code(2);
+        assert_one_error_line(&f);
+    }
+}
+
+// ---------------------------------------------------------------- unprivileged
+
+#[test]
+fn unprivileged_probe_sees_the_listener_but_not_its_owner() {
+    require!("python3");
+    require!("setpriv");
+    // SAFETY: geteuid(2) has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: not running as root, cannot drop to nobody");
+        return;
+    }
+    let as_nobody = |args: &[&str]| {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
+            .args(args);
+        spawn_cmd(cmd, Input::Null, Output::Capture).finish()
+    };
+    let version = as_nobody(&["--version"]);
+    if version.code() != Some(0) {
+        eprintln!(
+            "skipped: uid 65534 cannot run {} (status {:?}): {}",
+            bin(),
+            version.status,
+            version.stderr.trim()
+        );
+        return;
+    }
+    let h = Holder::start(PY_LISTEN); // root's
+    let port = h.port.to_string();
+    let pid = h.pid().to_string();
+    for args in [
+        vec!["probe", port.as_str()],
+        vec!["probe", V4, port.as_str()],
+    ] {
+        let f = as_nobody(&args);
+        f.expect_code(5);
+        let text = out(&f);
+        let rows = table_rows(&f);
+        assert!(
+            rows.iter()
+                .any(|r| r.starts_with("LISTEN") && r.contains("not visible")),
+            "owner of root's listener not shown as 'not visible'\n{text}"
+        );
+        assert!(
+            !text.contains(&format!("pid {pid} ")),
+            "nobody saw root's pid {pid}\n{text}"
+        );
+        let v = verdict(&f);
+        assert!(v.starts_with("bind would fail"), "verdict: {v}");
+        assert!(v.contains("not visible"), "verdict: {v}");
+    }
+    let f = as_nobody(&["probe", "--json", V4, &port]);
+    f.expect_code(5);
+    let v: Value = serde_json::from_slice(&f.stdout).unwrap();
+    let s = sockets(&v)
+        .iter()
+        .find(|s| s["state"] == "LISTEN")
+        .expect("LISTEN entry");
+    assert_eq!(s["owner_visible"], false, "{s}");
+    assert_eq!(s["owners"].as_array().map(Vec::len), Some(0), "{s}");
+    assert_eq!(s["uid"], 0, "{s}");
+}
+
+// ---------------------------------------------------------------- dual-stack
+
+#[test]
+fn dual_stack_listener_blocks_ipv4_too() {
+    require!("python3");
+    if !have_ipv6() {
+        eprintln!("skipped: no IPv6 loopback");
+        return;
+    }
+    let h = Holder::start(PY_DUAL);
+    let port = h.port.to_string();
+    let f = probe(&[&port]);
+    f.expect_code(5);
+    assert!(
+        notes(&f).iter().any(|n| n.contains("dual-stack")),
+        "no dual-stack note\n{}",
+        out(&f)
+    );
+    let v4 = bind_result(&f, &format!("0.0.0.0:{port}"), "plain");
+    assert!(
+        v4.starts_with("EADDRINUSE"),
+        "0.0.0.0 plain: {v4}\n{}",
+        out(&f)
+    );
+    assert!(
+        table_rows(&f)
+            .iter()
+            .any(|r| r.starts_with("LISTEN") && r.contains(&format!("[::]:{port} (v4+v6)"))),
+        "listener not marked v4+v6\n{}",
+        out(&f)
+    );
+    let (_, j) = probe_json(&[&port]);
+    let s = sockets(&j)
+        .iter()
+        .find(|s| s["state"] == "LISTEN")
+        .expect("LISTEN entry");
+    assert_eq!(s["v6only"], false, "{s}");
+    let b = binds(&j)
+        .iter()
+        .find(|b| b["address"] == format!("0.0.0.0:{port}") && b["options"] == "plain")
+        .expect("0.0.0.0 plain bind");
+    assert_eq!(b["ok"], false, "{b}");
+}
+
+// ---------------------------------------------------------------- closed stdout
+
+/// A pipe whose read end is already closed, as stdout: every write fails
+/// with EPIPE.
+fn closed_pipe() -> Stdio {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the two descriptors, which we then own.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(rc, 0, "pipe2");
+    // SAFETY: fresh descriptors from pipe2, owned nowhere else.
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read_end);
+    Stdio::from(write_end)
+}
+
+/// Runs sonda with `stdout`; when `head` is set, reads that many bytes of a
+/// piped stdout and closes it (`| head -c N`). Bounded.
+fn run_stdout(args: &[&str], stdout: Stdio, head: Option<usize>) -> Finished {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped());
+    let desc = format!("{cmd:?}");
+    let mut child = cmd.spawn().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let err_reader = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut head_bytes = Vec::new();
+    if let Some(n) = head {
+        let mut o = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut buf = vec![0u8; n];
+            let got = o.read(&mut buf).unwrap_or(0);
+            buf.truncate(got);
+            let _ = tx.send(buf);
+            // `o` drops here: the read end closes.
+        });
+        head_bytes = rx.recv_timeout(LONG).expect("a first read of stdout");
+    }
+    let deadline = Instant::now() + LONG;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{desc} did not exit within {LONG:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    Finished {
+        desc,
+        status,
+        stdout: head_bytes,
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+fn assert_quiet_exit(f: &Finished, code: i32) {
+    f.expect_code(code);
+    assert!(!f.stderr.contains("panicked"), "panic\n{}", f.dump());
+    assert!(
+        f.stderr.is_empty(),
+        "closed stdout must leave stderr empty (DESIGN.md)\n{}",
+        f.dump()
+    );
+}
+
+#[test]
+fn closed_stdout_does_not_panic() {
+    require!("python3");
+    let free = closed_port(V4).to_string();
+    let h = Holder::start(PY_LISTEN);
+    let held = h.port.to_string();
+    for (args, code) in [
+        (vec!["probe", free.as_str()], 0),
+        (vec!["probe", held.as_str()], 5),
+        (vec!["probe", "--json", held.as_str()], 5),
+        (vec!["probe", "--reproduce"], 0),
+    ] {
+        let f = run_stdout(&args, closed_pipe(), None);
+        assert_quiet_exit(&f, code);
+        let f = run_stdout(&args, Stdio::piped(), Some(10));
+        assert_quiet_exit(&f, code);
+        assert!(!f.stdout.is_empty(), "nothing read\n{}", f.dump());
+    }
+}
