@@ -309,7 +309,8 @@ pub struct UdpSendArgs {
     #[arg(long, value_name = "N", default_value = "1472", value_parser = parse_datagram_size)]
     pub size: usize,
 
-    /// Send one datagram per line of stdin, without its newline.
+    /// Send one datagram per line of stdin, without its newline (an empty
+    /// line is an empty datagram; a line longer than --size is an error).
     #[arg(long, conflicts_with = "message")]
     pub lines: bool,
 

@@ -1107,3 +1107,30 @@ fn oversize_ipv4_datagram_exits_1_naming_the_limit() {
         f.dump()
     );
 }
+
+/// `--lines` reads at most one datagram per line: a longer line is an error
+/// naming the line, not an unbounded read or a silent cut.
+#[test]
+fn lines_longer_than_size_are_an_error() {
+    let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let mut input = b"short\n".to_vec();
+    input.extend(std::iter::repeat_n(b'a', 3000));
+    input.push(b'\n');
+    let r = run(
+        &["udp-send", "--lines", "127.0.0.1", &port],
+        Input::Bytes(input),
+    );
+    r.expect_code(1);
+    assert!(
+        r.stderr.contains("line 2") && r.stderr.contains("--size 1472"),
+        "{}",
+        r.dump()
+    );
+    let mut buf = [0u8; 64];
+    holder
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let (n, _) = holder.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"short", "the line before the long one was sent");
+}

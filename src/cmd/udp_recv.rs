@@ -28,8 +28,13 @@ struct Summary {
 impl Summary {
     fn report(&self) {
         report::info(format!(
-            "received {} datagrams, {}; {} truncated; largest {} bytes",
+            "received {} {}, {}; {} truncated; largest {} bytes",
             self.datagrams,
+            if self.datagrams == 1 {
+                "datagram"
+            } else {
+                "datagrams"
+            },
             report::bytes(self.bytes),
             self.truncated,
             self.largest

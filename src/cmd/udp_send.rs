@@ -1,6 +1,6 @@
 //! `sonda udp-send HOST PORT`: datagrams from stdin or `--message`.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::thread;
 use std::time::Duration;
 
@@ -42,7 +42,8 @@ pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
         bytes += buf.len() as u64;
     }
     report::info(format!(
-        "sent {sent} datagrams, {} to {}",
+        "sent {sent} {}, {} to {}",
+        if sent == 1 { "datagram" } else { "datagrams" },
         report::bytes(bytes),
         display_addr(&peer)
     ));
@@ -74,7 +75,10 @@ fn wait_replies(
             Err(e) => return Err(Error::io("write to stdout", &e).into()),
         }
     }
-    report::info(format!("{replies} replies"));
+    report::info(format!(
+        "{replies} {}",
+        if replies == 1 { "reply" } else { "replies" }
+    ));
     if replies == 0 {
         return Err(Error::new(
             Exit::TimedOut,
@@ -90,8 +94,13 @@ fn wait_replies(
 enum Source {
     /// `--message`: the same text each time.
     Message(Vec<u8>),
-    /// `--lines`: a line of stdin each, without its newline.
-    Lines(BufReader<std::io::Stdin>),
+    /// `--lines`: a line of stdin each, without its newline, at most `size`
+    /// bytes.
+    Lines {
+        reader: BufReader<std::io::Stdin>,
+        size: usize,
+        line: u64,
+    },
     /// stdin in pieces of at most `size`: filled to `size` from a pipe or a
     /// file, one read each from a terminal (so a typed line goes at once).
     Chunks {
@@ -106,7 +115,11 @@ impl Source {
         if let Some(m) = &args.message {
             Source::Message(m.clone().into_bytes())
         } else if args.lines {
-            Source::Lines(BufReader::with_capacity(64 * 1024, std::io::stdin()))
+            Source::Lines {
+                reader: BufReader::with_capacity(64 * 1024, std::io::stdin()),
+                size: args.size,
+                line: 0,
+            }
         } else {
             Source::Chunks {
                 size: args.size,
@@ -125,13 +138,27 @@ impl Source {
                 buf.extend_from_slice(m);
                 Ok(true)
             }
-            Source::Lines(reader) => {
-                let n = reader.read_until(b'\n', buf).map_err(read_fail)?;
+            Source::Lines { reader, size, line } => {
+                // Read at most one datagram and its newline, so a line with
+                // no end cannot grow memory.
+                let limit = *size as u64 + 1;
+                let n = reader
+                    .by_ref()
+                    .take(limit)
+                    .read_until(b'\n', buf)
+                    .map_err(read_fail)?;
                 if n == 0 {
                     return Ok(false);
                 }
+                *line += 1;
                 if buf.last() == Some(&b'\n') {
                     buf.pop();
+                } else if n as u64 == limit {
+                    return Err(Error::new(
+                        Exit::Failure,
+                        format!("read line {line} of stdin"),
+                        format!("longer than --size {size} bytes, the largest datagram allowed; raise --size (up to 65507 over IPv4, 65527 over IPv6)"),
+                    ));
                 }
                 Ok(true)
             }
