@@ -35,6 +35,7 @@ complete -c sonda -n "__fish_sonda_needs_command" -f -a "connect" -d 'Connect to
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "udp-send" -d 'Send datagrams from stdin or --message over connected UDP'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "udp-recv" -d 'Receive datagrams, never truncating one silently'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "probe" -d 'Say why a port will not bind, and prove it'
+complete -c sonda -n "__fish_sonda_needs_command" -f -a "bench" -d 'Measure throughput and latency, over loopback or between two hosts'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "generate" -d 'Write man pages or shell completions (for packagers)'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l max-conns -d 'With -k, the most clients served at once; a connection over the limit is closed at once, unread' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l allow -d 'Accept clients only from this address or CIDR block (repeatable)' -r
@@ -117,6 +118,34 @@ complete -c sonda -n "__fish_sonda_using_subcommand probe" -s 4 -d 'Use IPv4 onl
 complete -c sonda -n "__fish_sonda_using_subcommand probe" -s 6 -d 'Use IPv6 only'
 complete -c sonda -n "__fish_sonda_using_subcommand probe" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sonda -n "__fish_sonda_using_subcommand probe" -s V -l version -d 'Print version'
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l proto -d 'Transport to measure' -r -f -a "tcp\t''
+udp\t''"
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l mode -d 'stream: bulk throughput; rr: request/response latency' -r -f -a "stream\t''
+rr\t''"
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l size -d 'Bytes per call (TCP stream, default 1M), per datagram (UDP stream, default 1472) or per request and response (rr, default 1)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l rate -d 'UDP sending rate in bits per second (K, M, G are powers of 1000); default: as fast as possible' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l streams -d 'Parallel connections (UDP: sockets) per direction' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l duration -d 'How long to measure, after --omit' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l bytes -d 'Stop after this many bytes instead of a duration (stream mode)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l omit -d 'Warm-up excluded from the results' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l interval -d 'Print a line of figures every DUR' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l pin -d 'Pin the client to CPU C and the server to CPU S (local runs; on two hosts each side pins its own)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l sndbuf -d 'Set SO_SNDBUF on data sockets (turns off autotuning)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l rcvbuf -d 'Set SO_RCVBUF on data sockets (UDP default: 4M, forced when root)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l server -d 'Serve tests until interrupted: [HOST] [PORT] (default: every interface, port 5205)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l client -d 'Run the test against a sonda bench server: HOST [PORT]' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l control-timeout -d 'Bound on every control step (connect, handshake, results)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l reverse -d 'Send from the server to the client instead'
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l bidir -d 'Send both ways at once (--streams each way)'
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l json -d 'Print one JSON document (schema in DESCRIPTION) instead of the table'
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l no-gso -d 'Turn off UDP GSO (sender) and GRO (receiver)'
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l once -d 'With --server, exit after one test'
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -s 4 -d 'Use IPv4 only'
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -s 6 -d 'Use IPv6 only'
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -s V -l version -d 'Print version'
 complete -c sonda -n "__fish_sonda_using_subcommand generate" -l dir -d 'Directory to write into' -r -F
 complete -c sonda -n "__fish_sonda_using_subcommand generate" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
 complete -c sonda -n "__fish_sonda_using_subcommand generate" -s q -l quiet -d 'Print nothing to stderr but fatal errors'

@@ -91,12 +91,22 @@ const PROBE_EXAMPLES: Examples = &[
     ("sudo sonda probe 443", "As root every owning process is named; otherwise other users' processes are 'not visible'."),
 ];
 
+const BENCH_EXAMPLES: Examples = &[
+    ("sonda bench", "Five seconds of TCP over loopback, server and client in one process: nothing to set up."),
+    ("sonda bench --proto udp --size 1472", "UDP datagrams as fast as they go, with loss and reordering counted from sequence numbers (GSO/GRO on)."),
+    ("sonda bench --proto udp --no-gso --rate 1G", "The same at 1 Gbit/s, one datagram per system call."),
+    ("sonda bench --mode rr --pin 0,1", "Request/response latency percentiles with client and server on different CPUs."),
+    ("sonda bench --streams 4 --reverse --json | jq '.results[0].bits_per_second'", "Four parallel streams from the server; the figures as JSON."),
+    ("sonda -v bench --server", "On one host: serve tests on port 5205 until interrupted."),
+    ("sonda bench --client 10.0.0.2 --duration 10s --interval 1s", "On the other: ten seconds against that server, a line per second."),
+];
+
 const EXIT_STATUS: &[(&str, &str)] = &[
     ("0", "Success. A reader of stdout that goes away (EPIPE) also ends sonda quietly with 0."),
     ("1", "Any other runtime failure: I/O error, connection reset by peer, the peer closing before it read all input, stdout full."),
     ("2", "Usage error: unknown flag, port out of range, malformed address, duration, size or CIDR block."),
     ("3", "Connection refused, or ICMP port unreachable (udp-send)."),
-    ("4", "Timed out: connect (--timeout), idle (--idle-timeout), no datagram (udp-recv --timeout), no reply (udp-send --wait-reply)."),
+    ("4", "Timed out: connect (--timeout, bench --control-timeout), idle (--idle-timeout), no datagram (udp-recv --timeout), no reply (udp-send --wait-reply)."),
     ("5", "Address in use: bind failed (listen, udp-recv, or --source); for probe, a plain bind would fail."),
     ("6", "The name or address could not be resolved, or has no address in the family forced by -4 or -6."),
     ("130", "Interrupted by SIGINT (143 for SIGTERM)."),
@@ -109,7 +119,7 @@ fn pages() -> Vec<(&'static str, Option<&'static str>, Examples, &'static str)> 
             "sonda",
             None,
             SONDA_EXAMPLES,
-            "sonda-listen(1), sonda-connect(1), sonda-udp-send(1), sonda-udp-recv(1), sonda-probe(1), nc(1), ncat(1), socat(1), ss(8)",
+            "sonda-listen(1), sonda-connect(1), sonda-udp-send(1), sonda-udp-recv(1), sonda-probe(1), sonda-bench(1), nc(1), ncat(1), socat(1), ss(8)",
         ),
         (
             "sonda-listen",
@@ -122,6 +132,12 @@ fn pages() -> Vec<(&'static str, Option<&'static str>, Examples, &'static str)> 
             Some("connect"),
             CONNECT_EXAMPLES,
             "sonda(1), sonda-listen(1), nc(1), ncat(1), socat(1), connect(2), tcp(7)",
+        ),
+        (
+            "sonda-bench",
+            Some("bench"),
+            BENCH_EXAMPLES,
+            "sonda(1), iperf3(1), sockperf(1), tcp(7), udp(7)",
         ),
         (
             "sonda-probe",

@@ -3,6 +3,7 @@
 //! `cli` is what the user typed; `cmd` turns it into engine calls; `engine`
 //! does the socket work; `report` and `error` are how results reach the user.
 
+pub mod bench;
 pub mod cli;
 pub mod cmd;
 pub mod docs;

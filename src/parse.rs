@@ -59,6 +59,34 @@ pub fn parse_buffer_size(s: &str) -> Result<usize, String> {
     Ok(n as usize)
 }
 
+/// A rate in bits per second: `1G`, `500M`, `100k`, `2.5G` (powers of
+/// 1000, as network rates are quoted) or a plain number.
+pub fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let expected = "expected a rate in bits/s such as 100M, 2.5G or 1000000";
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, suffix) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| expected.to_string())?;
+    let scale = match suffix
+        .to_ascii_lowercase()
+        .trim_end_matches("bps")
+        .trim_end_matches("bit/s")
+    {
+        "" => 1e0,
+        "k" => 1e3,
+        "m" => 1e6,
+        "g" => 1e9,
+        _ => return Err(expected.to_string()),
+    };
+    let bits = n * scale;
+    if !bits.is_finite() || !(1.0..=1e13).contains(&bits) {
+        return Err("a rate from 1 bit/s to 10 Tbit/s".to_string());
+    }
+    Ok(bits as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +99,16 @@ mod tests {
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         for bad in ["", "5x", "-1", "1e400", "1.2.3", "99999999999999"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("100M"), Ok(100_000_000));
+        assert_eq!(parse_rate("2.5G"), Ok(2_500_000_000));
+        assert_eq!(parse_rate("1000"), Ok(1000));
+        for bad in ["", "x", "0", "-1M", "1T"] {
+            assert!(parse_rate(bad).is_err(), "{bad:?} accepted");
         }
     }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand: each turns its parsed arguments into engine
 //! configuration, runs it, and reports with `-v`.
 
+mod bench;
 mod connect;
 mod generate;
 mod listen;
@@ -37,6 +38,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Connect(args) => connect::run(&global, args),
         Command::UdpSend(args) => udp_send::run(&global, args),
         Command::UdpRecv(args) => udp_recv::run(&global, args),
+        Command::Bench(args) => bench::run(&global, args),
         Command::Probe(args) if args.reproduce => reproduce::run(&global, args),
         Command::Probe(args) => probe::run(&global, args),
         Command::Generate(args) => generate::run(args),

@@ -1,0 +1,151 @@
+//! The control exchange between a bench client and server: a magic line,
+//! then length-prefixed JSON messages on one TCP connection.
+//!
+//! Every read is bounded (a timeout and a size cap), so a garbage or stalled
+//! peer is an error naming the problem, never a hang or an unbounded
+//! allocation.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Params, SideReport};
+use crate::error::{Error, Exit};
+
+/// Sent first by both sides; the last byte is the protocol version.
+pub const MAGIC: &[u8; 12] = b"SONDA-BENCH\x01";
+pub const VERSION: u32 = 1;
+/// The largest control message accepted (a report with many intervals is
+/// well under this).
+const MAX_MESSAGE: usize = 4 << 20;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Msg {
+    Hello {
+        version: u32,
+        params: Params,
+    },
+    Accept {
+        data_ports: Vec<u16>,
+    },
+    Reject {
+        reason: String,
+    },
+    /// Data channels are ready: start the clock.
+    Start,
+    /// This side has finished sending (its senders' figures inside).
+    SendDone {
+        report: SideReport,
+    },
+    /// This side has finished receiving: everything it measured.
+    Report {
+        report: SideReport,
+    },
+    Error {
+        reason: String,
+    },
+}
+
+pub struct Control {
+    stream: TcpStream,
+    peer: String,
+}
+
+impl Control {
+    pub fn new(stream: TcpStream, peer: String) -> Control {
+        Control { stream, peer }
+    }
+
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    fn fail(&self, why: impl Into<String>) -> Error {
+        Error::new(
+            Exit::Failure,
+            format!("bench control with {}", self.peer),
+            why,
+        )
+    }
+
+    fn io_fail(&self, what: &str, e: &io::Error) -> Error {
+        if matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) {
+            return self.fail(format!(
+                "{what}: no answer in time (is it a sonda bench server?)"
+            ));
+        }
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            return self.fail(format!("{what}: the peer closed the connection"));
+        }
+        self.fail(format!("{what}: {}", crate::error::describe(e)))
+    }
+
+    /// Bounds the next reads.
+    pub fn set_timeout(&self, t: Duration) -> Result<(), Error> {
+        self.stream
+            .set_read_timeout(Some(t.max(Duration::from_millis(1))))
+            .map_err(|e| self.io_fail("set timeout", &e))?;
+        self.stream
+            .set_write_timeout(Some(t.max(Duration::from_millis(1))))
+            .map_err(|e| self.io_fail("set timeout", &e))
+    }
+
+    pub fn send_magic(&mut self) -> Result<(), Error> {
+        let r = self.stream.write_all(MAGIC);
+        r.map_err(|e| self.io_fail("send greeting", &e))
+    }
+
+    /// Reads the peer's magic; anything else is not a sonda bench peer.
+    pub fn expect_magic(&mut self) -> Result<(), Error> {
+        let mut got = [0u8; 12];
+        let r = self.stream.read_exact(&mut got);
+        r.map_err(|e| self.io_fail("read greeting", &e))?;
+        if got[..11] != MAGIC[..11] {
+            let shown = crate::report::escape_preview(&got, 12);
+            return Err(self.fail(format!("not a sonda bench peer (it sent \"{shown}\")")));
+        }
+        if got[11] != MAGIC[11] {
+            return Err(self.fail(format!(
+                "protocol version {} on the peer, {} here: run the same sonda version on both hosts",
+                got[11], MAGIC[11]
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn send(&mut self, msg: &Msg) -> Result<(), Error> {
+        let body = serde_json::to_vec(msg).map_err(|e| self.fail(e.to_string()))?;
+        let mut frame = Vec::with_capacity(body.len() + 4);
+        frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        frame.extend_from_slice(&body);
+        let r = self.stream.write_all(&frame);
+        r.map_err(|e| self.io_fail("send", &e))
+    }
+
+    pub fn recv(&mut self) -> Result<Msg, Error> {
+        let mut len = [0u8; 4];
+        let r = self.stream.read_exact(&mut len);
+        r.map_err(|e| self.io_fail("read", &e))?;
+        let len = u32::from_be_bytes(len) as usize;
+        if len > MAX_MESSAGE {
+            return Err(self.fail(format!(
+                "message of {len} bytes is over the {MAX_MESSAGE}-byte limit"
+            )));
+        }
+        let mut body = vec![0u8; len];
+        let r = self.stream.read_exact(&mut body);
+        r.map_err(|e| self.io_fail("read", &e))?;
+        let msg: Msg = serde_json::from_slice(&body)
+            .map_err(|e| self.fail(format!("malformed message: {e}")))?;
+        if let Msg::Error { reason } = &msg {
+            return Err(self.fail(format!("the peer failed: {reason}")));
+        }
+        Ok(msg)
+    }
+}

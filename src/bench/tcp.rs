@@ -1,0 +1,54 @@
+//! TCP stream workers: one connection each, large calls, counted.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::Instant;
+
+use super::{Meter, ThreadUsage};
+
+/// Writes `size`-byte blocks until `deadline` or `budget` bytes, then
+/// half-closes so the receiver sees the end.
+pub fn send(
+    mut sock: &TcpStream,
+    size: usize,
+    deadline: Instant,
+    budget: Option<u64>,
+    meter: &Meter,
+) -> io::Result<()> {
+    let usage = ThreadUsage::start();
+    let buf = vec![0x5a_u8; size];
+    let mut left = budget.unwrap_or(u64::MAX);
+    let result = loop {
+        if left == 0 || (budget.is_none() && Instant::now() >= deadline) {
+            break Ok(());
+        }
+        let want = (left.min(size as u64)) as usize;
+        match sock.write(&buf[..want]) {
+            Ok(n) => {
+                meter.add(n, 0);
+                left -= n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(e),
+        }
+    };
+    let _ = sock.shutdown(Shutdown::Write);
+    meter.add_worker_time(&usage);
+    result
+}
+
+/// Reads until the sender's EOF.
+pub fn receive(mut sock: &TcpStream, size: usize, meter: &Meter) -> io::Result<()> {
+    let usage = ThreadUsage::start();
+    let mut buf = vec![0u8; size.max(64 * 1024)];
+    let result = loop {
+        match sock.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => meter.add(n, 0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(e),
+        }
+    };
+    meter.add_worker_time(&usage);
+    result
+}
