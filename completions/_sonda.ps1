@@ -172,6 +172,7 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             [CompletionResult]::new('--pin', '--pin', [CompletionResultType]::ParameterName, 'Pin the client to CPU C and the server to CPU S (local runs; on two hosts each side pins its own)')
             [CompletionResult]::new('--sndbuf', '--sndbuf', [CompletionResultType]::ParameterName, 'Set SO_SNDBUF on data sockets (turns off autotuning)')
             [CompletionResult]::new('--rcvbuf', '--rcvbuf', [CompletionResultType]::ParameterName, 'Set SO_RCVBUF on data sockets (UDP default: 4M, forced when root)')
+            [CompletionResult]::new('--rcvlowat', '--rcvlowat', [CompletionResultType]::ParameterName, 'SO_RCVLOWAT on TCP stream receivers: wake the reader only once SIZE bytes are queued (default: --size; 0 turns it off)')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Serve tests until interrupted: [HOST] [PORT] (default: every interface, port 5205)')
             [CompletionResult]::new('--client', '--client', [CompletionResultType]::ParameterName, 'Run the test against a sonda bench server: HOST [PORT]')
             [CompletionResult]::new('--control-timeout', '--control-timeout', [CompletionResultType]::ParameterName, 'Bound on every control step (connect, handshake, results)')

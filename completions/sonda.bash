@@ -58,7 +58,7 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__bench)
-            opts="-v -q -4 -6 -h -V --proto --mode --reverse --bidir --size --rate --streams --duration --bytes --omit --interval --json --pin --no-gso --sndbuf --rcvbuf --server --client --once --control-timeout --verbose --quiet --help --version"
+            opts="-v -q -4 -6 -h -V --proto --mode --reverse --bidir --size --rate --streams --duration --bytes --omit --interval --json --pin --no-gso --sndbuf --rcvbuf --rcvlowat --server --client --once --control-timeout --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -109,6 +109,10 @@ _sonda() {
                     return 0
                     ;;
                 --rcvbuf)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rcvlowat)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -163,6 +163,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --pin 'Pin the client to CPU C and the server to CPU S (local runs; on two hosts each side pins its own)'
             cand --sndbuf 'Set SO_SNDBUF on data sockets (turns off autotuning)'
             cand --rcvbuf 'Set SO_RCVBUF on data sockets (UDP default: 4M, forced when root)'
+            cand --rcvlowat 'SO_RCVLOWAT on TCP stream receivers: wake the reader only once SIZE bytes are queued (default: --size; 0 turns it off)'
             cand --server 'Serve tests until interrupted: [HOST] [PORT] (default: every interface, port 5205)'
             cand --client 'Run the test against a sonda bench server: HOST [PORT]'
             cand --control-timeout 'Bound on every control step (connect, handshake, results)'

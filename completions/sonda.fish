@@ -132,6 +132,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand bench" -l interval -d 'Print
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l pin -d 'Pin the client to CPU C and the server to CPU S (local runs; on two hosts each side pins its own)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l sndbuf -d 'Set SO_SNDBUF on data sockets (turns off autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l rcvbuf -d 'Set SO_RCVBUF on data sockets (UDP default: 4M, forced when root)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l rcvlowat -d 'SO_RCVLOWAT on TCP stream receivers: wake the reader only once SIZE bytes are queued (default: --size; 0 turns it off)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l server -d 'Serve tests until interrupted: [HOST] [PORT] (default: every interface, port 5205)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l client -d 'Run the test against a sonda bench server: HOST [PORT]' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l control-timeout -d 'Bound on every control step (connect, handshake, results)' -r

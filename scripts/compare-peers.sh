@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # sonda against its peers, in one run, on this machine. Installs nothing:
-# it needs ss (iproute2), python3 and GNU time (/usr/bin/time) present.
-# Figures are medians of ROUNDS runs, with peak RSS (GNU time's %M, KiB).
+# it needs ss (iproute2), python3, GNU time (/usr/bin/time), iperf3, sockperf
+# and taskset present (Debian: iproute2 python3 time iperf3 sockperf
+# util-linux). Figures are medians; sonda and the peer run alternately.
 #
-#   scripts/compare-peers.sh [probe]      (default: every section)
+#   scripts/compare-peers.sh [probe] [bench]     (default: every section)
 #
 # probe: 20,000 TIME-WAIT sockets on loopback over four ports, then
 #   `sonda probe PORT` versus `ss -tanpo '( sport = :PORT )'` on one of them.
+# bench: `sonda bench` versus iperf3 (TCP and UDP throughput) and sockperf
+#   ping-pong (TCP and UDP latency, same CPU placement), BENCH_ROUNDS rounds
+#   of BENCH_SECONDS each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-11}
-sections=${1:-probe}
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+BENCH_SECONDS=${BENCH_SECONDS:-5}
+sections=${*:-probe bench}
 
-for tool in ss python3 /usr/bin/time; do
+for tool in ss python3 /usr/bin/time iperf3 sockperf taskset; do
   command -v "$tool" >/dev/null || { echo "missing prerequisite: $tool" >&2; exit 1; }
 done
 cargo build --release --quiet
@@ -81,4 +87,76 @@ PY
   printf '%-44s %10s %12s\n' "ss -tanpo '( sport = :$port )'" "$ss_fine" "$ss_kib"
   awk -v a="$s_fine" -v b="$ss_fine" 'BEGIN {printf "time ratio sonda/ss: %.2f (below 1 means sonda is faster)\n", a/b}'
   awk -v a="$s_kib" -v b="$ss_kib" 'BEGIN {printf "memory ratio sonda/ss: %.2f\n", a/b}'
+fi
+
+if [[ " $sections " == *" bench "* ]]; then
+  echo "== bench: sonda bench versus iperf3 and sockperf, $BENCH_ROUNDS rounds of ${BENCH_SECONDS}s, alternating"
+  nproc_n=$(nproc)
+  echo "machine: $(uname -r), $nproc_n CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"
+  iperf_port=$((20000 + RANDOM % 10000)); sp_port=$((iperf_port + 1))
+  iperf3 -s -p "$iperf_port" > /dev/null 2>&1 & iperf_pid=$!
+  trap 'kill $iperf_pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
+  for _ in $(seq 100); do ss -ltn "( sport = :$iperf_port )" | grep -q LISTEN && break; sleep 0.05; done
+
+  # json field extraction with python3; each prints one number
+  sonda_bps() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["results"][0]["bits_per_second"])'; }
+  sonda_lat() { python3 -c 'import json,sys; d=json.load(sys.stdin); l=d["latency"]; print(l["p50_us"], l["p99_us"])'; }
+  iperf_tcp_bps() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["end"]["sum_received"]["bits_per_second"])'; }
+  # UDP: the rate the receiver got (iperf3's sum is the sender's rate)
+  iperf_udp_bps() { python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["end"]["sum"]; print(s["bits_per_second"]*(1-s["lost_percent"]/100.0))'; }
+
+  declare -A results
+  run_pair() { # name, sonda args..., --, peer command...
+    local name=$1; shift
+    local sonda_args=() peer=()
+    while [ "$1" != "--" ]; do sonda_args+=("$1"); shift; done; shift
+    peer=("$@")
+    : > "$tmp/s"; : > "$tmp/p"
+    for _ in $(seq "$BENCH_ROUNDS"); do
+      "$sonda" bench --json --duration "${BENCH_SECONDS}s" "${sonda_args[@]}" | sonda_bps >> "$tmp/s"
+      "${peer[@]}" >> "$tmp/p"
+    done
+    local s p
+    s=$(median < "$tmp/s"); p=$(median < "$tmp/p")
+    awk -v n="$name" -v s="$s" -v p="$p" 'BEGIN {printf "%-34s %10.2f %10.2f %8.2f\n", n, s/1e9, p/1e9, s/p}'
+  }
+  printf '%-34s %10s %10s %8s\n' "throughput (Gbit/s, medians)" "sonda" "peer" "ratio"
+  run_pair "TCP 1 stream vs iperf3 default" -- \
+    sh -c "iperf3 -c 127.0.0.1 -p $iperf_port -t $BENCH_SECONDS -J | $(declare -f iperf_tcp_bps | tail -n +3 | head -n -1)"
+  run_pair "TCP 1 stream vs iperf3 -l 1M" -- \
+    sh -c "iperf3 -c 127.0.0.1 -p $iperf_port -t $BENCH_SECONDS -l 1M -J | $(declare -f iperf_tcp_bps | tail -n +3 | head -n -1)"
+  run_pair "TCP 2 streams vs iperf3 -P 2 -l 1M" --streams 2 -- \
+    sh -c "iperf3 -c 127.0.0.1 -p $iperf_port -t $BENCH_SECONDS -P 2 -l 1M -J | $(declare -f iperf_tcp_bps | tail -n +3 | head -n -1)"
+  run_pair "UDP 1472 B, no GSO vs iperf3" --proto udp --size 1472 --no-gso -- \
+    sh -c "iperf3 -c 127.0.0.1 -p $iperf_port -t $BENCH_SECONDS -u -b 0 -l 1472 -J | $(declare -f iperf_udp_bps | tail -n +3 | head -n -1)"
+  run_pair "UDP 1472 B, GSO/GRO vs iperf3" --proto udp --size 1472 -- \
+    sh -c "iperf3 -c 127.0.0.1 -p $iperf_port -t $BENCH_SECONDS -u -b 0 -l 1472 -J | $(declare -f iperf_udp_bps | tail -n +3 | head -n -1)"
+  run_pair "UDP 64000 B vs iperf3" --proto udp --size 64000 -- \
+    sh -c "iperf3 -c 127.0.0.1 -p $iperf_port -t $BENCH_SECONDS -u -b 0 -l 64000 -J | $(declare -f iperf_udp_bps | tail -n +3 | head -n -1)"
+
+  # Latency: full round trips, 64-byte messages, client on CPU 0 and server
+  # on CPU 1 (or both on CPU 0 on a one-CPU machine), for both tools.
+  cs=1; [ "$nproc_n" -lt 2 ] && cs=0
+  sockperf_lat() { # proto flag ("" or --tcp)
+    taskset -c "$cs" sockperf sr $1 -i 127.0.0.1 -p "$sp_port" > /dev/null 2>&1 & local srv=$!
+    for _ in $(seq 100); do ss -lntu "( sport = :$sp_port )" | grep -q "$sp_port" && break; sleep 0.05; done
+    taskset -c 0 sockperf pp $1 -i 127.0.0.1 -p "$sp_port" -t "$BENCH_SECONDS" -m 64 --full-rtt 2>/dev/null \
+      | awk '/percentile 50.000/ {p50=$NF} /percentile 99.000/ {p99=$NF} END {print p50, p99}'
+    kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null || true
+  }
+  printf '%-34s %10s %10s %8s\n' "rr latency (us, p50 / p99)" "sonda" "sockperf" "ratio"
+  for proto in tcp udp; do
+    flag=""; [ "$proto" = tcp ] && flag="--tcp"
+    : > "$tmp/s50"; : > "$tmp/s99"; : > "$tmp/p50"; : > "$tmp/p99"
+    for _ in $(seq "$BENCH_ROUNDS"); do
+      read -r a b < <("$sonda" bench --json --mode rr --proto "$proto" --size 64 --pin "0,$cs" --duration "${BENCH_SECONDS}s" | sonda_lat)
+      echo "$a" >> "$tmp/s50"; echo "$b" >> "$tmp/s99"
+      read -r a b < <(sockperf_lat "$flag")
+      echo "$a" >> "$tmp/p50"; echo "$b" >> "$tmp/p99"
+    done
+    for q in 50 99; do
+      s=$(median < "$tmp/s$q"); p=$(median < "$tmp/p$q")
+      awk -v n="$proto rr p$q (CPU 0 -> $cs)" -v s="$s" -v p="$p" 'BEGIN {printf "%-34s %10.1f %10.1f %8.2f\n", n, s, p, s/p}'
+    done
+  done
 fi

@@ -512,6 +512,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_buffer_size)]
     pub rcvbuf: Option<usize>,
 
+    /// SO_RCVLOWAT on TCP stream receivers: wake the reader only once SIZE
+    /// bytes are queued (default: --size; 0 turns it off).
+    #[arg(long, value_name = "SIZE", value_parser = crate::parse::parse_size)]
+    pub rcvlowat: Option<u64>,
+
     /// Serve tests until interrupted: [HOST] [PORT] (default: every
     /// interface, port 5205).
     #[arg(long, value_name = "ADDR", num_args = 0..=2, conflicts_with = "client")]

@@ -45,6 +45,9 @@ pub struct Params {
     pub gso: bool,
     pub sndbuf: Option<usize>,
     pub rcvbuf: Option<usize>,
+    /// SO_RCVLOWAT for TCP stream receivers.
+    #[serde(default)]
+    pub rcvlowat: Option<usize>,
     /// CPUs for the client's and the server's workers.
     pub pin: Option<(usize, usize)>,
 }

@@ -377,7 +377,7 @@ pub fn run(
     }
     let recv_timeout = p.total() + control_timeout;
     for s in receives.0 {
-        let (m, size) = (recv_meter.clone(), p.size);
+        let (m, size, lowat) = (recv_meter.clone(), p.size, p.rcvlowat);
         let _ = s.set_read_timeout(Some(if p.bytes.is_some() {
             Duration::from_secs(3600)
         } else {
@@ -387,7 +387,7 @@ pub fn run(
             thread::Builder::new()
                 .spawn(move || {
                     pin_to(cpu);
-                    tcp::receive(&s, size, &m)
+                    tcp::receive(&s, size, lowat, &m)
                 })
                 .map_err(spawn_fail)?,
         );

@@ -37,9 +37,20 @@ pub fn send(
     result
 }
 
-/// Reads until the sender's EOF.
-pub fn receive(mut sock: &TcpStream, size: usize, meter: &Meter) -> io::Result<()> {
+/// Reads until the sender's EOF. With `lowat`, SO_RCVLOWAT makes the kernel
+/// wake this thread only once that many bytes are queued (or at EOF): fewer
+/// wake-ups per byte, and on loopback the sender's softirq then does less of
+/// the receiver's work (measured here: about 40 -> 60 Gbit/s at 1 MiB).
+pub fn receive(
+    mut sock: &TcpStream,
+    size: usize,
+    lowat: Option<usize>,
+    meter: &Meter,
+) -> io::Result<()> {
     let usage = ThreadUsage::start();
+    if let Some(n) = lowat {
+        set_rcvlowat(sock, n)?;
+    }
     let mut buf = vec![0u8; size.max(64 * 1024)];
     let result = loop {
         match sock.read(&mut buf) {
@@ -51,4 +62,24 @@ pub fn receive(mut sock: &TcpStream, size: usize, meter: &Meter) -> io::Result<(
     };
     meter.add_worker_time(&usage);
     result
+}
+
+/// setsockopt(SO_RCVLOWAT); Linux grows the receive buffer to fit it.
+fn set_rcvlowat(sock: &TcpStream, bytes: usize) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let v = bytes.min(i32::MAX as usize) as libc::c_int;
+    // SAFETY: an int option, passed by pointer with its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

@@ -117,6 +117,11 @@ fn to_params(a: &BenchArgs) -> Result<Params, Error> {
         gso: !a.no_gso,
         sndbuf: a.sndbuf,
         rcvbuf: a.rcvbuf,
+        rcvlowat: match (a.proto, a.mode, a.rcvlowat) {
+            (BenchProto::Tcp, BenchMode::Stream, None) => Some(size),
+            (_, _, Some(0)) | (_, _, None) => None,
+            (_, _, Some(n)) => Some(n.min(i32::MAX as u64) as usize),
+        },
         pin: a.pin,
     })
 }
