@@ -197,18 +197,6 @@ fn gib(bytes: u64) -> String {
 /// The summary table.
 pub fn render(o: &Outcome, title: &str) -> String {
     let mut out = format!("sonda bench: {title} to {}\n", o.target);
-    if !o.intervals.is_empty() {
-        out.push_str("  interval           bytes        rate\n");
-        for i in &o.intervals {
-            out.push_str(&format!(
-                "  {:>6.2}-{:<6.2} s  {:>11}  {}\n",
-                i.start,
-                i.end,
-                gib(i.bytes),
-                gbits(i.bits_per_second)
-            ));
-        }
-    }
     for r in &o.results {
         let gibps = r.bits_per_second / 8.0 / (1u64 << 30) as f64;
         out.push_str(&format!(

@@ -281,7 +281,7 @@ fn run_client(
     };
     let ch = client_channels(p, addr.ip(), &ports, ct)?;
     ctrl.send(&Msg::Start)?;
-    let bar = Progress::new(p, !a.json);
+    let bar = Progress::new(p, a.json);
     let (mine, peer) = session::run(Role::Client, p, ch, &mut ctrl, ct, bar.live())?;
     bar.finish();
     let title = session::describe(p);
@@ -320,17 +320,20 @@ fn local(family: Family, p: &Params, a: &BenchArgs) -> Result<(Outcome, String),
     Ok((outcome, format!("{title}, local")))
 }
 
-/// The live view on stderr: a spinner with the current rate, only when
-/// stderr is a terminal.
+/// The live view: a spinner with the current rate on stderr (only when
+/// stderr is a terminal), and with --interval a line per interval on stdout
+/// (the client's side of the flow; the receiver's intervals are in --json).
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
+    interval: Option<Duration>,
+    omit: Duration,
     direction: Direction,
     rr: bool,
 }
 
 impl Progress {
-    fn new(p: &Params, enabled: bool) -> Progress {
-        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+    fn new(p: &Params, json: bool) -> Progress {
+        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
             let b = indicatif::ProgressBar::new_spinner();
             b.set_style(
                 indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
@@ -340,15 +343,22 @@ impl Progress {
         });
         Progress {
             bar,
+            interval: p.interval_ms.filter(|_| !json).map(Duration::from_millis),
+            omit: p.omit(),
             direction: p.direction,
             rr: p.mode == BenchMode::Rr,
         }
     }
 
     fn live(&self) -> Option<Live> {
-        let bar = self.bar.clone()?;
+        if self.bar.is_none() && self.interval.is_none() {
+            return None;
+        }
+        let (bar, interval, omit) = (self.bar.clone(), self.interval, self.omit);
         let (direction, rr) = (self.direction, self.rr);
-        let last = Mutex::new((Duration::ZERO, 0u64));
+        // (time, count) at the last tick and at the last interval line.
+        let state = Mutex::new(((Duration::ZERO, 0u64), (omit, 0u64)));
+        let unit = if rr { "transactions" } else { "bytes" };
         Some(Box::new(
             move |send: &Meter, recv: &Meter, elapsed: Duration| {
                 let now = match (rr, direction) {
@@ -357,19 +367,46 @@ impl Progress {
                     (false, Direction::Down) => recv.bytes(),
                     (false, Direction::Both) => send.bytes() + recv.bytes(),
                 };
-                let mut prev = last.lock().unwrap_or_else(|e| e.into_inner());
-                let dt = (elapsed - prev.0).as_secs_f64();
-                if dt > 0.0 {
-                    let rate = (now - prev.1) as f64 / dt;
-                    let msg = if rr {
-                        format!("{rate:.0} transactions/s")
+                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                let rate = |from: (Duration, u64)| {
+                    let dt = elapsed.saturating_sub(from.0).as_secs_f64();
+                    if dt > 0.0 {
+                        now.saturating_sub(from.1) as f64 / dt
                     } else {
-                        format!("{:.2} Gbit/s, {}", rate * 8.0 / 1e9, report::bytes(now))
-                    };
-                    bar.set_message(msg);
-                    bar.tick();
+                        0.0
+                    }
+                };
+                let text = |r: f64| {
+                    if rr {
+                        format!("{r:.0} transactions/s")
+                    } else {
+                        format!("{:.2} Gbit/s", r * 8.0 / 1e9)
+                    }
+                };
+                if let Some(b) = &bar {
+                    b.set_message(format!("{}, {now} {unit}", text(rate(st.0))));
+                    b.tick();
                 }
-                *prev = (elapsed, now);
+                if let Some(d) = interval {
+                    if elapsed < omit {
+                        st.1 = (elapsed, now);
+                    } else if elapsed >= st.1 .0 + d {
+                        let line = format!(
+                            "  {:>7.2}-{:<7.2} s  {:>14} {unit}  {}\n",
+                            st.1 .0.saturating_sub(omit).as_secs_f64(),
+                            elapsed.saturating_sub(omit).as_secs_f64(),
+                            now - st.1 .1,
+                            text(rate(st.1))
+                        );
+                        match &bar {
+                            Some(b) => b.suspend(|| print_stdout(&line)),
+                            None => print_stdout(&line),
+                        }
+                        .ok();
+                        st.1 = (elapsed, now);
+                    }
+                }
+                st.0 = (elapsed, now);
             },
         ))
     }
