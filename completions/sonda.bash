@@ -136,7 +136,7 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__connect)
-            opts="-w -s -v -q -4 -6 -h -V --timeout --timeout-method --source --nodelay --sndbuf --rcvbuf --keepalive --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --verbose --quiet --help --version"
+            opts="-w -s -v -q -4 -6 -h -V --timeout --timeout-method --source --nodelay --sndbuf --rcvbuf --keepalive --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --no-splice --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -204,7 +204,7 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__listen)
-            opts="-k -v -q -4 -6 -h -V --keep-open --max-conns --allow --deny --echo --sink --no-reuseaddr --reuseport --backlog --nodelay --sndbuf --rcvbuf --keepalive --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --verbose --quiet --help --version"
+            opts="-k -v -q -4 -6 -h -V --keep-open --max-conns --allow --deny --echo --sink --no-reuseaddr --reuseport --backlog --nodelay --sndbuf --rcvbuf --keepalive --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --no-splice --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

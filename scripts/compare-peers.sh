@@ -4,21 +4,27 @@
 # and taskset present (Debian: iproute2 python3 time iperf3 sockperf
 # util-linux). Figures are medians; sonda and the peer run alternately.
 #
-#   scripts/compare-peers.sh [probe] [bench]     (default: every section)
+#   scripts/compare-peers.sh [probe] [bench] [relay]   (default: every section)
 #
 # probe: 20,000 TIME-WAIT sockets on loopback over four ports, then
 #   `sonda probe PORT` versus `ss -tanpo '( sport = :PORT )'` on one of them.
 # bench: `sonda bench` versus iperf3 (TCP and UDP throughput) and sockperf
 #   ping-pong (TCP and UDP latency, same CPU placement), BENCH_ROUNDS rounds
 #   of BENCH_SECONDS each.
+# relay: 4 GiB from `dd if=/dev/zero bs=1M` through a connecting relay into a
+#   listening relay writing to /dev/null over 127.0.0.1: sonda (splice on and
+#   --no-splice) versus nc.openbsd -N, ncat --send-only and socat -u (default
+#   and -b 1048576), RELAY_ROUNDS alternating rounds; medians and peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-11}
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_SECONDS=${BENCH_SECONDS:-5}
-sections=${*:-probe bench}
+RELAY_ROUNDS=${RELAY_ROUNDS:-3}
+RELAY_MIB=${RELAY_MIB:-4096}
+sections=${*:-probe bench relay}
 
-for tool in ss python3 /usr/bin/time iperf3 sockperf taskset; do
+for tool in ss python3 /usr/bin/time iperf3 sockperf taskset nc.openbsd ncat socat; do
   command -v "$tool" >/dev/null || { echo "missing prerequisite: $tool" >&2; exit 1; }
 done
 cargo build --release --quiet
@@ -159,4 +165,62 @@ if [[ " $sections " == *" bench "* ]]; then
       awk -v n="$proto rr p$q (CPU 0 -> $cs)" -v s="$s" -v p="$p" 'BEGIN {printf "%-34s %10.1f %10.1f %8.2f\n", n, s, p, s/p}'
     done
   done
+fi
+
+if [[ " $sections " == *" relay "* ]]; then
+  echo "== relay: $RELAY_MIB MiB from dd through connect -> listen > /dev/null on 127.0.0.1, $RELAY_ROUNDS rounds"
+  port_of() { sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1"; }
+  free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+  wait_listen() { for _ in $(seq 200); do ss -ltn "( sport = :$1 )" | grep -q LISTEN && return 0; sleep 0.02; done; return 1; }
+  # one transfer: name; prints "MiB/s peakKiB"
+  one() {
+    local name=$1 port t0 t1 lpid
+    port=$(free_port)
+    case $name in
+      sonda|sonda-plain)
+        local flag=""; [ "$name" = sonda-plain ] && flag=--no-splice
+        /usr/bin/time -f %M -o "$tmp/lrss" "$sonda" listen $flag 127.0.0.1 "$port" > /dev/null 2>/dev/null & lpid=$!
+        wait_listen "$port"
+        t0=$(date +%s%N)
+        dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" "$sonda" connect $flag 127.0.0.1 "$port" ;;
+      nc)
+        /usr/bin/time -f %M -o "$tmp/lrss" nc.openbsd -l 127.0.0.1 "$port" > /dev/null & lpid=$!
+        wait_listen "$port"
+        t0=$(date +%s%N)
+        dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" nc.openbsd -N 127.0.0.1 "$port" ;;
+      ncat)
+        /usr/bin/time -f %M -o "$tmp/lrss" ncat -l --recv-only 127.0.0.1 "$port" > /dev/null & lpid=$!
+        wait_listen "$port"
+        t0=$(date +%s%N)
+        dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" ncat --send-only 127.0.0.1 "$port" ;;
+      socat|socat-1M)
+        local b=""; [ "$name" = socat-1M ] && b="-b 1048576"
+        /usr/bin/time -f %M -o "$tmp/lrss" socat -u $b TCP-LISTEN:"$port",bind=127.0.0.1,reuseaddr STDOUT > /dev/null & lpid=$!
+        wait_listen "$port"
+        t0=$(date +%s%N)
+        dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" socat -u $b STDIN TCP:127.0.0.1:"$port" ;;
+    esac
+    wait "$lpid" || true
+    t1=$(date +%s%N)
+    local rss
+    rss=$(cat "$tmp/lrss" "$tmp/crss" | sort -n | tail -1)
+    awk -v mib="$RELAY_MIB" -v ns=$((t1 - t0)) -v rss="$rss" 'BEGIN {printf "%.0f %d\n", mib * 1e9 / ns, rss}'
+  }
+  tools="sonda sonda-plain nc ncat socat socat-1M"
+  for t in $tools; do : > "$tmp/r-$t"; : > "$tmp/m-$t"; done
+  for _ in $(seq "$RELAY_ROUNDS"); do
+    for t in $tools; do
+      read -r rate rss < <(one "$t")
+      echo "$rate" >> "$tmp/r-$t"; echo "$rss" >> "$tmp/m-$t"
+    done
+  done
+  best=0
+  printf '%-14s %12s %14s\n' "relay" "MiB/s (med)" "peak RSS KiB"
+  for t in $tools; do
+    r=$(median < "$tmp/r-$t"); m=$(median < "$tmp/m-$t")
+    printf '%-14s %12.0f %14.0f\n' "$t" "$r" "$m"
+    case $t in nc|ncat|socat|socat-1M) best=$(awk -v a="$best" -v b="$r" 'BEGIN {print (b > a) ? b : a}') ;; esac
+  done
+  s=$(median < "$tmp/r-sonda"); sp=$(median < "$tmp/r-sonda-plain")
+  awk -v s="$s" -v sp="$sp" -v b="$best" 'BEGIN {printf "ratio to the best peer: splice %.2f, --no-splice %.2f\n", s/b, sp/b}'
 fi

@@ -326,6 +326,11 @@ pub struct RelayArgs {
     /// End when the peer closes, even while stdin is still open.
     #[arg(long)]
     pub exit_on_eof: bool,
+
+    /// Always copy through a user-space buffer: no splice(2) from the
+    /// socket into a stdout pipe.
+    #[arg(long)]
+    pub no_splice: bool,
 }
 
 #[derive(Debug, Args)]

@@ -97,6 +97,7 @@ impl RelayArgs {
             // peer has closed; a pipe or a file may still be wanted by a peer
             // that only half-closed.
             end_on_socket_eof: self.exit_on_eof || stdio::stdin_is_terminal(),
+            fast: !self.no_splice,
         }
     }
 }

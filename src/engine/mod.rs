@@ -8,5 +8,6 @@ pub mod diag;
 pub mod hub;
 pub mod relay;
 pub mod socket;
+pub mod splice;
 pub mod stdio;
 pub mod udp;

@@ -1,0 +1,696 @@
+//! `sonda bench`: local runs (server and client in one process over
+//! loopback), `--server`/`--client` in two processes, the JSON document, the
+//! control exchange against peers that are not sonda, and bad input.
+//!
+//! These tests check correctness and the presence of every field, never
+//! speed: the machine is small and shared. Every run is short (`--duration
+//! 1s` or less), every wait is bounded, and readiness is polled (a stderr
+//! line, the kernel's socket table), never slept for.
+
+#![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+mod common;
+use common::*;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+// ---------------------------------------------------------------- helpers
+
+/// Runs `sonda <args>`, expects exit 0 and one JSON document on stdout.
+fn bench_json(args: &[&str]) -> (Value, Finished) {
+    let f = run(args, Input::Null);
+    f.expect_code(0);
+    let doc: Value = serde_json::from_slice(&f.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON: {e}\nstdout:\n{}\n{}",
+            String::from_utf8_lossy(&f.stdout),
+            f.dump()
+        )
+    });
+    (doc, f)
+}
+
+/// The JSON document and the run, for a failure message.
+fn ctx(doc: &Value, f: &Finished) -> String {
+    format!(
+        "{}\ndocument:\n{}",
+        f.dump(),
+        serde_json::to_string_pretty(doc).unwrap()
+    )
+}
+
+/// `doc[key]` as a number, or a panic naming the field.
+fn num(v: &Value, key: &str, why: &str) -> f64 {
+    v.get(key)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("'{key}' is missing or not a number\n{why}"))
+}
+
+/// `doc[key]` as a non-negative integer, or a panic naming the field.
+fn int(v: &Value, key: &str, why: &str) -> u64 {
+    v.get(key)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("'{key}' is missing or not an integer\n{why}"))
+}
+
+/// The `results` array.
+fn results<'a>(doc: &'a Value, why: &str) -> &'a Vec<Value> {
+    doc.get("results")
+        .and_then(Value::as_array)
+        .unwrap_or_else(|| panic!("'results' is missing or not an array\n{why}"))
+}
+
+/// Checks the top level of a stream-mode document and returns its results.
+fn stream_results<'a>(doc: &'a Value, f: &Finished) -> &'a Vec<Value> {
+    let why = ctx(doc, f);
+    assert!(
+        doc.get("version").and_then(Value::as_str).is_some(),
+        "'version' missing\n{why}"
+    );
+    assert!(
+        doc.get("params").map(Value::is_object).unwrap_or(false),
+        "'params' missing\n{why}"
+    );
+    assert!(
+        doc.get("target").and_then(Value::as_str).is_some(),
+        "'target' missing\n{why}"
+    );
+    assert!(
+        doc.get("intervals").map(Value::is_array).unwrap_or(false),
+        "'intervals' is not an array\n{why}"
+    );
+    assert!(
+        doc.get("latency").map(Value::is_null).unwrap_or(false),
+        "'latency' must be null in stream mode\n{why}"
+    );
+    let r = results(doc, &why);
+    assert!(!r.is_empty(), "no results\n{why}");
+    r
+}
+
+/// Checks one stream-mode result: direction, moved bytes, every field.
+fn check_result(r: &Value, direction: &str, udp: bool, why: &str) {
+    assert_eq!(
+        r.get("direction").and_then(Value::as_str),
+        Some(direction),
+        "wrong direction\n{why}"
+    );
+    assert!(int(r, "streams", why) >= 1, "streams < 1\n{why}");
+    assert!(int(r, "bytes", why) > 0, "no bytes moved\n{why}");
+    assert!(num(r, "seconds", why) > 0.0, "seconds not > 0\n{why}");
+    assert!(
+        num(r, "bits_per_second", why) > 0.0,
+        "bits_per_second not > 0\n{why}"
+    );
+    assert!(num(r, "sender_cpu_percent", why) >= 0.0, "{why}");
+    assert!(num(r, "receiver_cpu_percent", why) >= 0.0, "{why}");
+    assert!(
+        num(r, "bytes_per_send_call", why) > 0.0,
+        "bytes_per_send_call not > 0\n{why}"
+    );
+    assert!(num(r, "bytes_per_recv_call", why) > 0.0, "{why}");
+    for key in [
+        "datagrams_sent",
+        "datagrams_received",
+        "lost",
+        "loss_percent",
+        "reordered",
+    ] {
+        let v = r
+            .get(key)
+            .unwrap_or_else(|| panic!("'{key}' is missing\n{why}"));
+        if udp {
+            assert!(v.is_number(), "'{key}' must be a number for UDP\n{why}");
+        } else {
+            assert!(v.is_null(), "'{key}' must be null for TCP\n{why}");
+        }
+    }
+}
+
+/// Checks an rr document: latency present and ordered, no stream results.
+fn check_rr(doc: &Value, f: &Finished) -> (u64, u64) {
+    let why = ctx(doc, f);
+    let l = doc
+        .get("latency")
+        .filter(|l| l.is_object())
+        .unwrap_or_else(|| panic!("'latency' missing in rr mode\n{why}"));
+    assert!(int(l, "transactions", &why) > 0, "no transactions\n{why}");
+    assert!(num(l, "transactions_per_second", &why) > 0.0, "{why}");
+    int(l, "lost", &why);
+    let order = ["min_us", "p50_us", "p90_us", "p99_us", "p99_9_us", "max_us"];
+    let values: Vec<f64> = order.iter().map(|k| num(l, k, &why)).collect();
+    assert!(values[0] > 0.0, "min_us not > 0\n{why}");
+    for i in 1..values.len() {
+        assert!(
+            values[i - 1] <= values[i],
+            "{} ({}) > {} ({})\n{why}",
+            order[i - 1],
+            values[i - 1],
+            order[i],
+            values[i]
+        );
+    }
+    let client = int(l, "client_cpu", &why);
+    let server = int(l, "server_cpu", &why);
+    assert!(
+        results(doc, &why).is_empty(),
+        "rr must have no stream results\n{why}"
+    );
+    (client, server)
+}
+
+/// Asserts stderr is exactly one `sonda: ` line and returns it.
+fn one_line(f: &Finished) -> String {
+    let lines: Vec<&str> = f.stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected exactly one stderr line\n{}",
+        f.dump()
+    );
+    assert!(
+        lines[0].starts_with("sonda: "),
+        "error line without 'sonda: '\n{}",
+        f.dump()
+    );
+    assert!(
+        !f.stderr.contains("panicked") && !f.stderr.contains("RUST_BACKTRACE"),
+        "a panic reached the user\n{}",
+        f.dump()
+    );
+    lines[0].to_string()
+}
+
+/// The CPUs this process may run on (`Cpus_allowed_list`).
+fn allowed_cpus() -> Vec<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let mut cpus = Vec::new();
+    for part in list.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => cpus.extend(a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap()),
+            None => cpus.push(part.parse().unwrap()),
+        }
+    }
+    cpus
+}
+
+/// Polls (bounded) the kernel's socket table until a TCP socket listens on
+/// 127.0.0.1:`port`. Connecting to find out would use up the one connection
+/// a `nc -l` accepts.
+fn wait_tcp_listen(port: u16) {
+    let local = format!("0100007F:{port:04X}");
+    let deadline = Instant::now() + LONG;
+    loop {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        let listening = table.lines().skip(1).any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[1] == local && f[3] == "0A"
+        });
+        if listening {
+            return;
+        }
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Starts `sonda -v bench --server HOST 0 [extra]` and returns it with its port.
+fn bench_server(host: &str, extra: &[&str]) -> (Running, u16) {
+    let mut args = vec!["-v", "bench", "--server", host, "0"];
+    args.extend_from_slice(extra);
+    let mut s = spawn(&args, Input::Null, Output::Null);
+    s.wait_for_stderr("bench server listening on ");
+    let port = s.listening_port();
+    assert_ne!(port, 0, "the server printed port 0\n{}", s.stderr_now());
+    (s, port)
+}
+
+// ---------------------------------------------------------------- local runs
+
+#[test]
+fn local_tcp_stream_json() {
+    let (doc, f) = bench_json(&["bench", "--json", "--duration", "1s"]);
+    let why = ctx(&doc, &f);
+    let r = stream_results(&doc, &f);
+    assert_eq!(r.len(), 1, "one direction expected\n{why}");
+    check_result(&r[0], "client->server", false, &why);
+    assert_eq!(int(&r[0], "streams", &why), 1, "{why}");
+    assert!(
+        doc["intervals"].as_array().unwrap().is_empty(),
+        "intervals without --interval\n{why}"
+    );
+    assert_eq!(doc["params"]["proto"], "tcp", "{why}");
+    assert_eq!(doc["params"]["mode"], "stream", "{why}");
+    assert!(
+        f.stderr.is_empty(),
+        "stderr not empty without -v\n{}",
+        f.dump()
+    );
+}
+
+#[test]
+fn local_tcp_stream_text_has_rate_and_no_progress_bar() {
+    let f = run(&["bench", "--duration", "500ms"], Input::Null);
+    f.expect_code(0);
+    let out = String::from_utf8_lossy(&f.stdout);
+    assert!(
+        out.lines()
+            .any(|l| l.contains("Gbit/s") || l.contains("Mbit/s")),
+        "no rate line on stdout\nstdout:\n{out}\n{}",
+        f.dump()
+    );
+    assert!(
+        f.stderr.is_empty(),
+        "stderr is not a terminal: no progress bar expected\n{}",
+        f.dump()
+    );
+}
+
+#[test]
+fn local_reverse_is_server_to_client() {
+    let (doc, f) = bench_json(&["bench", "--reverse", "--json", "--duration", "1s"]);
+    let why = ctx(&doc, &f);
+    let r = stream_results(&doc, &f);
+    assert_eq!(r.len(), 1, "one direction expected\n{why}");
+    check_result(&r[0], "server->client", false, &why);
+}
+
+#[test]
+fn local_bidir_two_streams() {
+    let (doc, f) = bench_json(&[
+        "bench",
+        "--bidir",
+        "--streams",
+        "2",
+        "--json",
+        "--duration",
+        "1s",
+    ]);
+    let why = ctx(&doc, &f);
+    let r = stream_results(&doc, &f);
+    assert_eq!(r.len(), 2, "two directions expected\n{why}");
+    let mut dirs: Vec<&str> = r
+        .iter()
+        .map(|x| x["direction"].as_str().unwrap_or(""))
+        .collect();
+    dirs.sort_unstable();
+    assert_eq!(dirs, ["client->server", "server->client"], "{why}");
+    for x in r {
+        let d = x["direction"].as_str().unwrap();
+        check_result(x, d, false, &why);
+        assert_eq!(int(x, "streams", &why), 2, "streams\n{why}");
+    }
+}
+
+#[test]
+fn local_rr_tcp_and_udp() {
+    for proto in ["tcp", "udp"] {
+        let (doc, f) = bench_json(&[
+            "bench",
+            "--mode",
+            "rr",
+            "--proto",
+            proto,
+            "--json",
+            "--duration",
+            "1s",
+        ]);
+        check_rr(&doc, &f);
+        assert_eq!(doc["params"]["proto"], proto, "{}", ctx(&doc, &f));
+        assert_eq!(doc["params"]["mode"], "rr", "{}", ctx(&doc, &f));
+    }
+}
+
+#[test]
+fn local_rr_pin_places_client_and_server() {
+    let cpus = allowed_cpus();
+    if !(cpus.contains(&0) && cpus.contains(&1)) {
+        eprintln!("skipped: CPUs 0 and 1 are not both available ({cpus:?})");
+        return;
+    }
+    let (doc, f) = bench_json(&[
+        "bench",
+        "--mode",
+        "rr",
+        "--pin",
+        "0,1",
+        "--json",
+        "--duration",
+        "500ms",
+    ]);
+    let (client, server) = check_rr(&doc, &f);
+    let why = ctx(&doc, &f);
+    assert_eq!(client, 0, "client_cpu\n{why}");
+    assert_eq!(server, 1, "server_cpu\n{why}");
+}
+
+#[test]
+fn local_udp_stream_counts_datagrams() {
+    let (doc, f) = bench_json(&["bench", "--proto", "udp", "--json", "--duration", "1s"]);
+    let why = ctx(&doc, &f);
+    let r = stream_results(&doc, &f);
+    assert_eq!(r.len(), 1, "{why}");
+    check_result(&r[0], "client->server", true, &why);
+    let sent = int(&r[0], "datagrams_sent", &why);
+    let got = int(&r[0], "datagrams_received", &why);
+    let lost = int(&r[0], "lost", &why);
+    let pct = num(&r[0], "loss_percent", &why);
+    assert!(sent > 0 && got > 0, "{why}");
+    assert!(got <= sent, "received more than sent\n{why}");
+    assert_eq!(lost, sent - got, "lost is not sent - received\n{why}");
+    assert!((0.0..=100.0).contains(&pct), "loss_percent\n{why}");
+}
+
+#[test]
+fn local_udp_tiny_rcvbuf_loses_datagrams() {
+    let (doc, f) = bench_json(&[
+        "bench",
+        "--proto",
+        "udp",
+        "--no-gso",
+        "--rcvbuf",
+        "4K",
+        "--duration",
+        "1s",
+        "--json",
+    ]);
+    let why = ctx(&doc, &f);
+    let r = stream_results(&doc, &f);
+    check_result(&r[0], "client->server", true, &why);
+    assert!(
+        int(&r[0], "lost", &why) > 0,
+        "a 4K receive buffer should drop datagrams\n{why}"
+    );
+    assert!(num(&r[0], "loss_percent", &why) > 0.0, "{why}");
+    assert_eq!(doc["params"]["gso"], false, "{why}");
+}
+
+#[test]
+fn local_udp_large_datagrams() {
+    let (doc, f) = bench_json(&[
+        "bench",
+        "--proto",
+        "udp",
+        "--size",
+        "64000",
+        "--json",
+        "--duration",
+        "1s",
+    ]);
+    let why = ctx(&doc, &f);
+    let r = stream_results(&doc, &f);
+    check_result(&r[0], "client->server", true, &why);
+    let got = int(&r[0], "datagrams_received", &why);
+    assert!(got > 0, "{why}");
+    assert_eq!(
+        int(&r[0], "bytes", &why),
+        got * 64000,
+        "bytes is not datagrams_received x 64000\n{why}"
+    );
+}
+
+#[test]
+fn local_intervals() {
+    let (doc, f) = bench_json(&["bench", "--interval", "200ms", "--duration", "1s", "--json"]);
+    let why = ctx(&doc, &f);
+    let r = stream_results(&doc, &f);
+    let total = int(&r[0], "bytes", &why);
+    let iv = doc["intervals"].as_array().unwrap();
+    assert!(iv.len() >= 3, "fewer than 3 intervals\n{why}");
+    let mut last_end = f64::NEG_INFINITY;
+    let mut sum = 0u64;
+    for i in iv {
+        let start = num(i, "start", &why);
+        let end = num(i, "end", &why);
+        num(i, "bits_per_second", &why);
+        assert!(start < end, "interval start >= end\n{why}");
+        assert!(end > last_end, "interval ends do not increase\n{why}");
+        last_end = end;
+        sum += int(i, "bytes", &why);
+    }
+    assert!(sum > 0, "intervals carry no bytes\n{why}");
+    // Intervals cover part of the same receiver's count as the total.
+    assert!(
+        sum <= total,
+        "intervals sum to {sum}, more than the total {total}\n{why}"
+    );
+}
+
+#[test]
+fn local_bytes_limit_is_exact_for_tcp() {
+    let (doc, f) = bench_json(&["bench", "--bytes", "10M", "--json"]);
+    let why = ctx(&doc, &f);
+    let r = stream_results(&doc, &f);
+    assert_eq!(int(&r[0], "bytes", &why), 10 * 1024 * 1024, "{why}");
+}
+
+// ---------------------------------------------------------------- two processes
+
+/// `--server HOST 0 --once`, then `--client HOST PORT extra...`: both succeed.
+fn server_and_client(host: &str, extra: &[&str], direction: &str, udp: bool) {
+    let (server, port) = bench_server(host, &["--once"]);
+    let port = port.to_string();
+    let mut args = vec![
+        "bench",
+        "--client",
+        host,
+        &port,
+        "--duration",
+        "1s",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let (doc, f) = bench_json(&args);
+    let s = server.finish();
+    let why = format!("{}\nserver:\n{}", ctx(&doc, &f), s.dump());
+    s.expect_code(0);
+    assert!(
+        s.stderr.lines().any(|l| l.contains(" done")),
+        "no 'done' line from the server\n{why}"
+    );
+    let r = stream_results(&doc, &f);
+    assert_eq!(r.len(), 1, "{why}");
+    check_result(&r[0], direction, udp, &why);
+}
+
+#[test]
+fn two_processes_tcp() {
+    server_and_client("127.0.0.1", &[], "client->server", false);
+}
+
+#[test]
+fn two_processes_udp() {
+    server_and_client("127.0.0.1", &["--proto", "udp"], "client->server", true);
+}
+
+#[test]
+fn two_processes_reverse() {
+    server_and_client("127.0.0.1", &["--reverse"], "server->client", false);
+}
+
+#[test]
+fn two_processes_ipv6() {
+    if !have_ipv6() {
+        eprintln!("skipped: no IPv6 loopback");
+        return;
+    }
+    server_and_client("::1", &[], "client->server", false);
+}
+
+// ---------------------------------------------------------------- peers that are not sonda
+
+#[test]
+fn client_against_netcat_times_out_naming_the_problem() {
+    require!("nc.openbsd");
+    let port = closed_port("127.0.0.1");
+    let mut cmd = Command::new("nc.openbsd");
+    cmd.args(["-l", "127.0.0.1", &port.to_string()]);
+    // Its stdin stays open (the pipe is kept), so nc neither sends nor exits.
+    let nc = spawn_cmd(cmd, Input::Pipe, Output::Null);
+    wait_tcp_listen(port);
+    let started = Instant::now();
+    let port_s = port.to_string();
+    let mut c = spawn(
+        &[
+            "bench",
+            "--client",
+            "127.0.0.1",
+            &port_s,
+            "--control-timeout",
+            "2s",
+        ],
+        Input::Null,
+        Output::Capture,
+    );
+    let f = c.finish_within(Duration::from_secs(15));
+    let took = started.elapsed();
+    drop(nc);
+    f.expect_code(1);
+    let line = one_line(&f);
+    assert!(
+        line.contains("sonda bench") || line.contains("no answer"),
+        "the error does not name the problem: {line}\n{}",
+        f.dump()
+    );
+    assert!(
+        took >= Duration::from_millis(1500),
+        "gave up after {took:?}, before the 2 s control timeout\n{}",
+        f.dump()
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "took {took:?}\n{}",
+        f.dump()
+    );
+    assert!(f.stdout.is_empty(), "stdout not empty\n{}", f.dump());
+}
+
+#[test]
+fn client_against_http_server_says_not_a_sonda_peer() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let peer = thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.write_all(b"HTTP/1.0 200 OK\r\n\r\n").unwrap();
+        // Hold the connection open until the test is done (bounded).
+        let _ = stop_rx.recv_timeout(LONG);
+    });
+    let port_s = port.to_string();
+    let started = Instant::now();
+    let mut c = spawn(
+        &["bench", "--client", "127.0.0.1", &port_s],
+        Input::Null,
+        Output::Capture,
+    );
+    let f = c.finish_within(Duration::from_secs(15));
+    let took = started.elapsed();
+    let _ = stop_tx.send(());
+    peer.join().unwrap();
+    f.expect_code(1);
+    let line = one_line(&f);
+    assert!(
+        line.contains("not a sonda bench peer"),
+        "the error does not name the problem: {line}\n{}",
+        f.dump()
+    );
+    // The default control timeout is 10 s; garbage is recognised at once.
+    assert!(
+        took < Duration::from_secs(5),
+        "took {took:?} to reject garbage\n{}",
+        f.dump()
+    );
+}
+
+#[test]
+fn client_to_closed_port_is_refused() {
+    let port = closed_port("127.0.0.1").to_string();
+    let f = run(
+        &[
+            "bench",
+            "--client",
+            "127.0.0.1",
+            &port,
+            "--duration",
+            "500ms",
+        ],
+        Input::Null,
+    );
+    f.expect_code(3);
+    one_line(&f);
+    assert!(f.stdout.is_empty(), "stdout not empty\n{}", f.dump());
+}
+
+// ---------------------------------------------------------------- bad input
+
+#[test]
+fn bad_input_is_a_usage_error_naming_the_value() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--size", "0", "--duration", "500ms"], &["'0'", "--size"]),
+        (
+            &["--streams", "0", "--duration", "500ms"],
+            &["'0'", "--streams"],
+        ),
+        (&["--duration", "-1"], &["-1"]),
+        (&["--mode", "foo", "--duration", "500ms"], &["foo"]),
+        (&["--proto", "sctp", "--duration", "500ms"], &["sctp"]),
+        (&["--rate", "1G", "--duration", "500ms"], &["--rate"]),
+        (
+            &["--mode", "rr", "--reverse", "--duration", "500ms"],
+            &["--reverse"],
+        ),
+        (
+            &["--proto", "udp", "--size", "70000", "--duration", "500ms"],
+            &["70000"],
+        ),
+        (
+            &["--proto", "udp", "--size", "4", "--duration", "500ms"],
+            &["'4'"],
+        ),
+        (&["--pin", "0", "--duration", "500ms"], &["--pin"]),
+        (&["--duration", "0"], &["'0'", "duration"]),
+    ];
+    for (extra, needles) in cases {
+        let mut args = vec!["bench"];
+        args.extend_from_slice(extra);
+        let f = spawn(&args, Input::Null, Output::Capture).finish_within(Duration::from_secs(15));
+        f.expect_code(2);
+        let line = one_line(&f);
+        for n in *needles {
+            assert!(
+                line.contains(n),
+                "the error for {extra:?} does not name {n}: {line}\n{}",
+                f.dump()
+            );
+        }
+        assert!(f.stdout.is_empty(), "stdout not empty\n{}", f.dump());
+    }
+}
+
+// ---------------------------------------------------------------- server robustness
+
+#[test]
+fn server_survives_a_garbage_client() {
+    let (mut server, port) = bench_server("127.0.0.1", &[]);
+    {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        // Drain whatever the server answers until it closes (bounded).
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+    }
+    let warn = server.wait_for_stderr("not a sonda bench peer");
+    assert!(warn.starts_with("sonda: "), "warning line: {warn}");
+    let port_s = port.to_string();
+    let (doc, f) = bench_json(&[
+        "bench",
+        "--client",
+        "127.0.0.1",
+        &port_s,
+        "--duration",
+        "500ms",
+        "--json",
+    ]);
+    let why = ctx(&doc, &f);
+    let r = stream_results(&doc, &f);
+    check_result(&r[0], "client->server", false, &why);
+    server.wait_for_stderr(" done");
+    server.signal(libc::SIGTERM);
+    let s = server.finish_within(Duration::from_secs(15));
+    s.expect_code(143);
+}
