@@ -50,6 +50,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -l echo -d 'Send bac
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l sink -d 'Read and discard what clients send (bytes per client with -v); stdin is ignored and nothing is written to stdout'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l no-reuseaddr -d 'Leave SO_REUSEADDR off: bind fails while connections on the port are in TIME-WAIT'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l reuseport -d 'Set SO_REUSEPORT: share the port with other sockets that set it'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l progress -d 'Draw a progress bar on stderr (bytes each way, rate, elapsed; a total when stdin is a regular file), only when stderr is a terminal. One client at a time (without -k)'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l nodelay -d 'Set TCP_NODELAY (send small writes at once, no Nagle)'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l send-only -d 'Only send stdin; what arrives is read and discarded. Ends at stdin\'s EOF once the peer has acknowledged every byte'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l recv-only -d 'Only receive to stdout; stdin is never read and nothing is sent'
@@ -62,7 +63,11 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -s 4 -d 'Use IPv4 on
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s 6 -d 'Use IPv6 only'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s V -l version -d 'Print version'
-complete -c sonda -n "__fish_sonda_using_subcommand connect" -s w -l timeout -d 'Give up connecting after DUR (all addresses together); exit 4' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -s w -l timeout -d 'Give up connecting after DUR (all addresses together); exit 4. With -z, the bound on each probe (default 1s)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l concurrency -d 'With -z, the most probes in flight (default: 512, fewer if the descriptor limit is lower; the soft limit is raised to the hard one)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l retry -d 'Try again up to N more times when the connect fails (refused, timed out, unreachable, name not found); the exit status is the last attempt\'s' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l retry-delay -d 'Wait DUR before the first retry, doubling after each failure up to ten times DUR' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l retry-until -d 'Stop retrying once DUR has passed since the first attempt' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l timeout-method -d 'How the connect timeout is enforced' -r -f -a "poll\t'Non-blocking connect, poll(2) for writability until the deadline, then SO_ERROR'
 alarm\t'Blocking connect interrupted by SIGALRM from a sub-second timer'"
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s s -l source -d 'Bind to this local address (and port) before connecting; a busy port is an error, never replaced by another' -r
@@ -70,6 +75,10 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -l sndbuf -d 'Set S
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -s z -l zero-io -d 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l udp -d 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, silence open|filtered'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l json -d 'With -z, print one JSON object per port (every port, any state)'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l progress -d 'Draw a progress bar on stderr (bytes each way, rate, elapsed; a total when stdin is a regular file), only when stderr is a terminal'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l nodelay -d 'Set TCP_NODELAY (send small writes at once, no Nagle)'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l send-only -d 'Only send stdin; what arrives is read and discarded. Ends at stdin\'s EOF once the peer has acknowledged every byte'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l recv-only -d 'Only receive to stdout; stdin is never read and nothing is sent'

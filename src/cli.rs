@@ -232,6 +232,12 @@ pub struct ListenArgs {
     #[arg(long)]
     pub reuseport: bool,
 
+    /// Draw a progress bar on stderr (bytes each way, rate, elapsed; a total
+    /// when stdin is a regular file), only when stderr is a terminal. One
+    /// client at a time (without -k).
+    #[arg(long)]
+    pub progress: bool,
+
     /// Length of the accept queue passed to listen(2).
     #[arg(long, value_name = "N", default_value_t = 128,
           value_parser = clap::value_parser!(i32).range(0..))]
@@ -250,13 +256,59 @@ pub struct ConnectArgs {
     #[arg(value_parser = parse_host)]
     pub host: String,
 
-    /// Port, 0-65535.
-    #[arg(value_parser = parse_port)]
-    pub port: u16,
+    /// Port, 0-65535; with -z, a list of ports and ranges (20-25,80,443).
+    #[arg(value_name = "PORT")]
+    pub port: String,
 
-    /// Give up connecting after DUR (all addresses together); exit 4.
+    /// Give up connecting after DUR (all addresses together); exit 4. With
+    /// -z, the bound on each probe (default 1s).
     #[arg(short = 'w', long, value_name = "DUR", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+
+    /// Zero-I/O mode: scan PORT (a list) for listeners and send nothing;
+    /// open ports are printed in port order, closed and filtered ones with -v.
+    #[arg(short = 'z', long)]
+    pub zero_io: bool,
+
+    /// With -z, probe UDP: an empty datagram per port; ICMP port
+    /// unreachable is closed, silence open|filtered.
+    #[arg(long, requires = "zero_io")]
+    pub udp: bool,
+
+    /// With -z, the most probes in flight (default: 512, fewer if the
+    /// descriptor limit is lower; the soft limit is raised to the hard one).
+    #[arg(long, value_name = "N", requires = "zero_io",
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub concurrency: Option<u32>,
+
+    /// With -z, print one JSON object per port (every port, any state).
+    #[arg(long, requires = "zero_io")]
+    pub json: bool,
+
+    /// Try again up to N more times when the connect fails (refused, timed
+    /// out, unreachable, name not found); the exit status is the last
+    /// attempt's.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        conflicts_with = "zero_io"
+    )]
+    pub retry: u32,
+
+    /// Wait DUR before the first retry, doubling after each failure up to
+    /// ten times DUR.
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    pub retry_delay: Duration,
+
+    /// Stop retrying once DUR has passed since the first attempt.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub retry_until: Option<Duration>,
+
+    /// Draw a progress bar on stderr (bytes each way, rate, elapsed; a total
+    /// when stdin is a regular file), only when stderr is a terminal.
+    #[arg(long, conflicts_with = "zero_io")]
+    pub progress: bool,
 
     /// How the connect timeout is enforced.
     #[arg(long, value_name = "METHOD", value_enum, default_value_t = TimeoutMethodArg::Poll)]

@@ -21,6 +21,7 @@ use crate::engine::socket::{
 use crate::error::{Error, Exit};
 use crate::report;
 
+use super::progress::Progress;
 use super::Global;
 
 /// What is done with each client.
@@ -37,6 +38,7 @@ struct Config {
     sock: SocketOpts,
     acl: Acl,
     max_conns: usize,
+    progress: bool,
 }
 
 pub fn run(global: &Global, args: ListenArgs) -> anyhow::Result<Exit> {
@@ -73,6 +75,7 @@ pub fn run(global: &Global, args: ListenArgs) -> anyhow::Result<Exit> {
             deny: args.deny,
         },
         max_conns: args.max_conns as usize,
+        progress: args.progress && !args.keep_open,
     };
     if args.keep_open {
         serve_forever(listener, Arc::new(cfg))
@@ -133,15 +136,16 @@ fn serve_one(listener: TcpListener, cfg: &Config) -> anyhow::Result<Exit> {
     drop(listener);
     report::info(format!("connection from {}", display_addr(&peer)));
     configure_accepted(&stream, &cfg.sock).map_err(|e| Error::io("set socket options", &e))?;
-    let (stats, result) = match cfg.service {
-        Service::Relay => relay(stream, peer, &cfg.relay),
+    let counters = Counters::new();
+    let bar = cfg.progress.then(|| Progress::start(&counters));
+    let result = match cfg.service {
+        Service::Relay => relay(stream, peer, &cfg.relay, &counters),
         Service::Echo | Service::Sink => {
-            let counters = Counters::new();
-            let r = serve_unattended(&stream, peer, cfg, &counters).map(|()| End::Done);
-            (counters.stats(), r)
+            serve_unattended(&stream, peer, cfg, &counters).map(|()| End::Done)
         }
     };
-    report_end(peer, &stats, cfg.service);
+    drop(bar);
+    report_end(peer, &counters.stats(), cfg.service);
     match result? {
         End::Done | End::StdoutClosed => Ok(Exit::Success),
     }

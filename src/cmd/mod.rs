@@ -6,7 +6,9 @@ mod connect;
 mod generate;
 mod listen;
 mod probe;
+mod progress;
 mod reproduce;
+mod scan;
 mod udp_recv;
 mod udp_send;
 

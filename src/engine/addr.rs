@@ -36,6 +36,41 @@ pub fn parse_port(s: &str) -> Result<u16, String> {
         .map_err(|_| "a port is a number from 0 to 65535".to_string())
 }
 
+/// A port list for `connect -z`: ports and ranges separated by commas
+/// (`22`, `20-25,80,443`, `1-65535`), in the order given, duplicates
+/// dropped. Ports are 1-65535 (port 0 cannot be connected to); the error
+/// names the bad part.
+pub fn parse_port_list(s: &str) -> Result<Vec<u16>, String> {
+    let mut seen = vec![false; 65536];
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let item = part.trim();
+        let one = |t: &str| -> Result<u16, String> {
+            match parse_port(t) {
+                Ok(0) | Err(_) => Err(format!("'{item}' is not a port or range of ports 1-65535")),
+                Ok(p) => Ok(p),
+            }
+        };
+        let (lo, hi) = match item.split_once('-') {
+            Some((a, b)) => (one(a)?, one(b)?),
+            None => {
+                let p = one(item)?;
+                (p, p)
+            }
+        };
+        if lo > hi {
+            return Err(format!("range '{item}' runs backwards"));
+        }
+        for p in lo..=hi {
+            if !seen[p as usize] {
+                seen[p as usize] = true;
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A host name or address literal; IPv6 literals may carry brackets.
 pub fn parse_host(s: &str) -> Result<String, String> {
     let t = s.trim();
@@ -150,6 +185,16 @@ mod tests {
         assert_eq!(parse_port("65535"), Ok(65535));
         for bad in ["", "abc", "70000", "-1", "+80", "8 0", "65536"] {
             assert!(parse_port(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn port_lists() {
+        assert_eq!(parse_port_list("22"), Ok(vec![22]));
+        assert_eq!(parse_port_list("20-22,80,21"), Ok(vec![20, 21, 22, 80]));
+        assert_eq!(parse_port_list("1-65535").map(|v| v.len()), Ok(65535));
+        for bad in ["10-5", "0", "65536", "1,,2", "a-b", "", "-5", "5-", "1-2-3"] {
+            assert!(parse_port_list(bad).is_err(), "{bad:?} accepted");
         }
     }
 

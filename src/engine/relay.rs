@@ -87,6 +87,14 @@ impl Counters {
         self.started.elapsed().saturating_sub(last)
     }
 
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
     pub fn stats(&self) -> Stats {
         Stats {
             sent: self.sent.load(Ordering::Relaxed),
@@ -124,11 +132,15 @@ pub enum RecvError {
 }
 
 /// Runs the relay between stdin/stdout and `stream` until both directions are
-/// finished (or one of the ending rules of `opts` applies).
-pub fn relay(stream: TcpStream, peer: SocketAddr, opts: &RelayOpts) -> (Stats, Result<End, Error>) {
-    let counters = Counters::new();
-    let result = run(&stream, peer, opts, &counters);
-    (counters.stats(), result)
+/// finished (or one of the ending rules of `opts` applies), counting into
+/// `counters` (which a progress bar may read meanwhile).
+pub fn relay(
+    stream: TcpStream,
+    peer: SocketAddr,
+    opts: &RelayOpts,
+    counters: &Arc<Counters>,
+) -> Result<End, Error> {
+    run(&stream, peer, opts, counters)
 }
 
 /// Why the stdin-to-socket direction stopped early.

@@ -1,0 +1,102 @@
+//! `sonda connect -z HOST PORTS`: which ports accept.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cli::ConnectArgs;
+use crate::engine::addr::{parse_port_list, resolve};
+use crate::engine::scan::{self, PortResult, Proto, State};
+use crate::error::{Error, Exit};
+use crate::report;
+
+use super::{print_stdout, Global};
+
+/// Probes in flight by default: enough to cover a slow network's timeouts,
+/// well under the usual descriptor limits.
+const DEFAULT_CONCURRENCY: u64 = 512;
+
+#[derive(Serialize)]
+struct JsonPort<'a> {
+    host: &'a str,
+    port: u16,
+    proto: &'static str,
+    state: &'static str,
+    rtt_ms: Option<f64>,
+}
+
+pub fn run(global: &Global, args: &ConnectArgs) -> anyhow::Result<Exit> {
+    let ports = parse_port_list(&args.port)
+        .map_err(|why| Error::usage(format!("invalid port list '{}'", args.port), why))?;
+    let ip = resolve(&args.host, 0, global.family)?[0].ip();
+    let limit = scan::raise_nofile();
+    let fit = limit.saturating_sub(64).max(1);
+    let concurrency = args
+        .concurrency
+        .map(u64::from)
+        .unwrap_or(DEFAULT_CONCURRENCY)
+        .min(fit) as usize;
+    let timeout = args
+        .timeout
+        .filter(|d| !d.is_zero())
+        .unwrap_or(Duration::from_secs(1));
+    let loops = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let proto = if args.udp { Proto::Udp } else { Proto::Tcp };
+    let results = scan::scan(ip, &ports, proto, timeout, concurrency, loops)
+        .map_err(|e| Error::io(format!("scan {ip}"), &e))?;
+
+    let host = ip.to_canonical().to_string();
+    let pname = if args.udp { "udp" } else { "tcp" };
+    let mut out = String::new();
+    for r in &results {
+        if args.json {
+            let rec = JsonPort {
+                host: &host,
+                port: r.port,
+                proto: pname,
+                state: r.state.name(),
+                rtt_ms: r
+                    .rtt
+                    .filter(|_| r.state != State::Filtered)
+                    .map(|d| d.as_secs_f64() * 1e3),
+            };
+            out.push_str(&serde_json::to_string(&rec)?);
+            out.push('\n');
+        } else if shown(r) {
+            out.push_str(&format!("{host} {}/{pname} {}", r.port, r.state.name()));
+            if let (State::Open, Some(rtt)) = (r.state, r.rtt) {
+                out.push_str(&format!(" {}", report::duration(rtt)));
+            }
+            out.push('\n');
+        }
+    }
+    print_stdout(&out)?;
+    let count = |s: State| results.iter().filter(|r| r.state == s).count();
+    report::info(format!(
+        "scanned {} {pname} ports on {host}: {} open, {} closed, {} {}",
+        results.len(),
+        count(State::Open),
+        count(State::Closed),
+        count(State::Filtered) + count(State::OpenFiltered),
+        if args.udp {
+            "open|filtered"
+        } else {
+            "filtered"
+        }
+    ));
+    Ok(if count(State::Open) > 0 {
+        Exit::Success
+    } else if count(State::Closed) > 0 {
+        Exit::Refused
+    } else {
+        Exit::TimedOut
+    })
+}
+
+/// Open ports always; UDP's open|filtered too (it may be open); closed and
+/// filtered with -v.
+fn shown(r: &PortResult) -> bool {
+    matches!(r.state, State::Open | State::OpenFiltered) || report::verbose()
+}
