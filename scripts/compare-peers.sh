@@ -4,7 +4,7 @@
 # and taskset present (Debian: iproute2 python3 time iperf3 sockperf
 # util-linux). Figures are medians; sonda and the peer run alternately.
 #
-#   scripts/compare-peers.sh [probe] [bench] [relay]   (default: every section)
+#   scripts/compare-peers.sh [probe] [bench] [relay] [scan]   (default: all)
 #
 # probe: 20,000 TIME-WAIT sockets on loopback over four ports, then
 #   `sonda probe PORT` versus `ss -tanpo '( sport = :PORT )'` on one of them.
@@ -14,7 +14,10 @@
 # relay: 4 GiB from `dd if=/dev/zero bs=1M` through a connecting relay into a
 #   listening relay writing to /dev/null over 127.0.0.1: sonda (splice on and
 #   --no-splice) versus nc.openbsd -N, ncat --send-only and socat -u (default
-#   and -b 1048576), RELAY_ROUNDS alternating rounds; medians and peak RSS.
+#   and -b 1048576), RELAY_ROUNDS alternating rounds; medians and peak RSS;
+#   then sonda into a pipe reader (the splice path) against --no-splice.
+# scan: `sonda connect -z 127.0.0.1 1-65535` versus `nc.openbsd -z` and
+#   `nmap -n -p- -T5`, two listeners open, ROUNDS alternating rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-11}
@@ -22,9 +25,9 @@ BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_SECONDS=${BENCH_SECONDS:-5}
 RELAY_ROUNDS=${RELAY_ROUNDS:-3}
 RELAY_MIB=${RELAY_MIB:-4096}
-sections=${*:-probe bench relay}
+sections=${*:-probe bench relay scan}
 
-for tool in ss python3 /usr/bin/time iperf3 sockperf taskset nc.openbsd ncat socat; do
+for tool in ss python3 /usr/bin/time iperf3 sockperf taskset nc.openbsd ncat socat nmap; do
   command -v "$tool" >/dev/null || { echo "missing prerequisite: $tool" >&2; exit 1; }
 done
 cargo build --release --quiet
@@ -222,5 +225,45 @@ if [[ " $sections " == *" relay "* ]]; then
     case $t in nc|ncat|socat|socat-1M) best=$(awk -v a="$best" -v b="$r" 'BEGIN {print (b > a) ? b : a}') ;; esac
   done
   s=$(median < "$tmp/r-sonda"); sp=$(median < "$tmp/r-sonda-plain")
-  awk -v s="$s" -v sp="$sp" -v b="$best" 'BEGIN {printf "ratio to the best peer: splice %.2f, --no-splice %.2f\n", s/b, sp/b}'
+  awk -v s="$s" -v sp="$sp" -v b="$best" 'BEGIN {printf "ratio to the best peer: default %.2f, --no-splice %.2f\n", s/b, sp/b}'
+  # Into a pipe reader, where the listener splices socket -> pipe.
+  : > "$tmp/pipe-splice"; : > "$tmp/pipe-plain"
+  for _ in $(seq "$RELAY_ROUNDS"); do
+    for flag in "" --no-splice; do
+      port=$(free_port)
+      ("$sonda" listen $flag 127.0.0.1 "$port" | dd of=/dev/null bs=1M status=none) & lpid=$!
+      wait_listen "$port"
+      t0=$(date +%s%N)
+      dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | "$sonda" connect 127.0.0.1 "$port"
+      wait "$lpid" || true
+      t1=$(date +%s%N)
+      f=pipe-splice; [ -n "$flag" ] && f=pipe-plain
+      awk -v mib="$RELAY_MIB" -v ns=$((t1 - t0)) 'BEGIN {printf "%.0f\n", mib * 1e9 / ns}' >> "$tmp/$f"
+    done
+  done
+  printf '%-30s %8.0f MiB/s\n' "listen | dd, splice (default)" "$(median < "$tmp/pipe-splice")"
+  printf '%-30s %8.0f MiB/s\n' "listen --no-splice | dd" "$(median < "$tmp/pipe-plain")"
+fi
+
+if [[ " $sections " == *" scan "* ]]; then
+  echo "== scan: TCP ports 1-65535 on 127.0.0.1, two listeners open, $ROUNDS rounds"
+  python3 -c 'import socket,sys,time
+ls=[socket.socket() for _ in range(2)]
+for l in ls: l.bind(("127.0.0.1",0)); l.listen(64)
+print(" ".join(str(l.getsockname()[1]) for l in ls), flush=True)
+sys.stdin.read()' > "$tmp/scanports" < <(sleep 600) & scan_pid=$!
+  for _ in $(seq 100); do [ -s "$tmp/scanports" ] && break; sleep 0.05; done
+  echo "listeners on $(cat "$tmp/scanports")"
+  read -r s_ms s_kib < <(measure "$sonda" connect -z 127.0.0.1 1-65535)
+  read -r n_ms n_kib < <(measure nc.openbsd -z 127.0.0.1 1-65535)
+  read -r m_ms m_kib < <(measure nmap -n -p- -T5 127.0.0.1)
+  s_fine=$(measure_ns "$sonda" connect -z 127.0.0.1 1-65535)
+  n_fine=$(measure_ns nc.openbsd -z 127.0.0.1 1-65535)
+  m_fine=$(measure_ns nmap -n -p- -T5 127.0.0.1)
+  printf '%-36s %10s %12s\n' "command" "median ms" "peak RSS KiB"
+  printf '%-36s %10s %12s\n' "sonda connect -z 127.0.0.1 1-65535" "$s_fine" "$s_kib"
+  printf '%-36s %10s %12s\n' "nc.openbsd -z 127.0.0.1 1-65535" "$n_fine" "$n_kib"
+  printf '%-36s %10s %12s\n' "nmap -n -p- -T5 127.0.0.1" "$m_fine" "$m_kib"
+  awk -v s="$s_fine" -v n="$n_fine" -v m="$m_fine" 'BEGIN {printf "time ratio sonda/nc %.2f, sonda/nmap %.2f\n", s/n, s/m}'
+  kill "$scan_pid" 2>/dev/null || true
 fi

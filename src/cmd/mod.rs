@@ -63,9 +63,19 @@ pub fn usage_error(err: clap::Error) -> Exit {
         }
         _ => {
             let text = err.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid usage");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            crate::report::error(format!("{first} (see 'sonda --help')"), None);
+            let mut lines = text.lines();
+            let first = lines.next().unwrap_or("invalid usage");
+            let mut line = first.strip_prefix("error: ").unwrap_or(first).to_string();
+            // "the following required arguments were not provided:" lists
+            // them on the next lines; keep the message on one line.
+            if line.ends_with(':') {
+                let more: Vec<&str> = lines
+                    .take_while(|l| !l.trim().is_empty())
+                    .map(str::trim)
+                    .collect();
+                line = format!("{} {}", line, more.join(", "));
+            }
+            crate::report::error(format!("{line} (see 'sonda --help')"), None);
             Exit::Usage
         }
     }
