@@ -62,7 +62,10 @@ once. The session ends when both directions are finished.\n\n\
 With -k, clients are served concurrently until interrupted: what each sends goes to \
 stdout in whole chunks, stdin goes to every connected client (a client that does not \
 read slows the fan-out for all), and stdin's EOF half-closes every current and \
-future client."
+future client.\n\n\
+Data moves in calls of 1 MiB, and what arrives is spliced (splice(2)) from the \
+socket straight into a stdout pipe (not with -k, where clients share stdout in whole \
+chunks); --no-splice forces the buffered path."
     )]
     Listen(ListenArgs),
 
