@@ -249,9 +249,10 @@ fn serve_forever(listener: TcpListener, cfg: Arc<Config>) -> anyhow::Result<Exit
 /// Client threads keep their buffers on the heap; a small stack lets a
 /// thousand clients cost little.
 const CLIENT_STACK: usize = 128 * 1024;
-/// Read size per client: with many clients, memory is clients x this, and
-/// the one-session relay's larger buffer buys nothing when they share stdout.
-const CLIENT_BUF: usize = 64 * 1024;
+/// Read size per client: with many clients, memory is clients x this (a
+/// thousand clients stay under 16 MiB), and the one-session relay's larger
+/// buffer buys little when they share stdout.
+const CLIENT_BUF: usize = 16 * 1024;
 
 struct Client {
     id: u64,

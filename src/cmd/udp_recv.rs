@@ -10,7 +10,7 @@ use crate::cli::UdpRecvArgs;
 use crate::engine::addr::{resolve, Family};
 use crate::engine::socket::{bind_socket, bind_wildcard, display_addr, Proto, SocketOpts};
 use crate::engine::stdio;
-use crate::engine::udp::{Datagram, Receiver};
+use crate::engine::udp::{kernel_drops, Datagram, Receiver};
 use crate::error::{Error, Exit};
 use crate::{report, signals};
 
@@ -26,15 +26,22 @@ struct Summary {
 }
 
 impl Summary {
-    fn report(&self) {
+    /// The -v line at exit; `drops` is the kernel's count of datagrams it
+    /// threw away for this socket (receive buffer full), so loss is
+    /// explained, not hidden.
+    fn report(&self, drops: Option<u64>) {
+        let drops = match drops {
+            Some(n) => format!("; {n} dropped by the kernel (receive buffer full)"),
+            None => String::new(),
+        };
+        let noun = if self.datagrams == 1 {
+            "datagram"
+        } else {
+            "datagrams"
+        };
         report::info(format!(
-            "received {} {}, {}; {} truncated; largest {} bytes",
+            "received {} {noun}, {}; {} truncated; largest {} bytes{drops}",
             self.datagrams,
-            if self.datagrams == 1 {
-                "datagram"
-            } else {
-                "datagrams"
-            },
             report::bytes(self.bytes),
             self.truncated,
             self.largest
@@ -87,9 +94,16 @@ pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
     };
 
     let summary = Arc::new(Mutex::new(Summary::default()));
+    let watch = sock.try_clone().ok();
     {
         let summary = summary.clone();
-        signals::at_interrupt(move || summary.lock().unwrap_or_else(|p| p.into_inner()).report());
+        signals::at_interrupt(move || {
+            let drops = watch.as_ref().and_then(kernel_drops);
+            summary
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .report(drops)
+        });
     }
     let mut rx = Receiver::new(sock, args.buffer, args.max_size, !args.no_grow);
     let limit = args.count.unwrap_or(u64::MAX);
@@ -161,7 +175,11 @@ pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
             }
         }
     };
-    summary.lock().unwrap_or_else(|p| p.into_inner()).report();
+    let drops = kernel_drops(rx.socket());
+    summary
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .report(drops);
     Ok(result?)
 }
 

@@ -107,6 +107,26 @@ impl Receiver {
     }
 }
 
+/// Datagrams the kernel dropped for this socket because its receive buffer
+/// was full: the `drops` column of /proc/net/udp or udp6 for the socket's
+/// inode. `None` where /proc does not tell.
+pub fn kernel_drops(sock: &Socket) -> Option<u64> {
+    // SAFETY: fstat writes one stat struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: st is valid for writes; the descriptor is open.
+    if unsafe { libc::fstat(sock.as_raw_fd(), &mut st) } != 0 {
+        return None;
+    }
+    let inode = st.st_ino.to_string();
+    ["/proc/net/udp", "/proc/net/udp6"].iter().find_map(|file| {
+        let text = std::fs::read_to_string(file).ok()?;
+        text.lines().skip(1).find_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            (f.len() >= 13 && f[9] == inode).then(|| f.last()?.parse().ok())?
+        })
+    })
+}
+
 /// recvfrom(2) with `flags`, retrying EINTR. Returns the syscall's length
 /// (with MSG_TRUNC, the datagram's real length) and the sender.
 fn recvfrom(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<(usize, SocketAddr)> {
