@@ -577,12 +577,13 @@ pub struct BenchArgs {
     #[arg(long, value_name = "SIZE", value_parser = crate::parse::parse_size)]
     pub rcvlowat: Option<u64>,
 
-    /// Serve tests until interrupted: [HOST] [PORT] (default: every
-    /// interface, port 5205).
+    /// Serve tests until interrupted, on the HOST and PORT given, if any
+    /// (default: every interface, port 5205).
     #[arg(long, value_name = "ADDR", num_args = 0..=2, conflicts_with = "client")]
     pub server: Option<Vec<String>>,
 
-    /// Run the test against a sonda bench server: HOST [PORT].
+    /// Run the test against a sonda bench server: HOST, then PORT if not
+    /// 5205.
     #[arg(long, value_name = "ADDR", num_args = 1..=2)]
     pub client: Option<Vec<String>>,
 
