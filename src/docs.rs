@@ -195,15 +195,33 @@ pub fn man_pages() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         if sub.is_none() {
             man.render_subcommands_section(&mut buf)?;
         }
-        buf.write_all(extra_sections(examples, see_also).as_bytes())?;
+        let security = matches!(stem, "sonda" | "sonda-listen" | "sonda-bench");
+        buf.write_all(extra_sections(examples, see_also, security).as_bytes())?;
         man.render_version_section(&mut buf)?;
         out.push((format!("{stem}.1"), buf));
     }
     Ok(out)
 }
 
-fn extra_sections(examples: Examples, see_also: &str) -> String {
+/// The SECURITY section of the pages that accept connections.
+const SECURITY: &[&str] = &[
+    "sonda never runs a command on behalf of a peer, never looks up a name to decide an --allow/--deny rule, and writes only payload to stdout.",
+    "listen binds every interface of both families unless HOST is given: use 'sonda listen 127.0.0.1 PORT' for local use. --allow and --deny (CIDR, repeatable; deny wins; IPv4 rules match v4-mapped peers) are checked before any byte is read; a denied peer is closed unread. With -k, --max-conns (default 100) caps the clients served at once and a connection over it is closed unread; --idle-timeout frees the slot of a client that stalls. Memory per client is bounded (16 KiB reads under -k; 1 MiB buffers for one session), whatever a client sends or how slowly.",
+    "bench --server lets a client choose the test (up to 128 streams, any duration) and serves one test at a time; every control step is bounded by --control-timeout and control messages by 4 MiB. Bind it to a private address, or use --once.",
+    "probe needs no privileges: it reads sock_diag and /proc; another user's processes are shown as not visible unless run as root. Its trial binds hold the port for an instant.",
+];
+
+fn extra_sections(examples: Examples, see_also: &str, security: bool) -> String {
     let mut roff = Roff::new();
+    if security {
+        roff.control("SH", ["SECURITY"]);
+        for (i, para) in SECURITY.iter().enumerate() {
+            if i > 0 {
+                roff.control("PP", [] as [&str; 0]);
+            }
+            roff.text([roman(*para)]);
+        }
+    }
     roff.control("SH", ["EXAMPLES"]);
     for (command, what) in examples {
         roff.control("TP", [] as [&str; 0])
