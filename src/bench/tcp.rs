@@ -66,20 +66,6 @@ pub fn receive(
 
 /// setsockopt(SO_RCVLOWAT); Linux grows the receive buffer to fit it.
 fn set_rcvlowat(sock: &TcpStream, bytes: usize) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     let v = bytes.min(i32::MAX as usize) as libc::c_int;
-    // SAFETY: an int option, passed by pointer with its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVLOWAT,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    crate::engine::socket::setsockopt_int(sock, libc::SOL_SOCKET, libc::SO_RCVLOWAT, v)
 }

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{Meter, ThreadUsage};
+use crate::engine::socket::setsockopt_int;
 
 const SOL_UDP: libc::c_int = 17;
 const UDP_SEGMENT: libc::c_int = 103;
@@ -24,28 +25,6 @@ const MAX_SEGMENTS: usize = 64;
 pub const HEADER: usize = 8;
 /// Silence after the sender's end that ends a receiver's drain.
 const DRAIN_QUIET: Duration = Duration::from_millis(100);
-
-fn setsockopt_int(
-    sock: &UdpSocket,
-    level: libc::c_int,
-    name: libc::c_int,
-    v: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: an int option, passed by pointer with its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            level,
-            name,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
 
 /// Asks for a receive buffer of `bytes`: SO_RCVBUFFORCE (root) goes past
 /// net.core.rmem_max, SO_RCVBUF is capped by it.

@@ -71,6 +71,30 @@ pub fn configure_accepted(stream: &TcpStream, opts: &SocketOpts) -> io::Result<(
     apply_stream(&socket2::SockRef::from(stream), opts)
 }
 
+/// setsockopt(2) of an int-valued option on any socket (for the options
+/// socket2 does not wrap: SO_RCVLOWAT, SO_RCVBUFFORCE, UDP_SEGMENT, UDP_GRO).
+pub fn setsockopt_int(
+    sock: &impl std::os::fd::AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: an int option, passed by pointer with its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// TCP or UDP, for the functions that serve both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Proto {
