@@ -124,7 +124,26 @@ fn connect_one(
     match result {
         Ok(()) => Ok(sock.into()),
         Err(e) if e.kind() == io::ErrorKind::TimedOut && deadline.is_some() => Err(timed_out()),
-        Err(e) => Err(fail(e)),
+        Err(e) => Err(route_hint(fail(e), &e, &addr)),
+    }
+}
+
+/// What the kernel's routing errors mean: a blackhole route answers
+/// EINVAL, which would otherwise read like a usage mistake.
+fn route_hint(err: Error, e: &io::Error, addr: &SocketAddr) -> Error {
+    let route = format!("'ip route get {}' shows the route", addr.ip());
+    match e.raw_os_error() {
+        Some(libc::EINVAL) => {
+            err.with_hint(format!("a blackhole route covers this address; {route}"))
+        }
+        Some(libc::EACCES) | Some(libc::EPERM) => err.with_hint(format!(
+            "a prohibit route or a firewall rule refused it; {route}"
+        )),
+        Some(libc::EHOSTUNREACH) => err.with_hint(format!(
+            "an unreachable route, or no host answered on the link; {route}"
+        )),
+        Some(libc::ENETUNREACH) => err.with_hint(format!("no route to that network; {route}")),
+        _ => err,
     }
 }
 

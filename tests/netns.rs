@@ -1,0 +1,552 @@
+//! Two hosts, for real: `sonda` between two network namespaces joined by a
+//! veth pair, with the faults a real network has and loopback does not.
+//!
+//! Each test builds its own pair of namespaces, A (10.199.N.1/24) and B
+//! (10.199.N.2/24), N distinct per test so the tests run in parallel, the
+//! names carrying the test's N and this process's id. The addresses exist
+//! only inside those namespaces and A has no default route, so no packet
+//! can leave them. A guard deletes the namespaces (`ip netns del`, which
+//! also removes the veth pair) when the test ends, on failure too; the sonda
+//! processes inside are killed first, as their guards are dropped first.
+//!
+//! What runs:
+//! - connect timeout against a host that silently drops (an nft or iptables
+//!   DROP rule in B), with both `--timeout-method poll` and `alarm`;
+//! - `bench --server` in B and `--client` in A, then the same with `tc
+//!   netem` delay and loss where the kernel has netem (skipped otherwise);
+//! - `connect -z` across the link: open, filtered (DROP) and closed ports;
+//! - `udp-send` receiving a real ICMP port unreachable from B;
+//! - blackhole, unreachable and prohibit routes in A, each failing at once
+//!   with a message of its own.
+//!
+//! A test skips (an `eprintln!` saying why, then returns) when it cannot
+//! run: not root, `ip` missing, `ip netns add` or veth creation refused,
+//! neither `nft` nor `iptables` present for the tests that need a DROP rule,
+//! netem missing for the delay/loss test. Every wait is bounded.
+
+#![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+mod common;
+use common::*;
+
+use std::process::{Command, Output as ProcOutput, Stdio};
+use std::time::{Duration, Instant};
+
+/// The bound on any sonda run here that is expected to end on its own.
+const RUN_LIMIT: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------- namespaces
+
+/// A network namespace this test created; deleted on drop.
+struct Netns {
+    name: String,
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Two namespaces joined by a veth pair: `veth-a` in A, `veth-b` in B.
+struct Pair {
+    // Field order is drop order: B, then A.
+    b: Netns,
+    a: Netns,
+    n: u8,
+}
+
+impl Pair {
+    fn a(&self) -> &str {
+        &self.a.name
+    }
+
+    fn b(&self) -> &str {
+        &self.b.name
+    }
+
+    /// A's address, 10.199.N.1.
+    fn a_addr(&self) -> String {
+        format!("10.199.{}.1", self.n)
+    }
+
+    /// B's address, 10.199.N.2.
+    fn b_addr(&self) -> String {
+        format!("10.199.{}.2", self.n)
+    }
+}
+
+/// Runs `program args...`, capturing everything; `None` if it cannot start.
+fn output(program: &str, args: &[&str]) -> Option<ProcOutput> {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+}
+
+/// Runs `program args...` and panics with its stderr unless it succeeds.
+fn must(program: &str, args: &[&str]) {
+    let out = output(program, args).unwrap_or_else(|| panic!("cannot run {program}"));
+    assert!(
+        out.status.success(),
+        "`{program} {}` failed ({:?}):\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `ip netns exec NS program args...`, capturing everything.
+fn in_ns(ns: &str, program: &str, args: &[&str]) -> Option<ProcOutput> {
+    let mut full = vec!["netns", "exec", ns, program];
+    full.extend_from_slice(args);
+    output("ip", &full)
+}
+
+/// The command `ip netns exec NS sonda args...`, for `spawn_cmd`.
+fn sonda_in(ns: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns, bin()]).args(args);
+    cmd
+}
+
+/// Runs sonda in `ns` to completion (bounded), stdin empty, stdout captured;
+/// returns the result and the wall time it took.
+fn sonda_run(ns: &str, args: &[&str]) -> (Finished, Duration) {
+    let start = Instant::now();
+    let finished =
+        spawn_cmd(sonda_in(ns, args), Input::Null, Output::Capture).finish_within(RUN_LIMIT);
+    (finished, start.elapsed())
+}
+
+/// Creates the namespace `name`, or says why it cannot and returns `None`.
+fn netns(name: String) -> Option<Netns> {
+    // A namespace of this name can only be left over from a dead process
+    // that had our pid; it is ours to remove.
+    let _ = output("ip", &["netns", "del", &name]);
+    match output("ip", &["netns", "add", &name]) {
+        Some(out) if out.status.success() => Some(Netns { name }),
+        Some(out) => {
+            eprintln!(
+                "skipped: `ip netns add {name}` failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            None
+        }
+        None => {
+            eprintln!("skipped: cannot run `ip netns add {name}`");
+            None
+        }
+    }
+}
+
+/// Builds the pair for test number `n` (1-254), or says why it cannot and
+/// returns `None`: the caller then returns (skips).
+fn pair(n: u8) -> Option<Pair> {
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: network namespace tests need root (ip netns add)");
+        return None;
+    }
+    if !have("ip") {
+        eprintln!("skipped: `ip` (iproute2) is not installed");
+        return None;
+    }
+    let pid = std::process::id();
+    let a = netns(format!("sonda-test-{pid}-{n}-a"))?;
+    let b = netns(format!("sonda-test-{pid}-{n}-b"))?;
+    let p = Pair { b, a, n };
+    // The veth is created in A with its peer in B: it never exists in the
+    // host's namespace, so fixed names cannot clash between tests.
+    let veth = output(
+        "ip",
+        &[
+            "-n",
+            p.a(),
+            "link",
+            "add",
+            "veth-a",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "veth-b",
+            "netns",
+            p.b(),
+        ],
+    )
+    .unwrap();
+    if !veth.status.success() {
+        eprintln!(
+            "skipped: cannot create a veth pair: {}",
+            String::from_utf8_lossy(&veth.stderr).trim()
+        );
+        return None;
+    }
+    let a_cidr = format!("{}/24", p.a_addr());
+    let b_cidr = format!("{}/24", p.b_addr());
+    must(
+        "ip",
+        &["-n", p.a(), "addr", "add", &a_cidr, "dev", "veth-a"],
+    );
+    must(
+        "ip",
+        &["-n", p.b(), "addr", "add", &b_cidr, "dev", "veth-b"],
+    );
+    for (ns, dev) in [(p.a(), "veth-a"), (p.b(), "veth-b")] {
+        must("ip", &["-n", ns, "link", "set", "lo", "up"]);
+        must("ip", &["-n", ns, "link", "set", dev, "up"]);
+    }
+    Some(p)
+}
+
+/// Adds rules in `ns` that silently drop incoming TCP to `ports`, with nft
+/// if installed, else iptables. Returns `false` (after saying why) when
+/// neither can: the caller skips.
+fn drop_tcp(ns: &str, ports: &[u16]) -> bool {
+    let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+    if have("nft") {
+        let set = format!("{{ {} }}", list.join(", "));
+        let steps: [&[&str]; 3] = [
+            &["add", "table", "inet", "sonda_test"],
+            &[
+                "add",
+                "chain",
+                "inet",
+                "sonda_test",
+                "input",
+                "{",
+                "type",
+                "filter",
+                "hook",
+                "input",
+                "priority",
+                "0",
+                ";",
+                "policy",
+                "accept",
+                ";",
+                "}",
+            ],
+            &[
+                "add",
+                "rule",
+                "inet",
+                "sonda_test",
+                "input",
+                "tcp",
+                "dport",
+                &set,
+                "drop",
+            ],
+        ];
+        for step in steps {
+            let out = in_ns(ns, "nft", step).unwrap();
+            if !out.status.success() {
+                eprintln!(
+                    "skipped: `nft {}` failed in the namespace (no nf_tables?): {}",
+                    step.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                return false;
+            }
+        }
+        return true;
+    }
+    if have("iptables") {
+        for port in &list {
+            let args = ["-A", "INPUT", "-p", "tcp", "--dport", port, "-j", "DROP"];
+            let out = in_ns(ns, "iptables", &args).unwrap();
+            if !out.status.success() {
+                eprintln!(
+                    "skipped: `iptables {}` failed in the namespace: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                return false;
+            }
+        }
+        return true;
+    }
+    eprintln!("skipped: neither nft nor iptables is installed (apt-get install nftables)");
+    false
+}
+
+// ---------------------------------------------------------------- connect timeout
+
+/// `sonda connect -w 1s --timeout-method METHOD` to a port B drops.
+fn connect_timeout_against_dropping_host(n: u8, method: &str) {
+    let Some(p) = pair(n) else { return };
+    if !drop_tcp(p.b(), &[9]) {
+        return;
+    }
+    let b = p.b_addr();
+    let (f, elapsed) = sonda_run(
+        p.a(),
+        &["connect", "-w", "1s", "--timeout-method", method, &b, "9"],
+    );
+    eprintln!("{method}: {elapsed:?}: {}", f.stderr.trim_end());
+    f.expect_code(4);
+    let lines: Vec<&str> = f.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line expected\n{}", f.dump());
+    assert!(lines[0].contains("timed out"), "{}", f.dump());
+    assert!(f.stdout.is_empty(), "{}", f.dump());
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "gave up after {elapsed:?}, before the 1s timeout\n{}",
+        f.dump()
+    );
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "took {elapsed:?} for a 1s timeout\n{}",
+        f.dump()
+    );
+}
+
+#[test]
+fn connect_timeout_poll_against_dropping_host() {
+    connect_timeout_against_dropping_host(1, "poll");
+}
+
+#[test]
+fn connect_timeout_alarm_against_dropping_host() {
+    connect_timeout_against_dropping_host(2, "alarm");
+}
+
+// ---------------------------------------------------------------- bench
+
+/// Starts `sonda -v bench --server B 0 --once` in B; returns it and its port.
+fn bench_server(p: &Pair) -> (Running, u16) {
+    let b = p.b_addr();
+    let mut server = spawn_cmd(
+        sonda_in(p.b(), &["-v", "bench", "--server", &b, "0", "--once"]),
+        Input::Null,
+        Output::Capture,
+    );
+    let port = server.listening_port();
+    (server, port)
+}
+
+/// Runs one bench client in A against a fresh `--once` server in B with
+/// `extra` arguments and `--json`; checks both exit 0 and returns the
+/// client's JSON document.
+fn bench_across(p: &Pair, extra: &[&str]) -> serde_json::Value {
+    let (mut server, port) = bench_server(p);
+    let b = p.b_addr();
+    let port = port.to_string();
+    let mut args = vec!["bench", "--client", &b, &port];
+    args.extend_from_slice(extra);
+    args.push("--json");
+    let (client, elapsed) = sonda_run(p.a(), &args);
+    client.expect_code(0);
+    let server = server.finish_within(RUN_LIMIT);
+    server.expect_code(0);
+    eprintln!("bench {} took {elapsed:?}", extra.join(" "));
+    serde_json::from_slice(&client.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e})\n{}", client.dump()))
+}
+
+/// Checks a stream document: bytes moved; prints the throughput.
+fn check_stream(doc: &serde_json::Value, what: &str) {
+    let result = &doc["results"][0];
+    let bytes = result["bytes"].as_u64().unwrap_or(0);
+    assert!(bytes > 0, "{what}: no bytes counted\n{doc:#}");
+    let bps = result["bits_per_second"].as_f64().unwrap();
+    eprintln!(
+        "{what}: {bytes} bytes in {}s, {:.1} Mbit/s",
+        result["seconds"],
+        bps / 1e6
+    );
+}
+
+#[test]
+fn bench_server_and_client_across_the_link() {
+    let Some(p) = pair(3) else { return };
+    let doc = bench_across(&p, &["--duration", "1s"]);
+    check_stream(&doc, "tcp stream A->B");
+}
+
+/// Adds `netem ARGS` as the root qdisc of `dev` in `ns`; why not when the
+/// kernel (or tc) cannot.
+fn netem(ns: &str, dev: &str, args: &[&str]) -> Result<(), String> {
+    let mut full = vec!["qdisc", "add", "dev", dev, "root", "netem"];
+    full.extend_from_slice(args);
+    match in_ns(ns, "tc", &full) {
+        Some(out) if out.status.success() => Ok(()),
+        Some(out) => Err(format!(
+            "`tc {}` failed: {}",
+            full.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        None => Err("cannot run tc".into()),
+    }
+}
+
+#[test]
+fn bench_across_the_link_with_delay_and_loss() {
+    let Some(p) = pair(4) else { return };
+    if !have("tc") {
+        eprintln!("skipped: tc is not installed: no delay/loss test");
+        return;
+    }
+    // 20 ms each way (so a round trip takes at least 40 ms), and 1% loss
+    // from A.
+    for (ns, dev, args) in [
+        (p.a(), "veth-a", &["delay", "20ms", "loss", "1%"][..]),
+        (p.b(), "veth-b", &["delay", "20ms"][..]),
+    ] {
+        if let Err(why) = netem(ns, dev, args) {
+            eprintln!("skipped: netem is not available in this kernel: {why}");
+            return;
+        }
+    }
+    let doc = bench_across(&p, &["--duration", "1s"]);
+    check_stream(&doc, "tcp stream A->B, 20ms each way, 1% loss");
+
+    let doc = bench_across(&p, &["--mode", "rr", "--duration", "1s"]);
+    let latency = &doc["latency"];
+    let p50 = latency["p50_us"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no latency.p50_us\n{doc:#}"));
+    eprintln!(
+        "rr with 40ms round trip: {} transactions, p50 {p50} us, p99 {} us",
+        latency["transactions"], latency["p99_us"]
+    );
+    assert!(
+        p50 >= 40_000.0,
+        "rr p50 {p50} us is below the 40 ms the link imposes\n{doc:#}"
+    );
+}
+
+// ---------------------------------------------------------------- connect -z
+
+#[test]
+fn scan_across_the_link_open_filtered_closed() {
+    let Some(p) = pair(5) else { return };
+    if !drop_tcp(p.b(), &[8081]) {
+        return;
+    }
+    let b = p.b_addr();
+    let mut listener = spawn_cmd(
+        sonda_in(p.b(), &["-v", "listen", "-k", "--sink", &b, "8080"]),
+        Input::Null,
+        Output::Null,
+    );
+    listener.wait_for_stderr("listening on ");
+
+    let (f, elapsed) = sonda_run(
+        p.a(),
+        &["-v", "connect", "-z", "-w", "500ms", &b, "8080-8082"],
+    );
+    eprintln!(
+        "scan took {elapsed:?}\nstdout:\n{}stderr:\n{}",
+        String::from_utf8_lossy(&f.stdout),
+        f.stderr
+    );
+    f.expect_code(0);
+    let stdout = String::from_utf8_lossy(&f.stdout).into_owned();
+    let both = format!("{stdout}\n{}", f.stderr);
+    let line_for = |text: &str, port: &str| -> String {
+        let needle = format!("{port}/tcp");
+        text.lines()
+            .find(|l| l.contains(&needle))
+            .unwrap_or_else(|| panic!("no line for {needle}\n{}", f.dump()))
+            .to_string()
+    };
+    // Open ports are the payload; closed and filtered are reported with -v.
+    let open = line_for(&stdout, "8080");
+    assert!(open.contains("open"), "8080: {open}\n{}", f.dump());
+    let filtered = line_for(&both, "8081");
+    assert!(
+        filtered.contains("filtered") && !filtered.contains("open"),
+        "8081 (dropped): {filtered}\n{}",
+        f.dump()
+    );
+    let closed = line_for(&both, "8082");
+    assert!(
+        closed.contains("closed") && !closed.contains("open"),
+        "8082 (nothing listens): {closed}\n{}",
+        f.dump()
+    );
+    let opens: Vec<&str> = stdout.lines().filter(|l| l.contains("open")).collect();
+    assert_eq!(opens, [open.as_str()], "only 8080 is open\n{}", f.dump());
+    assert!(elapsed < Duration::from_secs(10), "scan took {elapsed:?}");
+}
+
+// ---------------------------------------------------------------- udp-send
+
+#[test]
+fn udp_send_gets_a_real_port_unreachable() {
+    let Some(p) = pair(6) else { return };
+    let b = p.b_addr();
+    let (f, elapsed) = sonda_run(p.a(), &["udp-send", "--message", "x", &b, "9999"]);
+    eprintln!("udp-send: {elapsed:?}: {}", f.stderr.trim_end());
+    f.expect_code(3);
+    assert!(f.stderr.contains("port unreachable"), "{}", f.dump());
+}
+
+// ---------------------------------------------------------------- route types
+
+#[test]
+fn blackhole_unreachable_prohibit_routes_fail_at_once_and_distinctly() {
+    let Some(p) = pair(7) else { return };
+    let n = p.n;
+    let mut whys: Vec<(String, String)> = Vec::new();
+    for (kind, net) in [("blackhole", 200), ("unreachable", 201), ("prohibit", 202)] {
+        let cidr = format!("10.{net}.{n}.0/24");
+        must("ip", &["-n", p.a(), "route", "add", kind, &cidr]);
+        let host = format!("10.{net}.{n}.1");
+        let (f, elapsed) = sonda_run(p.a(), &["connect", "-w", "2s", &host, "80"]);
+        let message = f.stderr.trim_end().to_string();
+        eprintln!(
+            "{kind} route: exit {:?} after {elapsed:?}: {message}",
+            f.code()
+        );
+        assert!(
+            f.code().is_some_and(|c| c != 0 && c != 4),
+            "{kind}: expected a failure that is not a timeout\n{}",
+            f.dump()
+        );
+        assert!(
+            elapsed < Duration::from_secs(1),
+            "{kind}: took {elapsed:?}, not immediate\n{}",
+            f.dump()
+        );
+        assert!(message.starts_with("sonda: "), "{kind}\n{}", f.dump());
+        assert!(f.stdout.is_empty(), "{kind}\n{}", f.dump());
+        // The address differs per route; compare what is said about it.
+        let why = message.replace(&host, "HOST");
+        whys.push((kind.to_string(), why));
+    }
+    for i in 0..whys.len() {
+        for j in i + 1..whys.len() {
+            assert_ne!(
+                whys[i].1, whys[j].1,
+                "{} and {} routes give the same message",
+                whys[i].0, whys[j].0
+            );
+        }
+    }
+}
+
+#[test]
+fn namespaces_are_removed_when_the_guard_drops() {
+    let name = {
+        let Some(p) = pair(8) else { return };
+        p.a().to_string()
+    };
+    let out = output("ip", &["netns", "list"]).unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !list
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(&name)),
+        "{name} is still there:\n{list}"
+    );
+}
