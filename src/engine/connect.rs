@@ -124,15 +124,18 @@ fn connect_one(
     match result {
         Ok(()) => Ok(sock.into()),
         Err(e) if e.kind() == io::ErrorKind::TimedOut && deadline.is_some() => Err(timed_out()),
-        Err(e) => Err(route_hint(fail(e), &e, &addr)),
+        Err(e) => {
+            let code = e.raw_os_error();
+            Err(route_hint(fail(e), code, &addr))
+        }
     }
 }
 
 /// What the kernel's routing errors mean: a blackhole route answers
 /// EINVAL, which would otherwise read like a usage mistake.
-fn route_hint(err: Error, e: &io::Error, addr: &SocketAddr) -> Error {
+fn route_hint(err: Error, errno: Option<i32>, addr: &SocketAddr) -> Error {
     let route = format!("'ip route get {}' shows the route", addr.ip());
-    match e.raw_os_error() {
+    match errno {
         Some(libc::EINVAL) => {
             err.with_hint(format!("a blackhole route covers this address; {route}"))
         }
