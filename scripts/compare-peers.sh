@@ -6,7 +6,8 @@
 #
 #   scripts/compare-peers.sh [probe] [bench] [relay] [scan]   (default: all)
 #
-# probe: 20,000 TIME-WAIT sockets on loopback over four ports, then
+# probe: 24,000 TIME-WAIT sockets on loopback over four ports (at least
+#   20,000 remain when measured), then
 #   `sonda probe PORT` versus `ss -tanpo '( sport = :PORT )'` on one of them.
 # bench: `sonda bench` versus iperf3 (TCP and UDP throughput) and sockperf
 #   ping-pong (TCP and UDP latency, same CPU placement), BENCH_ROUNDS rounds
@@ -61,10 +62,10 @@ measure_ns() {
 }
 
 if [[ " $sections " == *" probe "* ]]; then
-  echo "== probe: 20,000 TIME-WAIT sockets on 127.0.0.1 over four ports"
+  echo "== probe: 24,000 TIME-WAIT sockets on 127.0.0.1 over four ports"
   python3 - "$tmp/ports" <<'PY'
 import socket, sys
-# Four listeners; 5,000 connections each, closed server side first so the
+# Four listeners; 6,000 connections each, closed server side first so the
 # server's end of each one stays in TIME-WAIT (60 s).
 ports = []
 for _ in range(4):
@@ -73,7 +74,7 @@ for _ in range(4):
     l.listen(512)
     port = l.getsockname()[1]
     ports.append(port)
-    for _ in range(5000):
+    for _ in range(6000):
         c = socket.create_connection(("127.0.0.1", port))
         s, _ = l.accept()
         s.close()
