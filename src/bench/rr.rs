@@ -147,10 +147,21 @@ pub fn udp_server(sock: &UdpSocket, stop: &AtomicBool, meter: &Meter) -> io::Res
     let usage = ThreadUsage::start();
     sock.set_read_timeout(Some(Duration::from_millis(20)))?;
     let mut buf = vec![0u8; 65536];
+    // Each rr socket serves one client: once it is known, connect to it so
+    // every reply skips the per-datagram route lookup of sendto.
+    let mut connected = false;
     let result = loop {
         match sock.recv_from(&mut buf) {
             Ok((n, from)) => {
-                if let Err(e) = sock.send_to(&buf[..n], from) {
+                if !connected {
+                    connected = sock.connect(from).is_ok();
+                }
+                let sent = if connected {
+                    sock.send(&buf[..n])
+                } else {
+                    sock.send_to(&buf[..n], from)
+                };
+                if let Err(e) = sent {
                     break Err(e);
                 }
                 meter.add(n, 1);
