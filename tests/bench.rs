@@ -166,28 +166,6 @@ fn check_rr(doc: &Value, f: &Finished) -> (u64, u64) {
     (client, server)
 }
 
-/// Asserts stderr is exactly one `sonda: ` line and returns it.
-fn one_line(f: &Finished) -> String {
-    let lines: Vec<&str> = f.stderr.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "expected exactly one stderr line\n{}",
-        f.dump()
-    );
-    assert!(
-        lines[0].starts_with("sonda: "),
-        "error line without 'sonda: '\n{}",
-        f.dump()
-    );
-    assert!(
-        !f.stderr.contains("panicked") && !f.stderr.contains("RUST_BACKTRACE"),
-        "a panic reached the user\n{}",
-        f.dump()
-    );
-    lines[0].to_string()
-}
-
 /// The CPUs this process may run on (`Cpus_allowed_list`).
 fn allowed_cpus() -> Vec<usize> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();

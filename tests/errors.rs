@@ -12,36 +12,6 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
-/// Asserts stderr is exactly one non-empty line and returns it.
-fn one_line(f: &Finished) -> String {
-    let lines: Vec<&str> = f.stderr.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "expected exactly one stderr line\n{}",
-        f.dump()
-    );
-    assert!(
-        lines[0].starts_with("sonda: "),
-        "error line without 'sonda: '\n{}",
-        f.dump()
-    );
-    lines[0].to_string()
-}
-
-fn assert_no_panic(f: &Finished) {
-    assert!(
-        !f.stderr.contains("panicked"),
-        "panic reached the user\n{}",
-        f.dump()
-    );
-    assert!(
-        !f.stderr.contains("RUST_BACKTRACE"),
-        "backtrace hint reached the user\n{}",
-        f.dump()
-    );
-}
-
 /// Accepts one connection within `limit`, or panics naming `what`.
 fn accept_within(l: &TcpListener, limit: Duration, what: &str) -> TcpStream {
     l.set_nonblocking(true).expect("set_nonblocking");

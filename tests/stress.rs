@@ -197,31 +197,6 @@ fn reset(s: TcpStream) {
     drop(s);
 }
 
-fn assert_no_panic(f: &Finished) {
-    assert!(
-        !f.stderr.contains("panicked") && !f.stderr.contains("RUST_BACKTRACE"),
-        "a panic reached the user\n{}",
-        f.dump()
-    );
-}
-
-/// Asserts stderr is exactly one `sonda: ` line and returns it.
-fn one_line(f: &Finished) -> String {
-    let lines: Vec<&str> = f.stderr.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "expected exactly one stderr line\n{}",
-        f.dump()
-    );
-    assert!(
-        lines[0].starts_with("sonda: "),
-        "error line without 'sonda: '\n{}",
-        f.dump()
-    );
-    lines[0].to_string()
-}
-
 fn says_reset(line: &str) -> bool {
     let l = line.to_lowercase();
     l.contains("reset by peer") || l.contains("connection reset")

@@ -163,31 +163,6 @@ fn line_with_numbers<'a>(stderr: &'a str, numbers: &[u64]) -> Option<&'a str> {
     })
 }
 
-/// Asserts stderr is exactly one non-empty `sonda: ` line and returns it.
-fn one_line(f: &Finished) -> String {
-    let lines: Vec<&str> = f.stderr.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "expected exactly one stderr line\n{}",
-        f.dump()
-    );
-    assert!(
-        lines[0].starts_with("sonda: "),
-        "error line without 'sonda: '\n{}",
-        f.dump()
-    );
-    lines[0].to_string()
-}
-
-fn assert_no_panic(f: &Finished) {
-    assert!(
-        !f.stderr.contains("panicked") && !f.stderr.contains("RUST_BACKTRACE"),
-        "a panic reached the user\n{}",
-        f.dump()
-    );
-}
-
 /// Sends `data` with `udp-send EXTRA...` to a receiver that may not be bound
 /// yet: retries (bounded) while the send reports port unreachable.
 fn send_when_bound(host: &str, port: &str, extra: &[&str], data: &[u8]) -> Finished {

@@ -291,6 +291,34 @@ impl Drop for Running {
     }
 }
 
+/// Asserts no panic or backtrace hint reached the user's stderr.
+pub fn assert_no_panic(f: &Finished) {
+    assert!(
+        !f.stderr.contains("panicked") && !f.stderr.contains("RUST_BACKTRACE"),
+        "a panic reached the user\n{}",
+        f.dump()
+    );
+}
+
+/// Asserts stderr is exactly one `sonda: ` line (and no panic) and returns
+/// it.
+pub fn one_line(f: &Finished) -> String {
+    let lines: Vec<&str> = f.stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected exactly one stderr line\n{}",
+        f.dump()
+    );
+    assert!(
+        lines[0].starts_with("sonda: "),
+        "error line without 'sonda: '\n{}",
+        f.dump()
+    );
+    assert_no_panic(f);
+    lines[0].to_string()
+}
+
 /// Runs sonda to completion with `input` and captured stdout.
 pub fn run(args: &[&str], input: Input) -> Finished {
     spawn(args, input, Output::Capture).finish()
