@@ -464,6 +464,22 @@ pub fn run(
         }
     }
 
+    if role == Role::Client {
+        // Ctrl-C during a test: the figures so far, from this side's
+        // counters, before exiting 130.
+        let (send, recv) = (send_meter.clone(), recv_meter.clone());
+        crate::signals::at_interrupt(move || {
+            let secs = send.epoch.elapsed().as_secs_f64().max(1e-9);
+            let line = format!(
+                "sonda bench: interrupted after {secs:.2} s: sent {} ({:.2} Gbit/s), received {} ({:.2} Gbit/s) as counted here\n",
+                crate::report::bytes(send.bytes()),
+                send.bytes() as f64 * 8.0 / secs / 1e9,
+                crate::report::bytes(recv.bytes()),
+                recv.bytes() as f64 * 8.0 / secs / 1e9,
+            );
+            let _ = crate::engine::stdio::write_stdout(line.as_bytes());
+        });
+    }
     let sampler = Sampler::start(
         recv_meter.clone(),
         send_meter.clone(),

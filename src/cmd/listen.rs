@@ -19,7 +19,7 @@ use crate::engine::socket::{
     configure_accepted, display_addr, listen_on, listen_wildcard, SocketOpts,
 };
 use crate::error::{Error, Exit};
-use crate::report;
+use crate::{report, signals};
 
 use super::progress::Progress;
 use super::Global;
@@ -205,6 +205,20 @@ fn serve_forever(listener: TcpListener, cfg: Arc<Config>) -> anyhow::Result<Exit
     }
     let active = Arc::new(AtomicUsize::new(0));
     let next_id = AtomicU64::new(0);
+    let totals = Arc::new(Totals::default());
+    {
+        // Ctrl-C ends -k: say what was served before exiting 130.
+        let (totals, active) = (totals.clone(), active.clone());
+        signals::at_interrupt(move || {
+            report::info(format!(
+                "interrupted: served {} clients ({} still connected); received {}, sent {}",
+                totals.clients.load(Ordering::Relaxed),
+                active.load(Ordering::Relaxed),
+                report::bytes(totals.received.load(Ordering::Relaxed)),
+                report::bytes(totals.sent.load(Ordering::Relaxed))
+            ))
+        });
+    }
     loop {
         let (stream, peer) = accept_admitted(&listener, &cfg.acl)?;
         if active.load(Ordering::SeqCst) >= cfg.max_conns {
@@ -229,6 +243,7 @@ fn serve_forever(listener: TcpListener, cfg: Arc<Config>) -> anyhow::Result<Exit
             hub: sends.then(|| hub.clone()),
             queue,
             active: active.clone(),
+            totals: totals.clone(),
         };
         let spawned = thread::Builder::new()
             .name(format!("client-{id}"))
@@ -264,6 +279,15 @@ struct Client {
     /// This client's share of stdin; `None` once stdin has ended.
     queue: Option<Receiver<Chunk>>,
     active: Arc<AtomicUsize>,
+    totals: Arc<Totals>,
+}
+
+/// What a `-k` listener has served, for its summary when interrupted.
+#[derive(Default)]
+struct Totals {
+    clients: AtomicU64,
+    received: AtomicU64,
+    sent: AtomicU64,
 }
 
 impl Client {
@@ -276,7 +300,13 @@ impl Client {
         }
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
         self.active.fetch_sub(1, Ordering::SeqCst);
-        report_end(self.peer, &counters.stats(), self.cfg.service);
+        let stats = counters.stats();
+        self.totals.clients.fetch_add(1, Ordering::Relaxed);
+        self.totals
+            .received
+            .fetch_add(stats.received, Ordering::Relaxed);
+        self.totals.sent.fetch_add(stats.sent, Ordering::Relaxed);
+        report_end(self.peer, &stats, self.cfg.service);
         match result {
             Ok(()) => {}
             Err(RecvError::StdoutClosed) => std::process::exit(Exit::Success.code()),
