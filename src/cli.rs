@@ -62,7 +62,8 @@ once. The session ends when both directions are finished.\n\n\
 With -k, clients are served concurrently until interrupted: what each sends goes to \
 stdout in whole chunks, stdin goes to every connected client (a client that does not \
 read slows the fan-out for all), and stdin's EOF half-closes every current and \
-future client.\n\n\
+future client. Ctrl-C ends it with status 130; with -v it first says how many \
+clients were served and how many bytes moved.\n\n\
 Data moves in calls of 1 MiB, and what arrives is spliced (splice(2)) from the \
 socket straight into a stdout pipe (not with -k, where clients share stdout in whole \
 chunks); --no-splice forces the buffered path."
@@ -173,7 +174,8 @@ the receiver asks for a 4 MiB receive buffer. --mode rr ping-pongs --size bytes 
 side ran on (latency depends on whether client and server share a vCPU; --pin \
 places them).\n\n\
 The summary goes to stdout; a progress bar with the live rate goes to stderr only \
-when stderr is a terminal. --json prints one document: {\"version\", \"params\": \
+when stderr is a terminal. Ctrl-C stops a test early: the figures so far, as the \
+client counted them, go to stdout, and the status is 130. --json prints one document: {\"version\", \"params\": \
 {the test parameters}, \"target\", \"results\": [{\"direction\" (\"client->server\" or \
 \"server->client\"), \"streams\", \"bytes\", \"seconds\", \"bits_per_second\", \
 \"sender_cpu_percent\", \"receiver_cpu_percent\", \"bytes_per_send_call\", \
