@@ -112,7 +112,7 @@ fn errno_name(code: i32) -> &'static str {
 
 /// A socket on the port, with its owners.
 #[derive(Debug, Serialize)]
-pub struct Socket_ {
+pub struct Row {
     pub proto: &'static str,
     pub state: &'static str,
     #[serde(serialize_with = "shown")]
@@ -141,7 +141,7 @@ pub struct OwnerJson {
 
 pub struct Table {
     pub source: TableSource,
-    pub sockets: Vec<Socket_>,
+    pub sockets: Vec<Row>,
 }
 
 /// Reads the socket table for `port` and finds the owners.
@@ -170,7 +170,7 @@ fn add_sockets(table: &mut Table, entries: Vec<SockEntry>, proto: Proto) {
     let owners = find_owners(&inodes);
     table.sockets.extend(entries.into_iter().map(|e| {
         let found: Vec<Owner> = owners.by_inode.get(&e.inode).cloned().unwrap_or_default();
-        Socket_ {
+        Row {
             proto: match proto {
                 Proto::Tcp => "tcp",
                 Proto::Udp => "udp",
@@ -205,7 +205,7 @@ fn add_sockets(table: &mut Table, entries: Vec<SockEntry>, proto: Proto) {
 }
 
 /// "pid 812 (python3)", or why no owner is shown.
-pub fn owner_text(s: &Socket_) -> String {
+pub fn owner_text(s: &Row) -> String {
     if s.inode == 0 {
         return "(kernel: no process holds it)".to_string();
     }
@@ -231,7 +231,7 @@ pub fn render_table(table: &Table, port: u16, proto: Proto) -> String {
     if table.sockets.is_empty() {
         return format!("sockets on port {port}/{p} (from {source}): none\n");
     }
-    let cells = |s: &Socket_, col: usize, out: &mut String| {
+    let cells = |s: &Row, col: usize, out: &mut String| {
         let _ = match col {
             0 => write!(out, "{}", s.state),
             1 if s.v6only == Some(false) && s.local.ip().is_unspecified() => {
@@ -296,7 +296,7 @@ struct Report<'a> {
     port: u16,
     source: &'static str,
     binds: &'a [BindAttempt],
-    sockets: &'a [Socket_],
+    sockets: &'a [Row],
     findings: &'a [Finding],
     verdict: &'a Verdict,
 }
@@ -436,7 +436,7 @@ fn in_port_list(list: &str, port: u16) -> bool {
     })
 }
 
-fn who(s: &Socket_) -> String {
+fn who(s: &Row) -> String {
     match s.owners.first() {
         Some(o) if s.owners.len() == 1 => format!("pid {} ({})", o.pid, o.command),
         Some(_) => owner_text(s),
@@ -473,13 +473,13 @@ fn findings(table: &Table, port: u16, proto: Proto, binds: &[BindAttempt]) -> Ve
             ),
         });
     }
-    let listeners: Vec<&Socket_> = match proto {
+    let listeners: Vec<&Row> = match proto {
         Proto::Tcp => by_state(State::LISTEN).collect(),
         Proto::Udp => table.sockets.iter().filter(|s| s.inode != 0).collect(),
     };
     let mut seen = HashSet::new();
     for l in &listeners {
-        let same: Vec<&&Socket_> = listeners
+        let same: Vec<&&Row> = listeners
             .iter()
             .filter(|o| o.entry.local == l.entry.local)
             .collect();
@@ -501,7 +501,7 @@ fn findings(table: &Table, port: u16, proto: Proto, binds: &[BindAttempt]) -> Ve
             });
         }
     }
-    let tw: Vec<&Socket_> = by_state(State::TIME_WAIT).collect();
+    let tw: Vec<&Row> = by_state(State::TIME_WAIT).collect();
     if !tw.is_empty() {
         let last = tw.iter().filter_map(|s| s.expires_ms).max().unwrap_or(0);
         out.push(Finding {
@@ -593,7 +593,7 @@ fn verdict(
             text: format!("bind would fail (EACCES): port {port} is privileged here; run as root, grant CAP_NET_BIND_SERVICE, or lower net.ipv4.ip_unprivileged_port_start"),
         };
     }
-    let holders: Vec<&Socket_> = table
+    let holders: Vec<&Row> = table
         .sockets
         .iter()
         .filter(|s| match proto {
@@ -647,7 +647,7 @@ fn verdict(
             ),
         };
     }
-    let tw: Vec<&Socket_> = table
+    let tw: Vec<&Row> = table
         .sockets
         .iter()
         .filter(|s| s.entry.state == State::TIME_WAIT)
