@@ -29,20 +29,32 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
+    // The global flags are listed after each subcommand's own.
     /// Print diagnostics to stderr (repeat for more).
-    #[arg(short, long, action = ArgAction::Count, global = true)]
+    #[arg(short, long, action = ArgAction::Count, global = true, display_order = 1000)]
     pub verbose: u8,
 
     /// Print nothing to stderr but fatal errors.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        display_order = 1001
+    )]
     pub quiet: bool,
 
     /// Use IPv4 only.
-    #[arg(short = '4', global = true, conflicts_with = "ipv6")]
+    #[arg(
+        short = '4',
+        global = true,
+        conflicts_with = "ipv6",
+        display_order = 1002
+    )]
     pub ipv4: bool,
 
     /// Use IPv6 only.
-    #[arg(short = '6', global = true)]
+    #[arg(short = '6', global = true, display_order = 1003)]
     pub ipv6: bool,
 }
 
