@@ -180,22 +180,6 @@ fn listen_addr_in_use_with_reuseaddr() {
 
 // ---------------------------------------------------------------- bad input
 
-fn usage_error(args: &[&str], bad: &str) {
-    let f = run(args, Input::Null);
-    f.expect_code(2);
-    assert_no_panic(&f);
-    let line = one_line(&f);
-    let named = ["'", "\"", "`"]
-        .iter()
-        .any(|q| line.contains(&format!("{q}{bad}{q}")));
-    assert!(
-        named,
-        "the message does not name the bad value '{bad}'\n{}",
-        f.dump()
-    );
-    assert!(f.stdout.is_empty(), "stdout not empty\n{}", f.dump());
-}
-
 #[test]
 fn bad_connect_port_out_of_range() {
     usage_error(&["connect", "127.0.0.1", "70000"], "70000");

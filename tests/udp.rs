@@ -855,23 +855,6 @@ fn ipv6_both_directions() {
 
 // ---------------------------------------------------------------- bad input
 
-fn usage_error(args: &[&str], bad: &str) {
-    let mut r = spawn(args, Input::Null, Output::Capture);
-    let f = r.finish_within(Duration::from_secs(10));
-    f.expect_code(2);
-    assert_no_panic(&f);
-    let line = one_line(&f);
-    let named = ["'", "\"", "`"]
-        .iter()
-        .any(|q| line.contains(&format!("{q}{bad}{q}")));
-    assert!(
-        named,
-        "the message does not name the bad value '{bad}'\n{}",
-        f.dump()
-    );
-    assert!(f.stdout.is_empty(), "stdout not empty\n{}", f.dump());
-}
-
 #[test]
 fn bad_send_size_zero() {
     usage_error(&["udp-send", "--size", "0", V4, "9"], "0");

@@ -319,6 +319,23 @@ pub fn one_line(f: &Finished) -> String {
     lines[0].to_string()
 }
 
+/// Runs sonda with `args` and asserts a usage error: exit 2 within 10 s,
+/// one `sonda:` line that quotes `bad`, nothing on stdout, no panic.
+pub fn usage_error(args: &[&str], bad: &str) {
+    let f = spawn(args, Input::Null, Output::Capture).finish_within(Duration::from_secs(10));
+    f.expect_code(2);
+    let line = one_line(&f);
+    let named = ["'", "\"", "`"]
+        .iter()
+        .any(|q| line.contains(&format!("{q}{bad}{q}")));
+    assert!(
+        named,
+        "the message does not name the bad value '{bad}'\n{}",
+        f.dump()
+    );
+    assert!(f.stdout.is_empty(), "stdout not empty\n{}", f.dump());
+}
+
 /// Runs sonda to completion with `input` and captured stdout.
 pub fn run(args: &[&str], input: Input) -> Finished {
     spawn(args, input, Output::Capture).finish()
