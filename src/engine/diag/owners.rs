@@ -15,9 +15,9 @@ pub struct Owner {
 #[derive(Debug, Default)]
 pub struct Owners {
     /// inode -> every process holding it (a socket can be shared by fork).
+    /// A socket with an inode but no entry belongs to a process whose
+    /// descriptors this user cannot read.
     pub by_inode: HashMap<u64, Vec<Owner>>,
-    /// Processes whose descriptors we could not read.
-    pub hidden_processes: usize,
 }
 
 /// Every process holding one of `inodes` (all of them: a socket shared
@@ -35,12 +35,9 @@ pub fn find_owners(inodes: &HashSet<u64>) -> Owners {
         let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
             continue;
         };
-        let fds = match fs::read_dir(entry.path().join("fd")) {
-            Ok(fds) => fds,
-            Err(_) => {
-                owners.hidden_processes += 1;
-                continue;
-            }
+        // Another user's process: its descriptors are hidden unless root.
+        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
+            continue;
         };
         let mut command = None;
         for fd in fds.flatten() {
