@@ -55,7 +55,8 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -l nodelay -d 'Set T
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l send-only -d 'Only send stdin; what arrives is read and discarded. Ends at stdin\'s EOF once the peer has acknowledged every byte'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l recv-only -d 'Only receive to stdout; stdin is never read and nothing is sent'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l no-shutdown -d 'Do not half-close the connection at stdin\'s EOF'
-complete -c sonda -n "__fish_sonda_using_subcommand listen" -l exit-on-eof -d 'End when the peer closes, even while stdin is still open'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l exit-on-eof -d 'End when the peer closes, even while stdin is still open (the default when stdin is a terminal; a pipe or a file is sent to its end, since the peer may only have half-closed)'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l stay-open -d 'When stdin is a terminal, keep sending typed lines after the peer closed, until stdin\'s EOF or until the peer refuses them'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l no-splice -d 'Always copy through a user-space buffer: no splice(2) from the socket into a stdout pipe'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
@@ -70,7 +71,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -l retry-delay -d '
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l retry-until -d 'Stop retrying once DUR has passed since the first attempt' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l timeout-method -d 'How the connect timeout is enforced' -r -f -a "poll\t'Non-blocking connect, poll(2) for writability until the deadline, then SO_ERROR'
 alarm\t'Blocking connect interrupted by SIGALRM from a sub-second timer'"
-complete -c sonda -n "__fish_sonda_using_subcommand connect" -s s -l source -d 'Bind to this local address (and port) before connecting; a busy port is an error, never replaced by another' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -s s -l source -d 'Bind to this local address (and port) before connecting; a busy port is an error, never replaced by another. With a fixed port, SO_REUSEADDR is set, so the port can be used again while the last connection from it is in TIME-WAIT (as with ncat -p)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l sndbuf -d 'Set SO_SNDBUF (turns off the kernel\'s send buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR' -r
@@ -83,7 +84,8 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -l nodelay -d 'Set 
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l send-only -d 'Only send stdin; what arrives is read and discarded. Ends at stdin\'s EOF once the peer has acknowledged every byte'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l recv-only -d 'Only receive to stdout; stdin is never read and nothing is sent'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l no-shutdown -d 'Do not half-close the connection at stdin\'s EOF'
-complete -c sonda -n "__fish_sonda_using_subcommand connect" -l exit-on-eof -d 'End when the peer closes, even while stdin is still open'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l exit-on-eof -d 'End when the peer closes, even while stdin is still open (the default when stdin is a terminal; a pipe or a file is sent to its end, since the peer may only have half-closed)'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l stay-open -d 'When stdin is a terminal, keep sending typed lines after the peer closed, until stdin\'s EOF or until the peer refuses them'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l no-splice -d 'Always copy through a user-space buffer: no splice(2) from the socket into a stdout pipe'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s q -l quiet -d 'Print nothing to stderr but fatal errors'

@@ -218,7 +218,7 @@ pub struct ListenArgs {
 
     /// With -k, the most clients served at once; a connection over the
     /// limit is closed at once, unread.
-    #[arg(long, value_name = "N", default_value_t = 100,
+    #[arg(long, value_name = "N", default_value_t = 100, requires = "keep_open",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_conns: u32,
 
@@ -332,7 +332,9 @@ pub struct ConnectArgs {
     pub timeout_method: TimeoutMethodArg,
 
     /// Bind to this local address (and port) before connecting; a busy port
-    /// is an error, never replaced by another.
+    /// is an error, never replaced by another. With a fixed port,
+    /// SO_REUSEADDR is set, so the port can be used again while the last
+    /// connection from it is in TIME-WAIT (as with ncat -p).
     #[arg(short = 's', long, value_name = "ADDR[:PORT]", value_parser = parse_source)]
     pub source: Option<std::net::SocketAddr>,
 
@@ -392,9 +394,16 @@ pub struct RelayArgs {
     #[arg(long)]
     pub no_shutdown: bool,
 
-    /// End when the peer closes, even while stdin is still open.
+    /// End when the peer closes, even while stdin is still open (the
+    /// default when stdin is a terminal; a pipe or a file is sent to its
+    /// end, since the peer may only have half-closed).
     #[arg(long)]
     pub exit_on_eof: bool,
+
+    /// When stdin is a terminal, keep sending typed lines after the peer
+    /// closed, until stdin's EOF or until the peer refuses them.
+    #[arg(long, conflicts_with = "exit_on_eof")]
+    pub stay_open: bool,
 
     /// Always copy through a user-space buffer: no splice(2) from the
     /// socket into a stdout pipe.

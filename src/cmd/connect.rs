@@ -58,9 +58,10 @@ pub fn run(global: &Global, args: ConnectArgs) -> anyhow::Result<Exit> {
         report::bytes(stats.received),
         report::duration(stats.elapsed)
     ));
-    match result? {
-        End::Done | End::StdoutClosed => Ok(Exit::Success),
+    if result? == End::PeerClosed && args.relay.ends_at_peer_eof_for_terminal() {
+        super::notice_peer_eof();
     }
+    Ok(Exit::Success)
 }
 
 /// Resolves and connects, again after a failure while `--retry` allows:
@@ -98,7 +99,10 @@ fn connect_with_retries(
                         display_addr(addr)
                     ));
                 }
-                Attempt::Failed(_, err) => report::info(err),
+                // The last address's failure is the command's error, which
+                // main prints (or the retry line quotes): say it once.
+                Attempt::Failed(_, err) if tried < total => report::info(err),
+                Attempt::Failed(..) => {}
             })
         });
         let err = match result {

@@ -1,23 +1,25 @@
 //! `sonda listen [HOST] PORT`: one client by default, or many with `-k`.
 
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use crate::cli::ListenArgs;
 use crate::engine::addr::{resolve, Acl};
-use std::sync::mpsc::Receiver;
-
 use crate::engine::hub::{self, Chunk, Hub};
 use crate::engine::relay::{
-    self, echo, relay, set_idle_timeout, socket_to_output, Counters, Direction, End, Output,
-    RecvError, RelayOpts, Stats,
+    echo, relay, socket_to_output, Counters, Direction, End, Output, RecvError, RelayOpts, Stats,
 };
 use crate::engine::socket::{
     configure_accepted, display_addr, listen_on, listen_wildcard, SocketOpts,
 };
+use crate::engine::sys;
 use crate::error::{Error, Exit};
 use crate::{report, signals};
 
@@ -39,6 +41,8 @@ struct Config {
     acl: Acl,
     max_conns: usize,
     progress: bool,
+    /// Say so when the client's EOF ends a terminal session.
+    notice_peer_eof: bool,
 }
 
 pub fn run(global: &Global, args: ListenArgs) -> anyhow::Result<Exit> {
@@ -76,6 +80,7 @@ pub fn run(global: &Global, args: ListenArgs) -> anyhow::Result<Exit> {
         },
         max_conns: args.max_conns as usize,
         progress: args.progress && !args.keep_open,
+        notice_peer_eof: args.relay.ends_at_peer_eof_for_terminal(),
     };
     if args.keep_open {
         serve_forever(listener, Arc::new(cfg))
@@ -99,15 +104,26 @@ fn listening_addr(listener: &TcpListener, local: &SocketAddr) -> String {
 }
 
 /// accept(2) until a client the ACL admits; denied peers are closed unread.
-fn accept_admitted(listener: &TcpListener, acl: &Acl) -> anyhow::Result<(TcpStream, SocketAddr)> {
+/// With `stop`, gives up as soon as a client thread has ended the listener,
+/// with the outcome it left.
+fn accept_admitted(
+    listener: &TcpListener,
+    acl: &Acl,
+    stop: Option<&Stop>,
+) -> anyhow::Result<Accepted> {
     loop {
+        if let Some(stop) = stop {
+            if let Some(outcome) = stop.wait_accept(listener)? {
+                return Ok(Accepted::Stopped(outcome));
+            }
+        }
         let (stream, peer) = match listener.accept() {
             Ok(c) => c,
             Err(e) if transient_accept_error(&e) => continue,
             Err(e) => return Err(Error::io("accept", &e).into()),
         };
         if acl.permits(peer.ip()) {
-            return Ok((stream, peer));
+            return Ok(Accepted::Client(stream, peer));
         }
         report::info(format!(
             "denied connection from {} (--allow/--deny)",
@@ -130,8 +146,74 @@ fn transient_accept_error(e: &std::io::Error) -> bool {
     }
 }
 
+enum Accepted {
+    Client(TcpStream, SocketAddr),
+    /// A client thread ended the listener (stdout closed or failed).
+    Stopped(anyhow::Result<Exit>),
+}
+
+/// The way a `-k` client thread ends the whole listener: it leaves the
+/// outcome here and wakes the accept loop, which returns it to `main`, so
+/// the exit status has one road out of the process.
+struct Stop {
+    outcome: Mutex<Option<anyhow::Result<Exit>>>,
+    wake_tx: UnixStream,
+    wake_rx: UnixStream,
+}
+
+impl Stop {
+    fn new() -> anyhow::Result<Stop> {
+        let (wake_tx, wake_rx) =
+            UnixStream::pair().map_err(|e| Error::io("create wake-up socket", &e))?;
+        Ok(Stop {
+            outcome: Mutex::new(None),
+            wake_tx,
+            wake_rx,
+        })
+    }
+
+    /// Ends the listener with `outcome`, unless another client already did.
+    fn end(&self, outcome: anyhow::Result<Exit>) {
+        let mut slot = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(outcome);
+            let _ = (&self.wake_tx).write_all(b"!");
+        }
+    }
+
+    /// Waits until `listener` has a connection to accept (`None`) or a
+    /// client thread has ended the listener (its outcome).
+    fn wait_accept(&self, listener: &TcpListener) -> anyhow::Result<Option<anyhow::Result<Exit>>> {
+        let mut fds = [
+            libc::pollfd {
+                fd: listener.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.wake_rx.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        sys::poll(&mut fds, None).map_err(|e| Error::io("poll", &e))?;
+        if fds[1].revents != 0 {
+            let taken = self
+                .outcome
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            return Ok(Some(taken.unwrap_or(Ok(Exit::Success))));
+        }
+        Ok(None)
+    }
+}
+
 fn serve_one(listener: TcpListener, cfg: &Config) -> anyhow::Result<Exit> {
-    let (stream, peer) = accept_admitted(&listener, &cfg.acl)?;
+    let (stream, peer) = match accept_admitted(&listener, &cfg.acl, None)? {
+        Accepted::Client(stream, peer) => (stream, peer),
+        Accepted::Stopped(outcome) => return outcome,
+    };
     // One client only: stop accepting, so later connects are refused.
     drop(listener);
     report::info(format!("connection from {}", display_addr(&peer)));
@@ -146,9 +228,10 @@ fn serve_one(listener: TcpListener, cfg: &Config) -> anyhow::Result<Exit> {
     };
     drop(bar);
     report_end(peer, &counters.stats(), cfg.service);
-    match result? {
-        End::Done | End::StdoutClosed => Ok(Exit::Success),
+    if result? == End::PeerClosed && cfg.notice_peer_eof {
+        super::notice_peer_eof();
     }
+    Ok(Exit::Success)
 }
 
 /// `--echo` and `--sink` on one client, in the calling thread.
@@ -158,10 +241,10 @@ fn serve_unattended(
     cfg: &Config,
     counters: &Counters,
 ) -> Result<(), Error> {
-    set_idle_timeout(stream, cfg.relay.idle_timeout).map_err(|e| Error::io("set timeout", &e))?;
+    let idle = cfg.relay.idle_timeout;
     match cfg.service {
-        Service::Echo => echo(stream, peer, counters, CLIENT_BUF),
-        _ => match socket_to_output(stream, peer, counters, Output::Discard, CLIENT_BUF) {
+        Service::Echo => echo(stream, peer, counters, CLIENT_BUF, idle),
+        _ => match socket_to_output(stream, peer, counters, Output::Discard, CLIENT_BUF, idle) {
             Ok(()) => Ok(()),
             Err(RecvError::Socket(e) | RecvError::Stdout(e)) => Err(e),
             Err(RecvError::StdoutClosed) => Ok(()),
@@ -205,6 +288,7 @@ fn serve_forever(listener: TcpListener, cfg: Arc<Config>) -> anyhow::Result<Exit
     }
     let active = Arc::new(AtomicUsize::new(0));
     let next_id = AtomicU64::new(0);
+    let stop = Arc::new(Stop::new()?);
     let totals = Arc::new(Totals::default());
     {
         // Ctrl-C ends -k: say what was served before exiting 130.
@@ -220,7 +304,10 @@ fn serve_forever(listener: TcpListener, cfg: Arc<Config>) -> anyhow::Result<Exit
         });
     }
     loop {
-        let (stream, peer) = accept_admitted(&listener, &cfg.acl)?;
+        let (stream, peer) = match accept_admitted(&listener, &cfg.acl, Some(&stop))? {
+            Accepted::Client(stream, peer) => (stream, peer),
+            Accepted::Stopped(outcome) => return outcome,
+        };
         if active.load(Ordering::SeqCst) >= cfg.max_conns {
             report::info(format!(
                 "refused connection from {}: {} clients already (--max-conns)",
@@ -244,6 +331,7 @@ fn serve_forever(listener: TcpListener, cfg: Arc<Config>) -> anyhow::Result<Exit
             queue,
             active: active.clone(),
             totals: totals.clone(),
+            stop: stop.clone(),
         };
         let spawned = thread::Builder::new()
             .name(format!("client-{id}"))
@@ -280,6 +368,7 @@ struct Client {
     queue: Option<Receiver<Chunk>>,
     active: Arc<AtomicUsize>,
     totals: Arc<Totals>,
+    stop: Arc<Stop>,
 }
 
 /// What a `-k` listener has served, for its summary when interrupted.
@@ -309,13 +398,10 @@ impl Client {
         report_end(self.peer, &stats, self.cfg.service);
         match result {
             Ok(()) => {}
-            Err(RecvError::StdoutClosed) => std::process::exit(Exit::Success.code()),
-            Err(RecvError::Stdout(e)) => {
-                // stdout is shared by every client: nothing more can be
-                // delivered.
-                report::error(&e, None);
-                std::process::exit(Exit::Failure.code());
-            }
+            // stdout is shared by every client: once it is gone, nothing
+            // more can be delivered, so the listener ends.
+            Err(RecvError::StdoutClosed) => self.stop.end(Ok(Exit::Success)),
+            Err(RecvError::Stdout(e)) => self.stop.end(Err(e.into())),
             Err(RecvError::Socket(e)) => report::info(e),
         }
     }
@@ -340,12 +426,15 @@ impl Client {
                 .spawn(move || hub::write_queue(&sock, queue, &counters, half_close))
                 .map_err(fail)?;
         }
-        let idle = self.cfg.relay.idle_timeout;
-        relay::set_idle_timeout(&self.stream, idle).map_err(fail)?;
         let out = match self.cfg.relay.direction {
             Direction::SendOnly => Output::Discard,
             _ => Output::Stdout,
         };
-        socket_to_output(&self.stream, self.peer, counters, out, CLIENT_BUF)
+        // The idle limit is watched here, on the counters both directions
+        // share; when it ends the client, `serve` shuts the socket down,
+        // which also releases a writer blocked on a client that stopped
+        // reading.
+        let idle = self.cfg.relay.idle_timeout;
+        socket_to_output(&self.stream, self.peer, counters, out, CLIENT_BUF, idle)
     }
 }

@@ -105,13 +105,25 @@ impl RelayArgs {
             } else {
                 Direction::Both
             },
-            // An interactive user has nothing scripted left to send once the
-            // peer has closed; a pipe or a file may still be wanted by a peer
-            // that only half-closed.
-            end_on_socket_eof: self.exit_on_eof || stdio::stdin_is_terminal(),
+            end_on_socket_eof: self.exit_on_eof || self.ends_at_peer_eof_for_terminal(),
             fast: !self.no_splice,
         }
     }
+
+    /// An interactive user has nothing scripted left to send once the peer
+    /// has closed, so a terminal session ends there (unless --stay-open); a
+    /// pipe or a file may still be wanted by a peer that only half-closed.
+    pub fn ends_at_peer_eof_for_terminal(&self) -> bool {
+        !self.exit_on_eof && !self.stay_open && stdio::stdin_is_terminal()
+    }
+}
+
+/// The line a terminal user sees (even without -v) when the peer's EOF ended
+/// the session: without it the next typed line would silently go nowhere.
+pub fn notice_peer_eof() {
+    crate::report::warn(
+        "the peer closed the connection; session ended (stdin is a terminal; --stay-open keeps sending)",
+    );
 }
 
 /// `[HOST] PORT` as typed into its parts; a bad value is a usage error

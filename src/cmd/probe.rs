@@ -445,6 +445,29 @@ fn who(s: &Row) -> String {
     }
 }
 
+/// A socket in a connection's state (not listening, not TIME-WAIT, not
+/// merely bound): it holds its local port as long as the connection lasts.
+fn is_connected(s: &Row) -> bool {
+    ![
+        State::LISTEN,
+        State::TIME_WAIT,
+        State::BOUND_INACTIVE,
+        State::CLOSE,
+    ]
+    .contains(&s.entry.state)
+}
+
+/// "pid 42 (sonda): 127.0.0.1:8096 -> 127.0.0.1:9000, ESTABLISHED", and how
+/// many more there are.
+fn connection_text(c: &Row, count: usize) -> String {
+    let more = if count > 1 {
+        format!("; and {} more", count - 1)
+    } else {
+        String::new()
+    };
+    format!("{}: {} -> {}, {}{more}", who(c), c.local, c.remote, c.state)
+}
+
 fn findings(table: &Table, port: u16, proto: Proto, binds: &[BindAttempt]) -> Vec<Finding> {
     let mut out = Vec::new();
     let by_state = |st: State| table.sockets.iter().filter(move |s| s.entry.state == st);
@@ -512,6 +535,19 @@ fn findings(table: &Table, port: u16, proto: Proto, binds: &[BindAttempt]) -> Ve
                 (last as f64 / 1000.0).ceil()
             ),
         });
+    }
+    if proto == Proto::Tcp {
+        let connected: Vec<&Row> = table.sockets.iter().filter(|s| is_connected(s)).collect();
+        if let Some(c) = connected.first() {
+            out.push(Finding {
+                kind: "connected",
+                text: format!(
+                    "{} connection(s) still use local port {port} ({}): left from an earlier listener on this port, or a client that bound it as its source port (sonda connect -s, nc -p); a new listener binds beside them only with SO_REUSEADDR, and only if they were bound with it too",
+                    connected.len(),
+                    connection_text(c, connected.len())
+                ),
+            });
+        }
     }
     if binds.iter().any(|b| b.raw_errno == Some(libc::EACCES)) {
         let start = read_sysctl("ip_unprivileged_port_start").unwrap_or_else(|| "1024".into());
@@ -671,6 +707,26 @@ fn verdict(
                 tw.len(),
                 (last as f64 / 1000.0).ceil()
             ),
+        };
+    }
+    let connected: Vec<&Row> = table.sockets.iter().filter(|s| is_connected(s)).collect();
+    if let Some(c) = connected.first().filter(|_| proto == Proto::Tcp) {
+        let text = if reuse_ok {
+            format!(
+                "bind would fail ({errno}) without SO_REUSEADDR: {} connection(s) still use port {port} ({}); with SO_REUSEADDR a listener binds now — sonda listen sets it by default",
+                connected.len(),
+                connection_text(c, connected.len())
+            )
+        } else {
+            format!(
+                "bind would fail even with SO_REUSEADDR ({errno}): {} connection(s) use port {port} ({}) and were bound without SO_REUSEADDR (both sockets must set it): close them, or pick another port",
+                connected.len(),
+                connection_text(c, connected.len())
+            )
+        };
+        return Verdict {
+            bind_ok: false,
+            text,
         };
     }
     if reuse_ok {

@@ -90,6 +90,13 @@ fn connect_one(
     let sock = tcp_socket(&addr).map_err(fail)?;
     apply(&sock, &opts.sock).map_err(fail)?;
     if let Some(src) = opts.source {
+        if src.port() != 0 {
+            // A fixed source port used again within a minute still has the
+            // last connection's TIME-WAIT on it; SO_REUSEADDR lets the bind
+            // through (as ncat -p does) while a live socket on the port
+            // still makes it fail.
+            sock.set_reuse_address(true).map_err(fail)?;
+        }
         sock.bind(&SockAddr::from(src)).map_err(|e| {
             super::socket::bind_error(
                 &format!("bind source {}", display_addr(&src)),

@@ -11,4 +11,5 @@ pub mod scan;
 pub mod socket;
 pub mod splice;
 pub mod stdio;
+pub mod sys;
 pub mod udp;

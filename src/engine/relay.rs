@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::socket::display_addr;
 use super::splice::{self, Kind};
-use super::stdio;
+use super::{stdio, sys};
 use crate::error::{Error, Exit};
 
 /// Bytes per read/write call on the plain path. Large calls mean fewer
@@ -116,6 +116,9 @@ pub struct Stats {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum End {
     Done,
+    /// The peer closed while stdin was still open, and `end_on_socket_eof`
+    /// ended the session there.
+    PeerClosed,
     /// The reader of stdout went away (EPIPE): end quietly, exit 0.
     StdoutClosed,
 }
@@ -134,6 +137,10 @@ pub enum RecvError {
 /// Runs the relay between stdin/stdout and `stream` until both directions are
 /// finished (or one of the ending rules of `opts` applies), counting into
 /// `counters` (which a progress bar may read meanwhile).
+///
+/// A session that sent data ends with `Ok` only once the peer's kernel has
+/// acknowledged every byte and no reset has arrived: exit 0 then means the
+/// peer has it all.
 pub fn relay(
     stream: TcpStream,
     peer: SocketAddr,
@@ -192,7 +199,9 @@ fn run(
         thread::Builder::new()
             .name("stdout".into())
             .spawn(move || {
-                let r = socket_to_output(&sock, peer, &counters, out, BUF_SIZE);
+                // The idle timeout is this thread's loop's job: it sees both
+                // directions.
+                let r = socket_to_output(&sock, peer, &counters, out, BUF_SIZE, None);
                 let _ = tx.send(Event::Received(r));
             })
             .map_err(spawn_fail)?;
@@ -205,8 +214,8 @@ fn run(
         if received_done && (sent_done || opts.end_on_socket_eof) {
             break;
         }
+        // --send-only ignores what arrives: the session is stdin's.
         if sent_done && opts.direction == Direction::SendOnly {
-            wait_acked(stream, counters, opts.idle_timeout, peer)?;
             break;
         }
         let event = match opts.idle_timeout {
@@ -240,10 +249,20 @@ fn run(
             }
         }
     }
-    match send_failure {
-        Some(e) => Err(e),
-        None => Ok(End::Done),
+    if let Some(e) = send_failure {
+        return Err(e);
     }
+    if !sent_done {
+        // Ended at the peer's EOF with stdin still open: more may be on
+        // its way into the socket, so waiting for "all acknowledged" could
+        // last as long as stdin does. A reset that already came still counts.
+        check_reset(stream, peer, counters)?;
+        return Ok(End::PeerClosed);
+    }
+    if counters.sent() > 0 {
+        wait_acked(stream, peer, counters, opts.idle_timeout, &rx)?;
+    }
+    Ok(End::Done)
 }
 
 fn idle_error(peer: SocketAddr, limit: Duration) -> Error {
@@ -255,6 +274,36 @@ fn idle_error(peer: SocketAddr, limit: Duration) -> Error {
             humantime::format_duration(limit)
         ),
     )
+}
+
+/// Waits until `fd` is ready for `events`. With an idle limit, fails with
+/// the idle error once no byte has moved either way for that long, as the
+/// session's counters tell: the one meaning of --idle-timeout, whichever
+/// thread is waiting and on what.
+fn wait_ready(
+    fd: RawFd,
+    events: libc::c_short,
+    counters: &Counters,
+    idle: Option<Duration>,
+    peer: SocketAddr,
+) -> Result<(), Error> {
+    loop {
+        let left = match idle {
+            None => None,
+            Some(limit) => {
+                let idle_for = counters.idle_for();
+                if idle_for >= limit {
+                    return Err(idle_error(peer, limit));
+                }
+                Some(limit - idle_for)
+            }
+        };
+        match sys::poll_one(fd, events, left) {
+            Ok(0) => continue,
+            Ok(_) => return Ok(()),
+            Err(e) => return Err(Error::io("poll", &e)),
+        }
+    }
 }
 
 /// stdin to the socket until stdin's EOF, then shutdown(SHUT_WR) if asked.
@@ -280,7 +329,8 @@ fn stdin_to_socket(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                wait_fd(stdin, libc::POLLIN);
+                // A stdin someone left non-blocking: wait instead of spinning.
+                let _ = sys::poll_one(stdin, libc::POLLIN, None);
                 continue;
             }
             Err(e) => return Err(SendError::Stdin(Error::io("read stdin", &e))),
@@ -295,20 +345,6 @@ fn stdin_to_socket(
         let _ = sock.shutdown(Shutdown::Write);
     }
     Ok(())
-}
-
-/// Blocks until `fd` is ready for `events`: a standard descriptor someone
-/// left non-blocking returns EAGAIN instead of waiting.
-fn wait_fd(fd: RawFd, events: libc::c_short) {
-    let mut pfd = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd for the duration of the call.
-    unsafe {
-        libc::poll(&mut pfd, 1, -1);
-    }
 }
 
 fn send_error(peer: SocketAddr, e: &io::Error) -> Error {
@@ -334,12 +370,15 @@ pub enum Output {
 }
 
 /// The socket to `out` until the socket's EOF, in reads of `buf_size`.
+/// With `idle`, gives up once nothing has moved either way for that long
+/// (a thread that serves a client alone has no one else to watch).
 pub fn socket_to_output(
     mut sock: &TcpStream,
     peer: SocketAddr,
     counters: &Counters,
     out: Output,
     buf_size: usize,
+    idle: Option<Duration>,
 ) -> Result<(), RecvError> {
     if matches!(out, Output::StdoutThenClose | Output::SpliceThenClose)
         && splice::kind(libc::STDOUT_FILENO) == Kind::Pipe
@@ -352,6 +391,10 @@ pub fn socket_to_output(
     }
     let mut buf = vec![0u8; buf_size];
     loop {
+        if idle.is_some() {
+            wait_ready(sock.as_raw_fd(), libc::POLLIN, counters, idle, peer)
+                .map_err(RecvError::Socket)?;
+        }
         let n = match sock.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -379,16 +422,24 @@ pub fn socket_to_output(
 /// space (measured on loopback into a pipe reader: about 1.7 GiB/s against
 /// 1.1-1.5 for the plain path). Falls back to the plain path if the kernel
 /// refuses.
+///
+/// Never waits inside splice(2): while a splice into a pipe waits for the
+/// socket, the kernel holds the pipe's lock, and the process reading the
+/// pipe cannot take the bytes already in it (a lock-step dialogue through a
+/// coproc or a FIFO then stalls one reply behind). So poll(2) first for
+/// data, then splice with SPLICE_F_NONBLOCK, which only moves what is there;
+/// EAGAIN then means the pipe is full, and poll waits for room.
 fn splice_to_stdout(
     sock: &TcpStream,
     peer: SocketAddr,
     counters: &Counters,
     buf_size: usize,
 ) -> Result<(), RecvError> {
-    let stdout = libc::STDOUT_FILENO;
+    let (fd, stdout) = (sock.as_raw_fd(), libc::STDOUT_FILENO);
     let mut moved_any = false;
     loop {
-        match splice::splice(sock.as_raw_fd(), stdout, splice::CHUNK) {
+        wait_ready(fd, libc::POLLIN, counters, None, peer).map_err(RecvError::Socket)?;
+        match splice::splice_nonblock(fd, stdout, splice::CHUNK) {
             Ok(0) => break,
             Ok(n) => {
                 moved_any = true;
@@ -398,9 +449,19 @@ fn splice_to_stdout(
                 if !moved_any
                     && matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) =>
             {
-                return socket_to_output(sock, peer, counters, Output::StdoutThenClose, buf_size);
+                return socket_to_output(
+                    sock,
+                    peer,
+                    counters,
+                    Output::StdoutThenClose,
+                    buf_size,
+                    None,
+                );
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_fd(stdout, libc::POLLOUT),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                wait_ready(stdout, libc::POLLOUT, counters, None, peer)
+                    .map_err(RecvError::Stdout)?;
+            }
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Err(RecvError::StdoutClosed),
             Err(e)
                 if matches!(
@@ -417,63 +478,108 @@ fn splice_to_stdout(
 }
 
 fn recv_error(peer: SocketAddr, e: &io::Error) -> Error {
-    if matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    ) {
-        // A read timeout set from --idle-timeout expired.
-        return Error::new(
-            Exit::TimedOut,
-            format!("receive from {}", display_addr(&peer)),
-            "idle timeout (--idle-timeout)",
-        );
-    }
     Error::io(format!("receive from {}", display_addr(&peer)), e)
 }
 
-/// `--send-only` ends at stdin's EOF, but closing a socket with unsent data
-/// and unread input resets the connection and discards what is unsent. So
-/// wait until the peer has acknowledged every byte (SIOCOUTQ reaches 0).
+/// TCP_CLOSE from the kernel's tcp_states.h: what a connection becomes when
+/// a reset arrives (and after a normal close once every byte is acked).
+const TCP_CLOSE: u8 = 7;
+
+/// Waits until the peer's kernel has acknowledged every byte sent
+/// (SIOCOUTQ reaches 0), so that an exit 0 means the peer has it all, and
+/// closing cannot discard what is still unsent. Ends with an error when the
+/// peer resets instead (SO_ERROR, or the connection in TCP_CLOSE with bytes
+/// unacknowledged: after a reset SIOCOUTQ stays where it was), when the
+/// other direction fails, or at the idle limit (a changing SIOCOUTQ counts
+/// as activity).
 fn wait_acked(
     stream: &TcpStream,
+    peer: SocketAddr,
     counters: &Counters,
     idle: Option<Duration>,
-    peer: SocketAddr,
+    events: &mpsc::Receiver<Event>,
 ) -> Result<(), Error> {
+    let fd = stream.as_raw_fd();
     let mut last_unacked = usize::MAX;
-    let mut since = Instant::now();
+    // Acks usually come within a round trip; back off from 1 ms so a slow
+    // peer costs few wake-ups.
+    let mut pause = Duration::from_millis(1);
     loop {
-        let mut unacked: libc::c_int = 0;
-        // SAFETY: SIOCOUTQ writes one int through the pointer.
-        let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut unacked) };
-        if rc != 0 || unacked <= 0 {
+        check_reset(stream, peer, counters)?;
+        let unacked = match sys::unacked(fd) {
+            Ok(n) => n,
+            // Not a socket that can tell: nothing to wait for.
+            Err(_) => return Ok(()),
+        };
+        if unacked == 0 {
             return Ok(());
         }
-        if unacked as usize != last_unacked {
-            last_unacked = unacked as usize;
-            since = Instant::now();
+        if unacked != last_unacked {
+            last_unacked = unacked;
             counters.touch();
+            pause = Duration::from_millis(1);
         }
         if let Some(limit) = idle {
-            if since.elapsed() >= limit {
+            if counters.idle_for() >= limit {
                 return Err(idle_error(peer, limit));
             }
         }
-        thread::sleep(Duration::from_millis(2));
+        match events.recv_timeout(pause) {
+            Ok(Event::Received(Err(RecvError::Socket(e)))) => return Err(e),
+            Ok(Event::Sent(Err(SendError::Peer(e) | SendError::Stdin(e)))) => return Err(e),
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => thread::sleep(pause),
+        }
+        pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
 
+/// Fails when a reset has ended the connection: SO_ERROR holds it, or (when
+/// the reading thread already took SO_ERROR) the connection sits in
+/// TCP_CLOSE with bytes the peer never acknowledged.
+fn check_reset(stream: &TcpStream, peer: SocketAddr, counters: &Counters) -> Result<(), Error> {
+    let what = || format!("send to {}", display_addr(&peer));
+    if let Ok(Some(e)) = stream.take_error() {
+        let mut err = Error::io(what(), &e);
+        if e.raw_os_error() == Some(libc::ECONNRESET) {
+            err.why = format!("{} (the peer closed before reading all input)", err.why);
+        }
+        return Err(err);
+    }
+    let fd = stream.as_raw_fd();
+    if sys::tcp_state(fd).ok() == Some(TCP_CLOSE) {
+        if let Ok(unacked) = sys::unacked(fd) {
+            if unacked > 0 {
+                return Err(Error::new(
+                    Exit::Failure,
+                    what(),
+                    format!(
+                        "connection reset by peer ({unacked} of {} bytes sent were never acknowledged)",
+                        counters.sent()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `--echo`: everything that arrives is sent back; at the peer's EOF the
-/// socket is half-closed so the peer sees the end of its echo.
+/// socket is half-closed so the peer sees the end of its echo. With `idle`,
+/// gives up once nothing has moved either way for that long.
 pub fn echo(
     stream: &TcpStream,
     peer: SocketAddr,
     counters: &Counters,
     buf_size: usize,
+    idle: Option<Duration>,
 ) -> Result<(), Error> {
     let mut buf = vec![0u8; buf_size];
     let mut sock = stream;
+    let fd = stream.as_raw_fd();
+    let sref = socket2::SockRef::from(stream);
     loop {
+        wait_ready(fd, libc::POLLIN, counters, idle, peer)?;
         let n = match sock.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -481,18 +587,25 @@ pub fn echo(
             Err(e) => return Err(recv_error(peer, &e)),
         };
         counters.add_received(n);
-        sock.write_all(&buf[..n])
-            .map_err(|e| send_error(peer, &e))?;
-        counters.add_sent(n);
+        // Send what fits and wait for room: a blocking send of the whole
+        // buffer could sit past the idle limit with nothing watching.
+        let mut rest = &buf[..n];
+        while !rest.is_empty() {
+            wait_ready(fd, libc::POLLOUT, counters, idle, peer)?;
+            match sref.send_with_flags(rest, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) {
+                Ok(k) => {
+                    counters.add_sent(k);
+                    rest = &rest[k..];
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(send_error(peer, &e)),
+            }
+        }
     }
     let _ = sock.shutdown(Shutdown::Write);
     Ok(())
-}
-
-/// Sets SO_RCVTIMEO and SO_SNDTIMEO from `--idle-timeout` on a stream served
-/// by one thread, where a blocked call is the only place to notice idleness.
-pub fn set_idle_timeout(stream: &TcpStream, idle: Option<Duration>) -> io::Result<()> {
-    let idle = idle.filter(|d| !d.is_zero());
-    stream.set_read_timeout(idle)?;
-    stream.set_write_timeout(idle)
 }

@@ -46,9 +46,12 @@ pub fn grow_pipe(fd: RawFd) {
     }
 }
 
-/// splice(2) of up to `len` bytes from `from` to `to` (one must be a pipe),
-/// blocking, EINTR retried. Ok(0) is end of input.
-pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+/// splice(2) of up to `len` bytes from `from` to `to` (one must be a pipe)
+/// with SPLICE_F_NONBLOCK, EINTR retried. Ok(0) is end of input. The flag
+/// makes the pipe side non-blocking (EAGAIN when it is full); a blocking
+/// socket still waits for data, so call this only once poll(2) says the
+/// socket is readable.
+pub fn splice_nonblock(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     loop {
         // SAFETY: null offsets: both descriptors use and advance their own
         // file position (pipes and sockets have none).
@@ -59,7 +62,7 @@ pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
                 to,
                 std::ptr::null_mut(),
                 len,
-                libc::SPLICE_F_MOVE,
+                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
             )
         };
         if n >= 0 {
