@@ -41,7 +41,7 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             break
         }
         'sonda;listen' {
-            [CompletionResult]::new('--max-conns', '--max-conns', [CompletionResultType]::ParameterName, 'With -k, the most clients served at once; a connection over the limit is closed at once, unread')
+            [CompletionResult]::new('--max-conns', '--max-conns', [CompletionResultType]::ParameterName, 'With -k, the most clients served at once (default 100); a connection over the limit is closed at once, unread')
             [CompletionResult]::new('--allow', '--allow', [CompletionResultType]::ParameterName, 'Accept clients only from this address or CIDR block (repeatable)')
             [CompletionResult]::new('--deny', '--deny', [CompletionResultType]::ParameterName, 'Close connections from this address or CIDR block at once, unread (repeatable; wins over --allow)')
             [CompletionResult]::new('--backlog', '--backlog', [CompletionResultType]::ParameterName, 'Length of the accept queue passed to listen(2)')

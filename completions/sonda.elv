@@ -37,7 +37,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand generate 'Write man pages or shell completions (for packagers)'
         }
         &'sonda;listen'= {
-            cand --max-conns 'With -k, the most clients served at once; a connection over the limit is closed at once, unread'
+            cand --max-conns 'With -k, the most clients served at once (default 100); a connection over the limit is closed at once, unread'
             cand --allow 'Accept clients only from this address or CIDR block (repeatable)'
             cand --deny 'Close connections from this address or CIDR block at once, unread (repeatable; wins over --allow)'
             cand --backlog 'Length of the accept queue passed to listen(2)'

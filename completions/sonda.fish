@@ -37,7 +37,7 @@ complete -c sonda -n "__fish_sonda_needs_command" -f -a "udp-recv" -d 'Receive d
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "probe" -d 'Say why a port will not bind, and prove it'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "bench" -d 'Measure throughput and latency, over loopback or between two hosts'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "generate" -d 'Write man pages or shell completions (for packagers)'
-complete -c sonda -n "__fish_sonda_using_subcommand listen" -l max-conns -d 'With -k, the most clients served at once; a connection over the limit is closed at once, unread' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l max-conns -d 'With -k, the most clients served at once (default 100); a connection over the limit is closed at once, unread' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l allow -d 'Accept clients only from this address or CIDR block (repeatable)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l deny -d 'Close connections from this address or CIDR block at once, unread (repeatable; wins over --allow)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l backlog -d 'Length of the accept queue passed to listen(2)' -r

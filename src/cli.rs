@@ -216,11 +216,10 @@ pub struct ListenArgs {
     #[arg(short = 'k', long)]
     pub keep_open: bool,
 
-    /// With -k, the most clients served at once; a connection over the
-    /// limit is closed at once, unread.
-    #[arg(long, value_name = "N", default_value_t = 100, requires = "keep_open",
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_conns: u32,
+    /// With -k, the most clients served at once (default 100); a
+    /// connection over the limit is closed at once, unread.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_conns: Option<u32>,
 
     /// Accept clients only from this address or CIDR block (repeatable).
     #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]

@@ -45,7 +45,17 @@ struct Config {
     notice_peer_eof: bool,
 }
 
+/// Clients a `-k` listener serves at once unless --max-conns says.
+const DEFAULT_MAX_CONNS: u32 = 100;
+
 pub fn run(global: &Global, args: ListenArgs) -> anyhow::Result<Exit> {
+    if let (Some(n), false) = (args.max_conns, args.keep_open) {
+        return Err(Error::usage(
+            format!("--max-conns '{n}'"),
+            "applies only with -k/--keep-open (without it one client is served)",
+        )
+        .into());
+    }
     let (host, port) = super::split_addr(&args.addr)?;
     let mut sock = args.socket.to_opts();
     sock.reuseaddr = !args.no_reuseaddr;
@@ -78,7 +88,7 @@ pub fn run(global: &Global, args: ListenArgs) -> anyhow::Result<Exit> {
             allow: args.allow,
             deny: args.deny,
         },
-        max_conns: args.max_conns as usize,
+        max_conns: args.max_conns.unwrap_or(DEFAULT_MAX_CONNS) as usize,
         progress: args.progress && !args.keep_open,
         notice_peer_eof: args.relay.ends_at_peer_eof_for_terminal(),
     };

@@ -10,7 +10,8 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -20,8 +21,13 @@ use sha2::{Digest, Sha256};
 /// The bound on any single wait in these tests.
 pub const LONG: Duration = Duration::from_secs(60);
 
+/// The binary under test: this build's, or `SONDA_TEST_BIN` (to check that a
+/// regression test fails against an older build).
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sonda")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("SONDA_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_sonda").to_string())
+    })
 }
 
 /// What the child reads on stdin.
@@ -41,6 +47,8 @@ pub enum Output {
     Capture,
     Null,
     File(std::path::PathBuf),
+    /// A pipe the test reads itself (`Running::stdout`, or `lines`).
+    Pipe,
 }
 
 #[derive(Default)]
@@ -53,6 +61,8 @@ pub struct Running {
     pub desc: String,
     pub child: Child,
     pub stdin: Option<ChildStdin>,
+    /// With `Output::Pipe`: the child's stdout, for the test to read.
+    pub stdout: Option<ChildStdout>,
     stderr: Arc<Lines>,
     stderr_reader: Option<JoinHandle<()>>,
     stdout_reader: Option<JoinHandle<Vec<u8>>>,
@@ -119,13 +129,14 @@ pub fn spawn_cmd(mut cmd: Command, input: Input, output: Output) -> Running {
     }
     let capture = matches!(output, Output::Capture);
     match output {
-        Output::Capture => cmd.stdout(Stdio::piped()),
+        Output::Capture | Output::Pipe => cmd.stdout(Stdio::piped()),
         Output::Null => cmd.stdout(Stdio::null()),
         Output::File(p) => cmd.stdout(std::fs::File::create(p).expect("create stdout file")),
     };
     cmd.stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {desc}: {e}"));
     let mut stdin = child.stdin.take();
+    let stdout = if capture { None } else { child.stdout.take() };
     let feeder = bytes.map(|b| {
         let mut pipe = stdin.take().expect("stdin pipe");
         thread::spawn(move || {
@@ -163,6 +174,7 @@ pub fn spawn_cmd(mut cmd: Command, input: Input, output: Output) -> Running {
         desc,
         child,
         stdin,
+        stdout,
         stderr: lines,
         stderr_reader: Some(stderr_reader),
         stdout_reader,
@@ -271,6 +283,12 @@ impl Running {
             stdout,
             stderr: self.stderr_now(),
         }
+    }
+
+    /// With `Output::Pipe`: the child's stdout as lines (newline kept),
+    /// read by a thread as they come, for `next_line` to wait on.
+    pub fn lines(&mut self) -> LineReader {
+        LineReader::new(self.stdout.take().expect("Output::Pipe"))
     }
 
     /// Sends a signal to the child.
@@ -431,4 +449,69 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// Lines of a stream, each delivered as soon as its newline arrives.
+pub struct LineReader {
+    rx: mpsc::Receiver<Vec<u8>>,
+}
+
+impl LineReader {
+    pub fn new(mut r: impl Read + Send + 'static) -> LineReader {
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut pending = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match r.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => pending.extend_from_slice(&buf[..n]),
+                }
+                while let Some(i) = pending.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=i).collect();
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            }
+            if !pending.is_empty() {
+                let _ = tx.send(pending);
+            }
+        });
+        LineReader { rx }
+    }
+
+    /// The next line within `limit`; `None` at EOF. Panics when none comes.
+    pub fn next_line(&self, limit: Duration) -> Option<Vec<u8>> {
+        match self.rx.recv_timeout(limit) {
+            Ok(line) => Some(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("no line within {limit:?}"),
+        }
+    }
+}
+
+/// Accepts one connection on `l` within `limit` (polling a non-blocking
+/// accept); the stream gets read and write timeouts of [`LONG`].
+pub fn accept_within(l: &TcpListener, limit: Duration) -> std::net::TcpStream {
+    l.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + limit;
+    loop {
+        match l.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(LONG)).unwrap();
+                s.set_write_timeout(Some(LONG)).unwrap();
+                return s;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    Instant::now() < deadline,
+                    "nothing connected within {limit:?}"
+                );
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
 }
