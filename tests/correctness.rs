@@ -518,7 +518,7 @@ fn terminal_session_ended_by_the_peer_says_so_and_stay_open_keeps_sending() {
             .arg(format!("{} connect {flag} 127.0.0.1 {port}", bin()))
             .arg("/dev/null");
         let mut term = spawn_cmd(cmd, Input::Pipe, Output::Capture);
-        let mut peer = accept_within(&l, LONG);
+        let peer = accept_within(&l, LONG);
         // The peer half-closes at once but keeps reading.
         peer.shutdown(Shutdown::Write).unwrap();
         let mut typed = term.stdin.take().unwrap();
