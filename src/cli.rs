@@ -269,7 +269,8 @@ pub struct ListenArgs {
 
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
-    /// Host name or address (IPv6 with or without brackets).
+    /// Host name or address (IPv6 with or without brackets; a link-local
+    /// IPv6 address with its interface, fe80::1%eth0).
     #[arg(value_parser = parse_host)]
     pub host: String,
 
@@ -284,6 +285,8 @@ pub struct ConnectArgs {
 
     /// Zero-I/O mode: scan PORT (a list) for listeners and send nothing;
     /// open ports are printed in port order, closed and filtered ones with -v.
+    /// Every address HOST resolves to is scanned (nc scans only the first),
+    /// each on lines of its own.
     #[arg(short = 'z', long)]
     pub zero_io: bool,
 
@@ -404,7 +407,8 @@ pub struct RelayArgs {
 
 #[derive(Debug, Args)]
 pub struct UdpSendArgs {
-    /// Host name or address (IPv6 with or without brackets).
+    /// Host name or address (IPv6 with or without brackets; a link-local
+    /// IPv6 address with its interface, fe80::1%eth0).
     #[arg(value_parser = parse_host)]
     pub host: String,
 

@@ -453,6 +453,48 @@ fn force_family_after_subcommand() {
     one_line(&f);
 }
 
+/// Every command that takes an address refuses a link-local one without a
+/// scope at once, saying a scope is needed, instead of a bare "invalid
+/// argument" from connect(2) or bind(2).
+#[test]
+fn link_local_without_scope_is_a_usage_error_everywhere() {
+    let cases: [&[&str]; 9] = [
+        &["connect", "fe80::1", "80"],
+        &["connect", "-z", "fe80::1", "80"],
+        &["connect", "[fe80::1]", "80"],
+        &["connect", "-s", "fe80::1", "::1", "80"],
+        &["listen", "fe80::1", "0"],
+        &["udp-send", "--message", "x", "fe80::1", "9"],
+        &["udp-recv", "fe80::1", "0"],
+        &["probe", "fe80::1", "80"],
+        &["bench", "--client", "fe80::1"],
+    ];
+    for args in cases {
+        let f = spawn(args, Input::Null, Output::Capture).finish_within(Duration::from_secs(10));
+        f.expect_code(2);
+        let line = one_line(&f);
+        assert!(
+            line.contains("'fe80::1'") && line.contains("scope") && line.contains("fe80::1%eth0"),
+            "{args:?}: the message does not say a scope is needed\n{}",
+            f.dump()
+        );
+    }
+}
+
+/// A scope naming no interface is named as such (exit 6), not reported as
+/// an unknown host.
+#[test]
+fn link_local_with_an_unknown_interface_names_it() {
+    let f = run(&["connect", "fe80::1%nosuch0", "80"], Input::Null);
+    f.expect_code(6);
+    let line = one_line(&f);
+    assert!(
+        line.contains("no network interface named 'nosuch0'"),
+        "{}",
+        f.dump()
+    );
+}
+
 #[test]
 fn unresolvable_name() {
     let f = run(&["connect", "nosuch.invalid", "80"], Input::Null);
