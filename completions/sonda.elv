@@ -85,7 +85,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --idle-timeout 'End the session (exit 4) when no byte has moved either way for DUR'
             cand -z 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own'
             cand --zero-io 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own'
-            cand --udp 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, silence open|filtered'
+            cand --udp 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, a reply open, silence open|filtered. Exit 0 when any port is open or open|filtered, 3 when all are closed'
             cand --json 'With -z, print one JSON object per port (every port, any state)'
             cand --progress 'Draw a progress bar on stderr (bytes each way, rate, elapsed; a total when stdin is a regular file), only when stderr is a terminal'
             cand --nodelay 'Set TCP_NODELAY (send small writes at once, no Nagle)'

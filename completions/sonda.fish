@@ -76,7 +76,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -l rcvbuf -d 'Set S
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s z -l zero-io -d 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own'
-complete -c sonda -n "__fish_sonda_using_subcommand connect" -l udp -d 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, silence open|filtered'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l udp -d 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, a reply open, silence open|filtered. Exit 0 when any port is open or open|filtered, 3 when all are closed'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l json -d 'With -z, print one JSON object per port (every port, any state)'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l progress -d 'Draw a progress bar on stderr (bytes each way, rate, elapsed; a total when stdin is a regular file), only when stderr is a terminal'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l nodelay -d 'Set TCP_NODELAY (send small writes at once, no Nagle)'

@@ -291,7 +291,8 @@ pub struct ConnectArgs {
     pub zero_io: bool,
 
     /// With -z, probe UDP: an empty datagram per port; ICMP port
-    /// unreachable is closed, silence open|filtered.
+    /// unreachable is closed, a reply open, silence open|filtered. Exit 0
+    /// when any port is open or open|filtered, 3 when all are closed.
     #[arg(long, requires = "zero_io")]
     pub udp: bool,
 

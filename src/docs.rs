@@ -66,7 +66,7 @@ const CONNECT_EXAMPLES: Examples = &[
     ("tar c dir | sonda connect backup 9000", "Stream an archive; exit 0 only when the peer read all of it."),
     ("sonda connect --recv-only --idle-timeout 30s feed 7000 > feed.log", "Record a feed until it falls silent for 30 seconds (exit 4)."),
     ("sonda connect -z 127.0.0.1 1-65535", "Scan every TCP port on loopback: open ports in port order with their connect time; -v adds closed and filtered ones. Exit 0 if any is open, 3 if all refused, 4 if none answered."),
-    ("sonda connect -z --udp -w 500ms 10.0.0.5 53,123,161", "Probe UDP ports: closed on ICMP port unreachable, open|filtered on silence."),
+    ("sonda connect -z --udp -w 500ms 10.0.0.5 53,123,161", "Probe UDP ports: closed on ICMP port unreachable, open|filtered on silence. Exit 0 if any is open or open|filtered, 3 if all are closed."),
     ("sonda connect -z --json 127.0.0.1 20-25 | jq -c 'select(.state == \"open\")'", "One JSON object per port."),
     ("sonda connect --retry 30 --retry-delay 200ms db 5432 < /dev/null", "Wait for a service to come up (the delay doubles after each failure, up to 2 s); exit with the last attempt's status."),
     ("pv -q < image.iso | sonda connect --progress host 9000", "A progress bar on stderr while stdout stays byte-exact."),

@@ -103,10 +103,13 @@ pub fn run(global: &Global, args: &ConnectArgs) -> anyhow::Result<Exit> {
     Ok(exit_status(&results))
 }
 
-/// DESIGN "Exit status", over every address scanned.
+/// DESIGN "Exit status", over every address scanned: 0 when any port
+/// accepted; for UDP a silent port counts too, since open|filtered is all
+/// a service that reads and never answers can ever give. 3 when a port was
+/// refused and none accepted; 4 when every probe timed out.
 fn exit_status(results: &[PortResult]) -> Exit {
     let any = |s: State| results.iter().any(|r| r.state == s);
-    if any(State::Open) {
+    if any(State::Open) || any(State::OpenFiltered) {
         Exit::Success
     } else if any(State::Closed) {
         Exit::Refused
