@@ -125,7 +125,12 @@ an escaped preview) and --json one JSON object per datagram:\n\n\
 \"original_len\": the datagram's real length, \"truncated\": bool, \
 \"payload_base64\": the delivered bytes}\n\n\
 With -v, buffer growth and a summary at exit (datagrams, bytes, truncated, largest) \
-go to stderr, also when interrupted."
+go to stderr, also when interrupted.\n\n\
+SO_REUSEADDR is off, so a port another socket holds is exit 5 ('sonda probe --udp \
+PORT' shows who holds it): two UDP sockets that both set SO_REUSEADDR share a port, \
+and the one bound last then gets every unicast datagram while the other gets none, \
+which a diagnostic tool must not do to a running service behind its back. \
+--reuseaddr shares the port on purpose."
     )]
     UdpRecv(UdpRecvArgs),
 
@@ -149,6 +154,11 @@ one. A listener without SO_REUSEADDR cannot bind while any such connection exist
 its port; SO_REUSEADDR allows it (but never beside another listener). SO_REUSEPORT \
 is different: every socket that sets it may bind and listen on the same port at once, \
 and the kernel splits new connections between them.\n\n\
+UDP (--udp) has no TIME-WAIT and no listeners: a UDP port is held by a bound UDP \
+socket, named with its owner. There SO_REUSEADDR does not step past old state; it \
+lets sockets that all set it share the port, and the one bound last then gets every \
+unicast datagram, so a second receiver steals the first one's datagrams. \
+SO_REUSEPORT shares the port between sockets of one user, split by sender.\n\n\
 --json prints one object: {\"proto\", \"port\", \"source\" (\"sock_diag\" or \
 \"/proc/net\"), \"binds\": [{\"address\", \"dual_stack\", \"options\" (\"plain\", \"SO_REUSEADDR\", \
 \"SO_REUSEPORT\"), \"ok\", \"errno\" (e.g. \"EADDRINUSE\", null when ok), \"error\"}], \
@@ -495,8 +505,16 @@ pub struct UdpRecvArgs {
     #[arg(long)]
     pub echo: bool,
 
-    /// Leave SO_REUSEADDR off.
+    /// Set SO_REUSEADDR, to share the port on purpose with sockets that set
+    /// it too. Off by default, so a port another socket holds is exit 5:
+    /// of two receivers on one port, the one bound last gets every unicast
+    /// datagram and the other none.
     #[arg(long)]
+    pub reuseaddr: bool,
+
+    /// What udp-recv does by default now; still accepted so scripts that
+    /// asked for it keep working.
+    #[arg(long, hide = true, conflicts_with = "reuseaddr")]
     pub no_reuseaddr: bool,
 }
 

@@ -971,6 +971,123 @@ fn recv_on_a_busy_port_exits_5_with_probe_hint() {
     drop(holder);
 }
 
+/// A python3 UDP socket on 127.0.0.1 with SO_REUSEADDR (as many daemons
+/// set it): says `PORT N ready` on stderr, counts the datagrams it gets
+/// and prints the count on stdout when its stdin closes.
+const PY_REUSEADDR_HOLDER: &str = r#"
+import select, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+sys.stderr.write("PORT %d ready\n" % s.getsockname()[1])
+sys.stderr.flush()
+got = 0
+while True:
+    ready, _, _ = select.select([s, sys.stdin], [], [])
+    if s in ready:
+        s.recv(65535)
+        got += 1
+    if sys.stdin in ready and not sys.stdin.read(1):
+        break
+print(got, flush=True)
+"#;
+
+/// Starts [`PY_REUSEADDR_HOLDER`]; returns it with its port.
+fn reuseaddr_holder() -> (Running, String) {
+    let mut p = spawn_cmd(
+        python(PY_REUSEADDR_HOLDER, &[]),
+        Input::Pipe,
+        Output::Capture,
+    );
+    let line = p.wait_for_stderr(" ready");
+    let port = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("bad port line {line:?}"))
+        .to_string();
+    (p, port)
+}
+
+fn assert_held(f: &Finished, port: &str) {
+    f.expect_code(5);
+    assert!(f.stderr.contains("address already in use"), "{}", f.dump());
+    assert!(
+        f.stderr
+            .lines()
+            .any(|l| l.starts_with("hint: ") && l.contains(&format!("sonda probe --udp {port}"))),
+        "no hint naming 'sonda probe --udp {port}'\n{}",
+        f.dump()
+    );
+    assert!(f.stdout.is_empty(), "{}", f.dump());
+}
+
+/// A receiver never joins a port another socket holds unless told to, even
+/// when the holder set SO_REUSEADDR (the kernel would let a second
+/// SO_REUSEADDR socket in and hand it every datagram): exit 5.
+#[test]
+fn second_receiver_on_a_held_port_exits_5_instead_of_stealing() {
+    // Another sonda udp-recv holds the port.
+    let (_first, port) = receiver(V4, &[], Output::Null);
+    let f = spawn(&["udp-recv", V4, &port], Input::Null, Output::Capture)
+        .finish_within(Duration::from_secs(10));
+    assert_held(&f, &port);
+
+    // A python3 socket with SO_REUSEADDR holds the port.
+    require!("python3");
+    let (_holder, port) = reuseaddr_holder();
+    let f = spawn(&["udp-recv", V4, &port], Input::Null, Output::Capture)
+        .finish_within(Duration::from_secs(10));
+    assert_held(&f, &port);
+}
+
+/// `--reuseaddr` shares the port on purpose, and the man page's warning
+/// holds: the receiver bound last gets the datagrams, the holder none.
+#[test]
+fn reuseaddr_shares_a_held_port_and_takes_its_datagrams() {
+    require!("python3");
+    let (mut holder, port) = reuseaddr_holder();
+    let mut r = spawn(
+        &["-v", "udp-recv", "--reuseaddr", "--count", "1", V4, &port],
+        Input::Null,
+        Output::Capture,
+    );
+    r.wait_for_stderr("listening on ");
+    let tx = UdpSocket::bind((V4, 0)).unwrap();
+    tx.send_to(b"mine now", (V4, port.parse::<u16>().unwrap()))
+        .unwrap();
+    let f = r.finish();
+    f.expect_code(0);
+    assert_eq!(f.stdout, b"mine now", "{}", f.dump());
+    drop(holder.stdin.take());
+    let h = holder.finish();
+    h.expect_code(0);
+    assert_eq!(
+        String::from_utf8_lossy(&h.stdout).trim(),
+        "0",
+        "the first receiver should have lost the datagram\n{}",
+        h.dump()
+    );
+}
+
+/// The old `--no-reuseaddr` now names the default: still accepted, hidden,
+/// and contradicting `--reuseaddr` is a usage error.
+#[test]
+fn no_reuseaddr_is_still_accepted_by_udp_recv() {
+    let f = spawn(
+        &["udp-recv", "--no-reuseaddr", "--timeout", "200ms", V4, "0"],
+        Input::Null,
+        Output::Capture,
+    )
+    .finish_within(Duration::from_secs(10));
+    f.expect_code(4);
+    let f = run(
+        &["udp-recv", "--no-reuseaddr", "--reuseaddr", V4, "0"],
+        Input::Null,
+    );
+    f.expect_code(2);
+    one_line(&f);
+}
+
 #[test]
 fn recv_idle_timeout_exits_4() {
     let started = Instant::now();

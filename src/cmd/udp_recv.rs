@@ -68,8 +68,10 @@ struct JsonDatagram<'a> {
 
 pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
     let (host, port) = super::split_addr(&args.addr)?;
+    // SO_REUSEADDR only when asked: on UDP it lets a second receiver bind
+    // a held port and silently take its datagrams.
     let opts = SocketOpts {
-        reuseaddr: !args.no_reuseaddr,
+        reuseaddr: args.reuseaddr,
         ..SocketOpts::default()
     };
     let sock = match host {

@@ -14,7 +14,7 @@ use crate::error::Error;
 #[derive(Clone, Debug, Default)]
 pub struct SocketOpts {
     /// SO_REUSEADDR: lets a listener bind while old connections on its port
-    /// sit in TIME-WAIT. On for listeners unless `--no-reuseaddr`.
+    /// sit in TIME-WAIT; on UDP, lets sockets that all set it share a port.
     pub reuseaddr: bool,
     /// SO_REUSEPORT: share the port with other sockets that also set it.
     pub reuseport: bool,
