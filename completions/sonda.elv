@@ -113,7 +113,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --wait-reply 'After sending, print replies to stdout until DUR passes without one; exit 4 if none came'
             cand -s 'Bind to this local address (and port) first'
             cand --source 'Bind to this local address (and port) first'
-            cand --lines 'Send one datagram per line of stdin, without its newline (an empty line is an empty datagram; a line longer than --size is an error)'
+            cand --lines 'Send one datagram per line of stdin, without its newline, as soon as the line is complete (an empty line is an empty datagram; a line longer than --size is an error)'
             cand --broadcast 'Set SO_BROADCAST, to send to a broadcast address'
             cand -v 'Print diagnostics to stderr (repeat for more)'
             cand --verbose 'Print diagnostics to stderr (repeat for more)'

@@ -96,9 +96,11 @@ only have half-closed) or ends when it is a terminal."
     /// Send datagrams from stdin or --message over connected UDP.
     #[command(
         name = "udp-send",
-        long_about = "Send UDP datagrams to PORT on HOST: stdin cut into datagrams of at most \
---size bytes (the default), one datagram per line of stdin (--lines), or exactly \
---message TEXT. The socket is connected, so an ICMP port unreachable from the peer \
+        long_about = "Send UDP datagrams to PORT on HOST: by default each read of stdin, at most \
+--size bytes, is one datagram, sent as soon as the read returns (as nc -u does: what \
+a live writer such as tail -f writes at once goes at once, and separate writes are \
+never merged; a larger write is cut at --size); with --lines, one datagram per line \
+of stdin, sent as soon as its newline is read; or exactly --message TEXT. The socket is connected, so an ICMP port unreachable from the peer \
 is reported ('port unreachable', exit 3): after the last datagram sonda waits up to \
 100ms for one, so even a single datagram is checked.\n\n\
 --count N sends N datagrams: the message N times, or the first N datagrams of \
@@ -432,8 +434,9 @@ pub struct UdpSendArgs {
     #[arg(long, value_name = "N", default_value = "1472", value_parser = parse_datagram_size)]
     pub size: usize,
 
-    /// Send one datagram per line of stdin, without its newline (an empty
-    /// line is an empty datagram; a line longer than --size is an error).
+    /// Send one datagram per line of stdin, without its newline, as soon as
+    /// the line is complete (an empty line is an empty datagram; a line
+    /// longer than --size is an error).
     #[arg(long, conflicts_with = "message")]
     pub lines: bool,
 

@@ -76,6 +76,7 @@ const UDP_SEND_EXAMPLES: Examples = &[
     ("sonda udp-send --message hello 127.0.0.1 9000", "Send one datagram; exit 3 with 'port unreachable' if nothing listens there."),
     ("printf 'a\\nbb\\n' | sonda udp-send --lines 127.0.0.1 9000", "Send one datagram per line: 'a', then 'bb'."),
     ("head -c 9000 /dev/urandom | sonda udp-send --size 9000 ::1 9000", "Send one 9000-byte datagram over IPv6."),
+    ("tail -f app.log | sonda udp-send --lines loghost 5140", "Ship a growing log, each new line as its own datagram the moment it is written."),
     ("sonda udp-send --message ping --count 1000 --interval 1ms host 7", "A thousand datagrams, one per millisecond."),
     ("sonda udp-send --message STATUS --wait-reply 2s 127.0.0.1 9999", "Request and response: print every reply until 2 seconds pass without one (exit 4 if none came)."),
 ];

@@ -921,6 +921,92 @@ fn lines_sends_one_datagram_per_line() {
     f.expect_code(0);
 }
 
+/// Drives `sonda udp-send EXTRA... 127.0.0.1 PORT` through a stdin pipe
+/// the test holds, to a std socket: each write goes in alone, and the next
+/// is written only once the datagram of the one before has arrived
+/// (bounded by 5 s), so a sender that holds input back to fill a datagram
+/// or waits for EOF fails here, as does one that merges writes.
+fn live_stdin_is_sent_at_once(extra: &[&str], writes: &[&[u8]], expect: &[&[u8]]) {
+    use std::io::Write;
+    let rx = UdpSocket::bind((V4, 0)).unwrap();
+    rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let port = rx.local_addr().unwrap().port().to_string();
+    let mut args = vec!["udp-send"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[V4, &port]);
+    let mut s = spawn(&args, Input::Pipe, Output::Capture);
+    let mut pipe = s.stdin.take().unwrap();
+    let mut buf = vec![0u8; 65536];
+    let mut want = expect.iter();
+    for w in writes {
+        pipe.write_all(w).unwrap();
+        pipe.flush().unwrap();
+        // A write with no complete line (--lines) sends nothing yet.
+        let Some(next) = (if w.ends_with(b"\n") || !extra.contains(&"--lines") {
+            want.next()
+        } else {
+            None
+        }) else {
+            continue;
+        };
+        let started = Instant::now();
+        let got = match rx.recv(&mut buf) {
+            Ok(n) => buf[..n].to_vec(),
+            Err(e) => panic!(
+                "no datagram within 5 s of writing {:?} while stdin stays open: {e}\nstderr:\n{}",
+                String::from_utf8_lossy(w),
+                s.stderr_now()
+            ),
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(next),
+            "after writing {:?} (took {:?})",
+            String::from_utf8_lossy(w),
+            started.elapsed()
+        );
+    }
+    drop(pipe);
+    let f = s.finish();
+    f.expect_code(0);
+    assert!(
+        want.next().is_none(),
+        "datagrams expected but not sent\n{}",
+        f.dump()
+    );
+    // Nothing more arrives after EOF: no held-back remainder.
+    rx.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(
+        rx.recv(&mut buf).is_err(),
+        "an extra datagram after EOF\n{}",
+        f.dump()
+    );
+}
+
+/// Without --lines each read of stdin is one datagram, sent while stdin is
+/// still open (`(echo line; sleep 3) | sonda udp-send` delivers at once),
+/// and two separate writes are two datagrams, never merged.
+#[test]
+fn each_read_of_live_stdin_is_one_datagram_sent_at_once() {
+    live_stdin_is_sent_at_once(
+        &[],
+        &[b"first line\n", b"second line\n", b"no newline"],
+        &[b"first line\n", b"second line\n", b"no newline"],
+    );
+}
+
+/// With --lines a line goes as soon as its newline is read; a partial line
+/// waits for the rest of it, not for a buffer to fill.
+#[test]
+fn lines_sends_each_line_as_soon_as_it_is_complete() {
+    live_stdin_is_sent_at_once(
+        &["--lines"],
+        &[b"one\n", b"tw", b"o\n", b"three\n"],
+        &[b"one", b"two", b"three"],
+    );
+}
+
 // ---------------------------------------------------------------- --show
 
 #[test]

@@ -95,19 +95,18 @@ enum Source {
     /// `--message`: the same text each time.
     Message(Vec<u8>),
     /// `--lines`: a line of stdin each, without its newline, at most `size`
-    /// bytes.
+    /// bytes, sent as soon as its newline has been read (read_until returns
+    /// then; it never waits for its buffer to fill).
     Lines {
         reader: BufReader<std::io::Stdin>,
         size: usize,
         line: u64,
     },
-    /// stdin in pieces of at most `size`: filled to `size` from a pipe or a
-    /// file, one read each from a terminal (so a typed line goes at once).
-    Chunks {
-        size: usize,
-        terminal: bool,
-        eof: bool,
-    },
+    /// One read(2) of stdin, at most `size` bytes, per datagram, sent as
+    /// soon as the read returns (as nc -u does): a live writer such as
+    /// `tail -f` gets each burst delivered at once, never held back to fill
+    /// a datagram or merged with the next one.
+    Chunks { size: usize },
 }
 
 impl Source {
@@ -121,11 +120,7 @@ impl Source {
                 line: 0,
             }
         } else {
-            Source::Chunks {
-                size: args.size,
-                terminal: stdio::stdin_is_terminal(),
-                eof: false,
-            }
+            Source::Chunks { size: args.size }
         }
     }
 
@@ -162,29 +157,11 @@ impl Source {
                 }
                 Ok(true)
             }
-            Source::Chunks {
-                size,
-                terminal,
-                eof,
-            } => {
-                if *eof {
-                    return Ok(false);
-                }
+            Source::Chunks { size } => {
                 buf.resize(*size, 0);
-                let mut filled = 0;
-                while filled < *size {
-                    let n = stdio::read_stdin(&mut buf[filled..]).map_err(read_fail)?;
-                    if n == 0 {
-                        *eof = true;
-                        break;
-                    }
-                    filled += n;
-                    if *terminal {
-                        break;
-                    }
-                }
-                buf.truncate(filled);
-                Ok(filled > 0)
+                let n = stdio::read_stdin(buf).map_err(read_fail)?;
+                buf.truncate(n);
+                Ok(n > 0)
             }
         }
     }
