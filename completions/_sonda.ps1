@@ -120,7 +120,7 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Bind to this local address (and port) first')
             [CompletionResult]::new('--source', '--source', [CompletionResultType]::ParameterName, 'Bind to this local address (and port) first')
             [CompletionResult]::new('--lines', '--lines', [CompletionResultType]::ParameterName, 'Send one datagram per line of stdin, without its newline, as soon as the line is complete (an empty line is an empty datagram; a line longer than --size is an error)')
-            [CompletionResult]::new('--broadcast', '--broadcast', [CompletionResultType]::ParameterName, 'Set SO_BROADCAST, to send to a broadcast address')
+            [CompletionResult]::new('--broadcast', '--broadcast', [CompletionResultType]::ParameterName, 'Set SO_BROADCAST, to send to a broadcast address (without it the kernel refuses one: "permission denied", exit 1, with a hint)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print diagnostics to stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print diagnostics to stderr (repeat for more)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing to stderr but fatal errors')

@@ -114,7 +114,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand -s 'Bind to this local address (and port) first'
             cand --source 'Bind to this local address (and port) first'
             cand --lines 'Send one datagram per line of stdin, without its newline, as soon as the line is complete (an empty line is an empty datagram; a line longer than --size is an error)'
-            cand --broadcast 'Set SO_BROADCAST, to send to a broadcast address'
+            cand --broadcast 'Set SO_BROADCAST, to send to a broadcast address (without it the kernel refuses one: "permission denied", exit 1, with a hint)'
             cand -v 'Print diagnostics to stderr (repeat for more)'
             cand --verbose 'Print diagnostics to stderr (repeat for more)'
             cand -q 'Print nothing to stderr but fatal errors'

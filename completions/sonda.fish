@@ -98,7 +98,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l interval -d 'Pa
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l wait-reply -d 'After sending, print replies to stdout until DUR passes without one; exit 4 if none came' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s s -l source -d 'Bind to this local address (and port) first' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l lines -d 'Send one datagram per line of stdin, without its newline, as soon as the line is complete (an empty line is an empty datagram; a line longer than --size is an error)'
-complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l broadcast -d 'Set SO_BROADCAST, to send to a broadcast address'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l broadcast -d 'Set SO_BROADCAST, to send to a broadcast address (without it the kernel refuses one: "permission denied", exit 1, with a hint)'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s 4 -d 'Use IPv4 only'

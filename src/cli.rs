@@ -462,7 +462,8 @@ pub struct UdpSendArgs {
     #[arg(short = 's', long, value_name = "ADDR[:PORT]", value_parser = parse_source)]
     pub source: Option<std::net::SocketAddr>,
 
-    /// Set SO_BROADCAST, to send to a broadcast address.
+    /// Set SO_BROADCAST, to send to a broadcast address (without it the
+    /// kernel refuses one: "permission denied", exit 1, with a hint).
     #[arg(long)]
     pub broadcast: bool,
 }

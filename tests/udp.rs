@@ -697,6 +697,53 @@ fn port_unreachable_single_datagram_from_stdin() {
     unreachable(V4, &[], Input::Bytes(b"x".to_vec()));
 }
 
+// ---------------------------------------------------------------- broadcast
+
+/// Loopback's broadcast address: the kernel refuses it (EACCES) to a socket
+/// without SO_BROADCAST, as it does any broadcast address, and a datagram
+/// sent there never leaves lo.
+const LO_BROADCAST: &str = "127.255.255.255";
+
+/// Without --broadcast, "permission denied" comes with the hint to add it;
+/// with it the same datagram goes.
+#[test]
+fn broadcast_address_without_flag_hints_broadcast() {
+    let rx = match UdpSocket::bind((LO_BROADCAST, 0)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("skipped: cannot bind {LO_BROADCAST} here: {e}");
+            return;
+        }
+    };
+    let port = rx.local_addr().unwrap().port().to_string();
+    let f = send(LO_BROADCAST, &port, &["--message", "x"], Input::Null);
+    f.expect_code(1);
+    assert!(
+        f.stderr
+            .lines()
+            .any(|l| l.starts_with("sonda: ") && l.contains("permission denied")),
+        "{}",
+        f.dump()
+    );
+    assert!(
+        f.stderr
+            .lines()
+            .any(|l| l.starts_with("hint: ") && l.contains("--broadcast")),
+        "no hint naming --broadcast\n{}",
+        f.dump()
+    );
+    assert_no_panic(&f);
+
+    let f = send(
+        LO_BROADCAST,
+        &port,
+        &["--broadcast", "--message", "all"],
+        Input::Null,
+    );
+    f.expect_code(0);
+    assert_eq!(recv_one(&rx, "broadcast"), b"all", "{}", f.dump());
+}
+
 // ---------------------------------------------------------------- replies
 
 fn wait_reply_prints_echo(host: &str, family: &str) {

@@ -21,7 +21,8 @@ const UNREACHABLE_WAIT: Duration = Duration::from_millis(100);
 
 pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
     let addrs = resolve(&args.host, args.port, global.family)?;
-    let (sock, peer) = udp::connect(&addrs, args.source, args.broadcast)?;
+    let (sock, peer) = udp::connect(&addrs, args.source, args.broadcast)
+        .map_err(|e| access_hint(e, &args.host, args.broadcast))?;
     report::info(format!("sending to {}", display_addr(&peer)));
 
     let mut source = Source::new(&args);
@@ -37,7 +38,7 @@ pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
                 thread::sleep(pause);
             }
         }
-        udp::send(&sock, &buf, &peer)?;
+        udp::send(&sock, &buf, &peer).map_err(|e| access_hint(e, &args.host, args.broadcast))?;
         sent += 1;
         bytes += buf.len() as u64;
     }
@@ -54,6 +55,27 @@ pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
             Ok(Exit::Success)
         }
         Some(wait) => wait_replies(&sock, &peer, wait),
+    }
+}
+
+/// EACCES from connect(2) or send(2) on UDP is, nearly always, a broadcast
+/// address on a socket without SO_BROADCAST, and "permission denied" alone
+/// does not say so. With --broadcast set it can only be a prohibit route or
+/// a firewall rule. A bind error (privileged --source port) has its own
+/// hint already and is left alone.
+fn access_hint(e: Error, host: &str, broadcast: bool) -> Error {
+    if e.errno != Some(libc::EACCES) || e.hint.is_some() {
+        return e;
+    }
+    let route = format!(
+        "a prohibit route or a firewall rule refused it ('ip route get {host}' shows the route)"
+    );
+    if broadcast {
+        e.with_hint(route)
+    } else {
+        e.with_hint(format!(
+            "to send to a broadcast address, add --broadcast (SO_BROADCAST); otherwise {route}"
+        ))
     }
 }
 
