@@ -47,7 +47,7 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             [CompletionResult]::new('--backlog', '--backlog', [CompletionResultType]::ParameterName, 'Length of the accept queue passed to listen(2)')
             [CompletionResult]::new('--sndbuf', '--sndbuf', [CompletionResultType]::ParameterName, 'Set SO_SNDBUF (turns off the kernel''s send buffer autotuning)')
             [CompletionResult]::new('--rcvbuf', '--rcvbuf', [CompletionResultType]::ParameterName, 'Set SO_RCVBUF (turns off the kernel''s receive buffer autotuning)')
-            [CompletionResult]::new('--keepalive', '--keepalive', [CompletionResultType]::ParameterName, 'Turn on TCP keepalive, probing after DUR of silence and every DUR')
+            [CompletionResult]::new('--keepalive', '--keepalive', [CompletionResultType]::ParameterName, 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE''s range)')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'End the session (exit 4) when no byte has moved either way for DUR')
             [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Serve clients concurrently and keep listening after each one ends')
             [CompletionResult]::new('--keep-open', '--keep-open', [CompletionResultType]::ParameterName, 'Serve clients concurrently and keep listening after each one ends')
@@ -86,7 +86,7 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             [CompletionResult]::new('--source', '--source', [CompletionResultType]::ParameterName, 'Bind to this local address (and port) before connecting; a busy port is an error, never replaced by another')
             [CompletionResult]::new('--sndbuf', '--sndbuf', [CompletionResultType]::ParameterName, 'Set SO_SNDBUF (turns off the kernel''s send buffer autotuning)')
             [CompletionResult]::new('--rcvbuf', '--rcvbuf', [CompletionResultType]::ParameterName, 'Set SO_RCVBUF (turns off the kernel''s receive buffer autotuning)')
-            [CompletionResult]::new('--keepalive', '--keepalive', [CompletionResultType]::ParameterName, 'Turn on TCP keepalive, probing after DUR of silence and every DUR')
+            [CompletionResult]::new('--keepalive', '--keepalive', [CompletionResultType]::ParameterName, 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE''s range)')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'End the session (exit 4) when no byte has moved either way for DUR')
             [CompletionResult]::new('-z', '-z', [CompletionResultType]::ParameterName, 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own')
             [CompletionResult]::new('--zero-io', '--zero-io', [CompletionResultType]::ParameterName, 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own')
@@ -135,7 +135,7 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
         }
         'sonda;udp-recv' {
             [CompletionResult]::new('--buffer', '--buffer', [CompletionResultType]::ParameterName, 'Initial receive buffer, in bytes')
-            [CompletionResult]::new('--max-size', '--max-size', [CompletionResultType]::ParameterName, 'Largest the buffer may grow to, in bytes')
+            [CompletionResult]::new('--max-size', '--max-size', [CompletionResultType]::ParameterName, 'Largest the buffer may grow to, in bytes; at least --buffer (default: 65535, or --buffer if that is larger)')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Exit after N datagrams')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Exit 4 when no datagram arrives for DUR')
             [CompletionResult]::new('--no-grow', '--no-grow', [CompletionResultType]::ParameterName, 'Keep the buffer at --buffer: larger datagrams are delivered truncated and reported')

@@ -43,7 +43,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --backlog 'Length of the accept queue passed to listen(2)'
             cand --sndbuf 'Set SO_SNDBUF (turns off the kernel''s send buffer autotuning)'
             cand --rcvbuf 'Set SO_RCVBUF (turns off the kernel''s receive buffer autotuning)'
-            cand --keepalive 'Turn on TCP keepalive, probing after DUR of silence and every DUR'
+            cand --keepalive 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE''s range)'
             cand --idle-timeout 'End the session (exit 4) when no byte has moved either way for DUR'
             cand -k 'Serve clients concurrently and keep listening after each one ends'
             cand --keep-open 'Serve clients concurrently and keep listening after each one ends'
@@ -81,7 +81,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --source 'Bind to this local address (and port) before connecting; a busy port is an error, never replaced by another'
             cand --sndbuf 'Set SO_SNDBUF (turns off the kernel''s send buffer autotuning)'
             cand --rcvbuf 'Set SO_RCVBUF (turns off the kernel''s receive buffer autotuning)'
-            cand --keepalive 'Turn on TCP keepalive, probing after DUR of silence and every DUR'
+            cand --keepalive 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE''s range)'
             cand --idle-timeout 'End the session (exit 4) when no byte has moved either way for DUR'
             cand -z 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own'
             cand --zero-io 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own'
@@ -128,7 +128,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
         }
         &'sonda;udp-recv'= {
             cand --buffer 'Initial receive buffer, in bytes'
-            cand --max-size 'Largest the buffer may grow to, in bytes'
+            cand --max-size 'Largest the buffer may grow to, in bytes; at least --buffer (default: 65535, or --buffer if that is larger)'
             cand --count 'Exit after N datagrams'
             cand --timeout 'Exit 4 when no datagram arrives for DUR'
             cand --no-grow 'Keep the buffer at --buffer: larger datagrams are delivered truncated and reported'

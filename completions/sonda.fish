@@ -43,7 +43,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -l deny -d 'Close co
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l backlog -d 'Length of the accept queue passed to listen(2)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l sndbuf -d 'Set SO_SNDBUF (turns off the kernel\'s send buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
-complete -c sonda -n "__fish_sonda_using_subcommand listen" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s k -l keep-open -d 'Serve clients concurrently and keep listening after each one ends'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l echo -d 'Send back everything a client sends; stdin is ignored'
@@ -73,7 +73,7 @@ alarm\t'Blocking connect interrupted by SIGALRM from a sub-second timer'"
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s s -l source -d 'Bind to this local address (and port) before connecting; a busy port is an error, never replaced by another' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l sndbuf -d 'Set SO_SNDBUF (turns off the kernel\'s send buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
-complete -c sonda -n "__fish_sonda_using_subcommand connect" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s z -l zero-io -d 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l udp -d 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, a reply open, silence open|filtered. Exit 0 when any port is open or open|filtered, 3 when all are closed'
@@ -106,7 +106,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s 6 -d 'Use IPv6 
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s V -l version -d 'Print version'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l buffer -d 'Initial receive buffer, in bytes' -r
-complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l max-size -d 'Largest the buffer may grow to, in bytes' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l max-size -d 'Largest the buffer may grow to, in bytes; at least --buffer (default: 65535, or --buffer if that is larger)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l count -d 'Exit after N datagrams' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l timeout -d 'Exit 4 when no datagram arrives for DUR' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l no-grow -d 'Keep the buffer at --buffer: larger datagrams are delivered truncated and reported'

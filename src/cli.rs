@@ -11,7 +11,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
 use crate::engine::addr::{parse_cidr, parse_host, parse_port, parse_source};
-use crate::parse::{parse_buffer_size, parse_duration};
+use crate::parse::{parse_buffer_size, parse_duration, parse_keepalive};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -383,8 +383,9 @@ pub struct SocketArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_buffer_size)]
     pub rcvbuf: Option<usize>,
 
-    /// Turn on TCP keepalive, probing after DUR of silence and every DUR.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    /// Turn on TCP keepalive, probing after DUR of silence and every DUR;
+    /// whole seconds from 1s to 32767s (TCP_KEEPIDLE's range).
+    #[arg(long, value_name = "DUR", value_parser = parse_keepalive)]
     pub keepalive: Option<Duration>,
 }
 
@@ -479,9 +480,10 @@ pub struct UdpRecvArgs {
     #[arg(long, value_name = "N", default_value = "2048", value_parser = parse_datagram_buffer)]
     pub buffer: usize,
 
-    /// Largest the buffer may grow to, in bytes.
-    #[arg(long, value_name = "N", default_value = "65535", value_parser = parse_datagram_buffer)]
-    pub max_size: usize,
+    /// Largest the buffer may grow to, in bytes; at least --buffer
+    /// (default: 65535, or --buffer if that is larger).
+    #[arg(long, value_name = "N", value_parser = parse_datagram_buffer)]
+    pub max_size: Option<usize>,
 
     /// Keep the buffer at --buffer: larger datagrams are delivered truncated
     /// and reported.

@@ -234,6 +234,49 @@ fn bad_connect_sndbuf_zero() {
     usage_error(&["connect", "--sndbuf", "0", "127.0.0.1", "80"], "0");
 }
 
+/// `--keepalive` outside whole seconds 1..=32767 (what TCP_KEEPIDLE takes)
+/// is refused at parse time naming the flag and its range, on connect and
+/// listen alike, instead of a runtime "invalid argument" blamed on the
+/// connect or the listen.
+#[test]
+fn keepalive_out_of_range_is_a_usage_error_naming_the_range() {
+    let port = closed_port("127.0.0.1").to_string();
+    for bad in ["500ms", "0", "1000000s", "1.5", "32768"] {
+        for args in [
+            vec!["connect", "--keepalive", bad, "127.0.0.1", port.as_str()],
+            vec!["listen", "--keepalive", bad, "127.0.0.1", "0"],
+        ] {
+            let f =
+                spawn(&args, Input::Null, Output::Capture).finish_within(Duration::from_secs(10));
+            f.expect_code(2);
+            let line = one_line(&f);
+            assert!(
+                line.contains(&format!("'{bad}'"))
+                    && line.contains("--keepalive")
+                    && line.contains("1s to 32767s"),
+                "{args:?}: the message does not name the value, the flag and the range\n{}",
+                f.dump()
+            );
+        }
+    }
+}
+
+/// A keepalive in range still works: the connect succeeds.
+#[test]
+fn keepalive_in_range_is_accepted() {
+    let (l, port) = listen("127.0.0.1", &["--sink"], Input::Null, Output::Null);
+    let port = port.to_string();
+    let c = spawn(
+        &["connect", "--keepalive", "32767", "127.0.0.1", &port],
+        Input::Bytes(b"x".to_vec()),
+        Output::Capture,
+    )
+    .finish_within(Duration::from_secs(10));
+    c.expect_code(0);
+    let mut l = l;
+    l.finish_within(Duration::from_secs(10)).expect_code(0);
+}
+
 #[test]
 fn bad_listen_allow_cidr() {
     usage_error(&["listen", "--allow", "300.1.1.1/8", "8080"], "300.1.1.1/8");

@@ -932,6 +932,45 @@ fn bad_recv_buffer_zero() {
     usage_error(&["udp-recv", "--buffer", "0", "9000"], "0");
 }
 
+/// `--max-size` below `--buffer` contradicts it (the buffer only grows):
+/// exit 2 naming both flags, before any socket opens.
+#[test]
+fn max_size_below_buffer_is_a_usage_error_naming_both_flags() {
+    let f = spawn(
+        &[
+            "udp-recv",
+            "--buffer",
+            "4096",
+            "--max-size",
+            "1024",
+            V4,
+            "0",
+        ],
+        Input::Null,
+        Output::Capture,
+    )
+    .finish_within(Duration::from_secs(10));
+    f.expect_code(2);
+    let line = one_line(&f);
+    assert!(
+        line.contains("'1024'") && line.contains("--max-size") && line.contains("--buffer"),
+        "the message does not name both flags\n{}",
+        f.dump()
+    );
+    // Equal is fine, and a --buffer above the default limit needs no
+    // --max-size.
+    for extra in [
+        &["--buffer", "4096", "--max-size", "4096"][..],
+        &["--buffer", "65536"],
+    ] {
+        let mut args = vec!["udp-recv", "--timeout", "100ms"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[V4, "0"]);
+        let f = spawn(&args, Input::Null, Output::Capture).finish_within(Duration::from_secs(10));
+        f.expect_code(4);
+    }
+}
+
 #[test]
 fn bad_recv_timeout() {
     usage_error(&["udp-recv", "--timeout", "5x", "9000"], "5x");
