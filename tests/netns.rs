@@ -654,6 +654,10 @@ impl NsHosts {
 impl Drop for NsHosts {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        // /etc/netns itself too, unless something else lives there.
+        if let Some(parent) = self.dir.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
     }
 }
 
