@@ -280,7 +280,7 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__udp__subcmd__recv)
-            opts="-v -q -4 -6 -h -V --buffer --max-size --no-grow --show --json --count --timeout --echo --no-reuseaddr --verbose --quiet --help --version"
+            opts="-v -q -4 -6 -h -V --buffer --max-size --no-grow --show --json --count --timeout --echo --reuseaddr --no-reuseaddr --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -43,7 +43,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -l deny -d 'Close co
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l backlog -d 'Length of the accept queue passed to listen(2)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l sndbuf -d 'Set SO_SNDBUF (turns off the kernel\'s send buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
-complete -c sonda -n "__fish_sonda_using_subcommand listen" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s k -l keep-open -d 'Serve clients concurrently and keep listening after each one ends'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l echo -d 'Send back everything a client sends; stdin is ignored'
@@ -74,10 +74,10 @@ alarm\t'Blocking connect interrupted by SIGALRM from a sub-second timer'"
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s s -l source -d 'Bind to this local address (and port) before connecting; a busy port is an error, never replaced by another. With a fixed port, SO_REUSEADDR is set, so the port can be used again while the last connection from it is in TIME-WAIT (as with ncat -p)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l sndbuf -d 'Set SO_SNDBUF (turns off the kernel\'s send buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
-complete -c sonda -n "__fish_sonda_using_subcommand connect" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR' -r
-complete -c sonda -n "__fish_sonda_using_subcommand connect" -s z -l zero-io -d 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v'
-complete -c sonda -n "__fish_sonda_using_subcommand connect" -l udp -d 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, silence open|filtered'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -s z -l zero-io -d 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l udp -d 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, a reply open, silence open|filtered. Exit 0 when any port is open or open|filtered, 3 when all are closed'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l json -d 'With -z, print one JSON object per port (every port, any state)'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l progress -d 'Draw a progress bar on stderr (bytes each way, rate, elapsed; a total when stdin is a regular file), only when stderr is a terminal'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l nodelay -d 'Set TCP_NODELAY (send small writes at once, no Nagle)'
@@ -99,8 +99,8 @@ complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l count -d 'Datag
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l interval -d 'Pause DUR between datagrams' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l wait-reply -d 'After sending, print replies to stdout until DUR passes without one; exit 4 if none came' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s s -l source -d 'Bind to this local address (and port) first' -r
-complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l lines -d 'Send one datagram per line of stdin, without its newline (an empty line is an empty datagram; a line longer than --size is an error)'
-complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l broadcast -d 'Set SO_BROADCAST, to send to a broadcast address'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l lines -d 'Send one datagram per line of stdin, without its newline, as soon as the line is complete (an empty line is an empty datagram; a line longer than --size is an error)'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l broadcast -d 'Set SO_BROADCAST, to send to a broadcast address (without it the kernel refuses one: "permission denied", exit 1, with a hint)'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s 4 -d 'Use IPv4 only'
@@ -108,14 +108,15 @@ complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s 6 -d 'Use IPv6 
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s V -l version -d 'Print version'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l buffer -d 'Initial receive buffer, in bytes' -r
-complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l max-size -d 'Largest the buffer may grow to, in bytes' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l max-size -d 'Largest the buffer may grow to, in bytes; at least --buffer (default: 65535, or --buffer if that is larger)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l count -d 'Exit after N datagrams' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l timeout -d 'Exit 4 when no datagram arrives for DUR' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l no-grow -d 'Keep the buffer at --buffer: larger datagrams are delivered truncated and reported'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l show -d 'Print a line per datagram (time, sender, length, truncated, escaped preview) instead of the raw payload'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l json -d 'Print one JSON object per datagram (payload in base64)'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l echo -d 'Send every datagram back to its sender'
-complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l no-reuseaddr -d 'Leave SO_REUSEADDR off'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l reuseaddr -d 'Set SO_REUSEADDR, to share the port on purpose with sockets that set it too. Off by default, so a port another socket holds is exit 5: of two receivers on one port, the one bound last gets every unicast datagram and the other none'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l no-reuseaddr -d 'What udp-recv does by default now; still accepted so scripts that asked for it keep working'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s 4 -d 'Use IPv4 only'

@@ -11,7 +11,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
 use crate::engine::addr::{parse_cidr, parse_host, parse_port, parse_source};
-use crate::parse::{parse_buffer_size, parse_duration};
+use crate::parse::{parse_buffer_size, parse_duration, parse_keepalive};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -96,9 +96,11 @@ only have half-closed) or ends when it is a terminal."
     /// Send datagrams from stdin or --message over connected UDP.
     #[command(
         name = "udp-send",
-        long_about = "Send UDP datagrams to PORT on HOST: stdin cut into datagrams of at most \
---size bytes (the default), one datagram per line of stdin (--lines), or exactly \
---message TEXT. The socket is connected, so an ICMP port unreachable from the peer \
+        long_about = "Send UDP datagrams to PORT on HOST: by default each read of stdin, at most \
+--size bytes, is one datagram, sent as soon as the read returns (as nc -u does: what \
+a live writer such as tail -f writes at once goes at once, and separate writes are \
+never merged; a larger write is cut at --size); with --lines, one datagram per line \
+of stdin, sent as soon as its newline is read; or exactly --message TEXT. The socket is connected, so an ICMP port unreachable from the peer \
 is reported ('port unreachable', exit 3): after the last datagram sonda waits up to \
 100ms for one, so even a single datagram is checked.\n\n\
 --count N sends N datagrams: the message N times, or the first N datagrams of \
@@ -125,7 +127,12 @@ an escaped preview) and --json one JSON object per datagram:\n\n\
 \"original_len\": the datagram's real length, \"truncated\": bool, \
 \"payload_base64\": the delivered bytes}\n\n\
 With -v, buffer growth and a summary at exit (datagrams, bytes, truncated, largest) \
-go to stderr, also when interrupted."
+go to stderr, also when interrupted.\n\n\
+SO_REUSEADDR is off, so a port another socket holds is exit 5 ('sonda probe --udp \
+PORT' shows who holds it): two UDP sockets that both set SO_REUSEADDR share a port, \
+and the one bound last then gets every unicast datagram while the other gets none, \
+which a diagnostic tool must not do to a running service behind its back. \
+--reuseaddr shares the port on purpose."
     )]
     UdpRecv(UdpRecvArgs),
 
@@ -149,6 +156,11 @@ one. A listener without SO_REUSEADDR cannot bind while any such connection exist
 its port; SO_REUSEADDR allows it (but never beside another listener). SO_REUSEPORT \
 is different: every socket that sets it may bind and listen on the same port at once, \
 and the kernel splits new connections between them.\n\n\
+UDP (--udp) has no TIME-WAIT and no listeners: a UDP port is held by a bound UDP \
+socket, named with its owner. There SO_REUSEADDR does not step past old state; it \
+lets sockets that all set it share the port, and the one bound last then gets every \
+unicast datagram, so a second receiver steals the first one's datagrams. \
+SO_REUSEPORT shares the port between sockets of one user, split by sender.\n\n\
 --json prints one object: {\"proto\", \"port\", \"source\" (\"sock_diag\" or \
 \"/proc/net\"), \"binds\": [{\"address\", \"dual_stack\", \"options\" (\"plain\", \"SO_REUSEADDR\", \
 \"SO_REUSEPORT\"), \"ok\", \"errno\" (e.g. \"EADDRINUSE\", null when ok), \"error\"}], \
@@ -268,7 +280,8 @@ pub struct ListenArgs {
 
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
-    /// Host name or address (IPv6 with or without brackets).
+    /// Host name or address (IPv6 with or without brackets; a link-local
+    /// IPv6 address with its interface, fe80::1%eth0).
     #[arg(value_parser = parse_host)]
     pub host: String,
 
@@ -283,11 +296,14 @@ pub struct ConnectArgs {
 
     /// Zero-I/O mode: scan PORT (a list) for listeners and send nothing;
     /// open ports are printed in port order, closed and filtered ones with -v.
+    /// Every address HOST resolves to is scanned (nc scans only the first),
+    /// each on lines of its own.
     #[arg(short = 'z', long)]
     pub zero_io: bool,
 
     /// With -z, probe UDP: an empty datagram per port; ICMP port
-    /// unreachable is closed, silence open|filtered.
+    /// unreachable is closed, a reply open, silence open|filtered. Exit 0
+    /// when any port is open or open|filtered, 3 when all are closed.
     #[arg(long, requires = "zero_io")]
     pub udp: bool,
 
@@ -368,8 +384,9 @@ pub struct SocketArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_buffer_size)]
     pub rcvbuf: Option<usize>,
 
-    /// Turn on TCP keepalive, probing after DUR of silence and every DUR.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    /// Turn on TCP keepalive, probing after DUR of silence and every DUR;
+    /// whole seconds from 1s to 32767s (TCP_KEEPIDLE's range).
+    #[arg(long, value_name = "DUR", value_parser = parse_keepalive)]
     pub keepalive: Option<Duration>,
 }
 
@@ -412,7 +429,8 @@ pub struct RelayArgs {
 
 #[derive(Debug, Args)]
 pub struct UdpSendArgs {
-    /// Host name or address (IPv6 with or without brackets).
+    /// Host name or address (IPv6 with or without brackets; a link-local
+    /// IPv6 address with its interface, fe80::1%eth0).
     #[arg(value_parser = parse_host)]
     pub host: String,
 
@@ -425,8 +443,9 @@ pub struct UdpSendArgs {
     #[arg(long, value_name = "N", default_value = "1472", value_parser = parse_datagram_size)]
     pub size: usize,
 
-    /// Send one datagram per line of stdin, without its newline (an empty
-    /// line is an empty datagram; a line longer than --size is an error).
+    /// Send one datagram per line of stdin, without its newline, as soon as
+    /// the line is complete (an empty line is an empty datagram; a line
+    /// longer than --size is an error).
     #[arg(long, conflicts_with = "message")]
     pub lines: bool,
 
@@ -452,7 +471,8 @@ pub struct UdpSendArgs {
     #[arg(short = 's', long, value_name = "ADDR[:PORT]", value_parser = parse_source)]
     pub source: Option<std::net::SocketAddr>,
 
-    /// Set SO_BROADCAST, to send to a broadcast address.
+    /// Set SO_BROADCAST, to send to a broadcast address (without it the
+    /// kernel refuses one: "permission denied", exit 1, with a hint).
     #[arg(long)]
     pub broadcast: bool,
 }
@@ -468,9 +488,10 @@ pub struct UdpRecvArgs {
     #[arg(long, value_name = "N", default_value = "2048", value_parser = parse_datagram_buffer)]
     pub buffer: usize,
 
-    /// Largest the buffer may grow to, in bytes.
-    #[arg(long, value_name = "N", default_value = "65535", value_parser = parse_datagram_buffer)]
-    pub max_size: usize,
+    /// Largest the buffer may grow to, in bytes; at least --buffer
+    /// (default: 65535, or --buffer if that is larger).
+    #[arg(long, value_name = "N", value_parser = parse_datagram_buffer)]
+    pub max_size: Option<usize>,
 
     /// Keep the buffer at --buffer: larger datagrams are delivered truncated
     /// and reported.
@@ -498,8 +519,16 @@ pub struct UdpRecvArgs {
     #[arg(long)]
     pub echo: bool,
 
-    /// Leave SO_REUSEADDR off.
+    /// Set SO_REUSEADDR, to share the port on purpose with sockets that set
+    /// it too. Off by default, so a port another socket holds is exit 5:
+    /// of two receivers on one port, the one bound last gets every unicast
+    /// datagram and the other none.
     #[arg(long)]
+    pub reuseaddr: bool,
+
+    /// What udp-recv does by default now; still accepted so scripts that
+    /// asked for it keep working.
+    #[arg(long, hide = true, conflicts_with = "reuseaddr")]
     pub no_reuseaddr: bool,
 }
 

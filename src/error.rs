@@ -35,6 +35,9 @@ pub struct Error {
     pub what: String,
     pub why: String,
     pub hint: Option<String>,
+    /// The OS error behind it, when there is one, so a caller that knows
+    /// what the user asked for can add a hint the engine cannot.
+    pub errno: Option<i32>,
 }
 
 impl Error {
@@ -44,6 +47,7 @@ impl Error {
             what: what.into(),
             why: why.into(),
             hint: None,
+            errno: None,
         }
     }
 
@@ -54,7 +58,10 @@ impl Error {
 
     /// An OS error during `what`, classified by its errno.
     pub fn io(what: impl Into<String>, err: &io::Error) -> Self {
-        Error::new(classify(err), what, describe(err))
+        Error {
+            errno: err.raw_os_error(),
+            ..Error::new(classify(err), what, describe(err))
+        }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {

@@ -31,6 +31,26 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// The range TCP_KEEPIDLE and TCP_KEEPINTVL accept, in whole seconds.
+const KEEPALIVE_SECS: std::ops::RangeInclusive<u64> = 1..=32767;
+
+/// `--keepalive`: a duration in whole seconds from 1 to 32767. The kernel
+/// counts the keepalive idle time and interval in seconds within that
+/// range, and anything else fails at setsockopt(2) with a bare EINVAL,
+/// after the connection is already made; checked here it is a usage
+/// error naming the flag instead.
+pub fn parse_keepalive(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.subsec_nanos() != 0 || !KEEPALIVE_SECS.contains(&d.as_secs()) {
+        return Err(format!(
+            "keepalive takes whole seconds from {}s to {}s (the range of TCP_KEEPIDLE)",
+            KEEPALIVE_SECS.start(),
+            KEEPALIVE_SECS.end()
+        ));
+    }
+    Ok(d)
+}
+
 /// A size in bytes with an optional binary suffix: `K`, `M`, `G`
 /// (also `KiB`, `MiB`, `GiB`; case-insensitive).
 pub fn parse_size(s: &str) -> Result<u64, String> {
@@ -99,6 +119,16 @@ mod tests {
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         for bad in ["", "5x", "-1", "1e400", "1.2.3", "99999999999999"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn keepalives() {
+        assert_eq!(parse_keepalive("1"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_keepalive("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_keepalive("32767s"), Ok(Duration::from_secs(32767)));
+        for bad in ["0", "500ms", "1.5", "32768", "1000000s", "x"] {
+            assert!(parse_keepalive(bad).is_err(), "{bad:?} accepted");
         }
     }
 

@@ -234,6 +234,49 @@ fn bad_connect_sndbuf_zero() {
     usage_error(&["connect", "--sndbuf", "0", "127.0.0.1", "80"], "0");
 }
 
+/// `--keepalive` outside whole seconds 1..=32767 (what TCP_KEEPIDLE takes)
+/// is refused at parse time naming the flag and its range, on connect and
+/// listen alike, instead of a runtime "invalid argument" blamed on the
+/// connect or the listen.
+#[test]
+fn keepalive_out_of_range_is_a_usage_error_naming_the_range() {
+    let port = closed_port("127.0.0.1").to_string();
+    for bad in ["500ms", "0", "1000000s", "1.5", "32768"] {
+        for args in [
+            vec!["connect", "--keepalive", bad, "127.0.0.1", port.as_str()],
+            vec!["listen", "--keepalive", bad, "127.0.0.1", "0"],
+        ] {
+            let f =
+                spawn(&args, Input::Null, Output::Capture).finish_within(Duration::from_secs(10));
+            f.expect_code(2);
+            let line = one_line(&f);
+            assert!(
+                line.contains(&format!("'{bad}'"))
+                    && line.contains("--keepalive")
+                    && line.contains("1s to 32767s"),
+                "{args:?}: the message does not name the value, the flag and the range\n{}",
+                f.dump()
+            );
+        }
+    }
+}
+
+/// A keepalive in range still works: the connect succeeds.
+#[test]
+fn keepalive_in_range_is_accepted() {
+    let (l, port) = listen("127.0.0.1", &["--sink"], Input::Null, Output::Null);
+    let port = port.to_string();
+    let c = spawn(
+        &["connect", "--keepalive", "32767", "127.0.0.1", &port],
+        Input::Bytes(b"x".to_vec()),
+        Output::Capture,
+    )
+    .finish_within(Duration::from_secs(10));
+    c.expect_code(0);
+    let mut l = l;
+    l.finish_within(Duration::from_secs(10)).expect_code(0);
+}
+
 #[test]
 fn bad_listen_allow_cidr() {
     usage_error(&["listen", "--allow", "300.1.1.1/8", "8080"], "300.1.1.1/8");
@@ -451,6 +494,48 @@ fn force_family_after_subcommand() {
     let f = run(&["connect", "-6", "127.0.0.1", "80"], Input::Null);
     f.expect_code(6);
     one_line(&f);
+}
+
+/// Every command that takes an address refuses a link-local one without a
+/// scope at once, saying a scope is needed, instead of a bare "invalid
+/// argument" from connect(2) or bind(2).
+#[test]
+fn link_local_without_scope_is_a_usage_error_everywhere() {
+    let cases: [&[&str]; 9] = [
+        &["connect", "fe80::1", "80"],
+        &["connect", "-z", "fe80::1", "80"],
+        &["connect", "[fe80::1]", "80"],
+        &["connect", "-s", "fe80::1", "::1", "80"],
+        &["listen", "fe80::1", "0"],
+        &["udp-send", "--message", "x", "fe80::1", "9"],
+        &["udp-recv", "fe80::1", "0"],
+        &["probe", "fe80::1", "80"],
+        &["bench", "--client", "fe80::1"],
+    ];
+    for args in cases {
+        let f = spawn(args, Input::Null, Output::Capture).finish_within(Duration::from_secs(10));
+        f.expect_code(2);
+        let line = one_line(&f);
+        assert!(
+            line.contains("'fe80::1'") && line.contains("scope") && line.contains("fe80::1%eth0"),
+            "{args:?}: the message does not say a scope is needed\n{}",
+            f.dump()
+        );
+    }
+}
+
+/// A scope naming no interface is named as such (exit 6), not reported as
+/// an unknown host.
+#[test]
+fn link_local_with_an_unknown_interface_names_it() {
+    let f = run(&["connect", "fe80::1%nosuch0", "80"], Input::Null);
+    f.expect_code(6);
+    let line = one_line(&f);
+    assert!(
+        line.contains("no network interface named 'nosuch0'"),
+        "{}",
+        f.dump()
+    );
 }
 
 #[test]

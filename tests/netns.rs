@@ -17,7 +17,12 @@
 //! - `connect -z` across the link: open, filtered (DROP) and closed ports;
 //! - `udp-send` receiving a real ICMP port unreachable from B;
 //! - blackhole, unreachable and prohibit routes in A, each failing at once
-//!   with a message of its own.
+//!   with a message of its own;
+//! - link-local addresses with a scope (`fe80::b%veth-a`): `connect -z` and
+//!   `udp-send` keep the scope id all the way to connect(2);
+//! - `connect -z` of a name with an address of each family (named in the
+//!   namespace's own hosts file, /etc/netns/NS/hosts, removed afterwards)
+//!   scans and reports both.
 //!
 //! A test skips (an `eprintln!` saying why, then returns) when it cannot
 //! run: not root, `ip` missing, `ip netns add` or veth creation refused,
@@ -549,4 +554,180 @@ fn namespaces_are_removed_when_the_guard_drops() {
             .any(|l| l.split_whitespace().next() == Some(&name)),
         "{name} is still there:\n{list}"
     );
+}
+
+// ---------------------------------------------------------------- link-local scopes
+
+/// Gives A fe80::a and B fe80::b on the veth, without duplicate address
+/// detection so they are usable at once (a tentative address is not).
+fn link_local(p: &Pair) {
+    for (ns, addr, dev) in [
+        (p.a(), "fe80::a/64", "veth-a"),
+        (p.b(), "fe80::b/64", "veth-b"),
+    ] {
+        must("ip", &["-n", ns, "addr", "add", addr, "dev", dev, "nodad"]);
+    }
+}
+
+#[test]
+fn scan_keeps_the_scope_of_a_link_local_address() {
+    let Some(p) = pair(9) else { return };
+    link_local(&p);
+    let mut listener = spawn_cmd(
+        sonda_in(
+            p.b(),
+            &["-v", "listen", "-k", "--sink", "fe80::b%veth-b", "8080"],
+        ),
+        Input::Null,
+        Output::Null,
+    );
+    listener.wait_for_stderr("listening on ");
+
+    let (f, elapsed) = sonda_run(
+        p.a(),
+        &[
+            "-v",
+            "connect",
+            "-z",
+            "-w",
+            "500ms",
+            "fe80::b%veth-a",
+            "8080-8081",
+        ],
+    );
+    eprintln!("scan took {elapsed:?}\n{}", f.dump());
+    f.expect_code(0);
+    let stdout = String::from_utf8_lossy(&f.stdout).into_owned();
+    let open: Vec<&str> = stdout.lines().filter(|l| l.contains(" open")).collect();
+    assert_eq!(open.len(), 1, "only 8080 is open\n{}", f.dump());
+    assert!(
+        open[0].starts_with("fe80::b%veth-a 8080/tcp open"),
+        "the open line names the scoped address: {}\n{}",
+        open[0],
+        f.dump()
+    );
+    assert!(
+        stdout.contains("fe80::b%veth-a 8081/tcp closed"),
+        "8081 is closed (a line with -v)\n{}",
+        f.dump()
+    );
+}
+
+#[test]
+fn udp_send_keeps_the_scope_of_a_link_local_address() {
+    let Some(p) = pair(10) else { return };
+    link_local(&p);
+    let mut receiver = spawn_cmd(
+        sonda_in(
+            p.b(),
+            &["-v", "udp-recv", "--count", "1", "fe80::b%veth-b", "9000"],
+        ),
+        Input::Null,
+        Output::Capture,
+    );
+    receiver.wait_for_stderr("listening on ");
+    let (f, _) = sonda_run(
+        p.a(),
+        &["udp-send", "--message", "scoped", "fe80::b%veth-a", "9000"],
+    );
+    f.expect_code(0);
+    let r = receiver.finish_within(RUN_LIMIT);
+    r.expect_code(0);
+    assert_eq!(r.stdout, b"scoped", "{}", r.dump());
+}
+
+/// `/etc/netns/NS/hosts`, which `ip netns exec NS` mounts over /etc/hosts:
+/// a name only processes in NS resolve. Removed on drop.
+struct NsHosts {
+    dir: std::path::PathBuf,
+}
+
+impl NsHosts {
+    fn write(ns: &str, text: &str) -> NsHosts {
+        let dir = std::path::PathBuf::from("/etc/netns").join(ns);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("hosts"), text).unwrap();
+        NsHosts { dir }
+    }
+}
+
+impl Drop for NsHosts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        // /etc/netns itself too, unless something else lives there.
+        if let Some(parent) = self.dir.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
+/// A name with an IPv4 and an IPv6 address: both are scanned and reported
+/// apart, open on one and closed on the other.
+#[test]
+fn scan_reports_every_address_of_a_name() {
+    let Some(p) = pair(11) else { return };
+    let (a6, b6) = ("fd00:199:11::1", "fd00:199:11::2");
+    must(
+        "ip",
+        &[
+            "-n",
+            p.a(),
+            "addr",
+            "add",
+            &format!("{a6}/64"),
+            "dev",
+            "veth-a",
+            "nodad",
+        ],
+    );
+    must(
+        "ip",
+        &[
+            "-n",
+            p.b(),
+            "addr",
+            "add",
+            &format!("{b6}/64"),
+            "dev",
+            "veth-b",
+            "nodad",
+        ],
+    );
+    let b4 = p.b_addr();
+    let _hosts = NsHosts::write(p.a(), &format!("{b4} sonda-both\n{b6} sonda-both\n"));
+    let mut listener = spawn_cmd(
+        sonda_in(p.b(), &["-v", "listen", "-k", "--sink", &b4, "8080"]),
+        Input::Null,
+        Output::Null,
+    );
+    listener.wait_for_stderr("listening on ");
+
+    let (f, _) = sonda_run(
+        p.a(),
+        &["-v", "connect", "-z", "-w", "500ms", "sonda-both", "8080"],
+    );
+    eprintln!("{}", f.dump());
+    f.expect_code(0);
+    let stdout = String::from_utf8_lossy(&f.stdout).into_owned();
+    let both = format!("{stdout}{}", f.stderr);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("{b4} 8080/tcp open"))),
+        "IPv4 8080 is open\n{}",
+        f.dump()
+    );
+    assert!(
+        both.lines()
+            .any(|l| l.contains(&format!("{b6} 8080/tcp closed"))),
+        "IPv6 8080 is scanned too, and closed\n{}",
+        f.dump()
+    );
+    for addr in [b4.as_str(), b6] {
+        assert!(
+            f.stderr.contains(&format!("scanned 1 tcp ports on {addr}")),
+            "no summary for {addr}\n{}",
+            f.dump()
+        );
+    }
 }

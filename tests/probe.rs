@@ -476,6 +476,97 @@ fn udp_holder_is_named_and_tcp_is_free() {
     assert!(verdict(&f).starts_with("bind would succeed"), "{}", out(&f));
 }
 
+/// Two UDP sockets sharing one 127.0.0.1 port, both with SO_REUSEADDR.
+const PY_UDP_REUSEADDR_PAIR: &str = r#"
+import socket, sys
+def one(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    return s
+a = one(0)
+b = one(a.getsockname()[1])
+print(a.getsockname()[1], flush=True)
+sys.stdin.read()
+"#;
+
+/// Asserts a verdict or note speaks of UDP, not of TCP's TIME-WAIT or
+/// listeners.
+fn assert_udp_wording(text: &str) {
+    for tcp in ["TIME-WAIT", "listener", "listens", "connections"] {
+        assert!(!text.contains(tcp), "TCP wording '{tcp}' in: {text}");
+    }
+}
+
+/// A UDP socket that set SO_REUSEADDR (`sonda udp-recv --reuseaddr`): the
+/// verdict names the UDP socket and its owner, and says what SO_REUSEADDR
+/// does on UDP: it shares the port, and a second receiver steals the
+/// datagrams.
+#[test]
+fn udp_holder_with_reuseaddr_gets_udp_advice() {
+    let mut holder = spawn(
+        &["-v", "udp-recv", "--reuseaddr", V4, "0"],
+        Input::Null,
+        Output::Null,
+    );
+    let port = holder.listening_port().to_string();
+    let f = probe(&["--udp", V4, &port]);
+    f.expect_code(5);
+    let v = verdict(&f);
+    assert!(v.contains("UDP socket"), "verdict: {v}");
+    assert!(
+        v.contains(&format!("pid {} (sonda)", holder.pid())),
+        "verdict does not name the owner: {v}"
+    );
+    assert!(
+        v.contains("SO_REUSEADDR") && v.contains("shares the port"),
+        "verdict: {v}"
+    );
+    assert!(v.contains("steals the datagrams"), "verdict: {v}");
+    assert_udp_wording(&v);
+}
+
+/// A UDP socket without SO_REUSEADDR (python3): SO_REUSEADDR will not
+/// help, and the verdict says why in UDP's terms.
+#[test]
+fn udp_holder_without_reuseaddr_gets_udp_advice() {
+    require!("python3");
+    let h = Holder::start(PY_UDP);
+    let port = h.port.to_string();
+    let f = probe(&["--udp", V4, &port]);
+    f.expect_code(5);
+    let v = verdict(&f);
+    assert!(
+        v.contains(&format!("pid {} (python3)", h.pid())),
+        "verdict: {v}"
+    );
+    assert!(v.contains("UDP socket"), "verdict: {v}");
+    assert!(v.contains("did not set SO_REUSEADDR"), "verdict: {v}");
+    assert_udp_wording(&v);
+}
+
+/// Two UDP sockets sharing a port through SO_REUSEADDR: a note says which
+/// option shares it and that the one bound last takes the datagrams.
+#[test]
+fn udp_sockets_sharing_a_port_are_explained() {
+    require!("python3");
+    let h = Holder::start(PY_UDP_REUSEADDR_PAIR);
+    let port = h.port.to_string();
+    let f = probe(&["--udp", V4, &port]);
+    f.expect_code(5);
+    let note = notes(&f)
+        .into_iter()
+        .find(|n| n.contains("share"))
+        .unwrap_or_else(|| panic!("no note on the shared port\n{}", out(&f)));
+    assert!(
+        note.contains("SO_REUSEADDR") && !note.contains("SO_REUSEPORT"),
+        "note: {note}"
+    );
+    assert!(note.contains("bound last"), "note: {note}");
+    assert_udp_wording(&note);
+    assert_udp_wording(&verdict(&f));
+}
+
 // ---------------------------------------------------------------- bound-inactive
 
 #[test]

@@ -432,11 +432,107 @@ fn udp_silent_port_is_open_filtered() {
         "{}",
         f.dump()
     );
-    assert!(
-        matches!(f.code(), Some(0) | Some(4)),
-        "a silent UDP port is not a failure to connect\n{}",
+    f.expect_code(0);
+}
+
+/// A python3 UDP socket on 127.0.0.1 that reads every datagram and never
+/// answers, as many real UDP services do with a probe they do not
+/// understand. It prints its port once bound and runs until its stdin
+/// closes.
+struct SilentService {
+    child: std::process::Child,
+    port: u16,
+}
+
+const PY_SILENT: &str = r#"
+import select, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+while True:
+    ready, _, _ = select.select([s, sys.stdin], [], [])
+    if s in ready:
+        s.recv(65535)
+    if sys.stdin in ready and not sys.stdin.read(1):
+        break
+"#;
+
+impl SilentService {
+    fn start() -> SilentService {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("python3")
+            .args(["-c", PY_SILENT])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn python3");
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(LONG).unwrap_or_default();
+        let Ok(port) = line.trim().parse() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("python3 did not print its port (got {line:?})");
+        };
+        SilentService { child, port }
+    }
+}
+
+impl Drop for SilentService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real service that reads and never answers is open|filtered, and that
+/// is success: exit 0 (a scan that can never succeed against UDP would be
+/// useless in a script).
+#[test]
+fn udp_scan_of_a_silent_service_exits_0() {
+    require!("python3");
+    let svc = SilentService::start();
+    let port = svc.port.to_string();
+    let f = scan(&["connect", "-z", "--udp", "-w", "500ms", V4, &port]);
+    f.expect_code(0);
+    assert_eq!(
+        String::from_utf8_lossy(&f.stdout),
+        format!("{V4} {port}/udp open|filtered\n"),
+        "{}",
         f.dump()
     );
+
+    // Beside a closed port the silent one still decides: exit 0.
+    let closed = closed_udp_port().to_string();
+    let list = format!("{port},{closed}");
+    let f = scan(&["-v", "connect", "-z", "--udp", "-w", "500ms", V4, &list]);
+    f.expect_code(0);
+    let lines = parse_lines(&f);
+    let state = |p: &str| {
+        lines
+            .iter()
+            .find(|l| l.port.to_string() == p)
+            .map(|l| l.state.clone())
+            .unwrap_or_else(|| panic!("no line for {p}\n{}", f.dump()))
+    };
+    assert_eq!(state(&port), "open|filtered", "{}", f.dump());
+    assert_eq!(state(&closed), "closed", "{}", f.dump());
+}
+
+/// Every port closed (ICMP port unreachable for each): exit 3.
+#[test]
+fn udp_scan_with_every_port_closed_exits_3() {
+    let (a, b) = (closed_udp_port(), closed_udp_port());
+    let list = format!("{a},{b}");
+    let f = scan(&["connect", "-z", "--udp", "-w", "500ms", V4, &list]);
+    f.expect_code(3);
+    assert!(f.stdout.is_empty(), "{}", f.dump());
 }
 
 /// An ICMP port unreachable is `closed` (shown with -v); only that: exit 3.

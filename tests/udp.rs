@@ -697,6 +697,53 @@ fn port_unreachable_single_datagram_from_stdin() {
     unreachable(V4, &[], Input::Bytes(b"x".to_vec()));
 }
 
+// ---------------------------------------------------------------- broadcast
+
+/// Loopback's broadcast address: the kernel refuses it (EACCES) to a socket
+/// without SO_BROADCAST, as it does any broadcast address, and a datagram
+/// sent there never leaves lo.
+const LO_BROADCAST: &str = "127.255.255.255";
+
+/// Without --broadcast, "permission denied" comes with the hint to add it;
+/// with it the same datagram goes.
+#[test]
+fn broadcast_address_without_flag_hints_broadcast() {
+    let rx = match UdpSocket::bind((LO_BROADCAST, 0)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("skipped: cannot bind {LO_BROADCAST} here: {e}");
+            return;
+        }
+    };
+    let port = rx.local_addr().unwrap().port().to_string();
+    let f = send(LO_BROADCAST, &port, &["--message", "x"], Input::Null);
+    f.expect_code(1);
+    assert!(
+        f.stderr
+            .lines()
+            .any(|l| l.starts_with("sonda: ") && l.contains("permission denied")),
+        "{}",
+        f.dump()
+    );
+    assert!(
+        f.stderr
+            .lines()
+            .any(|l| l.starts_with("hint: ") && l.contains("--broadcast")),
+        "no hint naming --broadcast\n{}",
+        f.dump()
+    );
+    assert_no_panic(&f);
+
+    let f = send(
+        LO_BROADCAST,
+        &port,
+        &["--broadcast", "--message", "all"],
+        Input::Null,
+    );
+    f.expect_code(0);
+    assert_eq!(recv_one(&rx, "broadcast"), b"all", "{}", f.dump());
+}
+
 // ---------------------------------------------------------------- replies
 
 fn wait_reply_prints_echo(host: &str, family: &str) {
@@ -885,6 +932,45 @@ fn bad_recv_buffer_zero() {
     usage_error(&["udp-recv", "--buffer", "0", "9000"], "0");
 }
 
+/// `--max-size` below `--buffer` contradicts it (the buffer only grows):
+/// exit 2 naming both flags, before any socket opens.
+#[test]
+fn max_size_below_buffer_is_a_usage_error_naming_both_flags() {
+    let f = spawn(
+        &[
+            "udp-recv",
+            "--buffer",
+            "4096",
+            "--max-size",
+            "1024",
+            V4,
+            "0",
+        ],
+        Input::Null,
+        Output::Capture,
+    )
+    .finish_within(Duration::from_secs(10));
+    f.expect_code(2);
+    let line = one_line(&f);
+    assert!(
+        line.contains("'1024'") && line.contains("--max-size") && line.contains("--buffer"),
+        "the message does not name both flags\n{}",
+        f.dump()
+    );
+    // Equal is fine, and a --buffer above the default limit needs no
+    // --max-size.
+    for extra in [
+        &["--buffer", "4096", "--max-size", "4096"][..],
+        &["--buffer", "65536"],
+    ] {
+        let mut args = vec!["udp-recv", "--timeout", "100ms"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[V4, "0"]);
+        let f = spawn(&args, Input::Null, Output::Capture).finish_within(Duration::from_secs(10));
+        f.expect_code(4);
+    }
+}
+
 #[test]
 fn bad_recv_timeout() {
     usage_error(&["udp-recv", "--timeout", "5x", "9000"], "5x");
@@ -919,6 +1005,92 @@ fn lines_sends_one_datagram_per_line() {
         f.dump()
     );
     f.expect_code(0);
+}
+
+/// Drives `sonda udp-send EXTRA... 127.0.0.1 PORT` through a stdin pipe
+/// the test holds, to a std socket: each write goes in alone, and the next
+/// is written only once the datagram of the one before has arrived
+/// (bounded by 5 s), so a sender that holds input back to fill a datagram
+/// or waits for EOF fails here, as does one that merges writes.
+fn live_stdin_is_sent_at_once(extra: &[&str], writes: &[&[u8]], expect: &[&[u8]]) {
+    use std::io::Write;
+    let rx = UdpSocket::bind((V4, 0)).unwrap();
+    rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let port = rx.local_addr().unwrap().port().to_string();
+    let mut args = vec!["udp-send"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[V4, &port]);
+    let mut s = spawn(&args, Input::Pipe, Output::Capture);
+    let mut pipe = s.stdin.take().unwrap();
+    let mut buf = vec![0u8; 65536];
+    let mut want = expect.iter();
+    for w in writes {
+        pipe.write_all(w).unwrap();
+        pipe.flush().unwrap();
+        // A write with no complete line (--lines) sends nothing yet.
+        let Some(next) = (if w.ends_with(b"\n") || !extra.contains(&"--lines") {
+            want.next()
+        } else {
+            None
+        }) else {
+            continue;
+        };
+        let started = Instant::now();
+        let got = match rx.recv(&mut buf) {
+            Ok(n) => buf[..n].to_vec(),
+            Err(e) => panic!(
+                "no datagram within 5 s of writing {:?} while stdin stays open: {e}\nstderr:\n{}",
+                String::from_utf8_lossy(w),
+                s.stderr_now()
+            ),
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(next),
+            "after writing {:?} (took {:?})",
+            String::from_utf8_lossy(w),
+            started.elapsed()
+        );
+    }
+    drop(pipe);
+    let f = s.finish();
+    f.expect_code(0);
+    assert!(
+        want.next().is_none(),
+        "datagrams expected but not sent\n{}",
+        f.dump()
+    );
+    // Nothing more arrives after EOF: no held-back remainder.
+    rx.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(
+        rx.recv(&mut buf).is_err(),
+        "an extra datagram after EOF\n{}",
+        f.dump()
+    );
+}
+
+/// Without --lines each read of stdin is one datagram, sent while stdin is
+/// still open (`(echo line; sleep 3) | sonda udp-send` delivers at once),
+/// and two separate writes are two datagrams, never merged.
+#[test]
+fn each_read_of_live_stdin_is_one_datagram_sent_at_once() {
+    live_stdin_is_sent_at_once(
+        &[],
+        &[b"first line\n", b"second line\n", b"no newline"],
+        &[b"first line\n", b"second line\n", b"no newline"],
+    );
+}
+
+/// With --lines a line goes as soon as its newline is read; a partial line
+/// waits for the rest of it, not for a buffer to fill.
+#[test]
+fn lines_sends_each_line_as_soon_as_it_is_complete() {
+    live_stdin_is_sent_at_once(
+        &["--lines"],
+        &[b"one\n", b"tw", b"o\n", b"three\n"],
+        &[b"one", b"two", b"three"],
+    );
 }
 
 // ---------------------------------------------------------------- --show
@@ -969,6 +1141,123 @@ fn recv_on_a_busy_port_exits_5_with_probe_hint() {
     assert!(f.stdout.is_empty(), "stdout not empty\n{}", f.dump());
     assert_no_panic(&f);
     drop(holder);
+}
+
+/// A python3 UDP socket on 127.0.0.1 with SO_REUSEADDR (as many daemons
+/// set it): says `PORT N ready` on stderr, counts the datagrams it gets
+/// and prints the count on stdout when its stdin closes.
+const PY_REUSEADDR_HOLDER: &str = r#"
+import select, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+sys.stderr.write("PORT %d ready\n" % s.getsockname()[1])
+sys.stderr.flush()
+got = 0
+while True:
+    ready, _, _ = select.select([s, sys.stdin], [], [])
+    if s in ready:
+        s.recv(65535)
+        got += 1
+    if sys.stdin in ready and not sys.stdin.read(1):
+        break
+print(got, flush=True)
+"#;
+
+/// Starts [`PY_REUSEADDR_HOLDER`]; returns it with its port.
+fn reuseaddr_holder() -> (Running, String) {
+    let mut p = spawn_cmd(
+        python(PY_REUSEADDR_HOLDER, &[]),
+        Input::Pipe,
+        Output::Capture,
+    );
+    let line = p.wait_for_stderr(" ready");
+    let port = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("bad port line {line:?}"))
+        .to_string();
+    (p, port)
+}
+
+fn assert_held(f: &Finished, port: &str) {
+    f.expect_code(5);
+    assert!(f.stderr.contains("address already in use"), "{}", f.dump());
+    assert!(
+        f.stderr
+            .lines()
+            .any(|l| l.starts_with("hint: ") && l.contains(&format!("sonda probe --udp {port}"))),
+        "no hint naming 'sonda probe --udp {port}'\n{}",
+        f.dump()
+    );
+    assert!(f.stdout.is_empty(), "{}", f.dump());
+}
+
+/// A receiver never joins a port another socket holds unless told to, even
+/// when the holder set SO_REUSEADDR (the kernel would let a second
+/// SO_REUSEADDR socket in and hand it every datagram): exit 5.
+#[test]
+fn second_receiver_on_a_held_port_exits_5_instead_of_stealing() {
+    // Another sonda udp-recv holds the port.
+    let (_first, port) = receiver(V4, &[], Output::Null);
+    let f = spawn(&["udp-recv", V4, &port], Input::Null, Output::Capture)
+        .finish_within(Duration::from_secs(10));
+    assert_held(&f, &port);
+
+    // A python3 socket with SO_REUSEADDR holds the port.
+    require!("python3");
+    let (_holder, port) = reuseaddr_holder();
+    let f = spawn(&["udp-recv", V4, &port], Input::Null, Output::Capture)
+        .finish_within(Duration::from_secs(10));
+    assert_held(&f, &port);
+}
+
+/// `--reuseaddr` shares the port on purpose, and the man page's warning
+/// holds: the receiver bound last gets the datagrams, the holder none.
+#[test]
+fn reuseaddr_shares_a_held_port_and_takes_its_datagrams() {
+    require!("python3");
+    let (mut holder, port) = reuseaddr_holder();
+    let mut r = spawn(
+        &["-v", "udp-recv", "--reuseaddr", "--count", "1", V4, &port],
+        Input::Null,
+        Output::Capture,
+    );
+    r.wait_for_stderr("listening on ");
+    let tx = UdpSocket::bind((V4, 0)).unwrap();
+    tx.send_to(b"mine now", (V4, port.parse::<u16>().unwrap()))
+        .unwrap();
+    let f = r.finish();
+    f.expect_code(0);
+    assert_eq!(f.stdout, b"mine now", "{}", f.dump());
+    drop(holder.stdin.take());
+    let h = holder.finish();
+    h.expect_code(0);
+    assert_eq!(
+        String::from_utf8_lossy(&h.stdout).trim(),
+        "0",
+        "the first receiver should have lost the datagram\n{}",
+        h.dump()
+    );
+}
+
+/// The old `--no-reuseaddr` now names the default: still accepted, hidden,
+/// and contradicting `--reuseaddr` is a usage error.
+#[test]
+fn no_reuseaddr_is_still_accepted_by_udp_recv() {
+    let f = spawn(
+        &["udp-recv", "--no-reuseaddr", "--timeout", "200ms", V4, "0"],
+        Input::Null,
+        Output::Capture,
+    )
+    .finish_within(Duration::from_secs(10));
+    f.expect_code(4);
+    let f = run(
+        &["udp-recv", "--no-reuseaddr", "--reuseaddr", V4, "0"],
+        Input::Null,
+    );
+    f.expect_code(2);
+    one_line(&f);
 }
 
 #[test]

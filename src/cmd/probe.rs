@@ -508,6 +508,18 @@ fn findings(table: &Table, port: u16, proto: Proto, binds: &[BindAttempt]) -> Ve
             .collect();
         if same.len() > 1 && seen.insert(l.entry.local) {
             let names: Vec<String> = same.iter().map(|s| who(s)).collect();
+            if proto == Proto::Udp && udp_reuseaddr_shared(binds) {
+                out.push(Finding {
+                    kind: "reuseaddr-shared",
+                    text: format!(
+                        "{} UDP sockets share {} (SO_REUSEADDR): {}; the one bound last gets every unicast datagram and the others none, so each later receiver steals the datagrams from the earlier",
+                        same.len(),
+                        Shown(&l.local),
+                        names.join(", ")
+                    ),
+                });
+                continue;
+            }
             let what = if proto == Proto::Tcp {
                 "connections"
             } else {
@@ -629,6 +641,9 @@ fn verdict(
             text: format!("bind would fail (EACCES): port {port} is privileged here; run as root, grant CAP_NET_BIND_SERVICE, or lower net.ipv4.ip_unprivileged_port_start"),
         };
     }
+    if proto == Proto::Udp {
+        return udp_verdict(table, port, binds, reuse_ok);
+    }
     let holders: Vec<&Row> = table
         .sockets
         .iter()
@@ -742,5 +757,64 @@ fn verdict(
             "bind would fail ({errno}: {}), and no socket on port {port} is visible to this user; run as root to see every socket",
             first.error.clone().unwrap_or_default()
         ),
+    }
+}
+
+/// Whether the UDP sockets on the port set SO_REUSEADDR: a trial bind with
+/// it succeeded where a plain one failed (the kernel lets a UDP socket
+/// share a port with SO_REUSEADDR only when every socket on it set it).
+fn udp_reuseaddr_shared(binds: &[BindAttempt]) -> bool {
+    binds
+        .iter()
+        .any(|b| b.options == BindOpts::ReuseAddr && b.ok)
+        && binds.iter().any(|b| b.options == BindOpts::Plain && !b.ok)
+}
+
+/// The verdict for a UDP port that will not bind. UDP has no TIME-WAIT and
+/// no listeners: what holds the port is a bound UDP socket, and
+/// SO_REUSEADDR there does not step past stale state but shares the port
+/// with a live receiver, which then loses its datagrams.
+fn udp_verdict(table: &Table, port: u16, binds: &[BindAttempt], reuse_ok: bool) -> Verdict {
+    let first = &binds[0];
+    let errno = first.errno.unwrap_or("EOTHER");
+    let holders: Vec<&Row> = table.sockets.iter().filter(|s| s.inode != 0).collect();
+    let Some(h) = holders.first() else {
+        return Verdict {
+            bind_ok: false,
+            text: format!(
+                "bind would fail ({errno}: {}), and no UDP socket on port {port} is visible to this user; run as root to see every socket",
+                first.error.clone().unwrap_or_default()
+            ),
+        };
+    };
+    let more = if holders.len() > 1 {
+        format!(" (and {} more)", holders.len() - 1)
+    } else {
+        String::new()
+    };
+    let held = format!(
+        "{} holds the port: a UDP socket bound to {}{more}",
+        who(h),
+        Shown(&h.local)
+    );
+    let reuseport_ok = binds
+        .iter()
+        .any(|b| b.address == first.address && b.options == BindOpts::ReusePort && b.ok);
+    let text = if reuse_ok {
+        format!(
+            "bind would fail ({errno}) without SO_REUSEADDR: {held}, and it set SO_REUSEADDR, so a socket that sets it too binds beside it ('sonda udp-recv --reuseaddr'). That shares the port on purpose: the receiver bound last gets every unicast datagram and the first gets none, so a second receiver steals the datagrams. Stop the first, or pick another port"
+        )
+    } else if reuseport_ok {
+        format!(
+            "bind would fail even with SO_REUSEADDR ({errno}): {held}, with SO_REUSEPORT; only another SO_REUSEPORT socket of the same user binds beside it, and the kernel then splits the datagrams between them by sender. Stop it, or pick another port"
+        )
+    } else {
+        format!(
+            "bind would fail even with SO_REUSEADDR ({errno}): {held}, and it did not set SO_REUSEADDR (a UDP port is shared only when every socket on it sets it). Stop it, or pick another port"
+        )
+    };
+    Verdict {
+        bind_ok: false,
+        text,
     }
 }

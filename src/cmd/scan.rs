@@ -1,4 +1,9 @@
 //! `sonda connect -z HOST PORTS`: which ports accept.
+//!
+//! Every address HOST resolves to is scanned, each reported on its own
+//! lines: a name with an IPv4 and an IPv6 address may have a port open on
+//! one and closed on the other, and that is exactly what a scan is for
+//! (nc scans only the first address, which hides it).
 
 use std::time::Duration;
 
@@ -7,6 +12,7 @@ use serde::Serialize;
 use crate::cli::ConnectArgs;
 use crate::engine::addr::{parse_port_list, resolve};
 use crate::engine::scan::{self, PortResult, Proto, State};
+use crate::engine::socket::ShownIp;
 use crate::error::{Error, Exit};
 use crate::report;
 
@@ -28,7 +34,7 @@ struct JsonPort<'a> {
 pub fn run(global: &Global, args: &ConnectArgs) -> anyhow::Result<Exit> {
     let ports = parse_port_list(&args.port)
         .map_err(|why| Error::usage(format!("invalid port list '{}'", args.port), why))?;
-    let ip = resolve(&args.host, 0, global.family)?[0].ip();
+    let addrs = resolve(&args.host, 0, global.family)?;
     let limit = scan::raise_nofile();
     let fit = limit.saturating_sub(64).max(1);
     let concurrency = args
@@ -44,13 +50,13 @@ pub fn run(global: &Global, args: &ConnectArgs) -> anyhow::Result<Exit> {
         .map(|n| n.get())
         .unwrap_or(1);
     let proto = if args.udp { Proto::Udp } else { Proto::Tcp };
-    let results = scan::scan(ip, &ports, proto, timeout, concurrency, loops)
-        .map_err(|e| Error::io(format!("scan {ip}"), &e))?;
+    let results = scan::scan(&addrs, &ports, proto, timeout, concurrency, loops)
+        .map_err(|e| Error::io(format!("scan {}", args.host), &e))?;
 
-    let host = ip.to_canonical().to_string();
     let pname = if args.udp { "udp" } else { "tcp" };
     let mut out = String::new();
     for r in &results {
+        let host = ShownIp(&r.addr).to_string();
         if args.json {
             let rec = JsonPort {
                 host: &host,
@@ -73,26 +79,43 @@ pub fn run(global: &Global, args: &ConnectArgs) -> anyhow::Result<Exit> {
         }
     }
     print_stdout(&out)?;
-    let count = |s: State| results.iter().filter(|r| r.state == s).count();
-    report::info(format!(
-        "scanned {} {pname} ports on {host}: {} open, {} closed, {} {}",
-        results.len(),
-        count(State::Open),
-        count(State::Closed),
-        count(State::Filtered) + count(State::OpenFiltered),
-        if args.udp {
-            "open|filtered"
-        } else {
-            "filtered"
-        }
-    ));
-    Ok(if count(State::Open) > 0 {
+    for addr in &addrs {
+        let count = |s: State| {
+            results
+                .iter()
+                .filter(|r| r.addr.ip() == addr.ip() && r.state == s)
+                .count()
+        };
+        report::info(format!(
+            "scanned {} {pname} ports on {}: {} open, {} closed, {} {}",
+            ports.len(),
+            ShownIp(addr),
+            count(State::Open),
+            count(State::Closed),
+            count(State::Filtered) + count(State::OpenFiltered),
+            if args.udp {
+                "open|filtered"
+            } else {
+                "filtered"
+            }
+        ));
+    }
+    Ok(exit_status(&results))
+}
+
+/// DESIGN "Exit status", over every address scanned: 0 when any port
+/// accepted; for UDP a silent port counts too, since open|filtered is all
+/// a service that reads and never answers can ever give. 3 when a port was
+/// refused and none accepted; 4 when every probe timed out.
+fn exit_status(results: &[PortResult]) -> Exit {
+    let any = |s: State| results.iter().any(|r| r.state == s);
+    if any(State::Open) || any(State::OpenFiltered) {
         Exit::Success
-    } else if count(State::Closed) > 0 {
+    } else if any(State::Closed) {
         Exit::Refused
     } else {
         Exit::TimedOut
-    })
+    }
 }
 
 /// Open ports always; UDP's open|filtered too (it may be open); closed and

@@ -66,10 +66,17 @@ struct JsonDatagram<'a> {
     payload_base64: &'a str,
 }
 
+/// The largest the receive buffer grows to without --max-size: the
+/// largest IPv4 or IPv6 UDP payload fits.
+const DEFAULT_MAX_SIZE: usize = 65535;
+
 pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
     let (host, port) = super::split_addr(&args.addr)?;
+    let max_size = max_size(&args)?;
+    // SO_REUSEADDR only when asked: on UDP it lets a second receiver bind
+    // a held port and silently take its datagrams.
     let opts = SocketOpts {
-        reuseaddr: !args.no_reuseaddr,
+        reuseaddr: args.reuseaddr,
         ..SocketOpts::default()
     };
     let sock = match host {
@@ -105,7 +112,7 @@ pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
                 .report(drops)
         });
     }
-    let mut rx = Receiver::new(sock, args.buffer, args.max_size, !args.no_grow);
+    let mut rx = Receiver::new(sock, args.buffer, max_size, !args.no_grow);
     let limit = args.count.unwrap_or(u64::MAX);
     let mut received = 0u64;
     let result = loop {
@@ -181,6 +188,24 @@ pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
         .unwrap_or_else(|p| p.into_inner())
         .report(drops);
     Ok(result?)
+}
+
+/// --max-size, checked against --buffer before any socket opens: the
+/// buffer starts at --buffer and only grows, so a smaller limit is a
+/// contradiction (it used to be ignored, and a truncation then blamed
+/// --max-size).
+fn max_size(args: &UdpRecvArgs) -> Result<usize, Error> {
+    match args.max_size {
+        Some(max) if max < args.buffer => Err(Error::usage(
+            format!("invalid value '{max}' for '--max-size'"),
+            format!(
+                "below '--buffer' {}: the buffer starts at --buffer and only grows, so --max-size must be at least --buffer",
+                args.buffer
+            ),
+        )),
+        Some(max) => Ok(max),
+        None => Ok(DEFAULT_MAX_SIZE.max(args.buffer)),
+    }
 }
 
 /// One datagram to stdout in the chosen format.

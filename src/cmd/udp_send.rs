@@ -21,7 +21,8 @@ const UNREACHABLE_WAIT: Duration = Duration::from_millis(100);
 
 pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
     let addrs = resolve(&args.host, args.port, global.family)?;
-    let (sock, peer) = udp::connect(&addrs, args.source, args.broadcast)?;
+    let (sock, peer) = udp::connect(&addrs, args.source, args.broadcast)
+        .map_err(|e| access_hint(e, &args.host, args.broadcast))?;
     report::info(format!("sending to {}", display_addr(&peer)));
 
     let mut source = Source::new(&args);
@@ -37,7 +38,7 @@ pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
                 thread::sleep(pause);
             }
         }
-        udp::send(&sock, &buf, &peer)?;
+        udp::send(&sock, &buf, &peer).map_err(|e| access_hint(e, &args.host, args.broadcast))?;
         sent += 1;
         bytes += buf.len() as u64;
     }
@@ -54,6 +55,27 @@ pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
             Ok(Exit::Success)
         }
         Some(wait) => wait_replies(&sock, &peer, wait),
+    }
+}
+
+/// EACCES from connect(2) or send(2) on UDP is, nearly always, a broadcast
+/// address on a socket without SO_BROADCAST, and "permission denied" alone
+/// does not say so. With --broadcast set it can only be a prohibit route or
+/// a firewall rule. A bind error (privileged --source port) has its own
+/// hint already and is left alone.
+fn access_hint(e: Error, host: &str, broadcast: bool) -> Error {
+    if e.errno != Some(libc::EACCES) || e.hint.is_some() {
+        return e;
+    }
+    let route = format!(
+        "a prohibit route or a firewall rule refused it ('ip route get {host}' shows the route)"
+    );
+    if broadcast {
+        e.with_hint(route)
+    } else {
+        e.with_hint(format!(
+            "to send to a broadcast address, add --broadcast (SO_BROADCAST); otherwise {route}"
+        ))
     }
 }
 
@@ -95,19 +117,18 @@ enum Source {
     /// `--message`: the same text each time.
     Message(Vec<u8>),
     /// `--lines`: a line of stdin each, without its newline, at most `size`
-    /// bytes.
+    /// bytes, sent as soon as its newline has been read (read_until returns
+    /// then; it never waits for its buffer to fill).
     Lines {
         reader: BufReader<std::io::Stdin>,
         size: usize,
         line: u64,
     },
-    /// stdin in pieces of at most `size`: filled to `size` from a pipe or a
-    /// file, one read each from a terminal (so a typed line goes at once).
-    Chunks {
-        size: usize,
-        terminal: bool,
-        eof: bool,
-    },
+    /// One read(2) of stdin, at most `size` bytes, per datagram, sent as
+    /// soon as the read returns (as nc -u does): a live writer such as
+    /// `tail -f` gets each burst delivered at once, never held back to fill
+    /// a datagram or merged with the next one.
+    Chunks { size: usize },
 }
 
 impl Source {
@@ -121,11 +142,7 @@ impl Source {
                 line: 0,
             }
         } else {
-            Source::Chunks {
-                size: args.size,
-                terminal: stdio::stdin_is_terminal(),
-                eof: false,
-            }
+            Source::Chunks { size: args.size }
         }
     }
 
@@ -162,29 +179,11 @@ impl Source {
                 }
                 Ok(true)
             }
-            Source::Chunks {
-                size,
-                terminal,
-                eof,
-            } => {
-                if *eof {
-                    return Ok(false);
-                }
+            Source::Chunks { size } => {
                 buf.resize(*size, 0);
-                let mut filled = 0;
-                while filled < *size {
-                    let n = stdio::read_stdin(&mut buf[filled..]).map_err(read_fail)?;
-                    if n == 0 {
-                        *eof = true;
-                        break;
-                    }
-                    filled += n;
-                    if *terminal {
-                        break;
-                    }
-                }
-                buf.truncate(filled);
-                Ok(filled > 0)
+                let n = stdio::read_stdin(buf).map_err(read_fail)?;
+                buf.truncate(n);
+                Ok(n > 0)
             }
         }
     }

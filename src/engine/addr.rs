@@ -1,7 +1,7 @@
 //! HOST and PORT parsing, resolution through the system resolver, and the
 //! CIDR access lists of `listen`.
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
 
 use ipnet::IpNet;
 
@@ -93,19 +93,70 @@ pub fn parse_host(s: &str) -> Result<String, String> {
 }
 
 /// `-s/--source`: an address literal with an optional port:
-/// `10.0.0.1`, `10.0.0.1:5000`, `::1`, `[::1]:5000`.
+/// `10.0.0.1`, `10.0.0.1:5000`, `::1`, `[::1]:5000`, `fe80::1%eth0`,
+/// `[fe80::1%eth0]:5000`.
 pub fn parse_source(s: &str) -> Result<SocketAddr, String> {
     let t = s.trim();
-    if let Ok(sa) = t.parse::<SocketAddr>() {
-        return Ok(sa);
+    let expected = "expected ADDR or ADDR:PORT with a numeric address";
+    let (bare, port) = match t.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        Some((inner, "")) => (inner, 0),
+        Some((inner, rest)) => {
+            let port = rest
+                .strip_prefix(':')
+                .and_then(|p| parse_port(p).ok())
+                .ok_or_else(|| expected.to_string())?;
+            (inner, port)
+        }
+        None => match t.rsplit_once(':') {
+            // One colon: IPv4 with a port; more: a bare IPv6 address.
+            Some((ip, p)) if !ip.contains(':') => {
+                (ip, parse_port(p).map_err(|_| expected.to_string())?)
+            }
+            _ => (t, 0),
+        },
+    };
+    let sa = match parse_scoped(bare, port) {
+        Some(scoped) => scoped?,
+        None => bare
+            .parse::<IpAddr>()
+            .map(|ip| SocketAddr::new(ip, port))
+            .map_err(|_| expected.to_string())?,
+    };
+    if needs_scope(&sa) {
+        return Err(scope_needed(bare));
     }
-    let bare = t
-        .strip_prefix('[')
-        .and_then(|r| r.strip_suffix(']'))
-        .unwrap_or(t);
-    bare.parse::<IpAddr>()
-        .map(|ip| SocketAddr::new(ip, 0))
-        .map_err(|_| "expected ADDR or ADDR:PORT with a numeric address".to_string())
+    Ok(sa)
+}
+
+/// An IPv6 literal with a zone (`fe80::1%eth0` or `fe80::1%2`) as a socket
+/// address with that interface's index as its scope id; `None` when `s` is
+/// not an IPv6 literal with a zone. The zone is looked up here, not left to
+/// getaddrinfo, so an unknown interface is named as such rather than
+/// reported as an unknown host.
+fn parse_scoped(s: &str, port: u16) -> Option<Result<SocketAddr, String>> {
+    let (ip, zone) = s.split_once('%')?;
+    let ip: Ipv6Addr = ip.parse().ok()?;
+    let index = match zone.parse::<u32>() {
+        Ok(n) => Ok(n),
+        Err(_) if zone.is_empty() => Err("the scope after '%' is empty".to_string()),
+        Err(_) => nix::net::if_::if_nametoindex(zone)
+            .map_err(|_| format!("no network interface named '{zone}' ('ip -br link' lists them)")),
+    };
+    Some(index.map(|scope| SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope))))
+}
+
+/// Whether `addr` is IPv6 link-local (fe80::/10) without a scope id: the
+/// same address may exist on every link, so the kernel cannot pick one and
+/// connect(2) and bind(2) fail with a bare EINVAL.
+pub fn needs_scope(addr: &SocketAddr) -> bool {
+    match addr {
+        SocketAddr::V6(a) => a.ip().is_unicast_link_local() && a.scope_id() == 0,
+        SocketAddr::V4(_) => false,
+    }
+}
+
+fn scope_needed(ip: &str) -> String {
+    format!("a link-local address needs a scope naming its interface, as in {ip}%eth0")
 }
 
 /// A CIDR block (`10.0.0.0/8`, `::1/128`) or a single address.
@@ -123,21 +174,41 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
 /// resolver's order. Address literals never touch the resolver.
 pub fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>, Error> {
     let what = format!("resolve '{host}'");
-    let found: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => (host, port)
+    let literal = match parse_scoped(host, port) {
+        Some(Ok(sa)) => Some(sa),
+        Some(Err(why)) => return Err(Error::new(Exit::Resolve, what, why)),
+        None => host
+            .parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, port)),
+    };
+    let found: Vec<SocketAddr> = match literal {
+        Some(sa) if needs_scope(&sa) => {
+            return Err(Error::usage(
+                format!("invalid address '{host}'"),
+                scope_needed(host),
+            ))
+        }
+        Some(sa) => vec![sa],
+        None => (host, port)
             .to_socket_addrs()
             .map_err(|e| Error::new(Exit::Resolve, &what, resolver_reason(&e)))?
             .collect(),
     };
     let mut addrs: Vec<SocketAddr> = Vec::with_capacity(found.len());
+    let mut unscoped = false;
     for sa in found {
-        if family.admits(&sa.ip()) && !addrs.contains(&sa) {
+        // A name's link-local address without a scope cannot be used on any
+        // link; its other addresses still can.
+        if needs_scope(&sa) {
+            unscoped = true;
+        } else if family.admits(&sa.ip()) && !addrs.contains(&sa) {
             addrs.push(sa);
         }
     }
     if addrs.is_empty() {
         let why = match family {
+            _ if unscoped => "only link-local IPv6 addresses without a scope (fe80::...%eth0)",
             Family::V4 => "no IPv4 address (-4 given)",
             Family::V6 => "no IPv6 address (-6 given)",
             Family::Any => "no address found",
@@ -217,6 +288,39 @@ mod tests {
         assert_eq!(parse_source("[::1]:99"), Ok("[::1]:99".parse().unwrap()));
         assert_eq!(parse_source("::1"), Ok("[::1]:0".parse().unwrap()));
         assert!(parse_source("host:1").is_err());
+        assert_eq!(
+            parse_source("[fe80::1%1]:99"),
+            Ok("[fe80::1%1]:99".parse().unwrap())
+        );
+        assert_eq!(
+            parse_source("fe80::1%1"),
+            Ok("[fe80::1%1]:0".parse().unwrap())
+        );
+        assert_eq!(
+            parse_source("10.0.0.1:5"),
+            Ok("10.0.0.1:5".parse().unwrap())
+        );
+        for bad in [
+            "fe80::1",
+            "[fe80::1]:5",
+            "fe80::1%",
+            "[::1]x",
+            "1.2.3.4:99999",
+        ] {
+            assert!(parse_source(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn link_local_needs_a_scope() {
+        let e = resolve("fe80::1", 80, Family::Any).unwrap_err();
+        assert_eq!(e.exit, Exit::Usage);
+        assert!(e.why.contains("fe80::1%eth0"), "{}", e.why);
+        let v = resolve("fe80::1%1", 80, Family::Any).unwrap();
+        assert_eq!(v, vec!["[fe80::1%1]:80".parse().unwrap()]);
+        let e = resolve("fe80::1%no-such-if0", 80, Family::Any).unwrap_err();
+        assert_eq!(e.exit, Exit::Resolve);
+        assert!(e.why.contains("no-such-if0"), "{}", e.why);
     }
 
     #[test]

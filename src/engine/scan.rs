@@ -7,10 +7,13 @@
 //! scanned port as the source port) is not an open port. UDP: an empty
 //! datagram; ICMP port unreachable means closed, a reply means open, silence
 //! means open|filtered (as nmap says).
+//!
+//! A target is a whole socket address, so an IPv6 scope id (`fe80::1%eth0`)
+//! reaches connect(2): without it a link-local address is EINVAL.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -39,6 +42,8 @@ impl State {
 
 #[derive(Clone, Copy, Debug)]
 pub struct PortResult {
+    /// The address scanned, with its port and scope id.
+    pub addr: SocketAddr,
     pub port: u16,
     pub state: State,
     /// Time to the answer (open or closed).
@@ -73,46 +78,55 @@ pub fn raise_nofile() -> u64 {
     }
 }
 
-/// Scans `ports` on `ip` with at most `concurrency` probes in flight over
-/// `loops` event loops; results in port order.
+/// Scans `ports` on every address of `addrs` (their ports are ignored)
+/// with at most `concurrency` probes in flight over `loops` event loops;
+/// results by address in the order given, then in port order.
 pub fn scan(
-    ip: IpAddr,
+    addrs: &[SocketAddr],
     ports: &[u16],
     proto: Proto,
     timeout: Duration,
     concurrency: usize,
     loops: usize,
 ) -> io::Result<Vec<PortResult>> {
-    let loops = loops.clamp(1, ports.len().max(1));
+    let total = addrs.len() * ports.len();
+    let loops = loops.clamp(1, total.max(1));
     let per_loop = (concurrency / loops).max(1);
-    let mut shares: Vec<Vec<u16>> = vec![Vec::new(); loops];
-    for (i, p) in ports.iter().enumerate() {
-        shares[i % loops].push(*p);
+    let mut shares: Vec<Vec<SocketAddr>> = vec![Vec::new(); loops];
+    let targets = addrs.iter().flat_map(|a| {
+        ports.iter().map(move |&p| {
+            let mut t = *a;
+            t.set_port(p);
+            t
+        })
+    });
+    for (i, t) in targets.enumerate() {
+        shares[i % loops].push(t);
     }
     let handles: Vec<_> = shares
         .into_iter()
-        .map(|share| thread::spawn(move || event_loop(ip, &share, proto, timeout, per_loop)))
+        .map(|share| thread::spawn(move || event_loop(&share, proto, timeout, per_loop)))
         .collect();
-    let mut all = Vec::with_capacity(ports.len());
+    let mut all = Vec::with_capacity(total);
     for h in handles {
         let part = h
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("a scan thread panicked")))?;
         all.extend(part);
     }
-    all.sort_by_key(|r| r.port);
+    let rank = |a: &SocketAddr| addrs.iter().position(|x| x.ip() == a.ip()).unwrap_or(0);
+    all.sort_by_key(|r| (rank(&r.addr), r.port));
     Ok(all)
 }
 
 struct Probe {
-    port: u16,
+    addr: SocketAddr,
     sock: OwnedFd,
     started: Instant,
 }
 
 fn event_loop(
-    ip: IpAddr,
-    ports: &[u16],
+    targets: &[SocketAddr],
     proto: Proto,
     timeout: Duration,
     width: usize,
@@ -124,7 +138,7 @@ fn event_loop(
     }
     // SAFETY: ep is a fresh descriptor nobody else owns.
     let ep = unsafe { OwnedFd::from_raw_fd(ep) };
-    let mut out = Vec::with_capacity(ports.len());
+    let mut out = Vec::with_capacity(targets.len());
     let mut inflight: HashMap<u64, Probe> = HashMap::with_capacity(width);
     // Probes in start order: with one timeout for all, the front expires first.
     let mut order: VecDeque<(Instant, u64)> = VecDeque::with_capacity(width);
@@ -132,12 +146,13 @@ fn event_loop(
     let mut next = 0usize;
     let mut token = 0u64;
     loop {
-        while inflight.len() < width && next < ports.len() {
-            let port = ports[next];
+        while inflight.len() < width && next < targets.len() {
+            let addr = targets[next];
             next += 1;
-            match start(ip, port, proto) {
+            match start(addr, proto) {
                 Ok(Started::Done(state)) => out.push(PortResult {
-                    port,
+                    addr,
+                    port: addr.port(),
                     state,
                     rtt: Some(Duration::ZERO),
                 }),
@@ -167,7 +182,7 @@ fn event_loop(
                     inflight.insert(
                         token,
                         Probe {
-                            port,
+                            addr,
                             sock,
                             started,
                         },
@@ -186,7 +201,7 @@ fn event_loop(
                 Err(e) => return Err(e),
             }
         }
-        if inflight.is_empty() && next >= ports.len() {
+        if inflight.is_empty() && next >= targets.len() {
             return Ok(out);
         }
         let wait = order
@@ -208,9 +223,10 @@ fn event_loop(
         for ev in &events[..n as usize] {
             let tok = ev.u64;
             if let Some(probe) = inflight.remove(&tok) {
-                let state = finish(&probe, ip, proto);
+                let state = finish(&probe, proto);
                 out.push(PortResult {
-                    port: probe.port,
+                    addr: probe.addr,
+                    port: probe.addr.port(),
                     state,
                     rtt: Some(probe.started.elapsed()),
                 });
@@ -228,7 +244,8 @@ fn event_loop(
             order.pop_front();
             if let Some(probe) = inflight.remove(&tok) {
                 out.push(PortResult {
-                    port: probe.port,
+                    addr: probe.addr,
+                    port: probe.addr.port(),
                     state: match proto {
                         Proto::Tcp => State::Filtered,
                         Proto::Udp => State::OpenFiltered,
@@ -254,8 +271,7 @@ enum Started {
 
 /// socket(2) and a non-blocking connect(2) (TCP), or connect and an empty
 /// datagram (UDP).
-fn start(ip: IpAddr, port: u16, proto: Proto) -> io::Result<Started> {
-    let addr = SocketAddr::new(ip, port);
+fn start(addr: SocketAddr, proto: Proto) -> io::Result<Started> {
     let (ty, p) = match proto {
         Proto::Tcp => (Type::STREAM, Protocol::TCP),
         Proto::Udp => (Type::DGRAM, Protocol::UDP),
@@ -294,7 +310,7 @@ fn start(ip: IpAddr, port: u16, proto: Proto) -> io::Result<Started> {
 }
 
 /// The outcome of a probe epoll reported ready.
-fn finish(probe: &Probe, ip: IpAddr, proto: Proto) -> State {
+fn finish(probe: &Probe, proto: Proto) -> State {
     let fd: RawFd = probe.sock.as_raw_fd();
     // SAFETY: a borrowed view of a descriptor we own; not closed through it.
     let sock = std::mem::ManuallyDrop::new(unsafe { Socket::from_raw_fd(fd) });
@@ -302,8 +318,10 @@ fn finish(probe: &Probe, ip: IpAddr, proto: Proto) -> State {
         Proto::Tcp => match sock.take_error() {
             Ok(None) => {
                 // Connected: unless to itself (simultaneous open on loopback).
+                // Address and port only: getsockname may add a scope id.
                 let local = sock.local_addr().ok().and_then(|a| a.as_socket());
-                if local == Some(SocketAddr::new(ip, probe.port)) {
+                if local.is_some_and(|l| l.ip() == probe.addr.ip() && l.port() == probe.addr.port())
+                {
                     State::Closed
                 } else {
                     State::Open

@@ -14,7 +14,7 @@ use crate::error::Error;
 #[derive(Clone, Debug, Default)]
 pub struct SocketOpts {
     /// SO_REUSEADDR: lets a listener bind while old connections on its port
-    /// sit in TIME-WAIT. On for listeners unless `--no-reuseaddr`.
+    /// sit in TIME-WAIT; on UDP, lets sockets that all set it share a port.
     pub reuseaddr: bool,
     /// SO_REUSEPORT: share the port with other sockets that also set it.
     pub reuseport: bool,
@@ -223,7 +223,26 @@ impl std::fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0.ip().to_canonical() {
             std::net::IpAddr::V4(ip) => write!(f, "{ip}:{}", self.0.port()),
-            std::net::IpAddr::V6(ip) => write!(f, "[{ip}]:{}", self.0.port()),
+            std::net::IpAddr::V6(_) => write!(f, "[{}]:{}", ShownIp(self.0), self.0.port()),
+        }
+    }
+}
+
+/// The address without its port, v4-mapped shown as IPv4, an IPv6 scope
+/// as the interface's name where it has one (`fe80::1%eth0`): a link-local
+/// address means nothing without its link.
+pub struct ShownIp<'a>(pub &'a SocketAddr);
+
+impl std::fmt::Display for ShownIp<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            SocketAddr::V6(a) if a.scope_id() != 0 => {
+                match nix::net::if_::if_indextoname(a.scope_id()) {
+                    Ok(name) => write!(f, "{}%{}", a.ip(), name.to_string_lossy()),
+                    Err(_) => write!(f, "{}%{}", a.ip(), a.scope_id()),
+                }
+            }
+            _ => write!(f, "{}", self.0.ip().to_canonical()),
         }
     }
 }
