@@ -647,18 +647,10 @@ fn verdict(
     let holders: Vec<&Row> = table
         .sockets
         .iter()
-        .filter(|s| match proto {
-            Proto::Tcp => s.entry.state == State::LISTEN,
-            Proto::Udp => s.inode != 0,
-        })
+        .filter(|s| s.entry.state == State::LISTEN)
         .collect();
     if !reuse_ok {
         if let Some(h) = holders.first() {
-            let verb = if proto == Proto::Tcp {
-                "listens on"
-            } else {
-                "has UDP"
-            };
             let more = if holders.len() > 1 {
                 format!(" (and {} more)", holders.len() - 1)
             } else {
@@ -672,11 +664,10 @@ fn verdict(
             } else {
                 ""
             };
-            let bound = if proto == Proto::Udp { " bound" } else { "" };
             return Verdict {
                 bind_ok: false,
                 text: format!(
-                    "bind would fail even with SO_REUSEADDR: {} {verb} {}{bound}{more}; SO_REUSEADDR will not help. Stop it, or pick another port{share}",
+                    "bind would fail even with SO_REUSEADDR: {} listens on {}{more}; SO_REUSEADDR will not help. Stop it, or pick another port{share}",
                     who(h),
                     h.local
                 ),
@@ -725,7 +716,7 @@ fn verdict(
         };
     }
     let connected: Vec<&Row> = table.sockets.iter().filter(|s| is_connected(s)).collect();
-    if let Some(c) = connected.first().filter(|_| proto == Proto::Tcp) {
+    if let Some(c) = connected.first() {
         let text = if reuse_ok {
             format!(
                 "bind would fail ({errno}) without SO_REUSEADDR: {} connection(s) still use port {port} ({}); with SO_REUSEADDR a listener binds now — sonda listen sets it by default",
