@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
+use crate::bench::params as bench;
 use crate::engine::addr::{parse_cidr, parse_host, parse_port, parse_source};
 use crate::parse::{parse_buffer_size, parse_duration};
 
@@ -545,7 +546,7 @@ pub struct BenchArgs {
 
     /// Parallel connections (UDP: sockets) per direction.
     #[arg(long, value_name = "N", default_value_t = 1,
-          value_parser = clap::value_parser!(u16).range(1..=128))]
+          value_parser = clap::value_parser!(u16).range(1..=i64::from(bench::MAX_STREAMS)))]
     pub streams: u16,
 
     /// How long to measure, after --omit.
@@ -570,7 +571,9 @@ pub struct BenchArgs {
     pub json: bool,
 
     /// Pin the client to CPU C and the server to CPU S (local runs; on two
-    /// hosts each side pins its own).
+    /// hosts each side pins its own). A CPU this machine does not offer the
+    /// process is an error naming the CPUs available (a server refuses the
+    /// test).
     #[arg(long, value_name = "C,S", value_parser = parse_pin)]
     pub pin: Option<(usize, usize)>,
 
@@ -588,7 +591,7 @@ pub struct BenchArgs {
 
     /// SO_RCVLOWAT on TCP stream receivers: wake the reader only once SIZE
     /// bytes are queued (default: --size; 0 turns it off).
-    #[arg(long, value_name = "SIZE", value_parser = crate::parse::parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_rcvlowat)]
     pub rcvlowat: Option<u64>,
 
     /// Serve tests until interrupted, on the HOST and PORT given, if any
@@ -610,15 +613,13 @@ pub struct BenchArgs {
     pub control_timeout: Duration,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BenchProto {
     Tcp,
     Udp,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BenchMode {
     Stream,
     Rr,
@@ -626,10 +627,19 @@ pub enum BenchMode {
 
 fn parse_bench_size(s: &str) -> Result<usize, String> {
     let n = crate::parse::parse_size(s)?;
-    if n == 0 || n > 64 << 20 {
+    if n == 0 || n > bench::MAX_SIZE {
         return Err("a size from 1 byte to 64M".to_string());
     }
     Ok(n as usize)
+}
+
+/// SO_RCVLOWAT: 0 (off) or a size that fits the socket option.
+fn parse_rcvlowat(s: &str) -> Result<u64, String> {
+    let n = crate::parse::parse_size(s)?;
+    if n > bench::MAX_SOCKET_INT {
+        return Err("from 1 byte to 2G-1 (0 turns it off)".to_string());
+    }
+    Ok(n)
 }
 
 fn parse_pin(s: &str) -> Result<(usize, usize), String> {
@@ -640,7 +650,6 @@ fn parse_pin(s: &str) -> Result<(usize, usize), String> {
         t.trim()
             .parse::<usize>()
             .ok()
-            .filter(|&n| n < 1024)
             .ok_or_else(|| "expected two CPU numbers, C,S (e.g. 0,1)".to_string())
     };
     Ok((cpu(c)?, cpu(srv)?))
