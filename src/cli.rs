@@ -187,16 +187,28 @@ the receiver asks for a 4 MiB receive buffer. --mode rr ping-pongs --size bytes 
 side ran on (latency depends on whether client and server share a vCPU; --pin \
 places them).\n\n\
 The summary goes to stdout; a progress bar with the live rate goes to stderr only \
-when stderr is a terminal. Ctrl-C stops a test early: the figures so far, as the \
-client counted them, go to stdout, and the status is 130. --json prints one document: {\"version\", \"params\": \
-{the test parameters}, \"target\", \"results\": [{\"direction\" (\"client->server\" or \
-\"server->client\"), \"streams\", \"bytes\", \"seconds\", \"bits_per_second\", \
+when stderr is a terminal. With --interval, intervals start at the end of --omit and \
+fall every --interval from there, the last one (possibly shorter) ending with the test. \
+Ctrl-C stops a test early: the figures so far go to stdout (in the same form: the table, \
+or with --json one document with \"interrupted\": true), counted by the receiver where \
+this process has its count (a local run, or --reverse), else by the sender; CPU figures \
+are 0 then, as the workers are still running; the status is 130. --json prints one \
+document: {\"version\", \"params\": {the test parameters}, \"target\", \"results\": \
+[{\"direction\" (\"client->server\" or \"server->client\"), \"counted_by\" \
+(\"receiver\", or \"sender\" in an interrupted test), \"streams\", \"bytes\", \"seconds\", \"bits_per_second\", \
 \"sender_cpu_percent\", \"receiver_cpu_percent\", \"bytes_per_send_call\", \
 \"bytes_per_recv_call\", \"datagrams_sent\", \"datagrams_received\", \"lost\", \
 \"loss_percent\", \"reordered\" (UDP only, else null)}], \"intervals\": [{\"start\", \
 \"end\", \"bytes\", \"bits_per_second\"}], \"latency\": {\"transactions\", \
 \"transactions_per_second\", \"lost\", \"min_us\", \"p50_us\", \"p90_us\", \"p99_us\", \
-\"p99_9_us\", \"max_us\", \"client_cpu\", \"server_cpu\"} (rr only, else null)}."
+\"p99_9_us\", \"max_us\", \"client_cpu\", \"server_cpu\"} (rr only, else null), \
+\"interrupted\"}.\n\n\
+A server checks every request with the ranges of the flags below (--size, --streams, \
+--duration, --omit, --interval, --sndbuf, --rcvbuf, --rcvlowat, --rate, --pin against \
+its own CPUs, and at most 256M of buffers per side) and refuses one outside them with \
+the reason, which the client prints (exit 1). Once the control connection is up, a step \
+that --control-timeout ends is exit 1, like any other failure of the exchange: the peer \
+answered, but not as a working sonda bench server."
     )]
     Bench(BenchArgs),
 
@@ -562,7 +574,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DUR", default_value = "0s", value_parser = parse_duration)]
     pub omit: Duration,
 
-    /// Print a line of figures every DUR.
+    /// Print a line of figures every DUR, from the end of --omit; the last
+    /// line covers what is left of the test (at most 20000 per test).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub interval: Option<Duration>,
 
@@ -595,12 +608,13 @@ pub struct BenchArgs {
     pub rcvlowat: Option<u64>,
 
     /// Serve tests until interrupted, on the HOST and PORT given, if any
-    /// (default: every interface, port 5205).
+    /// (default: every interface, port 5205). HOST PORT, HOST:PORT,
+    /// [V6]:PORT, a HOST alone (::1 is one) or a PORT alone.
     #[arg(long, value_name = "ADDR", num_args = 0..=2, conflicts_with = "client")]
     pub server: Option<Vec<String>>,
 
     /// Run the test against a sonda bench server: HOST, then PORT if not
-    /// 5205.
+    /// 5205; HOST:PORT and [V6]:PORT work too (a bare ::1 is a host).
     #[arg(long, value_name = "ADDR", num_args = 1..=2)]
     pub client: Option<Vec<String>>,
 
@@ -608,7 +622,9 @@ pub struct BenchArgs {
     #[arg(long, requires = "server")]
     pub once: bool,
 
-    /// Bound on every control step (connect, handshake, results).
+    /// Bound on every control step (connect, handshake, results). A step
+    /// it ends after the connection is made is exit 1 (a connect that times
+    /// out is exit 4).
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     pub control_timeout: Duration,
 }
