@@ -17,6 +17,7 @@ pub const MAX_SIZE: u64 = 64 << 20;
 pub const MAX_STREAMS: u16 = 128;
 /// The largest UDP payload (IPv6; IPv4's 65507 is checked when sending).
 pub const MAX_DATAGRAM: usize = 65527;
+pub const MAX_DATAGRAM_V4: usize = 65507;
 /// Sequence number at the front of every UDP stream datagram.
 pub const UDP_HEADER: usize = 8;
 /// Socket options are C ints: --sndbuf, --rcvbuf, --rcvlowat.
@@ -128,6 +129,19 @@ impl Params {
         self.check_times()?;
         self.check_buffers()?;
         self.check_pin(side)
+    }
+
+    /// The part of the checks that needs the address the data will use:
+    /// an IPv4 UDP datagram holds at most 65507 bytes.
+    pub fn check_family(&self, ip: std::net::IpAddr) -> Result<(), Error> {
+        if self.proto == Proto::Udp && ip.is_ipv4() && self.size > MAX_DATAGRAM_V4 {
+            return Err(bad(
+                "--size",
+                self.size,
+                format!("a UDP datagram over IPv4 holds at most {MAX_DATAGRAM_V4} bytes"),
+            ));
+        }
+        Ok(())
     }
 
     fn check_mode(&self) -> Result<(), Error> {

@@ -137,11 +137,18 @@ impl Work {
         let c = self.clock;
         let mut s = self.lock();
         if s.snapshot.is_none() && now >= c.measure_from {
-            let bytes = self.recv.bytes();
-            s.snapshot = Some(Snapshot {
-                bytes,
-                ns: now.duration_since(c.epoch).as_nanos() as u64,
-            });
+            // Without --omit the window is the whole test: what the workers
+            // moved before this thread first ran belongs to it.
+            let at = if c.measure_from <= c.epoch {
+                Snapshot::default()
+            } else {
+                Snapshot {
+                    bytes: self.recv.bytes(),
+                    ns: now.duration_since(c.epoch).as_nanos() as u64,
+                }
+            };
+            let bytes = at.bytes;
+            s.snapshot = Some(at);
             s.open = (Duration::ZERO, bytes);
             drop(s);
             self.beat(now, Beat::Measure);

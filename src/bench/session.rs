@@ -53,17 +53,21 @@ pub struct Channels {
 /// timeouts included: the peer answered, but not as a working sonda bench
 /// peer (DESIGN, Settled details).
 fn data_fail(what: &str, e: &std::io::Error) -> Error {
-    Error::new(
-        Exit::Failure,
-        format!("bench data channel: {what}"),
-        crate::error::describe(e),
-    )
+    let why = match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            "nothing moved in time (the peer stopped)".to_string()
+        }
+        _ => crate::error::describe(e),
+    };
+    Error::new(Exit::Failure, format!("bench data channel: {what}"), why)
 }
 
 /// How often a wait for the client's data sockets looks whether the client
 /// has gone away (it closed the control connection): a vanished client
 /// frees the server at once, not after the control timeout.
 const CLIENT_CHECK: Duration = Duration::from_millis(100);
+/// The longest a --bytes test runs.
+pub const BYTES_LIMIT: Duration = Duration::from_secs(3600);
 
 fn client_gone() -> Error {
     Error::new(
@@ -367,7 +371,14 @@ pub fn run(
     tally: &Tally,
 ) -> Result<(SideReport, SideReport), Error> {
     let epoch = Instant::now();
-    let deadline = epoch + p.total();
+    // A --bytes test has no set length, but still an end: a peer that
+    // asks for a petabyte at 1 bit/s must not hold this side for ever.
+    let deadline = epoch
+        + if p.bytes.is_some() {
+            BYTES_LIMIT
+        } else {
+            p.total()
+        };
     let measure_from = epoch + p.omit();
     let send_meter = Arc::new(Meter::new(epoch));
     let recv_meter = Arc::new(Meter::new(epoch));
@@ -394,8 +405,17 @@ pub fn run(
     let last_cpu: Arc<Mutex<Option<usize>>> = Arc::default();
     let spawn_fail = |e: std::io::Error| Error::io("start bench worker", &e);
 
+    // A peer that stops reading must not hold a sender in write(2) for
+    // ever: the same bound as the receivers' reads.
+    let recv_timeout = p.total() + control_timeout;
+    let io_bound = if p.bytes.is_some() {
+        BYTES_LIMIT
+    } else {
+        recv_timeout
+    };
     let n = sends.0.len().max(1);
     for (i, s) in sends.0.into_iter().enumerate() {
+        let _ = s.set_write_timeout(Some(io_bound));
         let (m, size, b) = (send_meter.clone(), p.size, budget(i, n));
         senders.push(
             thread::Builder::new()
@@ -425,14 +445,9 @@ pub fn run(
                 .map_err(spawn_fail)?,
         );
     }
-    let recv_timeout = p.total() + control_timeout;
     for s in receives.0 {
         let (m, size, lowat) = (recv_meter.clone(), p.size, p.rcvlowat);
-        let _ = s.set_read_timeout(Some(if p.bytes.is_some() {
-            Duration::from_secs(3600)
-        } else {
-            recv_timeout
-        }));
+        let _ = s.set_read_timeout(Some(io_bound));
         receivers.push(
             thread::Builder::new()
                 .spawn(move || {
@@ -445,7 +460,7 @@ pub fn run(
     for s in receives.1 {
         let (m, gro, done) = (recv_meter.clone(), p.gso, peer_done.clone());
         let give_up = if p.bytes.is_some() {
-            epoch + Duration::from_secs(3600)
+            epoch + BYTES_LIMIT
         } else {
             give_up
         };
@@ -460,6 +475,8 @@ pub fn run(
     }
     // rr: the client's transactions are its "sends"; the server echoes.
     for s in ch.rr_tcp {
+        let _ = s.set_read_timeout(Some(io_bound));
+        let _ = s.set_write_timeout(Some(io_bound));
         let (m, size, parts, last) = (
             send_meter.clone(),
             p.size,
@@ -543,7 +560,7 @@ pub fn run(
         },
     })?;
     let wait = if p.bytes.is_some() {
-        Duration::from_secs(3600)
+        BYTES_LIMIT
     } else {
         p.total()
     } + control_timeout;

@@ -84,7 +84,7 @@ pub fn send(
     let mut left = budget.unwrap_or(u64::MAX);
     let started = Instant::now();
     let result = loop {
-        if left < size as u64 || (budget.is_none() && Instant::now() >= deadline) {
+        if left < size as u64 || Instant::now() >= deadline {
             break Ok(());
         }
         let n = batch.min((left / size as u64).max(1) as usize);
@@ -92,7 +92,7 @@ pub fn send(
             let due = started.checked_add(gap.mul_f64(seq as f64));
             // A datagram due after the end is never sent: a slow --rate
             // must not hold the worker past the test.
-            if budget.is_none() && due.is_none_or(|d| d >= deadline) {
+            if due.is_none_or(|d| d >= deadline) {
                 break Ok(());
             }
             let now = Instant::now();

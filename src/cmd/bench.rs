@@ -286,7 +286,10 @@ fn serve_test(
             return Err(e);
         }
     };
-    if let Err(e) = params.validate(Side::Server) {
+    let checked = params
+        .validate(Side::Server)
+        .and_then(|()| params.check_family(local_ip));
+    if let Err(e) = checked {
         return Err(refuse(&mut ctrl, e.to_string()));
     }
     let result = (|| {
@@ -334,6 +337,7 @@ fn run_client(
     a: &BenchArgs,
     arm: impl FnOnce(String, Arc<Tally>),
 ) -> Result<Outcome, Error> {
+    p.check_family(addr.ip())?;
     let ct = a.control_timeout;
     let target = display_addr(&addr);
     let mut ctrl = Control::new(stream, target.clone());
@@ -365,6 +369,10 @@ fn run_client(
     let tally = Arc::new(Tally::default());
     arm(target.clone(), tally.clone());
     ctrl.send(&Msg::Start)?;
+    report::info(format!(
+        "bench: test running with {target}: {}",
+        session::describe(p)
+    ));
     let bar = Progress::new(p, a.json);
     let (mine, peer) = session::run(Role::Client, p, ch, &mut ctrl, ct, bar.live(), &tally)?;
     bar.finish();
