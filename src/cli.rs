@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
+use crate::bench::params as bench;
 use crate::engine::addr::{parse_cidr, parse_host, parse_port, parse_source};
 use crate::parse::{parse_buffer_size, parse_duration, parse_keepalive};
 
@@ -198,16 +199,28 @@ the receiver asks for a 4 MiB receive buffer. --mode rr ping-pongs --size bytes 
 side ran on (latency depends on whether client and server share a vCPU; --pin \
 places them).\n\n\
 The summary goes to stdout; a progress bar with the live rate goes to stderr only \
-when stderr is a terminal. Ctrl-C stops a test early: the figures so far, as the \
-client counted them, go to stdout, and the status is 130. --json prints one document: {\"version\", \"params\": \
-{the test parameters}, \"target\", \"results\": [{\"direction\" (\"client->server\" or \
-\"server->client\"), \"streams\", \"bytes\", \"seconds\", \"bits_per_second\", \
+when stderr is a terminal. With --interval, intervals start at the end of --omit and \
+fall every --interval from there, the last one (possibly shorter) ending with the test. \
+Ctrl-C stops a test early: the figures so far go to stdout (in the same form: the table, \
+or with --json one document with \"interrupted\": true), counted by the receiver where \
+this process has its count (a local run, or --reverse), else by the sender; CPU figures \
+are 0 then, as the workers are still running; the status is 130. --json prints one \
+document: {\"version\", \"params\": {the test parameters}, \"target\", \"results\": \
+[{\"direction\" (\"client->server\" or \"server->client\"), \"counted_by\" \
+(\"receiver\", or \"sender\" in an interrupted test), \"streams\", \"bytes\", \"seconds\", \"bits_per_second\", \
 \"sender_cpu_percent\", \"receiver_cpu_percent\", \"bytes_per_send_call\", \
 \"bytes_per_recv_call\", \"datagrams_sent\", \"datagrams_received\", \"lost\", \
 \"loss_percent\", \"reordered\" (UDP only, else null)}], \"intervals\": [{\"start\", \
 \"end\", \"bytes\", \"bits_per_second\"}], \"latency\": {\"transactions\", \
 \"transactions_per_second\", \"lost\", \"min_us\", \"p50_us\", \"p90_us\", \"p99_us\", \
-\"p99_9_us\", \"max_us\", \"client_cpu\", \"server_cpu\"} (rr only, else null)}."
+\"p99_9_us\", \"max_us\", \"client_cpu\", \"server_cpu\"} (rr only, else null), \
+\"interrupted\"}.\n\n\
+A server checks every request with the ranges of the flags below (--size, --streams, \
+--duration, --omit, --interval, --sndbuf, --rcvbuf, --rcvlowat, --rate, --pin against \
+its own CPUs, and at most 256M of buffers per side) and refuses one outside them with \
+the reason, which the client prints (exit 1). Once the control connection is up, a step \
+that --control-timeout ends is exit 1, like any other failure of the exchange: the peer \
+answered, but not as a working sonda bench server."
     )]
     Bench(BenchArgs),
 
@@ -582,7 +595,7 @@ pub struct BenchArgs {
 
     /// Parallel connections (UDP: sockets) per direction.
     #[arg(long, value_name = "N", default_value_t = 1,
-          value_parser = clap::value_parser!(u16).range(1..=128))]
+          value_parser = clap::value_parser!(u16).range(1..=i64::from(bench::MAX_STREAMS)))]
     pub streams: u16,
 
     /// How long to measure, after --omit.
@@ -598,7 +611,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DUR", default_value = "0s", value_parser = parse_duration)]
     pub omit: Duration,
 
-    /// Print a line of figures every DUR.
+    /// Print a line of figures every DUR, from the end of --omit; the last
+    /// line covers what is left of the test (at most 20000 per test).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub interval: Option<Duration>,
 
@@ -607,7 +621,9 @@ pub struct BenchArgs {
     pub json: bool,
 
     /// Pin the client to CPU C and the server to CPU S (local runs; on two
-    /// hosts each side pins its own).
+    /// hosts each side pins its own). A CPU this machine does not offer the
+    /// process is an error naming the CPUs available (a server refuses the
+    /// test).
     #[arg(long, value_name = "C,S", value_parser = parse_pin)]
     pub pin: Option<(usize, usize)>,
 
@@ -625,16 +641,17 @@ pub struct BenchArgs {
 
     /// SO_RCVLOWAT on TCP stream receivers: wake the reader only once SIZE
     /// bytes are queued (default: --size; 0 turns it off).
-    #[arg(long, value_name = "SIZE", value_parser = crate::parse::parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_rcvlowat)]
     pub rcvlowat: Option<u64>,
 
     /// Serve tests until interrupted, on the HOST and PORT given, if any
-    /// (default: every interface, port 5205).
+    /// (default: every interface, port 5205). HOST PORT, HOST:PORT,
+    /// [V6]:PORT, a HOST alone (::1 is one) or a PORT alone.
     #[arg(long, value_name = "ADDR", num_args = 0..=2, conflicts_with = "client")]
     pub server: Option<Vec<String>>,
 
     /// Run the test against a sonda bench server: HOST, then PORT if not
-    /// 5205.
+    /// 5205; HOST:PORT and [V6]:PORT work too (a bare ::1 is a host).
     #[arg(long, value_name = "ADDR", num_args = 1..=2)]
     pub client: Option<Vec<String>>,
 
@@ -642,20 +659,20 @@ pub struct BenchArgs {
     #[arg(long, requires = "server")]
     pub once: bool,
 
-    /// Bound on every control step (connect, handshake, results).
+    /// Bound on every control step (connect, handshake, results). A step
+    /// it ends after the connection is made is exit 1 (a connect that times
+    /// out is exit 4).
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     pub control_timeout: Duration,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BenchProto {
     Tcp,
     Udp,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BenchMode {
     Stream,
     Rr,
@@ -663,10 +680,19 @@ pub enum BenchMode {
 
 fn parse_bench_size(s: &str) -> Result<usize, String> {
     let n = crate::parse::parse_size(s)?;
-    if n == 0 || n > 64 << 20 {
+    if n == 0 || n > bench::MAX_SIZE {
         return Err("a size from 1 byte to 64M".to_string());
     }
     Ok(n as usize)
+}
+
+/// SO_RCVLOWAT: 0 (off) or a size that fits the socket option.
+fn parse_rcvlowat(s: &str) -> Result<u64, String> {
+    let n = crate::parse::parse_size(s)?;
+    if n > bench::MAX_SOCKET_INT {
+        return Err("from 1 byte to 2G-1 (0 turns it off)".to_string());
+    }
+    Ok(n)
 }
 
 fn parse_pin(s: &str) -> Result<(usize, usize), String> {
@@ -677,7 +703,6 @@ fn parse_pin(s: &str) -> Result<(usize, usize), String> {
         t.trim()
             .parse::<usize>()
             .ok()
-            .filter(|&n| n < 1024)
             .ok_or_else(|| "expected two CPU numbers, C,S (e.g. 0,1)".to_string())
     };
     Ok((cpu(c)?, cpu(srv)?))

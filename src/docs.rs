@@ -109,10 +109,10 @@ const BENCH_EXAMPLES: Examples = &[
 
 const EXIT_STATUS: &[(&str, &str)] = &[
     ("0", "Success. A reader of stdout that goes away (EPIPE) also ends sonda quietly with 0."),
-    ("1", "Any other runtime failure: I/O error, connection reset by peer, the peer closing before it read all input, stdout full."),
+    ("1", "Any other runtime failure: I/O error, connection reset by peer, the peer closing before it read all input, stdout full; for bench, a peer that is not a working sonda bench server (including a control step that --control-timeout ended) or a server that refused the test."),
     ("2", "Usage error: unknown flag, port out of range, malformed address, duration, size or CIDR block."),
     ("3", "Connection refused, or ICMP port unreachable (udp-send)."),
-    ("4", "Timed out: connect (--timeout, bench --control-timeout), idle (--idle-timeout), no datagram (udp-recv --timeout), no reply (udp-send --wait-reply)."),
+    ("4", "Timed out: connect (--timeout; bench --control-timeout while connecting), idle (--idle-timeout), no datagram (udp-recv --timeout), no reply (udp-send --wait-reply)."),
     ("5", "Address in use: bind failed (listen, udp-recv, or --source); for probe, a plain bind would fail."),
     ("6", "The name or address could not be resolved, or has no address in the family forced by -4 or -6."),
     ("130", "Interrupted by SIGINT (143 for SIGTERM)."),
@@ -208,7 +208,7 @@ pub fn man_pages() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
 const SECURITY: &[&str] = &[
     "sonda never runs a command on behalf of a peer, never looks up a name to decide an --allow/--deny rule, and writes only payload to stdout.",
     "listen binds every interface of both families unless HOST is given: use 'sonda listen 127.0.0.1 PORT' for local use. --allow and --deny (CIDR, repeatable; deny wins; IPv4 rules match v4-mapped peers) are checked before any byte is read; a denied peer is closed unread. With -k, --max-conns (default 100) caps the clients served at once and a connection over it is closed unread; --idle-timeout frees the slot of a client that stalls. Memory per client is bounded (16 KiB reads under -k; 1 MiB buffers for one session), whatever a client sends or how slowly.",
-    "bench --server lets a client choose the test (up to 128 streams, any duration) and serves one test at a time; every control step is bounded by --control-timeout and control messages by 4 MiB. Bind it to a private address, or use --once.",
+    "bench --server lets a client choose the test within the ranges of the client's flags (up to 128 streams, 256 MiB of buffers per side, CPUs it has, up to 100 years) and serves one test at a time; a request outside them is refused with the reason; every control step is bounded by --control-timeout, a hello by 64 KiB and other control messages by 4 MiB. Bind it to a private address, or use --once.",
     "probe needs no privileges: it reads sock_diag and /proc; another user's processes are shown as not visible unless run as root. Its trial binds hold the port for an instant.",
 ];
 

@@ -205,17 +205,6 @@ fn wait_tcp_listen(port: u16) {
     }
 }
 
-/// Starts `sonda -v bench --server HOST 0 [extra]` and returns it with its port.
-fn bench_server(host: &str, extra: &[&str]) -> (Running, u16) {
-    let mut args = vec!["-v", "bench", "--server", host, "0"];
-    args.extend_from_slice(extra);
-    let mut s = spawn(&args, Input::Null, Output::Null);
-    s.wait_for_stderr("bench server listening on ");
-    let port = s.listening_port();
-    assert_ne!(port, 0, "the server printed port 0\n{}", s.stderr_now());
-    (s, port)
-}
-
 // ---------------------------------------------------------------- local runs
 
 #[test]
@@ -671,4 +660,182 @@ fn server_survives_a_garbage_client() {
     server.signal(libc::SIGTERM);
     let s = server.finish_within(Duration::from_secs(15));
     s.expect_code(143);
+}
+
+// ---------------------------------------------------------------- intervals
+
+/// (start, end) of each interval of a document.
+fn bounds(doc: &Value, why: &str) -> Vec<(f64, f64)> {
+    doc["intervals"]
+        .as_array()
+        .unwrap_or_else(|| panic!("'intervals' is not an array\n{why}"))
+        .iter()
+        .map(|i| (num(i, "start", why), num(i, "end", why)))
+        .collect()
+}
+
+/// The `start-end` columns of the text interval lines.
+fn text_bounds(f: &Finished) -> Vec<String> {
+    String::from_utf8_lossy(&f.stdout)
+        .lines()
+        .filter(|l| l.trim_end().ends_with("Gbit/s") && l.contains(" s "))
+        .filter_map(|l| l.split(" s ").next())
+        .map(|b| b.split_whitespace().collect::<Vec<_>>().join(""))
+        .collect()
+}
+
+#[test]
+fn intervals_fall_on_exact_quarter_seconds() {
+    let (doc, f) = bench_json(&["bench", "--interval", "250ms", "--duration", "1s", "--json"]);
+    let why = ctx(&doc, &f);
+    assert_eq!(
+        bounds(&doc, &why),
+        [(0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0)],
+        "{why}"
+    );
+    let f = run(
+        &["bench", "--interval", "250ms", "--duration", "1s"],
+        Input::Null,
+    );
+    f.expect_code(0);
+    assert_eq!(
+        text_bounds(&f),
+        ["0.00-0.25", "0.25-0.50", "0.50-0.75", "0.75-1.00"],
+        "\nstdout:\n{}\n{}",
+        String::from_utf8_lossy(&f.stdout),
+        f.dump()
+    );
+}
+
+#[test]
+fn intervals_start_when_omit_ends() {
+    let (doc, f) = bench_json(&[
+        "bench",
+        "--omit",
+        "500ms",
+        "--interval",
+        "250ms",
+        "--duration",
+        "500ms",
+        "--json",
+    ]);
+    let why = ctx(&doc, &f);
+    assert_eq!(bounds(&doc, &why), [(0.0, 0.25), (0.25, 0.5)], "{why}");
+}
+
+#[test]
+fn last_partial_interval_is_kept_and_intervals_add_up() {
+    let (doc, f) = bench_json(&["bench", "--interval", "300ms", "--duration", "1s", "--json"]);
+    let why = ctx(&doc, &f);
+    assert_eq!(
+        bounds(&doc, &why),
+        [(0.0, 0.3), (0.3, 0.6), (0.6, 0.9), (0.9, 1.0)],
+        "{why}"
+    );
+    let sum: u64 = doc["intervals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| int(i, "bytes", &why))
+        .sum();
+    let total = int(&stream_results(&doc, &f)[0], "bytes", &why);
+    assert_eq!(
+        sum, total,
+        "the intervals do not add up to the total\n{why}"
+    );
+    let f = run(
+        &["bench", "--interval", "300ms", "--duration", "1s"],
+        Input::Null,
+    );
+    f.expect_code(0);
+    assert_eq!(
+        text_bounds(&f).last().map(String::as_str),
+        Some("0.90-1.00"),
+        "no last partial line\nstdout:\n{}\n{}",
+        String::from_utf8_lossy(&f.stdout),
+        f.dump()
+    );
+}
+
+// ---------------------------------------------------------------- interrupts
+
+/// CPU time of a process so far, in clock ticks (utime + stime).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit(") ").next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    field(11) + field(12)
+}
+
+/// Starts a long local bench, waits (bounded) until its test runs and has
+/// used some CPU (data is moving), and interrupts it.
+fn interrupted_run(extra: &[&str]) -> Finished {
+    let mut args = vec!["-v", "bench", "--duration", "60s"];
+    args.extend_from_slice(extra);
+    let mut b = spawn(&args, Input::Null, Output::Capture);
+    b.wait_for_stderr("test running");
+    let from = cpu_ticks(b.pid());
+    let deadline = Instant::now() + LONG;
+    while cpu_ticks(b.pid()) < from + 20 {
+        assert!(
+            Instant::now() < deadline,
+            "no work done\n{}",
+            b.stderr_now()
+        );
+        assert!(
+            b.child.try_wait().unwrap().is_none(),
+            "the bench ended early\n{}",
+            b.stderr_now()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    b.signal(libc::SIGINT);
+    b.finish_within(Duration::from_secs(30))
+}
+
+#[test]
+fn interrupted_json_is_one_document_with_the_receivers_count() {
+    let f = interrupted_run(&["--json", "--interval", "100ms"]);
+    f.expect_code(130);
+    let doc: Value = serde_json::from_slice(&f.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document: {e}\nstdout:\n{}\n{}",
+            String::from_utf8_lossy(&f.stdout),
+            f.dump()
+        )
+    });
+    let why = ctx(&doc, &f);
+    assert_eq!(doc["interrupted"], true, "{why}");
+    let r = results(&doc, &why);
+    assert_eq!(r.len(), 1, "{why}");
+    assert_eq!(r[0]["counted_by"], "receiver", "{why}");
+    assert!(int(&r[0], "bytes", &why) > 0, "received 0\n{why}");
+    assert!(num(&r[0], "seconds", &why) > 0.0, "{why}");
+    assert!(!bounds(&doc, &why).is_empty(), "no intervals so far\n{why}");
+}
+
+#[test]
+fn interrupted_text_shows_the_receivers_count() {
+    let f = interrupted_run(&[]);
+    f.expect_code(130);
+    let out = String::from_utf8_lossy(&f.stdout).to_string();
+    assert!(
+        out.contains("interrupted after"),
+        "no interrupted summary\nstdout:\n{out}\n{}",
+        f.dump()
+    );
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("client->server"))
+        .unwrap_or_else(|| panic!("no result line\nstdout:\n{out}"));
+    // "client->server  X Gbit/s (Y GiB/s)  Z MiB in S s"
+    let moved: f64 = line
+        .split(")  ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable result line: {line}"));
+    assert!(moved > 0.0, "received 0: {line}\n{}", f.dump());
 }

@@ -7,6 +7,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -17,9 +18,12 @@ use crate::error::{Error, Exit};
 /// Sent first by both sides; the last byte is the protocol version.
 pub const MAGIC: &[u8; 12] = b"SONDA-BENCH\x01";
 pub const VERSION: u32 = 1;
-/// The largest control message accepted (a report with many intervals is
-/// well under this).
+/// The largest control message accepted (a report of the most intervals a
+/// test may have is well under this).
 const MAX_MESSAGE: usize = 4 << 20;
+/// The largest hello a server reads: parameters are a few hundred bytes,
+/// and a server should not hold megabytes for a peer it has not checked.
+pub const MAX_HELLO: usize = 64 << 10;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -96,6 +100,21 @@ impl Control {
             .map_err(|e| self.io_fail("set timeout", &e))
     }
 
+    /// True once the peer has closed the control connection (or it
+    /// failed); data it sent and this side has not read yet is left alone.
+    pub fn peer_closed(&self) -> bool {
+        use nix::sys::socket::{recv, MsgFlags};
+        let mut b = [0u8; 1];
+        match recv(
+            self.stream.as_raw_fd(),
+            &mut b,
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(n) => n == 0,
+            Err(e) => !matches!(e, nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR),
+        }
+    }
+
     pub fn send_magic(&mut self) -> Result<(), Error> {
         let r = self.stream.write_all(MAGIC);
         r.map_err(|e| self.io_fail("send greeting", &e))
@@ -129,18 +148,28 @@ impl Control {
     }
 
     pub fn recv(&mut self) -> Result<Msg, Error> {
+        self.recv_within(MAX_MESSAGE)
+    }
+
+    /// Reads one message of at most `limit` bytes. The body grows with what
+    /// arrives, so a length prefix alone never allocates.
+    pub fn recv_within(&mut self, limit: usize) -> Result<Msg, Error> {
         let mut len = [0u8; 4];
         let r = self.stream.read_exact(&mut len);
         r.map_err(|e| self.io_fail("read", &e))?;
         let len = u32::from_be_bytes(len) as usize;
-        if len > MAX_MESSAGE {
+        if len > limit {
             return Err(self.fail(format!(
-                "message of {len} bytes is over the {MAX_MESSAGE}-byte limit"
+                "message of {len} bytes is over the {limit}-byte limit"
             )));
         }
-        let mut body = vec![0u8; len];
-        let r = self.stream.read_exact(&mut body);
+        let mut body = Vec::with_capacity(len.min(64 << 10));
+        let r = (&mut self.stream).take(len as u64).read_to_end(&mut body);
         r.map_err(|e| self.io_fail("read", &e))?;
+        if body.len() < len {
+            let e = io::Error::from(io::ErrorKind::UnexpectedEof);
+            return Err(self.io_fail("read", &e));
+        }
         let msg: Msg = serde_json::from_slice(&body)
             .map_err(|e| self.fail(format!("malformed message: {e}")))?;
         if let Msg::Error { reason } = &msg {

@@ -4,72 +4,22 @@
 //! A local run is the same client and server in one process over loopback.
 
 pub mod control;
+mod cpus;
 pub mod output;
+pub mod params;
 mod rr;
+pub mod sampler;
 pub mod session;
 mod tcp;
 mod udp;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{BenchMode, BenchProto};
-
-/// Which way data flows, from the client's point of view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Client to server.
-    Up,
-    /// Server to client (`--reverse`).
-    Down,
-    /// Both at once (`--bidir`).
-    Both,
-}
-
-/// Everything the client and the server agree on.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Params {
-    pub proto: BenchProto,
-    pub mode: BenchMode,
-    pub direction: Direction,
-    pub size: usize,
-    pub rate_bps: Option<u64>,
-    pub streams: u16,
-    pub duration_ms: u64,
-    pub bytes: Option<u64>,
-    pub omit_ms: u64,
-    pub interval_ms: Option<u64>,
-    pub gso: bool,
-    pub sndbuf: Option<usize>,
-    pub rcvbuf: Option<usize>,
-    /// SO_RCVLOWAT for TCP stream receivers.
-    #[serde(default)]
-    pub rcvlowat: Option<usize>,
-    /// CPUs for the client's and the server's workers.
-    pub pin: Option<(usize, usize)>,
-}
-
-impl Params {
-    pub fn duration(&self) -> Duration {
-        Duration::from_millis(self.duration_ms)
-    }
-    pub fn omit(&self) -> Duration {
-        Duration::from_millis(self.omit_ms)
-    }
-    /// The whole test: warm-up then measurement.
-    pub fn total(&self) -> Duration {
-        self.omit() + self.duration()
-    }
-    pub fn sends_up(&self) -> bool {
-        self.mode == BenchMode::Stream && self.direction != Direction::Down
-    }
-    pub fn sends_down(&self) -> bool {
-        self.mode == BenchMode::Stream && self.direction != Direction::Up
-    }
-}
+pub use cpus::{current_cpu, pin_to};
+pub use params::{Direction, Mode, Params, Proto, Side};
 
 /// What one side measured; sent to the peer in the control exchange.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -192,28 +142,4 @@ impl ThreadUsage {
     pub fn cpu_ns(&self) -> u64 {
         thread_cpu_ns().saturating_sub(self.start_cpu_ns)
     }
-}
-
-/// Pins the calling thread to `cpu` (sched_setaffinity); best effort.
-pub fn pin_to(cpu: Option<usize>) {
-    let Some(cpu) = cpu else { return };
-    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET stays in bounds
-    // because parse_pin caps cpu below 1024.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
-/// The CPU the calling thread runs on now.
-pub fn current_cpu() -> Option<usize> {
-    // SAFETY: sched_getcpu takes no arguments.
-    let c = unsafe { libc::sched_getcpu() };
-    (c >= 0).then_some(c as usize)
-}
-
-/// The smallest UDP stream datagram: its sequence header.
-pub fn udp_header() -> usize {
-    udp::HEADER
 }

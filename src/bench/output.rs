@@ -6,8 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::rr::{new_histogram, RrClient};
-use super::{Direction, Flow, Interval, Params, SideReport};
-use crate::cli::{BenchMode, BenchProto};
+use super::{Direction, Flow, Interval, Mode, Params, Proto, SideReport};
 
 /// rr latency, merged over the client's streams, in microseconds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -56,6 +55,9 @@ impl Latency {
 #[derive(Clone, Debug, Serialize)]
 pub struct DirectionResult {
     pub direction: &'static str,
+    /// "receiver", or "sender" when an interrupted test never got the
+    /// receiver's figures (a --client test whose server counts them).
+    pub counted_by: &'static str,
     pub streams: u16,
     pub bytes: u64,
     pub seconds: f64,
@@ -79,6 +81,8 @@ pub struct Outcome {
     pub results: Vec<DirectionResult>,
     pub intervals: Vec<Interval>,
     pub latency: Option<Latency>,
+    /// Ctrl-C (or SIGTERM) ended the test: the figures are those so far.
+    pub interrupted: bool,
 }
 
 fn direction(
@@ -88,7 +92,7 @@ fn direction(
     receiver: &Flow,
     test_secs: f64,
 ) -> DirectionResult {
-    let udp = p.proto == BenchProto::Udp;
+    let udp = p.proto == Proto::Udp;
     let per_call = |f: &Flow| {
         if f.calls > 0 {
             f.total_bytes as f64 / f.calls as f64
@@ -99,6 +103,7 @@ fn direction(
     let lost = sender.datagrams.saturating_sub(receiver.datagrams);
     DirectionResult {
         direction: name,
+        counted_by: "receiver",
         streams: p.streams,
         bytes: receiver.bytes,
         seconds: receiver.seconds,
@@ -138,7 +143,7 @@ pub fn combine(p: &Params, target: String, client: SideReport, server: SideRepor
     };
     let mut results = Vec::new();
     let mut intervals = Vec::new();
-    if p.mode == BenchMode::Stream {
+    if p.mode == Mode::Stream {
         if p.direction != Direction::Down {
             results.push(direction(
                 "client->server",
@@ -174,7 +179,37 @@ pub fn combine(p: &Params, target: String, client: SideReport, server: SideRepor
         results,
         intervals,
         latency,
+        interrupted: false,
     }
+}
+
+/// The figures of a test interrupted now. `server` is there when the
+/// server runs in this process (a local run); otherwise a direction the
+/// server receives is given as the client sent it, and says so.
+pub fn interrupted(
+    p: &Params,
+    target: String,
+    client: SideReport,
+    server: Option<SideReport>,
+) -> Outcome {
+    let known = server.is_some();
+    let server = server.unwrap_or_else(|| SideReport {
+        sent: client.received.clone(),
+        received: client.sent.clone(),
+        ..SideReport::default()
+    });
+    let mut o = combine(p, target, client, server);
+    if !known {
+        for r in o
+            .results
+            .iter_mut()
+            .filter(|r| r.direction == "client->server")
+        {
+            r.counted_by = "sender";
+        }
+    }
+    o.interrupted = true;
+    o
 }
 
 fn gbits(bps: f64) -> String {

@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 use super::control::{Control, Msg};
 use super::output::Latency;
 use super::rr::{self, RrClient};
-use super::{current_cpu, pin_to, tcp, udp, Direction, Flow, Interval, Meter, Params, SideReport};
-use crate::cli::{BenchMode, BenchProto};
+use super::sampler::{recv_flow, Clock, Live, Sampler, Tally};
+use super::{
+    current_cpu, pin_to, tcp, udp, Direction, Flow, Meter, Mode, Params, Proto, SideReport,
+};
 use crate::error::{Error, Exit};
 
 /// What each data connection carries, sent by the client as its first byte.
@@ -47,8 +49,32 @@ pub struct Channels {
     rr_udp: Vec<UdpSocket>,
 }
 
+/// Once the control connection is up, everything that fails is exit 1,
+/// timeouts included: the peer answered, but not as a working sonda bench
+/// peer (DESIGN, Settled details).
 fn data_fail(what: &str, e: &std::io::Error) -> Error {
-    Error::io(format!("bench data channel: {what}"), e)
+    let why = match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            "nothing moved in time (the peer stopped)".to_string()
+        }
+        _ => crate::error::describe(e),
+    };
+    Error::new(Exit::Failure, format!("bench data channel: {what}"), why)
+}
+
+/// How often a wait for the client's data sockets looks whether the client
+/// has gone away (it closed the control connection): a vanished client
+/// frees the server at once, not after the control timeout.
+const CLIENT_CHECK: Duration = Duration::from_millis(100);
+/// The longest a --bytes test runs.
+pub const BYTES_LIMIT: Duration = Duration::from_secs(3600);
+
+fn client_gone() -> Error {
+    Error::new(
+        Exit::Failure,
+        "bench data channel",
+        "the client closed the control connection",
+    )
 }
 
 fn wildcard_like(ip: IpAddr) -> IpAddr {
@@ -61,8 +87,8 @@ fn wildcard_like(ip: IpAddr) -> IpAddr {
 fn udp_socket_count(p: &Params) -> (usize, usize, usize) {
     let n = p.streams as usize;
     match p.mode {
-        BenchMode::Rr => (0, 0, n),
-        BenchMode::Stream => (
+        Mode::Rr => (0, 0, n),
+        Mode::Stream => (
             if p.sends_up() { n } else { 0 },
             if p.sends_down() { n } else { 0 },
             0,
@@ -80,7 +106,7 @@ pub fn server_channels(
 ) -> Result<Channels, Error> {
     let mut ch = Channels::default();
     match p.proto {
-        BenchProto::Tcp => {
+        Proto::Tcp => {
             let listener = TcpListener::bind((ip, 0)).map_err(|e| data_fail("bind", &e))?;
             let port = listener
                 .local_addr()
@@ -93,7 +119,7 @@ pub fn server_channels(
             let expected = p.streams as usize * per;
             let deadline = Instant::now() + timeout;
             for _ in 0..expected {
-                let mut s = accept_until(&listener, deadline)?;
+                let mut s = accept_until(&listener, deadline, control)?;
                 s.set_read_timeout(Some(timeout))
                     .map_err(|e| data_fail("setup", &e))?;
                 let mut tag = [0u8; 1];
@@ -116,7 +142,7 @@ pub fn server_channels(
                 }
             }
         }
-        BenchProto::Udp => {
+        Proto::Udp => {
             let (up, down, rrn) = udp_socket_count(p);
             let bind = || UdpSocket::bind((ip, 0)).map_err(|e| data_fail("bind", &e));
             for _ in 0..up {
@@ -144,14 +170,34 @@ pub fn server_channels(
             control.send(&Msg::Accept { data_ports: ports })?;
             // A server-to-client socket learns where to send from the
             // client's hello, and acknowledges it.
+            let deadline = Instant::now() + timeout;
             for s in &ch.down_udp {
-                s.set_read_timeout(Some(timeout))
+                s.set_read_timeout(Some(CLIENT_CHECK))
                     .map_err(|e| data_fail("setup", &e))?;
                 let mut buf = [0u8; 64];
                 loop {
-                    let (n, from) = s
-                        .recv_from(&mut buf)
-                        .map_err(|e| data_fail("wait for the client's hello", &e))?;
+                    let (n, from) = match s.recv_from(&mut buf) {
+                        Ok(got) => got,
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) =>
+                        {
+                            if control.peer_closed() {
+                                return Err(client_gone());
+                            }
+                            if Instant::now() >= deadline {
+                                return Err(Error::new(
+                                    Exit::Failure,
+                                    "bench data channel",
+                                    "the client sent no UDP hello in time",
+                                ));
+                            }
+                            continue;
+                        }
+                        Err(e) => return Err(data_fail("wait for the client's hello", &e)),
+                    };
                     if &buf[..n] == HELLO {
                         s.connect(from).map_err(|e| data_fail("connect", &e))?;
                         let _ = s.send(ACK);
@@ -166,12 +212,21 @@ pub fn server_channels(
     Ok(ch)
 }
 
-fn accept_until(listener: &TcpListener, deadline: Instant) -> Result<TcpStream, Error> {
+fn accept_until(
+    listener: &TcpListener,
+    deadline: Instant,
+    control: &Control,
+) -> Result<TcpStream, Error> {
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if control.peer_closed() {
+            return Err(client_gone());
+        }
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .min(CLIENT_CHECK);
+        if deadline <= Instant::now() {
             return Err(Error::new(
-                Exit::TimedOut,
+                Exit::Failure,
                 "bench data channel",
                 "the client did not open its data connections in time",
             ));
@@ -194,7 +249,7 @@ fn accept_until(listener: &TcpListener, deadline: Instant) -> Result<TcpStream, 
 
 fn tune_tcp(s: &TcpStream, p: &Params) {
     let sock = socket2::SockRef::from(s);
-    if p.mode == BenchMode::Rr {
+    if p.mode == Mode::Rr {
         let _ = sock.set_nodelay(true);
     }
     if let Some(n) = p.sndbuf {
@@ -214,7 +269,7 @@ pub fn client_channels(
 ) -> Result<Channels, Error> {
     let mut ch = Channels::default();
     match p.proto {
-        BenchProto::Tcp => {
+        Proto::Tcp => {
             let port = *ports.first().ok_or_else(|| {
                 Error::new(
                     Exit::Failure,
@@ -232,8 +287,8 @@ pub fn client_channels(
             };
             for _ in 0..p.streams {
                 match p.mode {
-                    BenchMode::Rr => ch.rr_tcp.push(open(TAG_RR)?),
-                    BenchMode::Stream => {
+                    Mode::Rr => ch.rr_tcp.push(open(TAG_RR)?),
+                    Mode::Stream => {
                         if p.sends_up() {
                             ch.up_tcp.push(open(TAG_UP)?);
                         }
@@ -244,7 +299,7 @@ pub fn client_channels(
                 }
             }
         }
-        BenchProto::Udp => {
+        Proto::Udp => {
             let (up, down, rrn) = udp_socket_count(p);
             if ports.len() != up + down + rrn {
                 return Err(Error::new(
@@ -291,7 +346,7 @@ fn hello(s: &UdpSocket, timeout: Duration) -> Result<(), Error> {
     loop {
         if Instant::now() >= deadline {
             return Err(Error::new(
-                Exit::TimedOut,
+                Exit::Failure,
                 "bench data channel",
                 "the server did not acknowledge the UDP hello",
             ));
@@ -305,9 +360,6 @@ fn hello(s: &UdpSocket, timeout: Duration) -> Result<(), Error> {
     }
 }
 
-/// Live view of the test for a progress bar or interval lines (client).
-pub type Live = Box<dyn Fn(&Meter, &Meter, Duration) + Send>;
-
 /// Runs the test on this side and returns (this side's report, the peer's).
 pub fn run(
     role: Role,
@@ -316,9 +368,17 @@ pub fn run(
     control: &mut Control,
     control_timeout: Duration,
     live: Option<Live>,
+    tally: &Tally,
 ) -> Result<(SideReport, SideReport), Error> {
     let epoch = Instant::now();
-    let deadline = epoch + p.total();
+    // A --bytes test has no set length, but still an end: a peer that
+    // asks for a petabyte at 1 bit/s must not hold this side for ever.
+    let deadline = epoch
+        + if p.bytes.is_some() {
+            BYTES_LIMIT
+        } else {
+            p.total()
+        };
     let measure_from = epoch + p.omit();
     let send_meter = Arc::new(Meter::new(epoch));
     let recv_meter = Arc::new(Meter::new(epoch));
@@ -345,8 +405,17 @@ pub fn run(
     let last_cpu: Arc<Mutex<Option<usize>>> = Arc::default();
     let spawn_fail = |e: std::io::Error| Error::io("start bench worker", &e);
 
+    // A peer that stops reading must not hold a sender in write(2) for
+    // ever: the same bound as the receivers' reads.
+    let recv_timeout = p.total() + control_timeout;
+    let io_bound = if p.bytes.is_some() {
+        BYTES_LIMIT
+    } else {
+        recv_timeout
+    };
     let n = sends.0.len().max(1);
     for (i, s) in sends.0.into_iter().enumerate() {
+        let _ = s.set_write_timeout(Some(io_bound));
         let (m, size, b) = (send_meter.clone(), p.size, budget(i, n));
         senders.push(
             thread::Builder::new()
@@ -363,7 +432,8 @@ pub fn run(
             send_meter.clone(),
             p.size,
             p.gso,
-            p.rate_bps.map(|r| r / n as u64),
+            // Never 0: a rate below one bit/s per stream still paces.
+            p.rate_bps.map(|r| (r / n as u64).max(1)),
             budget(i, n),
         );
         senders.push(
@@ -375,14 +445,9 @@ pub fn run(
                 .map_err(spawn_fail)?,
         );
     }
-    let recv_timeout = p.total() + control_timeout;
     for s in receives.0 {
         let (m, size, lowat) = (recv_meter.clone(), p.size, p.rcvlowat);
-        let _ = s.set_read_timeout(Some(if p.bytes.is_some() {
-            Duration::from_secs(3600)
-        } else {
-            recv_timeout
-        }));
+        let _ = s.set_read_timeout(Some(io_bound));
         receivers.push(
             thread::Builder::new()
                 .spawn(move || {
@@ -395,7 +460,7 @@ pub fn run(
     for s in receives.1 {
         let (m, gro, done) = (recv_meter.clone(), p.gso, peer_done.clone());
         let give_up = if p.bytes.is_some() {
-            epoch + Duration::from_secs(3600)
+            epoch + BYTES_LIMIT
         } else {
             give_up
         };
@@ -410,6 +475,8 @@ pub fn run(
     }
     // rr: the client's transactions are its "sends"; the server echoes.
     for s in ch.rr_tcp {
+        let _ = s.set_read_timeout(Some(io_bound));
+        let _ = s.set_write_timeout(Some(io_bound));
         let (m, size, parts, last) = (
             send_meter.clone(),
             p.size,
@@ -464,28 +531,24 @@ pub fn run(
         }
     }
 
-    if role == Role::Client {
-        // Ctrl-C during a test: the figures so far, from this side's
-        // counters, before exiting 130.
-        let (send, recv) = (send_meter.clone(), recv_meter.clone());
-        crate::signals::at_interrupt(move || {
-            let secs = send.epoch.elapsed().as_secs_f64().max(1e-9);
-            let line = format!(
-                "sonda bench: interrupted after {secs:.2} s: sent {} ({:.2} Gbit/s), received {} ({:.2} Gbit/s) as counted here\n",
-                crate::report::bytes(send.bytes()),
-                send.bytes() as f64 * 8.0 / secs / 1e9,
-                crate::report::bytes(recv.bytes()),
-                recv.bytes() as f64 * 8.0 / secs / 1e9,
-            );
-            let _ = crate::engine::stdio::write_stdout(line.as_bytes());
-        });
-    }
     let sampler = Sampler::start(
         recv_meter.clone(),
         send_meter.clone(),
-        measure_from,
-        p.interval_ms.map(Duration::from_millis),
+        Clock {
+            epoch,
+            measure_from,
+            duration: p.bytes.is_none().then(|| p.duration()),
+            interval: p.interval_ms.map(Duration::from_millis),
+            tick: live.as_ref().map(|_| Duration::from_millis(100)),
+        },
         live,
+    );
+    tally.attach(
+        &sampler,
+        send_meter.clone(),
+        recv_meter.clone(),
+        measure_from,
+        (streams_sent, streams_received),
     );
 
     let send_result = join_all(senders);
@@ -497,7 +560,7 @@ pub fn run(
         },
     })?;
     let wait = if p.bytes.is_some() {
-        Duration::from_secs(3600)
+        BYTES_LIMIT
     } else {
         p.total()
     } + control_timeout;
@@ -583,109 +646,6 @@ fn send_flow(m: &Meter, streams: u16, p: &Params) -> Flow {
     }
 }
 
-/// Bytes and time at the end of --omit; the receiver's window starts there.
-#[derive(Clone, Copy, Default)]
-struct Snapshot {
-    bytes: u64,
-    ns: u64,
-}
-
-fn recv_flow(m: &Meter, at: Snapshot, streams: u16) -> Flow {
-    let total = m.bytes();
-    let last = m.last_ns.load(Ordering::Relaxed);
-    Flow {
-        bytes: total.saturating_sub(at.bytes),
-        total_bytes: total,
-        seconds: last.saturating_sub(at.ns) as f64 / 1e9,
-        calls: m.calls.load(Ordering::Relaxed),
-        datagrams: m.datagrams.load(Ordering::Relaxed),
-        reordered: m.reordered.load(Ordering::Relaxed),
-        cpu_seconds: m.cpu_ns.load(Ordering::Relaxed) as f64 / 1e9,
-        wall_seconds: m.wall_ns.load(Ordering::Relaxed) as f64 / 1e9 / streams.max(1) as f64,
-        streams,
-    }
-}
-
-/// A thread that takes the --omit snapshot, records intervals of what this
-/// side receives, and feeds the live view; off the workers' hot path.
-struct Sampler {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<(Snapshot, Vec<Interval>)>>,
-}
-
-impl Sampler {
-    fn start(
-        recv: Arc<Meter>,
-        send: Arc<Meter>,
-        measure_from: Instant,
-        interval: Option<Duration>,
-        live: Option<Live>,
-    ) -> Sampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = thread::Builder::new()
-            .name("bench-sampler".into())
-            .spawn(move || {
-                let epoch = recv.epoch;
-                let mut snapshot = Snapshot::default();
-                let mut snapped = measure_from <= epoch;
-                let mut intervals = Vec::new();
-                let mut next_interval = interval.map(|d| measure_from.max(epoch) + d);
-                let mut interval_start = (measure_from.max(epoch), 0u64);
-                let tick =
-                    Duration::from_millis(100).min(interval.unwrap_or(Duration::from_millis(100)));
-                while !flag.load(Ordering::Relaxed) {
-                    thread::sleep(tick);
-                    let now = Instant::now();
-                    if !snapped && now >= measure_from {
-                        snapshot = Snapshot {
-                            bytes: recv.bytes(),
-                            ns: now.duration_since(epoch).as_nanos() as u64,
-                        };
-                        interval_start = (now, recv.bytes());
-                        snapped = true;
-                    }
-                    if let (Some(at), Some(d)) = (next_interval, interval) {
-                        if now >= at && snapped {
-                            let bytes = recv.bytes();
-                            let secs = now.duration_since(interval_start.0).as_secs_f64();
-                            let moved = bytes - interval_start.1;
-                            intervals.push(Interval {
-                                start: interval_start
-                                    .0
-                                    .duration_since(measure_from.max(epoch))
-                                    .as_secs_f64(),
-                                end: now.duration_since(measure_from.max(epoch)).as_secs_f64(),
-                                bytes: moved,
-                                bits_per_second: if secs > 0.0 {
-                                    moved as f64 * 8.0 / secs
-                                } else {
-                                    0.0
-                                },
-                            });
-                            interval_start = (now, bytes);
-                            next_interval = Some(at + d);
-                        }
-                    }
-                    if let Some(live) = &live {
-                        live(&send, &recv, now.duration_since(epoch));
-                    }
-                }
-                (snapshot, intervals)
-            })
-            .ok();
-        Sampler { stop, handle }
-    }
-
-    fn stop(mut self) -> (Snapshot, Vec<Interval>) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.handle
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default()
-    }
-}
-
 /// The direction of a test, for messages.
 pub fn describe(p: &Params) -> String {
     let dir = match p.direction {
@@ -693,7 +653,7 @@ pub fn describe(p: &Params) -> String {
         Direction::Down => "server -> client",
         Direction::Both => "both ways",
     };
-    let dir = if p.mode == BenchMode::Rr {
+    let dir = if p.mode == Mode::Rr {
         String::new()
     } else {
         format!(" {dir}")
@@ -701,12 +661,12 @@ pub fn describe(p: &Params) -> String {
     format!(
         "{} {}{}, {} stream{}",
         match p.proto {
-            BenchProto::Tcp => "tcp",
-            BenchProto::Udp => "udp",
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
         },
         match p.mode {
-            BenchMode::Stream => "stream",
-            BenchMode::Rr => "rr",
+            Mode::Stream => "stream",
+            Mode::Rr => "rr",
         },
         dir,
         p.streams,

@@ -19,7 +19,7 @@ pub fn send(
     let buf = vec![0x5a_u8; size];
     let mut left = budget.unwrap_or(u64::MAX);
     let result = loop {
-        if left == 0 || (budget.is_none() && Instant::now() >= deadline) {
+        if left == 0 || Instant::now() >= deadline {
             break Ok(());
         }
         let want = (left.min(size as u64)) as usize;

@@ -22,7 +22,7 @@ const UDP_GRO: libc::c_int = 104;
 /// The kernel's cap on segments per GSO call.
 const MAX_SEGMENTS: usize = 64;
 /// Sequence number size at the front of each datagram.
-pub const HEADER: usize = 8;
+pub const HEADER: usize = super::params::UDP_HEADER;
 /// Silence after the sender's end that ends a receiver's drain.
 const DRAIN_QUIET: Duration = Duration::from_millis(100);
 
@@ -51,6 +51,14 @@ pub fn send(
     budget: Option<u64>,
     meter: &Meter,
 ) -> io::Result<()> {
+    if size < HEADER {
+        // Params::validate refuses this; a worker still must not index past
+        // a datagram that cannot hold its sequence number.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a UDP stream datagram must hold its 8-byte sequence number",
+        ));
+    }
     let usage = ThreadUsage::start();
     let limit = if sock.peer_addr().map(|a| a.is_ipv4()).unwrap_or(true) {
         65507
@@ -76,14 +84,19 @@ pub fn send(
     let mut left = budget.unwrap_or(u64::MAX);
     let started = Instant::now();
     let result = loop {
-        if left < size as u64 || (budget.is_none() && Instant::now() >= deadline) {
+        if left < size as u64 || Instant::now() >= deadline {
             break Ok(());
         }
         let n = batch.min((left / size as u64).max(1) as usize);
         if let Some(gap) = per_datagram {
-            let due = started + gap.mul_f64(seq as f64);
+            let due = started.checked_add(gap.mul_f64(seq as f64));
+            // A datagram due after the end is never sent: a slow --rate
+            // must not hold the worker past the test.
+            if due.is_none_or(|d| d >= deadline) {
+                break Ok(());
+            }
             let now = Instant::now();
-            if due > now {
+            if let Some(due) = due.filter(|&d| d > now) {
                 std::thread::sleep(due - now);
             }
         }

@@ -3,16 +3,17 @@
 
 use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::bench::control::{Control, Msg, VERSION};
-use crate::bench::output::{combine, render, Outcome};
-use crate::bench::session::{self, client_channels, server_channels, Live, Role};
-use crate::bench::{Direction, Meter, Params};
+use crate::bench::control::{Control, Msg, MAX_HELLO, VERSION};
+use crate::bench::output::{combine, interrupted, render, Outcome};
+use crate::bench::sampler::{Beat, Live, Tally};
+use crate::bench::session::{self, client_channels, server_channels, Role};
+use crate::bench::{Direction, Meter, Mode, Params, Proto, Side};
 use crate::cli::{BenchArgs, BenchMode, BenchProto};
-use crate::engine::addr::{parse_host, parse_port, resolve, Family};
+use crate::engine::addr::{parse_port, resolve, split_host_port, Family};
 use crate::engine::connect::{connect_any, ConnectOpts};
 use crate::engine::socket::{display_addr, listen_on, listen_wildcard, SocketOpts};
 use crate::error::{Error, Exit};
@@ -23,80 +24,127 @@ use super::{print_stdout, Global};
 /// The default control port (iperf3 uses 5201; this one does not collide).
 pub const DEFAULT_PORT: u16 = 5205;
 
+impl From<BenchProto> for Proto {
+    fn from(p: BenchProto) -> Proto {
+        match p {
+            BenchProto::Tcp => Proto::Tcp,
+            BenchProto::Udp => Proto::Udp,
+        }
+    }
+}
+
+impl From<BenchMode> for Mode {
+    fn from(m: BenchMode) -> Mode {
+        match m {
+            BenchMode::Stream => Mode::Stream,
+            BenchMode::Rr => Mode::Rr,
+        }
+    }
+}
+
 pub fn run(global: &Global, args: BenchArgs) -> anyhow::Result<Exit> {
-    let params = to_params(&args)?;
     if let Some(addr) = &args.server {
         return serve(global, addr, args.once, args.control_timeout);
     }
-    let (outcome, title) = match &args.client {
+    let params = to_params(&args)?;
+    let report = Report::new(&args);
+    let outcome = match &args.client {
         Some(addr) => {
+            params.validate(Side::Client)?;
             let (host, port) = host_port(addr, true)?;
             let host = host.unwrap_or_default();
-            client(&host, port, global.family, &params, &args)?
+            client(&host, port, global.family, &params, &args, &report)?
         }
-        None => local(global.family, &params, &args)?,
+        None => {
+            params.validate(Side::Local)?;
+            local(global.family, &params, &args, &report)?
+        }
     };
-    if args.json {
-        let text = serde_json::to_string_pretty(&outcome)?;
-        print_stdout(&format!("{text}\n"))?;
-    } else {
-        print_stdout(&render(&outcome, &title))?;
-    }
+    report.print(&outcome)?;
     Ok(Exit::Success)
+}
+
+/// Prints the result once: the whole test's, or (Ctrl-C or SIGTERM) the
+/// figures so far; whichever comes first, the other prints nothing.
+struct Report {
+    json: bool,
+    title: Arc<Mutex<String>>,
+    printed: Arc<Mutex<bool>>,
+}
+
+impl Report {
+    fn new(a: &BenchArgs) -> Report {
+        Report {
+            json: a.json,
+            title: Arc::default(),
+            printed: Arc::default(),
+        }
+    }
+
+    fn text(json: bool, o: &Outcome, title: &str) -> Result<String, Error> {
+        if json {
+            let text = serde_json::to_string_pretty(o)
+                .map_err(|e| Error::new(Exit::Failure, "bench: render JSON", e.to_string()))?;
+            Ok(format!("{text}\n"))
+        } else {
+            Ok(render(o, title))
+        }
+    }
+
+    fn print(&self, o: &Outcome) -> Result<(), Error> {
+        let mut printed = self.printed.lock().unwrap_or_else(|e| e.into_inner());
+        if *printed {
+            return Ok(());
+        }
+        let title = self.title.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        *printed = true;
+        print_stdout(&Self::text(self.json, o, &title)?)
+    }
+
+    /// Arms the interrupt report of a test about to run: `client` is this
+    /// process's client side, `server` the server side when it runs here.
+    fn arm(
+        &self,
+        p: &Params,
+        target: String,
+        title: String,
+        client: Arc<Tally>,
+        server: Option<Arc<Tally>>,
+    ) {
+        *self.title.lock().unwrap_or_else(|e| e.into_inner()) = title.clone();
+        let (p, json, printed) = (p.clone(), self.json, self.printed.clone());
+        let started = Instant::now();
+        crate::signals::at_interrupt(move || {
+            let mut done = printed.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(mine) = client.so_far() else { return };
+            if *done {
+                return;
+            }
+            let peer = server.as_ref().and_then(|s| s.so_far());
+            let o = interrupted(&p, target.clone(), mine, peer);
+            let title = format!(
+                "{title}, interrupted after {:.2} s",
+                started.elapsed().as_secs_f64()
+            );
+            if let Ok(text) = Self::text(json, &o, &title) {
+                let _ = print_stdout(&text);
+            }
+            *done = true;
+        });
+    }
 }
 
 /// Checks and completes the parameters; a contradiction is a usage error.
 fn to_params(a: &BenchArgs) -> Result<Params, Error> {
-    let usage = |what: &str, why: &str| Error::usage(what.to_string(), why.to_string());
-    if a.mode == BenchMode::Rr && (a.reverse || a.bidir) {
-        return Err(usage(
-            "--reverse/--bidir",
-            "apply to --mode stream; rr always measures the client's round trips",
-        ));
-    }
-    if a.mode == BenchMode::Rr && a.bytes.is_some() {
-        return Err(usage("--bytes", "applies to --mode stream"));
-    }
-    if a.rate.is_some() && !(a.proto == BenchProto::Udp && a.mode == BenchMode::Stream) {
-        return Err(usage("--rate", "applies to --proto udp --mode stream"));
-    }
-    if a.duration.is_zero() {
-        return Err(usage(
-            "invalid duration '0'",
-            "--duration must be longer than 0",
-        ));
-    }
-    if a.bytes == Some(0) {
-        return Err(usage("invalid size '0'", "--bytes must be at least 1"));
-    }
-    let size = a.size.unwrap_or(match (a.proto, a.mode) {
-        (_, BenchMode::Rr) => 1,
-        (BenchProto::Tcp, BenchMode::Stream) => 1 << 20,
-        (BenchProto::Udp, BenchMode::Stream) => 1472,
+    let (proto, mode) = (Proto::from(a.proto), Mode::from(a.mode));
+    let size = a.size.unwrap_or(match (proto, mode) {
+        (_, Mode::Rr) => 1,
+        (Proto::Tcp, Mode::Stream) => 1 << 20,
+        (Proto::Udp, Mode::Stream) => 1472,
     });
-    if a.proto == BenchProto::Udp {
-        let low = if a.mode == BenchMode::Stream {
-            crate::bench::udp_header()
-        } else {
-            1
-        };
-        if !(low..=65527).contains(&size) {
-            return Err(usage(
-                &format!("invalid size '{size}'"),
-                &format!(
-                    "a UDP {} datagram holds {low} to 65527 bytes",
-                    if a.mode == BenchMode::Stream {
-                        "stream"
-                    } else {
-                        "rr"
-                    }
-                ),
-            ));
-        }
-    }
     Ok(Params {
-        proto: a.proto,
-        mode: a.mode,
+        proto,
+        mode,
         direction: if a.bidir {
             Direction::Both
         } else if a.reverse {
@@ -117,8 +165,8 @@ fn to_params(a: &BenchArgs) -> Result<Params, Error> {
         gso: !a.no_gso,
         sndbuf: a.sndbuf,
         rcvbuf: a.rcvbuf,
-        rcvlowat: match (a.proto, a.mode, a.rcvlowat) {
-            (BenchProto::Tcp, BenchMode::Stream, None) => Some(size),
+        rcvlowat: match (proto, mode, a.rcvlowat) {
+            (Proto::Tcp, Mode::Stream, None) => Some(size),
             (_, _, Some(0)) | (_, _, None) => None,
             (_, _, Some(n)) => Some(n.min(i32::MAX as u64) as usize),
         },
@@ -126,17 +174,29 @@ fn to_params(a: &BenchArgs) -> Result<Params, Error> {
     })
 }
 
-/// `[HOST] [PORT]`: one value is a port if it is a number, else a host.
+/// `[HOST] [PORT]` as --client and --server take it: HOST may carry its
+/// port (`HOST:PORT`, `[V6]:PORT`; a bare `::1` is a host), and a lone
+/// number is a port where a host is optional.
 fn host_port(v: &[String], need_host: bool) -> Result<(Option<String>, u16), Error> {
-    let host =
-        |h: &String| parse_host(h).map_err(|why| Error::usage(format!("invalid host '{h}'"), why));
+    let host = |h: &String| {
+        split_host_port(h).map_err(|why| Error::usage(format!("invalid address '{h}'"), why))
+    };
     let port =
         |p: &String| parse_port(p).map_err(|why| Error::usage(format!("invalid port '{p}'"), why));
     match v {
         [] => Ok((None, DEFAULT_PORT)),
         [one] if !need_host && one.bytes().all(|b| b.is_ascii_digit()) => Ok((None, port(one)?)),
-        [one] => Ok((Some(host(one)?), DEFAULT_PORT)),
-        [h, p] => Ok((Some(host(h)?), port(p)?)),
+        [one] => {
+            let (h, p) = host(one)?;
+            Ok((Some(h), p.unwrap_or(DEFAULT_PORT)))
+        }
+        [h, p] => match host(h)? {
+            (_, Some(_)) => Err(Error::usage(
+                format!("invalid address '{h}'"),
+                format!("the port is given twice (and again as '{p}')"),
+            )),
+            (h, None) => Ok((Some(h), port(p)?)),
+        },
         _ => Err(Error::usage("bench", "expected HOST [PORT]")),
     }
 }
@@ -170,7 +230,7 @@ fn serve(global: &Global, addr: &[String], once: bool, ct: Duration) -> anyhow::
             }
         };
         let peer = display_addr(&peer);
-        match serve_test(stream, peer.clone(), ct) {
+        match serve_test(stream, peer.clone(), ct, &Tally::default()) {
             Ok(p) => report::info(format!(
                 "bench test from {peer} done: {}",
                 session::describe(&p)
@@ -183,8 +243,15 @@ fn serve(global: &Global, addr: &[String], once: bool, ct: Duration) -> anyhow::
     }
 }
 
-/// One test on the server side, start to end.
-fn serve_test(stream: TcpStream, peer: String, ct: Duration) -> Result<Params, Error> {
+/// One test on the server side, start to end. A request that does not
+/// pass the checks the client runs is refused with the reason, before any
+/// data socket opens.
+fn serve_test(
+    stream: TcpStream,
+    peer: String,
+    ct: Duration,
+    tally: &Tally,
+) -> Result<Params, Error> {
     let local_ip = stream
         .local_addr()
         .map(|a| a.ip())
@@ -193,34 +260,45 @@ fn serve_test(stream: TcpStream, peer: String, ct: Duration) -> Result<Params, E
     ctrl.set_timeout(ct)?;
     ctrl.expect_magic()?;
     ctrl.send_magic()?;
-    let params = match ctrl.recv()? {
-        Msg::Hello { version, params } if version == VERSION => params,
-        Msg::Hello { version, .. } => {
+    let refuse = |ctrl: &mut Control, reason: String| {
+        let _ = ctrl.send(&Msg::Reject {
+            reason: reason.clone(),
+        });
+        Error::new(
+            Exit::Failure,
+            format!("bench control with {}", ctrl.peer()),
+            format!("refused the test: {reason}"),
+        )
+    };
+    let params = match ctrl.recv_within(MAX_HELLO) {
+        Ok(Msg::Hello { version, params }) if version == VERSION => params,
+        Ok(Msg::Hello { version, .. }) => {
             let reason = format!("protocol version {version} is not {VERSION}");
-            let _ = ctrl.send(&Msg::Reject {
-                reason: reason.clone(),
-            });
-            return Err(Error::new(
-                Exit::Failure,
-                format!("bench control with {}", ctrl.peer()),
-                reason,
-            ));
+            return Err(refuse(&mut ctrl, reason));
         }
-        _ => {
-            return Err(Error::new(
-                Exit::Failure,
-                format!("bench control with {}", ctrl.peer()),
-                "expected a hello",
-            ))
+        Ok(_) => return Err(refuse(&mut ctrl, "expected a hello".to_string())),
+        Err(e) => {
+            // A hello that does not parse still gets an answer, if the
+            // connection is there to carry one.
+            let _ = ctrl.send(&Msg::Reject {
+                reason: e.why.clone(),
+            });
+            return Err(e);
         }
     };
+    let checked = params
+        .validate(Side::Server)
+        .and_then(|()| params.check_family(local_ip));
+    if let Err(e) = checked {
+        return Err(refuse(&mut ctrl, e.to_string()));
+    }
     let result = (|| {
         let ch = server_channels(&params, local_ip, &mut ctrl, ct)?;
         match ctrl.recv()? {
             Msg::Start => {}
             _ => return Err(Error::new(Exit::Failure, "bench control", "expected start")),
         }
-        session::run(Role::Server, &params, ch, &mut ctrl, ct, None)
+        session::run(Role::Server, &params, ch, &mut ctrl, ct, None, tally)
     })();
     if let Err(e) = &result {
         let _ = ctrl.send(&Msg::Error {
@@ -236,22 +314,30 @@ fn client(
     family: Family,
     p: &Params,
     a: &BenchArgs,
-) -> Result<(Outcome, String), Error> {
+    report: &Report,
+) -> Result<Outcome, Error> {
     let addrs = resolve(host, port, family)?;
     let opts = ConnectOpts {
         timeout: Some(a.control_timeout),
         ..ConnectOpts::default()
     };
     let (stream, addr, _) = connect_any(&addrs, &opts, |_| {})?;
-    run_client(stream, addr, p, a)
+    let title = session::describe(p);
+    run_client(stream, addr, p, a, |target, tally| {
+        report.arm(p, target, title, tally, None)
+    })
 }
 
+/// The client's side of one test; `arm` is told the target and the
+/// client's tally just before the test starts.
 fn run_client(
     stream: TcpStream,
     addr: SocketAddr,
     p: &Params,
     a: &BenchArgs,
-) -> Result<(Outcome, String), Error> {
+    arm: impl FnOnce(String, Arc<Tally>),
+) -> Result<Outcome, Error> {
+    p.check_family(addr.ip())?;
     let ct = a.control_timeout;
     let target = display_addr(&addr);
     let mut ctrl = Control::new(stream, target.clone());
@@ -280,16 +366,21 @@ fn run_client(
         }
     };
     let ch = client_channels(p, addr.ip(), &ports, ct)?;
+    let tally = Arc::new(Tally::default());
+    arm(target.clone(), tally.clone());
     ctrl.send(&Msg::Start)?;
+    report::info(format!(
+        "bench: test running with {target}: {}",
+        session::describe(p)
+    ));
     let bar = Progress::new(p, a.json);
-    let (mine, peer) = session::run(Role::Client, p, ch, &mut ctrl, ct, bar.live())?;
+    let (mine, peer) = session::run(Role::Client, p, ch, &mut ctrl, ct, bar.live(), &tally)?;
     bar.finish();
-    let title = session::describe(p);
-    Ok((combine(p, target, mine, peer), title))
+    Ok(combine(p, target, mine, peer))
 }
 
 /// Server and client in this process, over loopback.
-fn local(family: Family, p: &Params, a: &BenchArgs) -> Result<(Outcome, String), Error> {
+fn local(family: Family, p: &Params, a: &BenchArgs, report: &Report) -> Result<Outcome, Error> {
     let ip = match family {
         Family::V6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
         _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -300,33 +391,40 @@ fn local(family: Family, p: &Params, a: &BenchArgs) -> Result<(Outcome, String),
         .local_addr()
         .map_err(|e| Error::io("getsockname", &e))?;
     let ct = a.control_timeout;
+    // The server's counts are here too: an interrupt reports what the
+    // receiver counted, whichever side receives.
+    let server_tally = Arc::new(Tally::default());
+    let tally = server_tally.clone();
     let server = thread::Builder::new()
         .name("bench-server".into())
         .spawn(move || -> Result<(), Error> {
             let (stream, peer) = listener
                 .accept()
                 .map_err(|e| Error::io("bench: accept", &e))?;
-            serve_test(stream, display_addr(&peer), ct).map(|_| ())
+            serve_test(stream, display_addr(&peer), ct, &tally).map(|_| ())
         })
         .map_err(|e| Error::io("start bench server", &e))?;
     let stream =
         TcpStream::connect_timeout(&addr, ct).map_err(|e| Error::io("bench: connect", &e))?;
-    let client = run_client(stream, addr, p, a);
+    let title = format!("{}, local", session::describe(p));
+    let client = run_client(stream, addr, p, a, |target, tally| {
+        report.arm(p, target, title, tally, Some(server_tally))
+    });
     let server = server
         .join()
         .unwrap_or_else(|_| Err(Error::new(Exit::Failure, "bench server", "panicked")));
-    let (outcome, title) = client?;
+    let outcome = client?;
     server?;
-    Ok((outcome, format!("{title}, local")))
+    Ok(outcome)
 }
 
 /// The live view: a spinner with the current rate on stderr (only when
 /// stderr is a terminal), and with --interval a line per interval on stdout
-/// (the client's side of the flow; the receiver's intervals are in --json).
+/// (the client's side of the flow; the receiver's intervals are in --json),
+/// at the boundaries the sampler keeps, the last partial one included.
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
-    interval: Option<Duration>,
-    omit: Duration,
+    intervals: bool,
     direction: Direction,
     rr: bool,
 }
@@ -343,24 +441,31 @@ impl Progress {
         });
         Progress {
             bar,
-            interval: p.interval_ms.filter(|_| !json).map(Duration::from_millis),
-            omit: p.omit(),
+            intervals: p.interval_ms.is_some() && !json,
             direction: p.direction,
-            rr: p.mode == BenchMode::Rr,
+            rr: p.mode == Mode::Rr,
         }
     }
 
     fn live(&self) -> Option<Live> {
-        if self.bar.is_none() && self.interval.is_none() {
+        if self.bar.is_none() && !self.intervals {
             return None;
         }
-        let (bar, interval, omit) = (self.bar.clone(), self.interval, self.omit);
+        let (bar, intervals) = (self.bar.clone(), self.intervals);
         let (direction, rr) = (self.direction, self.rr);
-        // (time, count) at the last tick and at the last interval line.
-        let state = Mutex::new(((Duration::ZERO, 0u64), (omit, 0u64)));
+        // (time, count) at the last tick; the count when the open interval
+        // began.
+        let state = Mutex::new(((Duration::ZERO, 0u64), 0u64));
         let unit = if rr { "transactions" } else { "bytes" };
+        let text = move |r: f64| {
+            if rr {
+                format!("{r:.0} transactions/s")
+            } else {
+                format!("{:.2} Gbit/s", r * 8.0 / 1e9)
+            }
+        };
         Some(Box::new(
-            move |send: &Meter, recv: &Meter, elapsed: Duration| {
+            move |send: &Meter, recv: &Meter, elapsed: Duration, beat: Beat| {
                 let now = match (rr, direction) {
                     (true, _) => send.datagrams.load(std::sync::atomic::Ordering::Relaxed),
                     (false, Direction::Up) => send.bytes(),
@@ -368,45 +473,41 @@ impl Progress {
                     (false, Direction::Both) => send.bytes() + recv.bytes(),
                 };
                 let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-                let rate = |from: (Duration, u64)| {
-                    let dt = elapsed.saturating_sub(from.0).as_secs_f64();
-                    if dt > 0.0 {
-                        now.saturating_sub(from.1) as f64 / dt
-                    } else {
-                        0.0
+                match beat {
+                    Beat::Tick => {
+                        if let Some(b) = &bar {
+                            let dt = elapsed.saturating_sub(st.0 .0).as_secs_f64();
+                            let rate = if dt > 0.0 {
+                                now.saturating_sub(st.0 .1) as f64 / dt
+                            } else {
+                                0.0
+                            };
+                            b.set_message(format!("{}, {now} {unit}", text(rate)));
+                            b.tick();
+                        }
+                        st.0 = (elapsed, now);
                     }
-                };
-                let text = |r: f64| {
-                    if rr {
-                        format!("{r:.0} transactions/s")
-                    } else {
-                        format!("{:.2} Gbit/s", r * 8.0 / 1e9)
-                    }
-                };
-                if let Some(b) = &bar {
-                    b.set_message(format!("{}, {now} {unit}", text(rate(st.0))));
-                    b.tick();
-                }
-                if let Some(d) = interval {
-                    if elapsed < omit {
-                        st.1 = (elapsed, now);
-                    } else if elapsed >= st.1 .0 + d {
+                    Beat::Measure => st.1 = now,
+                    Beat::Interval { start, end } if intervals => {
+                        let moved = now.saturating_sub(st.1);
+                        let secs = end.saturating_sub(start).as_secs_f64();
+                        let rate = if secs > 0.0 { moved as f64 / secs } else { 0.0 };
                         let line = format!(
                             "  {:>7.2}-{:<7.2} s  {:>14} {unit}  {}\n",
-                            st.1 .0.saturating_sub(omit).as_secs_f64(),
-                            elapsed.saturating_sub(omit).as_secs_f64(),
-                            now - st.1 .1,
-                            text(rate(st.1))
+                            start.as_secs_f64(),
+                            end.as_secs_f64(),
+                            moved,
+                            text(rate)
                         );
                         match &bar {
                             Some(b) => b.suspend(|| print_stdout(&line)),
                             None => print_stdout(&line),
                         }
                         .ok();
-                        st.1 = (elapsed, now);
+                        st.1 = now;
                     }
+                    Beat::Interval { .. } => {}
                 }
-                st.0 = (elapsed, now);
             },
         ))
     }

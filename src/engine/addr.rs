@@ -92,6 +92,33 @@ pub fn parse_host(s: &str) -> Result<String, String> {
     Ok(inner.to_string())
 }
 
+/// One value that may carry its port: `HOST:PORT`, `[V6]:PORT`, or a HOST
+/// alone (`name`, `10.0.0.1`, `[::1]`, and a bare IPv6 literal such as `::1`,
+/// whose colons are never taken for a port separator).
+pub fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
+    let t = s.trim();
+    let (host, port) = if let Some(rest) = t.strip_prefix('[') {
+        let (inner, after) = rest
+            .split_once(']')
+            .ok_or_else(|| "unbalanced '[' in address".to_string())?;
+        match after {
+            "" => (inner, None),
+            _ => match after.strip_prefix(':') {
+                Some(p) => (inner, Some(p)),
+                None => return Err("expected ':PORT' after ']'".to_string()),
+            },
+        }
+    } else {
+        match t.split_once(':') {
+            Some((h, p)) if !p.contains(':') => (h, Some(p)),
+            _ => (t, None),
+        }
+    };
+    let host = parse_host(host)?;
+    let port = port.map(parse_port).transpose()?;
+    Ok((host, port))
+}
+
 /// `-s/--source`: an address literal with an optional port:
 /// `10.0.0.1`, `10.0.0.1:5000`, `::1`, `[::1]:5000`, `fe80::1%eth0`,
 /// `[fe80::1%eth0]:5000`.
@@ -276,6 +303,23 @@ mod tests {
         assert_eq!(parse_host("localhost").as_deref(), Ok("localhost"));
         for bad in ["", "[]", "[::1", "a b", "10.0.0.0/8"] {
             assert!(parse_host(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn hosts_with_ports() {
+        let ok = |s: &str, h: &str, p: Option<u16>| {
+            assert_eq!(split_host_port(s), Ok((h.to_string(), p)), "{s}");
+        };
+        ok("127.0.0.1:7900", "127.0.0.1", Some(7900));
+        ok("[::1]:7900", "::1", Some(7900));
+        ok("::1", "::1", None);
+        ok("[::1]", "::1", None);
+        ok("fe80::1%eth0", "fe80::1%eth0", None);
+        ok("example.net:80", "example.net", Some(80));
+        ok("example.net", "example.net", None);
+        for bad in ["[::1]x", "[::1", "host:99999", "host:", ":80", "[]:1"] {
+            assert!(split_host_port(bad).is_err(), "{bad:?} accepted");
         }
     }
 

@@ -515,3 +515,14 @@ pub fn accept_within(l: &TcpListener, limit: Duration) -> std::net::TcpStream {
         }
     }
 }
+
+/// Starts `sonda -v bench --server HOST 0 [extra]` and returns it with its port.
+pub fn bench_server(host: &str, extra: &[&str]) -> (Running, u16) {
+    let mut args = vec!["-v", "bench", "--server", host, "0"];
+    args.extend_from_slice(extra);
+    let mut s = spawn(&args, Input::Null, Output::Null);
+    s.wait_for_stderr("bench server listening on ");
+    let port = s.listening_port();
+    assert_ne!(port, 0, "the server printed port 0\n{}", s.stderr_now());
+    (s, port)
+}

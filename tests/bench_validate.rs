@@ -1,0 +1,567 @@
+//! `sonda bench` at its edges: a server that gets well-formed but hostile
+//! requests (it refuses them with a reason and keeps serving, with bounded
+//! memory), `--pin` with CPUs that do not exist, HOST:PORT for --client and
+//! --server, and control steps that time out after the connection is made.
+//!
+//! Requests are spoken from the test with the crate's own control types, so
+//! they are exactly what a client could send, minus the client's checks.
+
+#![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+mod common;
+use common::*;
+
+use std::cell::{Cell, RefCell};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::Value;
+
+use sonda::bench::control::{Control, Msg, VERSION};
+use sonda::bench::params::MAX_DURATION_MS;
+use sonda::bench::sampler::Tally;
+use sonda::bench::session::{self, client_channels, Role};
+use sonda::bench::{Direction, Mode, Params, Proto};
+
+fn base() -> Params {
+    Params {
+        proto: Proto::Tcp,
+        mode: Mode::Stream,
+        direction: Direction::Up,
+        size: 1 << 20,
+        rate_bps: None,
+        streams: 1,
+        duration_ms: 300,
+        bytes: None,
+        omit_ms: 0,
+        interval_ms: None,
+        gso: true,
+        sndbuf: None,
+        rcvbuf: None,
+        rcvlowat: None,
+        pin: None,
+    }
+}
+
+/// Sends `params` as a hello to the server on `port`; returns the control
+/// connection and the server's answer.
+fn hello(port: u16, params: &Params) -> (Control, Msg) {
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut ctrl = Control::new(stream, format!("127.0.0.1:{port}"));
+    ctrl.set_timeout(Duration::from_secs(20)).unwrap();
+    ctrl.send_magic().unwrap();
+    ctrl.expect_magic().unwrap();
+    ctrl.send(&Msg::Hello {
+        version: VERSION,
+        params: params.clone(),
+    })
+    .unwrap();
+    let answer = ctrl
+        .recv()
+        .unwrap_or_else(|e| panic!("no answer to {params:?}: {e}"));
+    (ctrl, answer)
+}
+
+/// The server's answer; the connection then closes, so an accepted test is
+/// abandoned, which the server must notice.
+fn ask(port: u16, params: &Params) -> Msg {
+    hello(port, params).1
+}
+
+/// Runs an accepted test to its end with the crate's own client side.
+fn run_test(mut ctrl: Control, ports: &[u16], params: &Params) -> Result<(), String> {
+    let ct = Duration::from_secs(10);
+    let ip = "127.0.0.1".parse().unwrap();
+    let ch = client_channels(params, ip, ports, ct).map_err(|e| e.to_string())?;
+    ctrl.send(&Msg::Start).map_err(|e| e.to_string())?;
+    session::run(
+        Role::Client,
+        params,
+        ch,
+        &mut ctrl,
+        ct,
+        None,
+        &Tally::default(),
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+/// Accepted tests short and small enough to run here, the rest abandoned.
+fn runnable(p: &Params) -> bool {
+    p.bytes.is_none() && p.total() <= Duration::from_millis(600) && p.buffers_per_side() <= 64 << 20
+}
+
+/// A short normal test against the server on `port`: exit 0, bytes moved.
+fn normal_test(port: u16) -> Finished {
+    let port = port.to_string();
+    let f = run(
+        &[
+            "bench",
+            "--client",
+            "127.0.0.1",
+            &port,
+            "--duration",
+            "300ms",
+            "--json",
+        ],
+        Input::Null,
+    );
+    f.expect_code(0);
+    let doc: Value = serde_json::from_slice(&f.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", f.dump()));
+    assert!(
+        doc["results"][0]["bytes"].as_u64().unwrap_or(0) > 0,
+        "no bytes moved\n{}",
+        f.dump()
+    );
+    f
+}
+
+fn assert_serving(server: &mut Running, port: u16) {
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server exited\nstderr:\n{}",
+        server.stderr_now()
+    );
+    let stderr = server.stderr_now();
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("memory allocation"),
+        "the server panicked or aborted\nstderr:\n{stderr}"
+    );
+    normal_test(port);
+}
+
+fn refused_reason(answer: Msg, what: &str) -> String {
+    match answer {
+        Msg::Reject { reason } => reason,
+        other => panic!("{what}: expected a reject, got {other:?}"),
+    }
+}
+
+#[test]
+fn server_refuses_requests_that_used_to_crash_it() {
+    let (mut server, port) = bench_server("127.0.0.1", &[]);
+    let cases: &[(&str, Params, &str)] = &[
+        (
+            "udp size 0 from the server",
+            Params {
+                proto: Proto::Udp,
+                direction: Direction::Down,
+                size: 0,
+                ..base()
+            },
+            "--size",
+        ),
+        (
+            "size 1 TiB",
+            Params {
+                size: 1 << 40,
+                ..base()
+            },
+            "--size",
+        ),
+        (
+            "pin 99999,99999",
+            Params {
+                pin: Some((99_999, 99_999)),
+                ..base()
+            },
+            "--pin",
+        ),
+        (
+            "streams 0",
+            Params {
+                streams: 0,
+                ..base()
+            },
+            "--streams",
+        ),
+        (
+            "duration of u64::MAX ms",
+            Params {
+                duration_ms: u64::MAX,
+                ..base()
+            },
+            "--duration",
+        ),
+        (
+            "rate below the stream count",
+            Params {
+                proto: Proto::Udp,
+                size: 1472,
+                rate_bps: Some(0),
+                streams: 2,
+                ..base()
+            },
+            "--rate",
+        ),
+    ];
+    for (what, params, flag) in cases {
+        let reason = refused_reason(ask(port, params), what);
+        assert!(
+            reason.contains(flag),
+            "{what}: the reason does not name {flag}: {reason}"
+        );
+    }
+    let line = server.wait_for_stderr("refused the test");
+    assert!(line.starts_with("sonda: "), "log line: {line}");
+    assert_serving(&mut server, port);
+}
+
+#[test]
+fn client_prints_the_servers_refusal() {
+    let (mut server, port) = bench_server("127.0.0.1", &[]);
+    let port_s = port.to_string();
+    // CPU 0 exists here, so the client's own check passes; the server's
+    // CPU (99999) is the server's to refuse.
+    let f = run(
+        &[
+            "bench",
+            "--client",
+            "127.0.0.1",
+            &port_s,
+            "--pin",
+            "0,99999",
+            "--duration",
+            "300ms",
+        ],
+        Input::Null,
+    );
+    f.expect_code(1);
+    let line = one_line(&f);
+    assert!(
+        line.contains("refused") && line.contains("--pin") && line.contains("CPUs available"),
+        "the refusal is not explained: {line}\n{}",
+        f.dump()
+    );
+    assert!(f.stdout.is_empty(), "stdout not empty\n{}", f.dump());
+    assert_serving(&mut server, port);
+}
+
+// Each field is mostly in range, so that about half the requests pass and
+// run; the rest carry the edges: zero, one past the range, the type's
+// maximum.
+fn arb_size() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        24 => 8usize..2000,
+        1 => Just(0usize),
+        1 => Just(7),
+        1 => Just(65527),
+        1 => Just(1 << 20),
+        1 => Just((64 << 20) + 1),
+        1 => Just(1 << 40),
+        1 => Just(usize::MAX),
+    ]
+}
+
+fn arb_ms() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        24 => 1u64..300,
+        1 => Just(0u64),
+        1 => Just(MAX_DURATION_MS),
+        1 => Just(MAX_DURATION_MS + 1),
+        1 => Just(u64::MAX),
+    ]
+}
+
+fn rarely<T: std::fmt::Debug + Clone + 'static>(
+    s: impl Strategy<Value = T> + 'static,
+) -> impl Strategy<Value = Option<T>> {
+    prop_oneof![8 => Just(None), 1 => s.prop_map(Some)]
+}
+
+fn arb_buf() -> impl Strategy<Value = Option<usize>> {
+    rarely(prop_oneof![
+        4 => 1usize..(1 << 20),
+        1 => Just(0usize),
+        1 => Just(i32::MAX as usize),
+        1 => Just(usize::MAX),
+    ])
+}
+
+fn arb_cpu() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        8 => Just(0usize),
+        1 => Just(1023),
+        1 => Just(1024),
+        1 => Just(99_999),
+        1 => Just(usize::MAX),
+    ]
+}
+
+fn arb_params() -> impl Strategy<Value = Params> {
+    let shape = (
+        prop_oneof![Just(Proto::Tcp), Just(Proto::Udp)],
+        prop_oneof![3 => Just(Mode::Stream), 1 => Just(Mode::Rr)],
+        prop_oneof![
+            4 => Just(Direction::Up),
+            1 => Just(Direction::Down),
+            1 => Just(Direction::Both)
+        ],
+        arb_size(),
+        rarely(prop_oneof![
+            4 => 1_000_000u64..1_000_000_000,
+            1 => Just(0u64),
+            1 => Just(1),
+            1 => Just(u64::MAX)
+        ]),
+        prop_oneof![
+            16 => 1u16..4,
+            1 => Just(0u16),
+            1 => Just(128),
+            1 => Just(129),
+            1 => Just(u16::MAX)
+        ],
+    );
+    let time = (
+        arb_ms(),
+        rarely(prop_oneof![
+            3 => 1u64..(1 << 20),
+            1 => Just(0u64),
+            1 => Just(u64::MAX)
+        ]),
+        prop_oneof![4 => Just(0u64), 1 => arb_ms()],
+        rarely(arb_ms()),
+    );
+    let knobs = (
+        any::<bool>(),
+        arb_buf(),
+        arb_buf(),
+        arb_buf(),
+        rarely((arb_cpu(), arb_cpu())),
+    );
+    (shape, time, knobs).prop_map(
+        |(
+            (proto, mode, direction, size, rate_bps, streams),
+            (duration_ms, bytes, omit_ms, interval_ms),
+            (gso, sndbuf, rcvbuf, rcvlowat, pin),
+        )| Params {
+            proto,
+            mode,
+            direction,
+            size,
+            rate_bps,
+            streams,
+            duration_ms,
+            bytes,
+            omit_ms,
+            interval_ms,
+            gso,
+            sndbuf,
+            rcvbuf,
+            rcvlowat,
+            pin,
+        },
+    )
+}
+
+#[test]
+fn random_requests_never_crash_the_server() {
+    let (mut server, port) = bench_server("127.0.0.1", &["--control-timeout", "3s"]);
+    let mut runner = TestRunner::new(Config {
+        cases: 32,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let started = Instant::now();
+    // The runner takes a Fn: the tallies and the child live in cells.
+    let (accepted, refused, ran) = (Cell::new(0), Cell::new(0), Cell::new(0));
+    {
+        let child = RefCell::new(&mut server);
+        runner
+            .run(&arb_params(), |params| {
+                match hello(port, &params) {
+                    (ctrl, Msg::Accept { data_ports }) => {
+                        accepted.set(accepted.get() + 1);
+                        if runnable(&params) {
+                            let r = run_test(ctrl, &data_ports, &params);
+                            prop_assert!(r.is_ok(), "{:?}: {:?}", params, r);
+                            ran.set(ran.get() + 1);
+                        }
+                    }
+                    (_, Msg::Reject { reason }) => {
+                        prop_assert!(!reason.is_empty());
+                        refused.set(refused.get() + 1);
+                    }
+                    (_, other) => prop_assert!(false, "{params:?}: answered {other:?}"),
+                }
+                let mut s = child.borrow_mut();
+                prop_assert!(
+                    s.child.try_wait().unwrap().is_none(),
+                    "the server exited after {:?}\nstderr:\n{}",
+                    params,
+                    s.stderr_now()
+                );
+                Ok(())
+            })
+            .unwrap();
+    }
+    eprintln!(
+        "{} accepted ({} run to the end), {} refused in {:?}",
+        accepted.get(),
+        ran.get(),
+        refused.get(),
+        started.elapsed()
+    );
+    assert_serving(&mut server, port);
+    let peak = peak_rss_kib(server.pid()).unwrap();
+    assert!(
+        peak < 200 * 1024,
+        "the server's peak RSS is {peak} KiB\nstderr:\n{}",
+        server.stderr_now()
+    );
+}
+
+#[test]
+fn pin_with_absent_cpus_is_a_usage_error_naming_them() {
+    for pin in ["0,99999", "4096,0", "99999,99999"] {
+        let f = spawn(
+            &["bench", "--pin", pin, "--duration", "300ms"],
+            Input::Null,
+            Output::Capture,
+        )
+        .finish_within(Duration::from_secs(15));
+        f.expect_code(2);
+        let line = one_line(&f);
+        assert!(
+            line.contains("--pin") && line.contains(pin) && line.contains("CPUs available: "),
+            "the error does not name --pin, the value and the CPUs: {line}\n{}",
+            f.dump()
+        );
+        assert!(f.stdout.is_empty(), "stdout not empty\n{}", f.dump());
+    }
+}
+
+#[test]
+fn client_and_server_take_host_colon_port() {
+    let mut server = spawn(
+        &["-v", "bench", "--server", "127.0.0.1:0"],
+        Input::Null,
+        Output::Null,
+    );
+    let port = server.listening_port();
+    let target = format!("127.0.0.1:{port}");
+    let f = run(
+        &["bench", "--client", &target, "--duration", "300ms"],
+        Input::Null,
+    );
+    f.expect_code(0);
+    assert!(
+        String::from_utf8_lossy(&f.stdout).contains(&target),
+        "the summary does not name {target}\n{}",
+        f.dump()
+    );
+    assert_serving(&mut server, port);
+}
+
+#[test]
+fn client_and_server_take_bracketed_and_bare_ipv6() {
+    if !have_ipv6() {
+        eprintln!("skipped: no IPv6 loopback");
+        return;
+    }
+    let mut server = spawn(
+        &["-v", "bench", "--server", "[::1]:0"],
+        Input::Null,
+        Output::Null,
+    );
+    let port = server.listening_port();
+    let port_s = port.to_string();
+    let bracketed = format!("[::1]:{port}");
+    for client in [vec![bracketed.as_str()], vec!["::1", port_s.as_str()]] {
+        let mut args = vec!["bench", "--client"];
+        args.extend(client);
+        args.extend(["--duration", "300ms"]);
+        let f = run(&args, Input::Null);
+        f.expect_code(0);
+    }
+    // A bare ::1 is a host on the default port, not HOST:PORT: whatever
+    // answers there, it is neither a usage error nor a failed lookup.
+    let f = spawn(
+        &["bench", "--client", "::1", "--duration", "300ms"],
+        Input::Null,
+        Output::Capture,
+    )
+    .finish_within(Duration::from_secs(30));
+    assert!(
+        !matches!(f.code(), Some(2) | Some(6)),
+        "a bare ::1 was not taken as a host\n{}",
+        f.dump()
+    );
+    drop(server);
+}
+
+#[test]
+fn port_given_twice_is_a_usage_error() {
+    usage_error(
+        &["bench", "--client", "127.0.0.1:7900", "7901"],
+        "127.0.0.1:7900",
+    );
+}
+
+/// A peer that speaks the control protocol up to the start of the test,
+/// then never answers: the client gives up after --control-timeout with
+/// exit 1 (DESIGN: not a working sonda bench server).
+#[test]
+fn control_timeout_after_connecting_is_exit_1() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let data = TcpListener::bind("127.0.0.1:0").unwrap();
+    let data_port = data.local_addr().unwrap().port();
+    let peer = thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        let mut ctrl = Control::new(s, "client".into());
+        ctrl.set_timeout(LONG).unwrap();
+        ctrl.expect_magic().unwrap();
+        ctrl.send_magic().unwrap();
+        let _ = ctrl.recv().unwrap();
+        ctrl.send(&Msg::Accept {
+            data_ports: vec![data_port],
+        })
+        .unwrap();
+        // Take the data (and drop it), then go silent on the control
+        // connection until the client leaves.
+        let (mut d, _) = data.accept().unwrap();
+        let sink = thread::spawn(move || {
+            d.set_read_timeout(Some(LONG)).unwrap();
+            let _ = std::io::copy(&mut d, &mut std::io::sink());
+        });
+        while ctrl.recv().is_ok() {}
+        sink.join().unwrap();
+    });
+    let port_s = port.to_string();
+    let started = Instant::now();
+    let f = spawn(
+        &[
+            "bench",
+            "--client",
+            "127.0.0.1",
+            &port_s,
+            "--duration",
+            "200ms",
+            "--control-timeout",
+            "1s",
+        ],
+        Input::Null,
+        Output::Capture,
+    )
+    .finish_within(Duration::from_secs(30));
+    let took = started.elapsed();
+    f.expect_code(1);
+    let line = one_line(&f);
+    assert!(
+        line.contains("no answer in time"),
+        "the error does not name the problem: {line}\n{}",
+        f.dump()
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "took {took:?}\n{}",
+        f.dump()
+    );
+    peer.join().unwrap();
+}
