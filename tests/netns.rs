@@ -731,3 +731,164 @@ fn scan_reports_every_address_of_a_name() {
         );
     }
 }
+
+// ---------------------------------------------------------------- ICMP answers
+
+/// Issue 10.6: every "destination unreachable" is EHOSTUNREACH to TCP, and
+/// the hint lumped a firewall's admin-prohibited reject together with "no
+/// host answered on the link". The ICMP message itself (read back from the
+/// error queue) says who answered what; each case gets its own hint:
+/// B's reject rules (admin-prohibited, host-unreachable), B as a router
+/// with no route onwards (network unreachable from B), an address on the
+/// link that nobody has (A's own ARP gives up), and A's unreachable route.
+#[test]
+fn unreachable_answers_are_told_apart_by_who_sent_what() {
+    let Some(p) = pair(12) else { return };
+    if !have("nft") {
+        eprintln!("skipped: nft is not installed (apt-get install nftables)");
+        return;
+    }
+    let n = p.n;
+    let rules: [&[&str]; 4] = [
+        &["add", "table", "inet", "sonda_test"],
+        &[
+            "add",
+            "chain",
+            "inet",
+            "sonda_test",
+            "input",
+            "{",
+            "type",
+            "filter",
+            "hook",
+            "input",
+            "priority",
+            "0",
+            ";",
+            "}",
+        ],
+        &[
+            "add",
+            "rule",
+            "inet",
+            "sonda_test",
+            "input",
+            "tcp",
+            "dport",
+            "81",
+            "reject",
+            "with",
+            "icmp",
+            "type",
+            "admin-prohibited",
+        ],
+        &[
+            "add",
+            "rule",
+            "inet",
+            "sonda_test",
+            "input",
+            "tcp",
+            "dport",
+            "82",
+            "reject",
+            "with",
+            "icmp",
+            "type",
+            "host-unreachable",
+        ],
+    ];
+    for r in rules {
+        let out = in_ns(p.b(), "nft", r).unwrap();
+        if !out.status.success() {
+            eprintln!(
+                "skipped: `nft {}` failed: {}",
+                r.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return;
+        }
+    }
+    // B routes for A (forwarding on) but has no route to 10.203.N.0/24.
+    must(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            p.b(),
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+        ],
+    );
+    let beyond = format!("10.203.{n}.0/24");
+    must(
+        "ip",
+        &["-n", p.a(), "route", "add", &beyond, "via", &p.b_addr()],
+    );
+    let unreachable = format!("10.204.{n}.0/24");
+    must(
+        "ip",
+        &["-n", p.a(), "route", "add", "unreachable", &unreachable],
+    );
+    let b = p.b_addr();
+    let absent = format!("10.199.{n}.77");
+    let cases = [
+        (
+            "admin-prohibited",
+            b.clone(),
+            "81",
+            "administratively prohibited",
+        ),
+        (
+            "host-unreachable reject",
+            b.clone(),
+            "82",
+            "itself answered ICMP host unreachable",
+        ),
+        (
+            "router without a route",
+            format!("10.203.{n}.1"),
+            "80",
+            "network unreachable",
+        ),
+        ("nobody on the link", absent, "80", "no host answered ARP"),
+        (
+            "unreachable route",
+            format!("10.204.{n}.1"),
+            "80",
+            "unreachable route",
+        ),
+    ];
+    let mut hints = Vec::new();
+    for (what, host, port, expect) in cases {
+        let (f, took) = sonda_run(p.a(), &["connect", "-w", "10s", &host, port]);
+        eprintln!(
+            "{what}: exit {:?} in {took:?}: {}",
+            f.code(),
+            f.stderr.trim_end()
+        );
+        assert_no_panic(&f);
+        assert!(
+            f.code().is_some_and(|c| c != 0 && c != 4),
+            "{what}\n{}",
+            f.dump()
+        );
+        let hint = f
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("hint: "))
+            .unwrap_or_else(|| panic!("{what}: no hint\n{}", f.dump()))
+            .to_string();
+        assert!(
+            hint.contains(expect),
+            "{what}: hint '{hint}' lacks '{expect}'"
+        );
+        hints.push(hint.replace(&host, "HOST"));
+    }
+    for i in 0..hints.len() {
+        for j in i + 1..hints.len() {
+            assert_ne!(hints[i], hints[j], "two cases share a hint");
+        }
+    }
+}

@@ -9,7 +9,7 @@
 //! Every resolved address is tried in turn within the one deadline.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use socket2::{SockAddr, Socket};
 
+use super::icmp::{self, IcmpError};
 use super::socket::{apply, display_addr, tcp_socket, SocketOpts};
 use crate::error::{Error, Exit};
 
@@ -89,6 +90,9 @@ fn connect_one(
     let fail = |e: io::Error| Error::io(&what, &e);
     let sock = tcp_socket(&addr).map_err(fail)?;
     apply(&sock, &opts.sock).map_err(fail)?;
+    // Queue the ICMP error, if one ends the connect, so the hint can say
+    // who answered what; best effort (the errno is reported either way).
+    let recverr = icmp::set_recverr(&sock, &addr, true).is_ok();
     if let Some(src) = opts.source {
         if src.port() != 0 {
             // A fixed source port used again within a minute still has the
@@ -129,30 +133,61 @@ fn connect_one(
         }
     };
     match result {
-        Ok(()) => Ok(sock.into()),
+        Ok(()) => {
+            if recverr {
+                // Off for the connection's life: with it on, the kernel
+                // treats a passing ICMP error as fatal.
+                icmp::set_recverr(&sock, &addr, false).map_err(fail)?;
+            }
+            Ok(sock.into())
+        }
         Err(e) if e.kind() == io::ErrorKind::TimedOut && deadline.is_some() => Err(timed_out()),
         Err(e) => {
             let code = e.raw_os_error();
-            Err(route_hint(fail(e), code, &addr))
+            let answer = icmp::take(&sock);
+            let local = sock
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_socket())
+                .map(|a| a.ip());
+            Err(route_hint(fail(e), code, &addr, answer, local))
         }
     }
 }
 
-/// What the kernel's routing errors mean: a blackhole route answers
-/// EINVAL, which would otherwise read like a usage mistake.
-fn route_hint(err: Error, errno: Option<i32>, addr: &SocketAddr) -> Error {
+/// What the kernel's routing errors mean. An ICMP error queued on the
+/// socket says who answered and what (a firewall's reject rule, a router
+/// that cannot reach the host, this host's own failed ARP); without one the
+/// error came from this host's routing table: a blackhole route answers
+/// EINVAL (which would otherwise read like a usage mistake), a prohibit
+/// route EACCES, an unreachable route EHOSTUNREACH (IPv4) or ENETUNREACH.
+fn route_hint(
+    err: Error,
+    errno: Option<i32>,
+    addr: &SocketAddr,
+    answer: Option<IcmpError>,
+    local: Option<IpAddr>,
+) -> Error {
     let route = format!("'ip route get {}' shows the route", addr.ip());
+    if let Some(answer) = answer {
+        return err.with_hint(answer.explain(local, addr.ip()));
+    }
     match errno {
         Some(libc::EINVAL) => {
             err.with_hint(format!("a blackhole route covers this address; {route}"))
         }
-        Some(libc::EACCES) | Some(libc::EPERM) => err.with_hint(format!(
-            "a prohibit route or a firewall rule refused it; {route}"
+        Some(libc::EACCES) => err.with_hint(format!(
+            "a prohibit route covers this address (ip route add prohibit); {route}"
         )),
+        Some(libc::EPERM) => err.with_hint(
+            "a firewall rule on this host (netfilter OUTPUT) dropped the connection attempt",
+        ),
         Some(libc::EHOSTUNREACH) => err.with_hint(format!(
-            "an unreachable route, or no host answered on the link; {route}"
+            "an unreachable route covers this address (ip route add unreachable); {route}"
         )),
-        Some(libc::ENETUNREACH) => err.with_hint(format!("no route to that network; {route}")),
+        Some(libc::ENETUNREACH) => err.with_hint(format!(
+            "no route to that network, or an unreachable route covers it; {route}"
+        )),
         _ => err,
     }
 }

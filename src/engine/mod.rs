@@ -6,6 +6,7 @@ pub mod addr;
 pub mod connect;
 pub mod diag;
 pub mod hub;
+pub mod icmp;
 pub mod relay;
 pub mod scan;
 pub mod socket;
