@@ -44,7 +44,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -l backlog -d 'Lengt
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l sndbuf -d 'Set SO_SNDBUF (turns off the kernel\'s send buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r
-complete -c sonda -n "__fish_sonda_using_subcommand listen" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR (bytes the peer acknowledges count). Under listen -k the idle client is closed instead and the listener goes on' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s k -l keep-open -d 'Serve clients concurrently and keep listening after each one ends'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l echo -d 'Send back everything a client sends; stdin is ignored'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l sink -d 'Read and discard what clients send (bytes per client with -v); stdin is ignored and nothing is written to stdout'
@@ -52,7 +52,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -l no-reuseaddr -d '
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l reuseport -d 'Set SO_REUSEPORT: share the port with other sockets that set it'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l progress -d 'Draw a progress bar on stderr (bytes each way, rate, elapsed; a total when stdin is a regular file), only when stderr is a terminal. One client at a time (without -k)'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l nodelay -d 'Set TCP_NODELAY (send small writes at once, no Nagle)'
-complete -c sonda -n "__fish_sonda_using_subcommand listen" -l send-only -d 'Only send stdin; what arrives is read and discarded. Ends at stdin\'s EOF once the peer has acknowledged every byte'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l send-only -d 'Only send stdin; what arrives is read and discarded. Ends at stdin\'s EOF once the peer has acknowledged every byte; a reset is exit 1'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l recv-only -d 'Only receive to stdout; stdin is never read and nothing is sent'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l no-shutdown -d 'Do not half-close the connection at stdin\'s EOF'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l exit-on-eof -d 'End when the peer closes, even while stdin is still open (the default when stdin is a terminal; a pipe or a file is sent to its end, since the peer may only have half-closed)'
@@ -75,13 +75,13 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -s s -l source -d '
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l sndbuf -d 'Set SO_SNDBUF (turns off the kernel\'s send buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r
-complete -c sonda -n "__fish_sonda_using_subcommand connect" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR (bytes the peer acknowledges count). Under listen -k the idle client is closed instead and the listener goes on' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s z -l zero-io -d 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l udp -d 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, a reply open, silence open|filtered. Exit 0 when any port is open or open|filtered, 3 when all are closed'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l json -d 'With -z, print one JSON object per port (every port, any state)'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l progress -d 'Draw a progress bar on stderr (bytes each way, rate, elapsed; a total when stdin is a regular file), only when stderr is a terminal'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l nodelay -d 'Set TCP_NODELAY (send small writes at once, no Nagle)'
-complete -c sonda -n "__fish_sonda_using_subcommand connect" -l send-only -d 'Only send stdin; what arrives is read and discarded. Ends at stdin\'s EOF once the peer has acknowledged every byte'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l send-only -d 'Only send stdin; what arrives is read and discarded. Ends at stdin\'s EOF once the peer has acknowledged every byte; a reset is exit 1'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l recv-only -d 'Only receive to stdout; stdin is never read and nothing is sent'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l no-shutdown -d 'Do not half-close the connection at stdin\'s EOF'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l exit-on-eof -d 'End when the peer closes, even while stdin is still open (the default when stdin is a terminal; a pipe or a file is sent to its end, since the peer may only have half-closed)'

@@ -79,7 +79,11 @@ future client. Ctrl-C ends it with status 130; with -v it first says how many \
 clients were served and how many bytes moved.\n\n\
 Data moves in calls of 1 MiB, and what arrives is spliced (splice(2)) from the \
 socket straight into a stdout pipe (not with -k, where clients share stdout in whole \
-chunks); --no-splice forces the buffered path."
+chunks); --no-splice forces the buffered path. Either way every byte that arrives is \
+on stdout before sonda waits for more (the splice runs only once poll(2) reports \
+data), so lock-step dialogues through sonda's pipes work.\n\n\
+Exit 0 after sending data means the client's kernel acknowledged every byte and no \
+reset had arrived; a client that closes with unread data (a reset) is exit 1."
     )]
     Listen(ListenArgs),
 
@@ -90,7 +94,20 @@ connection to stdout. Every address HOST resolves to is tried in turn within one
 --timeout. When stdin reaches EOF the connection is half-closed (shutdown SHUT_WR) \
 and sonda keeps reading until the peer closes; when the peer closes, stdout is closed \
 at once, and sonda goes on sending stdin when it is a pipe or a file (the peer may \
-only have half-closed) or ends when it is a terminal."
+only have half-closed) or ends when it is a terminal, saying so on stderr \
+(--stay-open keeps sending typed lines).\n\n\
+Exit 0 after sending data means the peer's kernel acknowledged every byte and no \
+reset had arrived when sonda ended: sonda waits for the send queue to drain \
+(SIOCOUTQ) before it exits. A peer that closes with unread data resets the \
+connection, which is exit 1 whichever direction notices first. (TCP cannot tell \
+whether the peer's application then used the bytes.) When sonda ends because the \
+peer closed while stdin was still open, only a reset that already came counts.\n\n\
+Every byte that arrives is on stdout before sonda waits for more, also on the \
+splice(2) path into a stdout pipe (which splices only after poll(2) reports data), \
+so a lock-step dialogue driven through sonda's pipes by a coproc, an expect script \
+or a FIFO forward works as with nc. When connect fails with an ICMP error (host or \
+network unreachable, administratively prohibited), the hint names who sent it, \
+read back from the socket's error queue (IP_RECVERR)."
     )]
     Connect(ConnectArgs),
 
@@ -406,12 +423,14 @@ pub struct SocketArgs {
 /// How the relay runs.
 #[derive(Debug, Args)]
 pub struct RelayArgs {
-    /// End the session (exit 4) when no byte has moved either way for DUR.
+    /// End the session (exit 4) when no byte has moved either way for DUR
+    /// (bytes the peer acknowledges count). Under listen -k the idle client
+    /// is closed instead and the listener goes on.
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
 
     /// Only send stdin; what arrives is read and discarded. Ends at stdin's
-    /// EOF once the peer has acknowledged every byte.
+    /// EOF once the peer has acknowledged every byte; a reset is exit 1.
     #[arg(long, conflicts_with = "recv_only")]
     pub send_only: bool,
 

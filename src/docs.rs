@@ -108,8 +108,8 @@ const BENCH_EXAMPLES: Examples = &[
 ];
 
 const EXIT_STATUS: &[(&str, &str)] = &[
-    ("0", "Success. A reader of stdout that goes away (EPIPE) also ends sonda quietly with 0."),
-    ("1", "Any other runtime failure: I/O error, connection reset by peer, the peer closing before it read all input, stdout full; for bench, a peer that is not a working sonda bench server (including a control step that --control-timeout ended) or a server that refused the test."),
+    ("0", "Success; for a relay that sent data, the peer's kernel acknowledged every byte and no reset had arrived. A reader of stdout that goes away (EPIPE) also ends sonda quietly with 0."),
+    ("1", "Any other runtime failure: I/O error, connection reset by peer (a peer that closes with unread data resets), the peer closing before it read all input, host or network unreachable, stdout full; for bench, a peer that is not a working sonda bench server (including a control step that --control-timeout ended) or a server that refused the test."),
     ("2", "Usage error: unknown flag, port out of range, malformed address, duration, size or CIDR block."),
     ("3", "Connection refused, or ICMP port unreachable (udp-send)."),
     ("4", "Timed out: connect (--timeout; bench --control-timeout while connecting), idle (--idle-timeout), no datagram (udp-recv --timeout), no reply (udp-send --wait-reply)."),
