@@ -32,7 +32,8 @@ for tool in ss python3 /usr/bin/time iperf3 sockperf taskset nc.openbsd ncat soc
   command -v "$tool" >/dev/null || { echo "missing prerequisite: $tool" >&2; exit 1; }
 done
 cargo build --release --quiet
-sonda=$PWD/target/release/sonda
+# SONDA=/path/to/sonda measures another build (a before/after in one run).
+sonda=${SONDA:-$PWD/target/release/sonda}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
