@@ -5,19 +5,16 @@
 //! sched_setaffinity fail, and one past CPU_SETSIZE would overrun the set,
 //! so every number is checked against this list before it is used.
 
+use nix::sched::{sched_getaffinity, sched_getcpu, sched_setaffinity, CpuSet};
+use nix::unistd::Pid;
+
 /// The CPUs in this process's affinity mask (sched_getaffinity), in order.
 pub fn available() -> Vec<usize> {
-    // SAFETY: a zeroed cpu_set_t is a valid, empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: pid 0 is the calling thread; set is a valid cpu_set_t of the
-    // size passed.
-    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-    if r != 0 {
+    let Ok(set) = sched_getaffinity(Pid::from_raw(0)) else {
         return Vec::new();
-    }
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: cpu is below CPU_SETSIZE; set is initialised.
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+    };
+    (0..CpuSet::count())
+        .filter(|&cpu| set.is_set(cpu).unwrap_or(false))
         .collect()
 }
 
@@ -49,23 +46,16 @@ pub fn list(cpus: &[usize]) -> String {
 /// Pins the calling thread to `cpu` (sched_setaffinity); best effort, and
 /// nothing for a CPU the set cannot hold (validation refused it earlier).
 pub fn pin_to(cpu: Option<usize>) {
-    let Some(cpu) = cpu.filter(|&c| c < libc::CPU_SETSIZE as usize) else {
-        return;
-    };
-    // SAFETY: a zeroed cpu_set_t is the empty set; cpu is below
-    // CPU_SETSIZE, so CPU_SET stays in bounds.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    let Some(cpu) = cpu else { return };
+    let mut set = CpuSet::new();
+    if set.set(cpu).is_ok() {
+        let _ = sched_setaffinity(Pid::from_raw(0), &set);
     }
 }
 
 /// The CPU the calling thread runs on now.
 pub fn current_cpu() -> Option<usize> {
-    // SAFETY: sched_getcpu takes no arguments.
-    let c = unsafe { libc::sched_getcpu() };
-    (c >= 0).then_some(c as usize)
+    sched_getcpu().ok()
 }
 
 #[cfg(test)]

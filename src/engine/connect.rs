@@ -19,6 +19,7 @@ use socket2::{SockAddr, Socket};
 
 use super::icmp::{self, IcmpError};
 use super::socket::{apply, display_addr, tcp_socket, SocketOpts};
+use super::sys;
 use crate::error::{Error, Exit};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -199,31 +200,8 @@ fn connect_poll(sock: &Socket, target: &SockAddr, limit: Duration) -> io::Result
     match sock.connect(target) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
-            let deadline = Instant::now() + limit;
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(io::ErrorKind::TimedOut.into());
-                }
-                let mut pfd = libc::pollfd {
-                    fd: sock.as_raw_fd(),
-                    events: libc::POLLOUT,
-                    revents: 0,
-                };
-                // Round up so a sub-millisecond remainder still waits.
-                let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-                // SAFETY: one valid pollfd for the duration of the call.
-                let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-                if n < 0 {
-                    let err = io::Error::last_os_error();
-                    if err.kind() == io::ErrorKind::Interrupted {
-                        continue;
-                    }
-                    return Err(err);
-                }
-                if n > 0 {
-                    break;
-                }
+            if sys::poll_one(sock.as_raw_fd(), libc::POLLOUT, Some(limit))? == 0 {
+                return Err(io::ErrorKind::TimedOut.into());
             }
             if let Some(err) = sock.take_error()? {
                 return Err(err);

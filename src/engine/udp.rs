@@ -263,15 +263,8 @@ pub fn unreachable_error(peer: &SocketAddr) -> Error {
 /// unreachable, which arrives as a pending socket error. A reply datagram
 /// or silence within `wait` is success.
 pub fn check_unreachable(sock: &UdpSocket, peer: &SocketAddr, wait: Duration) -> Result<(), Error> {
-    let mut pfd = libc::pollfd {
-        fd: sock.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ms = wait.as_millis().min(i32::MAX as u128) as i32;
-    // SAFETY: one valid pollfd for the duration of the call.
-    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-    if n <= 0 {
+    if !matches!(super::sys::poll_one(sock.as_raw_fd(), libc::POLLIN, Some(wait)), Ok(r) if r != 0)
+    {
         return Ok(());
     }
     match sock.take_error() {
