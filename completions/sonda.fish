@@ -147,8 +147,8 @@ complete -c sonda -n "__fish_sonda_using_subcommand bench" -l pin -d 'Pin the cl
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l sndbuf -d 'Set SO_SNDBUF on data sockets (turns off autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l rcvbuf -d 'Set SO_RCVBUF on data sockets (UDP default: 4M, forced when root)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l rcvlowat -d 'SO_RCVLOWAT on TCP stream receivers: wake the reader only once SIZE bytes are queued (default: --size; 0 turns it off)' -r
-complete -c sonda -n "__fish_sonda_using_subcommand bench" -l server -d 'Serve tests until interrupted, on the HOST and PORT given, if any (default: every interface, port 5205). HOST PORT, HOST:PORT, [V6]:PORT, a HOST alone (::1 is one) or a PORT alone' -r
-complete -c sonda -n "__fish_sonda_using_subcommand bench" -l client -d 'Run the test against a sonda bench server: HOST, then PORT if not 5205; HOST:PORT and [V6]:PORT work too (a bare ::1 is a host)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l server -d 'Serve tests until interrupted, on the HOST and PORT given, if any (default: every interface, port 5205). HOST PORT, HOST:PORT, an IPv6 address in brackets before :PORT, a HOST alone (::1 is one) or a PORT alone' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l client -d 'Run the test against a sonda bench server: HOST, then PORT if not 5205; HOST:PORT works too, with an IPv6 address in brackets before :PORT (a bare ::1 is a host)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l control-timeout -d 'Bound on every control step (connect, handshake, results). A step it ends after the connection is made is exit 1 (a connect that times out is exit 4)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l reverse -d 'Send from the server to the client instead'
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l bidir -d 'Send both ways at once (--streams each way)'

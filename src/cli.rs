@@ -664,13 +664,15 @@ pub struct BenchArgs {
     pub rcvlowat: Option<u64>,
 
     /// Serve tests until interrupted, on the HOST and PORT given, if any
-    /// (default: every interface, port 5205). HOST PORT, HOST:PORT,
-    /// [V6]:PORT, a HOST alone (::1 is one) or a PORT alone.
+    /// (default: every interface, port 5205). HOST PORT, HOST:PORT, an
+    /// IPv6 address in brackets before :PORT, a HOST alone (::1 is one) or a
+    /// PORT alone.
     #[arg(long, value_name = "ADDR", num_args = 0..=2, conflicts_with = "client")]
     pub server: Option<Vec<String>>,
 
     /// Run the test against a sonda bench server: HOST, then PORT if not
-    /// 5205; HOST:PORT and [V6]:PORT work too (a bare ::1 is a host).
+    /// 5205; HOST:PORT works too, with an IPv6 address in brackets before
+    /// :PORT (a bare ::1 is a host).
     #[arg(long, value_name = "ADDR", num_args = 1..=2)]
     pub client: Option<Vec<String>>,
 
