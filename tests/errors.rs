@@ -12,28 +12,6 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
-/// Accepts one connection within `limit`, or panics naming `what`.
-fn accept_within(l: &TcpListener, limit: Duration, what: &str) -> TcpStream {
-    l.set_nonblocking(true).expect("set_nonblocking");
-    let deadline = Instant::now() + limit;
-    loop {
-        match l.accept() {
-            Ok((s, _)) => {
-                s.set_nonblocking(false).expect("set_nonblocking(false)");
-                return s;
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                assert!(
-                    Instant::now() < deadline,
-                    "{what}: no connection within {limit:?}"
-                );
-                thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("{what}: accept: {e}"),
-        }
-    }
-}
-
 /// Asserts nothing is waiting in `l`'s accept queue.
 fn assert_no_connection(l: &TcpListener, context: &str) {
     l.set_nonblocking(true).expect("set_nonblocking");
@@ -400,7 +378,7 @@ fn connect_stdout_dev_full() {
         Input::Null,
         Output::File("/dev/full".into()),
     );
-    let mut peer = accept_within(&server, LONG, "sonda connect");
+    let mut peer = accept_within(&server, LONG);
     let feeder = thread::spawn(move || {
         let data = random_bytes(1 << 20, 22);
         // sonda exits on the stdout error; a reset here is expected.
@@ -436,7 +414,7 @@ fn connect_closed_stdout_is_quiet_success() {
         let _ = err.read_to_string(&mut s);
         s
     });
-    let mut peer = accept_within(&server, LONG, "sonda connect");
+    let mut peer = accept_within(&server, LONG);
     let feeder = thread::spawn(move || {
         let data = random_bytes(10 << 20, 23);
         let _ = peer.write_all(&data);

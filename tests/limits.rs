@@ -147,30 +147,6 @@ fn loopback_listener() -> (TcpListener, String) {
     (l, port)
 }
 
-/// accept(2) with a bound, so a sonda that never connects fails the test.
-fn accept_within(l: &TcpListener, limit: Duration) -> TcpStream {
-    l.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + limit;
-    loop {
-        match l.accept() {
-            Ok((s, _)) => {
-                s.set_nonblocking(false).unwrap();
-                s.set_read_timeout(Some(LONG)).unwrap();
-                s.set_write_timeout(Some(LONG)).unwrap();
-                return s;
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                assert!(
-                    Instant::now() < deadline,
-                    "nothing connected within {limit:?}"
-                );
-                thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    }
-}
-
 fn connect_port(port: u16) -> TcpStream {
     let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(LONG)).unwrap();

@@ -152,27 +152,6 @@ fn client(port: u16) -> TcpStream {
     s
 }
 
-/// Accepts one connection on `l` within `limit`.
-fn accept_within(l: &TcpListener, limit: Duration) -> TcpStream {
-    l.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + limit;
-    loop {
-        match l.accept() {
-            Ok((s, _)) => {
-                s.set_nonblocking(false).unwrap();
-                s.set_read_timeout(Some(LONG)).unwrap();
-                s.set_write_timeout(Some(LONG)).unwrap();
-                return s;
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                assert!(Instant::now() < deadline, "no connection within {limit:?}");
-                thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    }
-}
-
 fn loopback_listener() -> (TcpListener, String) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = l.local_addr().unwrap().port().to_string();
