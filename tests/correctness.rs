@@ -219,7 +219,22 @@ fn recv_only_delivers_each_line_before_the_next_is_sent() {
 
 // ------------------------------------------------ resets and exit status 0
 
-/// A peer that accepts, waits, and closes without reading: it resets.
+/// A peer on 127.0.0.1 that reads everything, then closes: its port, and
+/// what it read.
+fn reading_peer() -> (String, thread::JoinHandle<Vec<u8>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    let peer = thread::spawn(move || {
+        let mut s = accept_within(&l, LONG);
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        got
+    });
+    (port, peer)
+}
+
+/// A peer that accepts, reads `read_first` bytes and closes without reading
+/// the rest: it resets.
 fn closing_peer(l: TcpListener, read_first: usize) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut s = accept_within(&l, LONG);
@@ -323,14 +338,7 @@ fn exit_0_never_claims_delivery_to_a_peer_that_closed_unread() {
 fn exit_0_when_the_peer_read_everything_then_closed() {
     let data = random_bytes(1 << 20, 10);
     for run in 0..10 {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port().to_string();
-        let peer = thread::spawn(move || {
-            let mut s = accept_within(&l, LONG);
-            let mut got = Vec::new();
-            s.read_to_end(&mut got).unwrap();
-            got
-        });
+        let (port, peer) = reading_peer();
         let f = spawn(
             &["connect", "127.0.0.1", &port],
             Input::Bytes(data.clone()),
@@ -450,16 +458,9 @@ fn fixed_source_port_can_be_used_again_at_once() {
     let src_port = closed_port("127.0.0.1");
     let source = format!("127.0.0.1:{src_port}");
     for round in 0..2 {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port().to_string();
-        let peer = thread::spawn(move || {
-            let mut s = accept_within(&l, LONG);
-            let mut got = Vec::new();
-            s.read_to_end(&mut got).unwrap();
-            // sonda closes first (it half-closed at stdin EOF and ends at
-            // this EOF), so its end of the connection goes to TIME-WAIT.
-            got
-        });
+        // sonda sends its FIN first (stdin's EOF), so its end of the
+        // connection goes to TIME-WAIT.
+        let (port, peer) = reading_peer();
         let f = run(
             &["connect", "-s", &source, "127.0.0.1", &port],
             Input::Bytes(b"hi\n".to_vec()),
