@@ -1,9 +1,6 @@
 //! `sonda listen [HOST] PORT`: one client by default, or many with `-k`.
 
-use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
@@ -19,7 +16,6 @@ use crate::engine::relay::{
 use crate::engine::socket::{
     configure_accepted, display_addr, listen_on, listen_wildcard, SocketOpts,
 };
-use crate::engine::sys;
 use crate::error::{Error, Exit};
 use crate::{report, signals};
 
@@ -122,15 +118,17 @@ fn accept_admitted(
     stop: Option<&Stop>,
 ) -> anyhow::Result<Accepted> {
     loop {
-        if let Some(stop) = stop {
-            if let Some(outcome) = stop.wait_accept(listener)? {
-                return Ok(Accepted::Stopped(outcome));
-            }
-        }
         let (stream, peer) = match listener.accept() {
             Ok(c) => c,
-            Err(e) if transient_accept_error(&e) => continue,
-            Err(e) => return Err(Error::io("accept", &e).into()),
+            Err(e) => {
+                if let Some(outcome) = stop.and_then(Stop::take) {
+                    return Ok(Accepted::Stopped(outcome));
+                }
+                if transient_accept_error(&e) {
+                    continue;
+                }
+                return Err(Error::io("accept", &e).into());
+            }
         };
         if acl.permits(peer.ip()) {
             return Ok(Accepted::Client(stream, peer));
@@ -163,23 +161,20 @@ enum Accepted {
 }
 
 /// The way a `-k` client thread ends the whole listener: it leaves the
-/// outcome here and wakes the accept loop, which returns it to `main`, so
-/// the exit status has one road out of the process.
+/// outcome here and shuts the listening socket down, which wakes the
+/// accept loop (accept(2) fails at once) to return the outcome to `main`,
+/// so the exit status has one road out of the process.
 struct Stop {
     outcome: Mutex<Option<anyhow::Result<Exit>>>,
-    wake_tx: UnixStream,
-    wake_rx: UnixStream,
+    listener: Arc<TcpListener>,
 }
 
 impl Stop {
-    fn new() -> anyhow::Result<Stop> {
-        let (wake_tx, wake_rx) =
-            UnixStream::pair().map_err(|e| Error::io("create wake-up socket", &e))?;
-        Ok(Stop {
+    fn new(listener: Arc<TcpListener>) -> Stop {
+        Stop {
             outcome: Mutex::new(None),
-            wake_tx,
-            wake_rx,
-        })
+            listener,
+        }
     }
 
     /// Ends the listener with `outcome`, unless another client already did.
@@ -187,35 +182,18 @@ impl Stop {
         let mut slot = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
             *slot = Some(outcome);
-            let _ = (&self.wake_tx).write_all(b"!");
+            // shutdown(SHUT_RD) of a listening socket stops it listening;
+            // a blocked accept(2) returns EINVAL.
+            let _ = socket2::SockRef::from(&*self.listener).shutdown(std::net::Shutdown::Read);
         }
     }
 
-    /// Waits until `listener` has a connection to accept (`None`) or a
-    /// client thread has ended the listener (its outcome).
-    fn wait_accept(&self, listener: &TcpListener) -> anyhow::Result<Option<anyhow::Result<Exit>>> {
-        let mut fds = [
-            libc::pollfd {
-                fd: listener.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: self.wake_rx.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        sys::poll(&mut fds, None).map_err(|e| Error::io("poll", &e))?;
-        if fds[1].revents != 0 {
-            let taken = self
-                .outcome
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
-            return Ok(Some(taken.unwrap_or(Ok(Exit::Success))));
-        }
-        Ok(None)
+    /// The outcome a client thread left, if one has ended the listener.
+    fn take(&self) -> Option<anyhow::Result<Exit>> {
+        self.outcome
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 }
 
@@ -298,7 +276,8 @@ fn serve_forever(listener: TcpListener, cfg: Arc<Config>) -> anyhow::Result<Exit
     }
     let active = Arc::new(AtomicUsize::new(0));
     let next_id = AtomicU64::new(0);
-    let stop = Arc::new(Stop::new()?);
+    let listener = Arc::new(listener);
+    let stop = Arc::new(Stop::new(listener.clone()));
     let totals = Arc::new(Totals::default());
     {
         // Ctrl-C ends -k: say what was served before exiting 130.
