@@ -11,7 +11,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
 use crate::bench::params as bench;
-use crate::engine::addr::{parse_cidr, parse_host, parse_port, parse_source};
+use crate::engine::addr::{parse_cidr, parse_source};
 use crate::parse::{parse_buffer_size, parse_duration, parse_keepalive};
 
 #[derive(Debug, Parser)]
@@ -250,7 +250,7 @@ answered, but not as a working sonda bench server."
 #[derive(Debug, Args)]
 pub struct ListenArgs {
     /// Address to listen on (default: every interface), then the port (0
-    /// picks a free one).
+    /// picks a free one); or HOST:PORT ([::1]:8080 for IPv6).
     #[arg(value_name = "[HOST] PORT", num_args = 1..=2, required = true)]
     pub addr: Vec<String>,
 
@@ -311,13 +311,13 @@ pub struct ListenArgs {
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
     /// Host name or address (IPv6 with or without brackets; a link-local
-    /// IPv6 address with its interface, fe80::1%eth0).
-    #[arg(value_parser = parse_host)]
+    /// IPv6 address with its interface, fe80::1%eth0), or HOST:PORT
+    /// ([::1]:80 for IPv6) without a separate PORT.
     pub host: String,
 
     /// Port, 0-65535; with -z, a list of ports and ranges (20-25,80,443).
     #[arg(value_name = "PORT")]
-    pub port: String,
+    pub port: Option<String>,
 
     /// Give up connecting after DUR (all addresses together); exit 4. With
     /// -z, the bound on each probe (default 1s).
@@ -462,13 +462,13 @@ pub struct RelayArgs {
 #[derive(Debug, Args)]
 pub struct UdpSendArgs {
     /// Host name or address (IPv6 with or without brackets; a link-local
-    /// IPv6 address with its interface, fe80::1%eth0).
-    #[arg(value_parser = parse_host)]
+    /// IPv6 address with its interface, fe80::1%eth0), or HOST:PORT
+    /// ([::1]:80 for IPv6) without a separate PORT.
     pub host: String,
 
     /// Port, 0-65535.
-    #[arg(value_parser = parse_port)]
-    pub port: u16,
+    #[arg(value_name = "PORT")]
+    pub port: Option<String>,
 
     /// Largest datagram cut from stdin, in bytes (1-65527; IPv4 carries at
     /// most 65507).
@@ -512,7 +512,7 @@ pub struct UdpSendArgs {
 #[derive(Debug, Args)]
 pub struct UdpRecvArgs {
     /// Address to bind (default: every interface), then the port (0 picks a
-    /// free one).
+    /// free one); or HOST:PORT ([::1]:9000 for IPv6).
     #[arg(value_name = "[HOST] PORT", num_args = 1..=2, required = true)]
     pub addr: Vec<String>,
 
@@ -567,7 +567,8 @@ pub struct UdpRecvArgs {
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
     /// Address to probe (default: what 'sonda listen PORT' binds), then the
-    /// port; with --reproduce, an optional port (default: a free one).
+    /// port, or HOST:PORT; with --reproduce, an optional port (default: a
+    /// free one).
     #[arg(value_name = "[HOST] PORT", num_args = 0..=2)]
     pub addr: Vec<String>,
 

@@ -16,21 +16,22 @@ use super::progress::Progress;
 use super::Global;
 
 pub fn run(global: &Global, args: ConnectArgs) -> anyhow::Result<Exit> {
+    let (host, port_text) = super::host_and_port(&args.host, args.port.as_deref())?;
     if args.zero_io {
-        return super::scan::run(global, &args);
+        return super::scan::run(global, &args, &host, &port_text);
     }
-    let port = parse_port(&args.port).map_err(|why| {
-        let hint = if args.port.contains([',', '-']) {
+    let port = parse_port(&port_text).map_err(|why| {
+        let hint = if port_text.contains([',', '-']) {
             " (port lists need -z)"
         } else {
             ""
         };
         Error::usage(
-            format!("invalid port '{}'", args.port),
+            format!("invalid port '{port_text}'"),
             format!("{why}{hint}"),
         )
     })?;
-    let (stream, peer, took) = connect_with_retries(global, &args, port)?;
+    let (stream, peer, took) = connect_with_retries(global, &args, &host, port)?;
     if report::verbose() {
         let local = stream
             .local_addr()
@@ -70,6 +71,7 @@ pub fn run(global: &Global, args: ConnectArgs) -> anyhow::Result<Exit> {
 fn connect_with_retries(
     global: &Global,
     args: &ConnectArgs,
+    host: &str,
     port: u16,
 ) -> Result<(TcpStream, SocketAddr, Duration), Error> {
     let opts = ConnectOpts {
@@ -88,7 +90,7 @@ fn connect_with_retries(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let result = resolve(&args.host, port, global.family).and_then(|addrs| {
+        let result = resolve(host, port, global.family).and_then(|addrs| {
             let total = addrs.len();
             let mut tried = 0;
             connect_any(&addrs, &opts, |a| match a {

@@ -15,7 +15,7 @@ mod udp_send;
 use clap::error::ErrorKind;
 
 use crate::cli::{Cli, Command, RelayArgs, SocketArgs};
-use crate::engine::addr::{parse_host, parse_port, Family};
+use crate::engine::addr::{parse_host, parse_port, split_port_text, Family};
 use crate::engine::relay::{Direction, RelayOpts};
 use crate::engine::socket::SocketOpts;
 use crate::engine::stdio;
@@ -126,20 +126,42 @@ pub fn notice_peer_eof() {
     );
 }
 
-/// `[HOST] PORT` as typed into its parts; a bad value is a usage error
-/// naming it.
+/// `[HOST] PORT` as typed into its parts (listen, udp-recv, probe): a lone
+/// number is the port; HOST may carry it instead (`HOST:PORT`,
+/// `[V6]:PORT`). A bad value is a usage error naming it.
 pub fn split_addr(addr: &[String]) -> Result<(Option<String>, u16), Error> {
     let (host, port) = match addr {
-        [port] => (None, port),
-        [host, port] => (Some(host), port),
+        [port] if port.bytes().all(|b| b.is_ascii_digit()) => (None, port.clone()),
+        [one] => {
+            let (host, port) = host_and_port(one, None)?;
+            (Some(host), port)
+        }
+        [host, port] => {
+            let (host, port) = host_and_port(host, Some(port))?;
+            (Some(host), port)
+        }
         _ => return Err(Error::usage("arguments", "expected [HOST] PORT")),
     };
     let port =
-        parse_port(port).map_err(|why| Error::usage(format!("invalid port '{port}'"), why))?;
-    let host = host
-        .map(|h| parse_host(h).map_err(|why| Error::usage(format!("invalid host '{h}'"), why)))
-        .transpose()?;
+        parse_port(&port).map_err(|why| Error::usage(format!("invalid port '{port}'"), why))?;
     Ok((host, port))
+}
+
+/// `HOST PORT`, or one `HOST:PORT` (`[V6]:PORT`; a bare IPv6 literal such
+/// as `::1` is a host): the checked host, and the port as typed (connect -z
+/// takes a list there).
+pub fn host_and_port(host: &str, port: Option<&str>) -> Result<(String, String), Error> {
+    let bad = |why: String| Error::usage(format!("invalid host '{host}'"), why);
+    let (h, embedded) = split_port_text(host).map_err(bad)?;
+    let h = parse_host(h).map_err(bad)?;
+    match (embedded, port) {
+        (Some(p), None) | (None, Some(p)) => Ok((h, p.to_string())),
+        (Some(_), Some(p)) => Err(bad(format!("the port is given twice (and again as '{p}')"))),
+        (None, None) => Err(Error::usage(
+            format!("'{host}'"),
+            "a port is needed: HOST PORT or HOST:PORT",
+        )),
+    }
 }
 
 /// Command output to stdout in one write; a closed stdout is not an error

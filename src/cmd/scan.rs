@@ -31,10 +31,15 @@ struct JsonPort<'a> {
     rtt_ms: Option<f64>,
 }
 
-pub fn run(global: &Global, args: &ConnectArgs) -> anyhow::Result<Exit> {
-    let ports = parse_port_list(&args.port)
-        .map_err(|why| Error::usage(format!("invalid port list '{}'", args.port), why))?;
-    let addrs = resolve(&args.host, 0, global.family)?;
+pub fn run(
+    global: &Global,
+    args: &ConnectArgs,
+    host: &str,
+    port_text: &str,
+) -> anyhow::Result<Exit> {
+    let ports = parse_port_list(port_text)
+        .map_err(|why| Error::usage(format!("invalid port list '{port_text}'"), why))?;
+    let addrs = resolve(host, 0, global.family)?;
     let limit = scan::raise_nofile();
     let fit = limit.saturating_sub(64).max(1);
     let concurrency = args
@@ -51,7 +56,7 @@ pub fn run(global: &Global, args: &ConnectArgs) -> anyhow::Result<Exit> {
         .unwrap_or(1);
     let proto = if args.udp { Proto::Udp } else { Proto::Tcp };
     let results = scan::scan(&addrs, &ports, proto, timeout, concurrency, loops)
-        .map_err(|e| Error::io(format!("scan {}", args.host), &e))?;
+        .map_err(|e| Error::io(format!("scan {host}"), &e))?;
 
     let pname = if args.udp { "udp" } else { "tcp" };
     let mut out = String::new();

@@ -5,7 +5,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::cli::UdpSendArgs;
-use crate::engine::addr::resolve;
+use crate::engine::addr::{parse_port, resolve};
 use crate::engine::socket::display_addr;
 use crate::engine::stdio;
 use crate::engine::udp;
@@ -20,9 +20,12 @@ use super::Global;
 const UNREACHABLE_WAIT: Duration = Duration::from_millis(100);
 
 pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
-    let addrs = resolve(&args.host, args.port, global.family)?;
+    let (host, port) = super::host_and_port(&args.host, args.port.as_deref())?;
+    let port =
+        parse_port(&port).map_err(|why| Error::usage(format!("invalid port '{port}'"), why))?;
+    let addrs = resolve(&host, port, global.family)?;
     let (sock, peer) = udp::connect(&addrs, args.source, args.broadcast)
-        .map_err(|e| access_hint(e, &args.host, args.broadcast))?;
+        .map_err(|e| access_hint(e, &host, args.broadcast))?;
     report::info(format!("sending to {}", display_addr(&peer)));
 
     let mut source = Source::new(&args);
@@ -38,7 +41,7 @@ pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
                 thread::sleep(pause);
             }
         }
-        udp::send(&sock, &buf, &peer).map_err(|e| access_hint(e, &args.host, args.broadcast))?;
+        udp::send(&sock, &buf, &peer).map_err(|e| access_hint(e, &host, args.broadcast))?;
         sent += 1;
         bytes += buf.len() as u64;
     }

@@ -96,27 +96,33 @@ pub fn parse_host(s: &str) -> Result<String, String> {
 /// alone (`name`, `10.0.0.1`, `[::1]`, and a bare IPv6 literal such as `::1`,
 /// whose colons are never taken for a port separator).
 pub fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
-    let t = s.trim();
-    let (host, port) = if let Some(rest) = t.strip_prefix('[') {
-        let (inner, after) = rest
-            .split_once(']')
-            .ok_or_else(|| "unbalanced '[' in address".to_string())?;
-        match after {
-            "" => (inner, None),
-            _ => match after.strip_prefix(':') {
-                Some(p) => (inner, Some(p)),
-                None => return Err("expected ':PORT' after ']'".to_string()),
-            },
-        }
-    } else {
-        match t.split_once(':') {
-            Some((h, p)) if !p.contains(':') => (h, Some(p)),
-            _ => (t, None),
-        }
-    };
+    let (host, port) = split_port_text(s)?;
     let host = parse_host(host)?;
     let port = port.map(parse_port).transpose()?;
     Ok((host, port))
+}
+
+/// The syntax of [`split_host_port`] without checking either part: the
+/// host as written (brackets removed) and the port text, if any (a port
+/// list for `connect -z`).
+pub fn split_port_text(s: &str) -> Result<(&str, Option<&str>), String> {
+    let t = s.trim();
+    if let Some(rest) = t.strip_prefix('[') {
+        let (inner, after) = rest
+            .split_once(']')
+            .ok_or_else(|| "unbalanced '[' in address".to_string())?;
+        return match after {
+            "" => Ok((inner, None)),
+            _ => match after.strip_prefix(':') {
+                Some(p) => Ok((inner, Some(p))),
+                None => Err("expected ':PORT' after ']'".to_string()),
+            },
+        };
+    }
+    Ok(match t.split_once(':') {
+        Some((h, p)) if !p.contains(':') => (h, Some(p)),
+        _ => (t, None),
+    })
 }
 
 /// `-s/--source`: an address literal with an optional port:

@@ -252,17 +252,29 @@ fn run(
     if let Some(e) = send_failure {
         return Err(e);
     }
-    if !sent_done {
-        // Ended at the peer's EOF with stdin still open: more may be on
-        // its way into the socket, so waiting for "all acknowledged" could
-        // last as long as stdin does. A reset that already came still counts.
-        check_reset(stream, peer, counters)?;
-        return Ok(End::PeerClosed);
+    // Ended at the peer's EOF with stdin still open: the session sends
+    // nothing more (its FIN goes now rather than at exit, and a write the
+    // stdin thread still has under way fails there), so the wait below is
+    // for what was sent, not for as long as stdin lasts.
+    let end = if sent_done {
+        End::Done
+    } else {
+        let _ = stream.shutdown(Shutdown::Write);
+        End::PeerClosed
+    };
+    // Not only when the counters say so: a write still under way has put
+    // bytes in the socket before it is counted.
+    if opts.direction != Direction::RecvOnly {
+        wait_acked(
+            stream,
+            peer,
+            counters,
+            opts.idle_timeout,
+            &rx,
+            end == End::Done,
+        )?;
     }
-    if counters.sent() > 0 {
-        wait_acked(stream, peer, counters, opts.idle_timeout, &rx)?;
-    }
-    Ok(End::Done)
+    Ok(end)
 }
 
 fn idle_error(peer: SocketAddr, limit: Duration) -> Error {
@@ -336,7 +348,7 @@ fn stdin_to_socket(
             Err(e) => return Err(SendError::Stdin(Error::io("read stdin", &e))),
         };
         sock.write_all(&buf[..n])
-            .map_err(|e| SendError::Peer(send_error(peer, &e)))?;
+            .map_err(|e| SendError::Peer(send_error(peer, &e, counters)))?;
         counters.add_sent(n);
     }
     if half_close {
@@ -347,12 +359,32 @@ fn stdin_to_socket(
     Ok(())
 }
 
-fn send_error(peer: SocketAddr, e: &io::Error) -> Error {
-    let mut err = Error::io(format!("send to {}", display_addr(&peer)), e);
+fn send_error(peer: SocketAddr, e: &io::Error, counters: &Counters) -> Error {
     if matches!(e.raw_os_error(), Some(libc::EPIPE) | Some(libc::ECONNRESET)) {
-        err.why = format!("{} (the peer closed before reading all input)", err.why);
+        return reset_error(peer, counters);
     }
-    err
+    Error::io(format!("send to {}", display_addr(&peer)), e)
+}
+
+/// A reset, whichever call noticed it (a write's EPIPE or ECONNRESET, a
+/// read's ECONNRESET, SO_ERROR, TCP_CLOSE with bytes unacknowledged), in
+/// one wording: when data was sent, a reset means the peer closed with
+/// some of it unread.
+fn reset_error(peer: SocketAddr, counters: &Counters) -> Error {
+    let peer = display_addr(&peer);
+    if counters.sent() > 0 {
+        Error::new(
+            Exit::Failure,
+            format!("send to {peer}"),
+            "connection reset by peer (the peer closed before reading all input)",
+        )
+    } else {
+        Error::new(
+            Exit::Failure,
+            format!("receive from {peer}"),
+            "connection reset by peer",
+        )
+    }
 }
 
 /// Where [`socket_to_output`] puts what arrives.
@@ -399,7 +431,7 @@ pub fn socket_to_output(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(RecvError::Socket(recv_error(peer, &e))),
+            Err(e) => return Err(RecvError::Socket(recv_error(peer, &e, counters))),
         };
         counters.add_received(n);
         if out == Output::Discard {
@@ -469,7 +501,7 @@ fn splice_to_stdout(
                     Some(libc::ECONNRESET) | Some(libc::ETIMEDOUT)
                 ) =>
             {
-                return Err(RecvError::Socket(recv_error(peer, &e)))
+                return Err(RecvError::Socket(recv_error(peer, &e, counters)))
             }
             Err(e) => return Err(RecvError::Stdout(Error::io("write to stdout", &e))),
         }
@@ -477,7 +509,10 @@ fn splice_to_stdout(
     stdio::close_stdout().map_err(|e| RecvError::Stdout(Error::io("close stdout", &e)))
 }
 
-fn recv_error(peer: SocketAddr, e: &io::Error) -> Error {
+fn recv_error(peer: SocketAddr, e: &io::Error, counters: &Counters) -> Error {
+    if e.raw_os_error() == Some(libc::ECONNRESET) {
+        return reset_error(peer, counters);
+    }
     Error::io(format!("receive from {}", display_addr(&peer)), e)
 }
 
@@ -491,13 +526,15 @@ const TCP_CLOSE: u8 = 7;
 /// peer resets instead (SO_ERROR, or the connection in TCP_CLOSE with bytes
 /// unacknowledged: after a reset SIOCOUTQ stays where it was), when the
 /// other direction fails, or at the idle limit (a changing SIOCOUTQ counts
-/// as activity).
+/// as activity). `send_errors` says whether a failure of the stdin thread
+/// still matters (not once the session shut the socket down itself).
 fn wait_acked(
     stream: &TcpStream,
     peer: SocketAddr,
     counters: &Counters,
     idle: Option<Duration>,
     events: &mpsc::Receiver<Event>,
+    send_errors: bool,
 ) -> Result<(), Error> {
     let fd = stream.as_raw_fd();
     let mut last_unacked = usize::MAX;
@@ -526,7 +563,9 @@ fn wait_acked(
         }
         match events.recv_timeout(pause) {
             Ok(Event::Received(Err(RecvError::Socket(e)))) => return Err(e),
-            Ok(Event::Sent(Err(SendError::Peer(e) | SendError::Stdin(e)))) => return Err(e),
+            Ok(Event::Sent(Err(SendError::Peer(e) | SendError::Stdin(e)))) if send_errors => {
+                return Err(e)
+            }
             Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => thread::sleep(pause),
         }
@@ -538,28 +577,12 @@ fn wait_acked(
 /// the reading thread already took SO_ERROR) the connection sits in
 /// TCP_CLOSE with bytes the peer never acknowledged.
 fn check_reset(stream: &TcpStream, peer: SocketAddr, counters: &Counters) -> Result<(), Error> {
-    let what = || format!("send to {}", display_addr(&peer));
     if let Ok(Some(e)) = stream.take_error() {
-        let mut err = Error::io(what(), &e);
-        if e.raw_os_error() == Some(libc::ECONNRESET) {
-            err.why = format!("{} (the peer closed before reading all input)", err.why);
-        }
-        return Err(err);
+        return Err(send_error(peer, &e, counters));
     }
     let fd = stream.as_raw_fd();
-    if sys::tcp_state(fd).ok() == Some(TCP_CLOSE) {
-        if let Ok(unacked) = sys::unacked(fd) {
-            if unacked > 0 {
-                return Err(Error::new(
-                    Exit::Failure,
-                    what(),
-                    format!(
-                        "connection reset by peer ({unacked} of {} bytes sent were never acknowledged)",
-                        counters.sent()
-                    ),
-                ));
-            }
-        }
+    if sys::tcp_state(fd).ok() == Some(TCP_CLOSE) && sys::unacked(fd).is_ok_and(|n| n > 0) {
+        return Err(reset_error(peer, counters));
     }
     Ok(())
 }
@@ -584,7 +607,7 @@ pub fn echo(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(recv_error(peer, &e)),
+            Err(e) => return Err(recv_error(peer, &e, counters)),
         };
         counters.add_received(n);
         // Send what fits and wait for room: a blocking send of the whole
@@ -602,7 +625,7 @@ pub fn echo(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
                     ) => {}
-                Err(e) => return Err(send_error(peer, &e)),
+                Err(e) => return Err(send_error(peer, &e, counters)),
             }
         }
     }
