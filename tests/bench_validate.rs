@@ -565,3 +565,35 @@ fn control_timeout_after_connecting_is_exit_1() {
     );
     peer.join().unwrap();
 }
+
+/// The server's log line for a failed test names the client once, whether
+/// the test was refused or the control exchange broke off.
+#[test]
+fn server_log_names_the_client_once() {
+    let (mut server, port) = bench_server("127.0.0.1", &[]);
+    let refused = Params {
+        streams: 0,
+        ..base()
+    };
+    refused_reason(ask(port, &refused), "streams 0");
+    let line = server.wait_for_stderr("refused the test");
+    assert_eq!(
+        line.matches("127.0.0.1:").count(),
+        1,
+        "the peer is named more than once: {line}"
+    );
+    // A client that greets, then leaves before its hello.
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut ctrl = Control::new(stream, format!("127.0.0.1:{port}"));
+    ctrl.set_timeout(Duration::from_secs(20)).unwrap();
+    ctrl.send_magic().unwrap();
+    ctrl.expect_magic().unwrap();
+    drop(ctrl);
+    let line = server.wait_for_stderr("closed the connection");
+    assert_eq!(
+        line.matches("127.0.0.1:").count(),
+        1,
+        "the peer is named more than once: {line}"
+    );
+    assert_serving(&mut server, port);
+}
