@@ -608,7 +608,9 @@ pub struct BenchArgs {
     pub size: Option<usize>,
 
     /// UDP sending rate in bits per second (K, M, G are powers of 1000);
-    /// default: as fast as possible.
+    /// default: as fast as possible. A datagram goes once the rate has
+    /// earned it, so no burst exceeds the rate, and the test still lasts
+    /// --duration (a rate too low to earn one datagram sends none).
     #[arg(long, value_name = "RATE", value_parser = crate::parse::parse_rate)]
     pub rate: Option<u64>,
 

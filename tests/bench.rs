@@ -389,6 +389,100 @@ fn local_udp_large_datagrams() {
     );
 }
 
+/// A paced UDP test at a rate below one GSO batch per pacing step: it lasts
+/// its --duration, each interval holds no more than the rate allowed in it
+/// (one datagram of rounding), and the throughput is over the test time.
+#[test]
+fn udp_slow_rate_lasts_the_duration_and_never_bursts() {
+    // 1000-byte datagrams at 80 kbit/s: one every 100 ms.
+    let started = Instant::now();
+    let (doc, f) = bench_json(&[
+        "bench",
+        "--json",
+        "--proto",
+        "udp",
+        "--rate",
+        "80K",
+        "--size",
+        "1000",
+        "--duration",
+        "1s",
+        "--interval",
+        "250ms",
+    ]);
+    let took = started.elapsed();
+    let why = ctx(&doc, &f);
+    assert!(
+        took >= Duration::from_secs(1),
+        "ended after {took:?}\n{why}"
+    );
+    let r = &stream_results(&doc, &f)[0];
+    let secs = num(r, "seconds", &why);
+    assert!((0.99..1.5).contains(&secs), "over {secs} s, not 1 s\n{why}");
+    let sent = int(r, "datagrams_sent", &why);
+    assert!((1..=10).contains(&sent), "{sent} datagrams at 10/s\n{why}");
+    let bps = num(r, "bits_per_second", &why);
+    assert!(
+        bps <= 80_000.0 * 1.01,
+        "{bps} bit/s over an 80 kbit/s rate\n{why}"
+    );
+    for iv in doc["intervals"].as_array().unwrap() {
+        // 2.5 datagrams are earned in 250 ms.
+        let bytes = int(iv, "bytes", &why);
+        assert!(bytes <= 3000, "a burst of {bytes} bytes in 250 ms\n{why}");
+    }
+}
+
+/// A rate that earns less than one datagram over the whole test sends at
+/// most one, and the test still lasts its --duration.
+#[test]
+fn udp_rate_below_one_datagram_per_test_sends_at_most_one() {
+    let started = Instant::now();
+    let (doc, f) = bench_json(&[
+        "bench",
+        "--json",
+        "--proto",
+        "udp",
+        "--rate",
+        "1",
+        "--size",
+        "1000",
+        "--duration",
+        "1s",
+    ]);
+    let took = started.elapsed();
+    let why = ctx(&doc, &f);
+    assert!(
+        took >= Duration::from_secs(1),
+        "ended after {took:?}\n{why}"
+    );
+    let r = &stream_results(&doc, &f)[0];
+    assert!(int(r, "datagrams_sent", &why) <= 1, "{why}");
+    let secs = num(r, "seconds", &why);
+    assert!((0.99..1.5).contains(&secs), "over {secs} s, not 1 s\n{why}");
+    let f = run(
+        &[
+            "bench",
+            "--proto",
+            "udp",
+            "--rate",
+            "1",
+            "--size",
+            "1000",
+            "--duration",
+            "1s",
+        ],
+        Input::Null,
+    );
+    f.expect_code(0);
+    let out = String::from_utf8_lossy(&f.stdout);
+    assert!(
+        out.contains(" in 1.0") && !out.contains(" in 0.00 s"),
+        "not over the test time\nstdout:\n{out}\n{}",
+        f.dump()
+    );
+}
+
 #[test]
 fn local_intervals() {
     let (doc, f) = bench_json(&["bench", "--interval", "200ms", "--duration", "1s", "--json"]);

@@ -39,10 +39,15 @@ pub struct Snapshot {
 }
 
 /// The receiver's figures after --omit, from its meter and the snapshot.
-pub fn recv_flow(m: &Meter, at: Snapshot, streams: u16) -> Flow {
+/// The window ends with the last byte received, and not before `until`
+/// (time since the start of the test) when the test has a set length: a
+/// sender held back by --rate still took the whole test to send what it
+/// did.
+pub fn recv_flow(m: &Meter, at: Snapshot, streams: u16, until: Option<Duration>) -> Flow {
     use std::sync::atomic::Ordering::Relaxed;
     let total = m.bytes();
-    let last = m.last_ns.load(Relaxed);
+    let until = until.map_or(0, |d| d.as_nanos().min(u64::MAX as u128) as u64);
+    let last = m.last_ns.load(Relaxed).max(until);
     Flow {
         bytes: total.saturating_sub(at.bytes),
         total_bytes: total,
@@ -346,7 +351,12 @@ impl Tally {
             streams: c.streams.0,
         };
         let received = match s.snapshot {
-            Some(at) => recv_flow(&c.recv, at, c.streams.1),
+            Some(at) => recv_flow(
+                &c.recv,
+                at,
+                c.streams.1,
+                Some(now.saturating_duration_since(c.send.epoch)),
+            ),
             None => Flow {
                 streams: c.streams.1,
                 ..Flow::default()

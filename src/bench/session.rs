@@ -579,7 +579,12 @@ pub fn run(
     let latency = (!parts.is_empty()).then(|| Latency::from_parts(parts, p.duration()));
     let mine = SideReport {
         sent,
-        received: recv_flow(&recv_meter, snapshot, streams_received),
+        received: recv_flow(
+            &recv_meter,
+            snapshot,
+            streams_received,
+            p.bytes.is_none().then(|| p.total()),
+        ),
         intervals,
         latency,
         cpu: *last_cpu.lock().unwrap_or_else(|e| e.into_inner()),
