@@ -933,3 +933,40 @@ fn interrupted_text_shows_the_receivers_count() {
         .unwrap_or_else(|| panic!("unreadable result line: {line}"));
     assert!(moved > 0.0, "received 0: {line}\n{}", f.dump());
 }
+
+#[test]
+fn interrupted_rr_reports_the_transactions_so_far() {
+    let f = interrupted_run(&["--json", "--mode", "rr"]);
+    f.expect_code(130);
+    let doc: Value = serde_json::from_slice(&f.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document: {e}\nstdout:\n{}\n{}",
+            String::from_utf8_lossy(&f.stdout),
+            f.dump()
+        )
+    });
+    let why = ctx(&doc, &f);
+    assert_eq!(doc["interrupted"], true, "{why}");
+    let l = &doc["latency"];
+    assert!(l.is_object(), "no latency so far\n{why}");
+    assert!(int(l, "transactions", &why) > 0, "{why}");
+    assert!(num(l, "transactions_per_second", &why) > 0.0, "{why}");
+    let (p50, p99) = (num(l, "p50_us", &why), num(l, "p99_us", &why));
+    assert!(p50 > 0.0 && p50 <= p99, "{why}");
+
+    let f = interrupted_run(&["--mode", "rr", "--proto", "udp"]);
+    f.expect_code(130);
+    let out = String::from_utf8_lossy(&f.stdout).to_string();
+    assert!(
+        out.contains("interrupted after") && out.contains("latency (us)"),
+        "no latency in the interrupted summary\nstdout:\n{out}\n{}",
+        f.dump()
+    );
+    let count: u64 = out
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("transactions"))
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no transactions line\nstdout:\n{out}"));
+    assert!(count > 0, "0 transactions\nstdout:\n{out}");
+}

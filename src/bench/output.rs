@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::rr::{new_histogram, RrClient};
+use super::rr::{new_histogram, RrShared};
 use super::{Direction, Flow, Interval, Mode, Params, Proto, SideReport};
 
 /// rr latency, merged over the client's streams, in microseconds.
@@ -25,10 +25,13 @@ pub struct Latency {
 }
 
 impl Latency {
-    pub fn from_parts(parts: Vec<RrClient>, measured: Duration) -> Latency {
+    /// The streams' figures merged, the rate over `measured`. Each stream
+    /// is locked only while it is merged, so running workers go on.
+    pub fn from_parts(parts: &[RrShared], measured: Duration) -> Latency {
         let mut hist = new_histogram();
         let (mut transactions, mut lost) = (0, 0);
         for p in parts {
+            let p = p.lock();
             let _ = hist.add(&p.hist);
             transactions += p.transactions;
             lost += p.lost;
