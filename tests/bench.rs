@@ -970,3 +970,75 @@ fn interrupted_rr_reports_the_transactions_so_far() {
         .unwrap_or_else(|| panic!("no transactions line\nstdout:\n{out}"));
     assert!(count > 0, "0 transactions\nstdout:\n{out}");
 }
+
+/// An interrupted `--client` test against a `--server` has only its own
+/// side's counts: what the server counted is null in JSON and unknown in
+/// the table, never copied from the sender, and the table says whose count
+/// the figures are.
+#[test]
+fn interrupted_client_leaves_what_the_server_counted_unknown() {
+    let (_server, port) = bench_server("127.0.0.1", &[]);
+    let port = port.to_string();
+    let client = ["--proto", "udp", "--client", "127.0.0.1", &port];
+
+    let mut args = vec!["--json"];
+    args.extend_from_slice(&client);
+    let f = interrupted_run(&args);
+    f.expect_code(130);
+    let doc: Value = serde_json::from_slice(&f.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", f.dump()));
+    let why = ctx(&doc, &f);
+    let r = &results(&doc, &why)[0];
+    assert_eq!(r["counted_by"], "sender", "{why}");
+    assert!(int(r, "datagrams_sent", &why) > 0, "{why}");
+    assert!(int(r, "bytes", &why) > 0, "{why}");
+    assert!(num(r, "bytes_per_send_call", &why) > 0.0, "{why}");
+    for key in [
+        "datagrams_received",
+        "lost",
+        "loss_percent",
+        "reordered",
+        "bytes_per_recv_call",
+        "receiver_cpu_percent",
+        "sender_cpu_percent",
+    ] {
+        assert!(r[key].is_null(), "'{key}' was not measured here\n{why}");
+    }
+
+    // --reverse: this side receives, so the sender's counts are unknown.
+    let mut args = vec!["--json", "--reverse"];
+    args.extend_from_slice(&client);
+    let f = interrupted_run(&args);
+    f.expect_code(130);
+    let doc: Value = serde_json::from_slice(&f.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", f.dump()));
+    let why = ctx(&doc, &f);
+    let r = &results(&doc, &why)[0];
+    assert_eq!(r["counted_by"], "receiver", "{why}");
+    assert!(int(r, "datagrams_received", &why) > 0, "{why}");
+    for key in [
+        "datagrams_sent",
+        "lost",
+        "loss_percent",
+        "bytes_per_send_call",
+    ] {
+        assert!(r[key].is_null(), "'{key}' was not measured here\n{why}");
+    }
+
+    let f = interrupted_run(&client);
+    f.expect_code(130);
+    let out = String::from_utf8_lossy(&f.stdout).to_string();
+    let why = format!("stdout:\n{out}\n{}", f.dump());
+    assert!(
+        out.contains("as sent"),
+        "not said to be the sender's count\n{why}"
+    );
+    let line = out
+        .lines()
+        .find(|l| l.contains("datagrams:"))
+        .unwrap_or_else(|| panic!("no datagrams line\n{why}"));
+    assert!(
+        line.contains("received unknown") && line.contains("lost unknown"),
+        "the receiver's count is made up: {line}\n{why}"
+    );
+}
