@@ -219,15 +219,20 @@ The summary goes to stdout; a progress bar with the live rate goes to stderr onl
 when stderr is a terminal. With --interval, intervals start at the end of --omit and \
 fall every --interval from there, the last one (possibly shorter) ending with the test. \
 Ctrl-C stops a test early: the figures so far go to stdout (in the same form: the table, \
-or with --json one document with \"interrupted\": true), counted by the receiver where \
-this process has its count (a local run, or --reverse), else by the sender; CPU figures \
-are 0 then, as the workers are still running; the status is 130. --json prints one \
+or with --json one document with \"interrupted\": true; rr gives the transactions \
+finished so far), counted by the receiver where this process has its count (a local \
+run, or --reverse), else by the sender, which the figures then say. What this process \
+did not measure is null in JSON and unknown in the table, never a guess: in a --client \
+test the server's counts (datagrams received, loss, reordering, its bytes per call), \
+and in any interrupted test the CPU figures, as the workers are still running; the \
+status is 130. --json prints one \
 document: {\"version\", \"params\": {the test parameters}, \"target\", \"results\": \
 [{\"direction\" (\"client->server\" or \"server->client\"), \"counted_by\" \
 (\"receiver\", or \"sender\" in an interrupted test), \"streams\", \"bytes\", \"seconds\", \"bits_per_second\", \
 \"sender_cpu_percent\", \"receiver_cpu_percent\", \"bytes_per_send_call\", \
 \"bytes_per_recv_call\", \"datagrams_sent\", \"datagrams_received\", \"lost\", \
-\"loss_percent\", \"reordered\" (UDP only, else null)}], \"intervals\": [{\"start\", \
+\"loss_percent\", \"reordered\" (UDP only, else null; any of these null when not \
+measured)}], \"intervals\": [{\"start\", \
 \"end\", \"bytes\", \"bits_per_second\"}], \"latency\": {\"transactions\", \
 \"transactions_per_second\", \"lost\", \"min_us\", \"p50_us\", \"p90_us\", \"p99_us\", \
 \"p99_9_us\", \"max_us\", \"client_cpu\", \"server_cpu\"} (rr only, else null), \
@@ -609,7 +614,9 @@ pub struct BenchArgs {
     pub size: Option<usize>,
 
     /// UDP sending rate in bits per second (K, M, G are powers of 1000);
-    /// default: as fast as possible.
+    /// default: as fast as possible. A datagram goes once the rate has
+    /// earned it, so no burst exceeds the rate, and the test still lasts
+    /// --duration (a rate too low to earn one datagram sends none).
     #[arg(long, value_name = "RATE", value_parser = crate::parse::parse_rate)]
     pub rate: Option<u64>,
 

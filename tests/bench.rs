@@ -389,6 +389,100 @@ fn local_udp_large_datagrams() {
     );
 }
 
+/// A paced UDP test at a rate below one GSO batch per pacing step: it lasts
+/// its --duration, each interval holds no more than the rate allowed in it
+/// (one datagram of rounding), and the throughput is over the test time.
+#[test]
+fn udp_slow_rate_lasts_the_duration_and_never_bursts() {
+    // 1000-byte datagrams at 80 kbit/s: one every 100 ms.
+    let started = Instant::now();
+    let (doc, f) = bench_json(&[
+        "bench",
+        "--json",
+        "--proto",
+        "udp",
+        "--rate",
+        "80K",
+        "--size",
+        "1000",
+        "--duration",
+        "1s",
+        "--interval",
+        "250ms",
+    ]);
+    let took = started.elapsed();
+    let why = ctx(&doc, &f);
+    assert!(
+        took >= Duration::from_secs(1),
+        "ended after {took:?}\n{why}"
+    );
+    let r = &stream_results(&doc, &f)[0];
+    let secs = num(r, "seconds", &why);
+    assert!((0.99..1.5).contains(&secs), "over {secs} s, not 1 s\n{why}");
+    let sent = int(r, "datagrams_sent", &why);
+    assert!((1..=10).contains(&sent), "{sent} datagrams at 10/s\n{why}");
+    let bps = num(r, "bits_per_second", &why);
+    assert!(
+        bps <= 80_000.0 * 1.01,
+        "{bps} bit/s over an 80 kbit/s rate\n{why}"
+    );
+    for iv in doc["intervals"].as_array().unwrap() {
+        // 2.5 datagrams are earned in 250 ms.
+        let bytes = int(iv, "bytes", &why);
+        assert!(bytes <= 3000, "a burst of {bytes} bytes in 250 ms\n{why}");
+    }
+}
+
+/// A rate that earns less than one datagram over the whole test sends at
+/// most one, and the test still lasts its --duration.
+#[test]
+fn udp_rate_below_one_datagram_per_test_sends_at_most_one() {
+    let started = Instant::now();
+    let (doc, f) = bench_json(&[
+        "bench",
+        "--json",
+        "--proto",
+        "udp",
+        "--rate",
+        "1",
+        "--size",
+        "1000",
+        "--duration",
+        "1s",
+    ]);
+    let took = started.elapsed();
+    let why = ctx(&doc, &f);
+    assert!(
+        took >= Duration::from_secs(1),
+        "ended after {took:?}\n{why}"
+    );
+    let r = &stream_results(&doc, &f)[0];
+    assert!(int(r, "datagrams_sent", &why) <= 1, "{why}");
+    let secs = num(r, "seconds", &why);
+    assert!((0.99..1.5).contains(&secs), "over {secs} s, not 1 s\n{why}");
+    let f = run(
+        &[
+            "bench",
+            "--proto",
+            "udp",
+            "--rate",
+            "1",
+            "--size",
+            "1000",
+            "--duration",
+            "1s",
+        ],
+        Input::Null,
+    );
+    f.expect_code(0);
+    let out = String::from_utf8_lossy(&f.stdout);
+    assert!(
+        out.contains(" in 1.0") && !out.contains(" in 0.00 s"),
+        "not over the test time\nstdout:\n{out}\n{}",
+        f.dump()
+    );
+}
+
 #[test]
 fn local_intervals() {
     let (doc, f) = bench_json(&["bench", "--interval", "200ms", "--duration", "1s", "--json"]);
@@ -838,4 +932,113 @@ fn interrupted_text_shows_the_receivers_count() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("unreadable result line: {line}"));
     assert!(moved > 0.0, "received 0: {line}\n{}", f.dump());
+}
+
+#[test]
+fn interrupted_rr_reports_the_transactions_so_far() {
+    let f = interrupted_run(&["--json", "--mode", "rr"]);
+    f.expect_code(130);
+    let doc: Value = serde_json::from_slice(&f.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document: {e}\nstdout:\n{}\n{}",
+            String::from_utf8_lossy(&f.stdout),
+            f.dump()
+        )
+    });
+    let why = ctx(&doc, &f);
+    assert_eq!(doc["interrupted"], true, "{why}");
+    let l = &doc["latency"];
+    assert!(l.is_object(), "no latency so far\n{why}");
+    assert!(int(l, "transactions", &why) > 0, "{why}");
+    assert!(num(l, "transactions_per_second", &why) > 0.0, "{why}");
+    let (p50, p99) = (num(l, "p50_us", &why), num(l, "p99_us", &why));
+    assert!(p50 > 0.0 && p50 <= p99, "{why}");
+
+    let f = interrupted_run(&["--mode", "rr", "--proto", "udp"]);
+    f.expect_code(130);
+    let out = String::from_utf8_lossy(&f.stdout).to_string();
+    assert!(
+        out.contains("interrupted after") && out.contains("latency (us)"),
+        "no latency in the interrupted summary\nstdout:\n{out}\n{}",
+        f.dump()
+    );
+    let count: u64 = out
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("transactions"))
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no transactions line\nstdout:\n{out}"));
+    assert!(count > 0, "0 transactions\nstdout:\n{out}");
+}
+
+/// An interrupted `--client` test against a `--server` has only its own
+/// side's counts: what the server counted is null in JSON and unknown in
+/// the table, never copied from the sender, and the table says whose count
+/// the figures are.
+#[test]
+fn interrupted_client_leaves_what_the_server_counted_unknown() {
+    let (_server, port) = bench_server("127.0.0.1", &[]);
+    let port = port.to_string();
+    let client = ["--proto", "udp", "--client", "127.0.0.1", &port];
+
+    let mut args = vec!["--json"];
+    args.extend_from_slice(&client);
+    let f = interrupted_run(&args);
+    f.expect_code(130);
+    let doc: Value = serde_json::from_slice(&f.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", f.dump()));
+    let why = ctx(&doc, &f);
+    let r = &results(&doc, &why)[0];
+    assert_eq!(r["counted_by"], "sender", "{why}");
+    assert!(int(r, "datagrams_sent", &why) > 0, "{why}");
+    assert!(int(r, "bytes", &why) > 0, "{why}");
+    assert!(num(r, "bytes_per_send_call", &why) > 0.0, "{why}");
+    for key in [
+        "datagrams_received",
+        "lost",
+        "loss_percent",
+        "reordered",
+        "bytes_per_recv_call",
+        "receiver_cpu_percent",
+        "sender_cpu_percent",
+    ] {
+        assert!(r[key].is_null(), "'{key}' was not measured here\n{why}");
+    }
+
+    // --reverse: this side receives, so the sender's counts are unknown.
+    let mut args = vec!["--json", "--reverse"];
+    args.extend_from_slice(&client);
+    let f = interrupted_run(&args);
+    f.expect_code(130);
+    let doc: Value = serde_json::from_slice(&f.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", f.dump()));
+    let why = ctx(&doc, &f);
+    let r = &results(&doc, &why)[0];
+    assert_eq!(r["counted_by"], "receiver", "{why}");
+    assert!(int(r, "datagrams_received", &why) > 0, "{why}");
+    for key in [
+        "datagrams_sent",
+        "lost",
+        "loss_percent",
+        "bytes_per_send_call",
+    ] {
+        assert!(r[key].is_null(), "'{key}' was not measured here\n{why}");
+    }
+
+    let f = interrupted_run(&client);
+    f.expect_code(130);
+    let out = String::from_utf8_lossy(&f.stdout).to_string();
+    let why = format!("stdout:\n{out}\n{}", f.dump());
+    assert!(
+        out.contains("as sent"),
+        "not said to be the sender's count\n{why}"
+    );
+    let line = out
+        .lines()
+        .find(|l| l.contains("datagrams:"))
+        .unwrap_or_else(|| panic!("no datagrams line\n{why}"));
+    assert!(
+        line.contains("received unknown") && line.contains("lost unknown"),
+        "the receiver's count is made up: {line}\n{why}"
+    );
 }

@@ -565,3 +565,113 @@ fn control_timeout_after_connecting_is_exit_1() {
     );
     peer.join().unwrap();
 }
+
+/// The server's log line for a failed test names the client once, whether
+/// the test was refused or the control exchange broke off.
+#[test]
+fn server_log_names_the_client_once() {
+    let (mut server, port) = bench_server("127.0.0.1", &[]);
+    let refused = Params {
+        streams: 0,
+        ..base()
+    };
+    refused_reason(ask(port, &refused), "streams 0");
+    let line = server.wait_for_stderr("refused the test");
+    assert_eq!(
+        line.matches("127.0.0.1:").count(),
+        1,
+        "the peer is named more than once: {line}"
+    );
+    // A client that greets, then leaves before its hello.
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut ctrl = Control::new(stream, format!("127.0.0.1:{port}"));
+    ctrl.set_timeout(Duration::from_secs(20)).unwrap();
+    ctrl.send_magic().unwrap();
+    ctrl.expect_magic().unwrap();
+    drop(ctrl);
+    let line = server.wait_for_stderr("closed the connection");
+    assert_eq!(
+        line.matches("127.0.0.1:").count(),
+        1,
+        "the peer is named more than once: {line}"
+    );
+    assert_serving(&mut server, port);
+}
+
+/// An rr client whose server stops answering mid-test is stuck in a read;
+/// Ctrl-C still reports the transactions finished so far, at once.
+#[test]
+fn interrupted_rr_with_a_stuck_worker_reports_at_once() {
+    use std::io::{Read, Write};
+    const ECHOED: u64 = 100;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let data = TcpListener::bind("127.0.0.1:0").unwrap();
+    let data_port = data.local_addr().unwrap().port();
+    let (stuck_tx, stuck_rx) = std::sync::mpsc::channel();
+    let peer = thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        let mut ctrl = Control::new(s, "client".into());
+        ctrl.set_timeout(LONG).unwrap();
+        ctrl.expect_magic().unwrap();
+        ctrl.send_magic().unwrap();
+        let _ = ctrl.recv().unwrap();
+        ctrl.send(&Msg::Accept {
+            data_ports: vec![data_port],
+        })
+        .unwrap();
+        let (mut d, _) = data.accept().unwrap();
+        d.set_read_timeout(Some(LONG)).unwrap();
+        let mut b = [0u8; 1];
+        d.read_exact(&mut b).unwrap(); // the tag
+        for _ in 0..ECHOED {
+            d.read_exact(&mut b).unwrap();
+            d.write_all(&b).unwrap();
+        }
+        // The next request means the last answer was counted; it gets
+        // no answer, so the client's worker waits in its read.
+        d.read_exact(&mut b).unwrap();
+        stuck_tx.send(()).unwrap();
+        while ctrl.recv().is_ok() {}
+        drop(d);
+    });
+    let port_s = port.to_string();
+    let mut c = spawn(
+        &[
+            "bench",
+            "--json",
+            "--mode",
+            "rr",
+            "--client",
+            "127.0.0.1",
+            &port_s,
+            "--duration",
+            "60s",
+        ],
+        Input::Null,
+        Output::Capture,
+    );
+    stuck_rx
+        .recv_timeout(LONG)
+        .unwrap_or_else(|_| panic!("the client never got stuck\n{}", c.stderr_now()));
+    let started = Instant::now();
+    c.signal(libc::SIGINT);
+    let f = c.finish_within(Duration::from_secs(10));
+    let took = started.elapsed();
+    f.expect_code(130);
+    assert!(
+        took < Duration::from_millis(1500),
+        "the report took {took:?}\n{}",
+        f.dump()
+    );
+    let doc: Value = serde_json::from_slice(&f.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", f.dump()));
+    assert_eq!(doc["interrupted"], true, "{}", f.dump());
+    assert_eq!(
+        doc["latency"]["transactions"].as_u64(),
+        Some(ECHOED),
+        "{}",
+        serde_json::to_string_pretty(&doc).unwrap()
+    );
+    peer.join().unwrap();
+}

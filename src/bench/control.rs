@@ -56,23 +56,44 @@ pub enum Msg {
 pub struct Control {
     stream: TcpStream,
     peer: String,
+    /// Whether errors name the peer: the server's log line names the
+    /// client already, and saying it twice is noise.
+    named: bool,
 }
 
 impl Control {
     pub fn new(stream: TcpStream, peer: String) -> Control {
-        Control { stream, peer }
+        Control {
+            stream,
+            peer,
+            named: true,
+        }
+    }
+
+    /// The server's side of an exchange with the client `peer`: its errors
+    /// say "bench control" and leave the peer to whoever reports them.
+    pub fn server(stream: TcpStream, peer: String) -> Control {
+        Control {
+            named: false,
+            ..Control::new(stream, peer)
+        }
     }
 
     pub fn peer(&self) -> &str {
         &self.peer
     }
 
+    /// What a failure of this exchange is called in its message.
+    pub fn what(&self) -> String {
+        if self.named {
+            format!("bench control with {}", self.peer)
+        } else {
+            "bench control".to_string()
+        }
+    }
+
     fn fail(&self, why: impl Into<String>) -> Error {
-        Error::new(
-            Exit::Failure,
-            format!("bench control with {}", self.peer),
-            why,
-        )
+        Error::new(Exit::Failure, self.what(), why)
     }
 
     fn io_fail(&self, what: &str, e: &io::Error) -> Error {

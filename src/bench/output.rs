@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::rr::{new_histogram, RrClient};
+use super::rr::{new_histogram, RrShared};
 use super::{Direction, Flow, Interval, Mode, Params, Proto, SideReport};
 
 /// rr latency, merged over the client's streams, in microseconds.
@@ -25,10 +25,13 @@ pub struct Latency {
 }
 
 impl Latency {
-    pub fn from_parts(parts: Vec<RrClient>, measured: Duration) -> Latency {
+    /// The streams' figures merged, the rate over `measured`. Each stream
+    /// is locked only while it is merged, so running workers go on.
+    pub fn from_parts(parts: &[RrShared], measured: Duration) -> Latency {
         let mut hist = new_histogram();
         let (mut transactions, mut lost) = (0, 0);
         for p in parts {
+            let p = p.lock();
             let _ = hist.add(&p.hist);
             transactions += p.transactions;
             lost += p.lost;
@@ -51,7 +54,9 @@ impl Latency {
     }
 }
 
-/// One direction's figures.
+/// One direction's figures. A figure nobody measured is None (null in
+/// JSON, "unknown" in the table), never a guess: the peer's side of an
+/// interrupted --client test, and CPU time while the workers still run.
 #[derive(Clone, Debug, Serialize)]
 pub struct DirectionResult {
     pub direction: &'static str,
@@ -62,10 +67,10 @@ pub struct DirectionResult {
     pub bytes: u64,
     pub seconds: f64,
     pub bits_per_second: f64,
-    pub sender_cpu_percent: f64,
-    pub receiver_cpu_percent: f64,
-    pub bytes_per_send_call: f64,
-    pub bytes_per_recv_call: f64,
+    pub sender_cpu_percent: Option<f64>,
+    pub receiver_cpu_percent: Option<f64>,
+    pub bytes_per_send_call: Option<f64>,
+    pub bytes_per_recv_call: Option<f64>,
     pub datagrams_sent: Option<u64>,
     pub datagrams_received: Option<u64>,
     pub lost: Option<u64>,
@@ -85,11 +90,14 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
+/// One direction from what each end counted; `None` is an end whose
+/// figures this process does not have. The throughput is the receiver's
+/// when it is known, else the sender's (and says so in `counted_by`).
 fn direction(
     name: &'static str,
     p: &Params,
-    sender: &Flow,
-    receiver: &Flow,
+    sender: Option<&Flow>,
+    receiver: Option<&Flow>,
     test_secs: f64,
 ) -> DirectionResult {
     let udp = p.proto == Proto::Udp;
@@ -100,44 +108,55 @@ fn direction(
             0.0
         }
     };
-    let lost = sender.datagrams.saturating_sub(receiver.datagrams);
+    let none = Flow::default();
+    let counted = receiver.or(sender).unwrap_or(&none);
+    let cpu = |f: &Flow| 100.0 * f.cpu_seconds / test_secs;
+    let both = sender.zip(receiver).filter(|_| udp);
+    let lost = both.map(|(s, r)| s.datagrams.saturating_sub(r.datagrams));
     DirectionResult {
         direction: name,
-        counted_by: "receiver",
+        counted_by: if receiver.is_some() {
+            "receiver"
+        } else {
+            "sender"
+        },
         streams: p.streams,
-        bytes: receiver.bytes,
-        seconds: receiver.seconds,
-        bits_per_second: if receiver.seconds > 0.0 {
-            receiver.bytes as f64 * 8.0 / receiver.seconds
+        bytes: counted.bytes,
+        seconds: counted.seconds,
+        bits_per_second: if counted.seconds > 0.0 {
+            counted.bytes as f64 * 8.0 / counted.seconds
         } else {
             0.0
         },
-        sender_cpu_percent: 100.0 * sender.cpu_seconds / test_secs,
-        receiver_cpu_percent: 100.0 * receiver.cpu_seconds / test_secs,
-        bytes_per_send_call: per_call(sender),
-        bytes_per_recv_call: per_call(receiver),
-        datagrams_sent: udp.then_some(sender.datagrams),
-        datagrams_received: udp.then_some(receiver.datagrams),
-        lost: udp.then_some(lost),
-        loss_percent: udp.then(|| {
-            if sender.datagrams > 0 {
-                100.0 * lost as f64 / sender.datagrams as f64
+        sender_cpu_percent: sender.map(cpu),
+        receiver_cpu_percent: receiver.map(cpu),
+        bytes_per_send_call: sender.map(per_call),
+        bytes_per_recv_call: receiver.map(per_call),
+        datagrams_sent: sender.filter(|_| udp).map(|f| f.datagrams),
+        datagrams_received: receiver.filter(|_| udp).map(|f| f.datagrams),
+        lost,
+        loss_percent: both.zip(lost).map(|((s, _), lost)| {
+            if s.datagrams > 0 {
+                100.0 * lost as f64 / s.datagrams as f64
             } else {
                 0.0
             }
         }),
-        reordered: udp.then_some(receiver.reordered),
+        reordered: receiver.filter(|_| udp).map(|f| f.reordered),
     }
 }
 
 /// Both sides' reports into the figures of each direction.
 pub fn combine(p: &Params, target: String, client: SideReport, server: SideReport) -> Outcome {
+    build(p, target, &client, Some(&server))
+}
+
+/// The figures of each direction from the client's report and, when this
+/// process has it, the server's.
+fn build(p: &Params, target: String, client: &SideReport, server: Option<&SideReport>) -> Outcome {
     let secs = if p.bytes.is_some() {
-        client
-            .sent
-            .wall_seconds
-            .max(server.sent.wall_seconds)
-            .max(1e-9)
+        let server_wall = server.map_or(0.0, |s| s.sent.wall_seconds);
+        client.sent.wall_seconds.max(server_wall).max(1e-9)
     } else {
         p.total().as_secs_f64()
     };
@@ -148,18 +167,18 @@ pub fn combine(p: &Params, target: String, client: SideReport, server: SideRepor
             results.push(direction(
                 "client->server",
                 p,
-                &client.sent,
-                &server.received,
+                Some(&client.sent),
+                server.map(|s| &s.received),
                 secs,
             ));
-            intervals = server.intervals.clone();
+            intervals = server.map(|s| s.intervals.clone()).unwrap_or_default();
         }
         if p.direction != Direction::Up {
             results.push(direction(
                 "server->client",
                 p,
-                &server.sent,
-                &client.received,
+                server.map(|s| &s.sent),
+                Some(&client.received),
                 secs,
             ));
             if intervals.is_empty() {
@@ -167,9 +186,9 @@ pub fn combine(p: &Params, target: String, client: SideReport, server: SideRepor
             }
         }
     }
-    let latency = client.latency.map(|mut l| {
+    let latency = client.latency.clone().map(|mut l| {
         l.client_cpu = client.cpu;
-        l.server_cpu = server.cpu;
+        l.server_cpu = server.and_then(|s| s.cpu);
         l
     });
     Outcome {
@@ -184,29 +203,20 @@ pub fn combine(p: &Params, target: String, client: SideReport, server: SideRepor
 }
 
 /// The figures of a test interrupted now. `server` is there when the
-/// server runs in this process (a local run); otherwise a direction the
-/// server receives is given as the client sent it, and says so.
+/// server runs in this process (a local run); otherwise what the server
+/// counted is unknown: a direction it receives is given as the client sent
+/// it, and says so. The workers are still running, so their CPU time is
+/// not known either.
 pub fn interrupted(
     p: &Params,
     target: String,
     client: SideReport,
     server: Option<SideReport>,
 ) -> Outcome {
-    let known = server.is_some();
-    let server = server.unwrap_or_else(|| SideReport {
-        sent: client.received.clone(),
-        received: client.sent.clone(),
-        ..SideReport::default()
-    });
-    let mut o = combine(p, target, client, server);
-    if !known {
-        for r in o
-            .results
-            .iter_mut()
-            .filter(|r| r.direction == "client->server")
-        {
-            r.counted_by = "sender";
-        }
+    let mut o = build(p, target, &client, server.as_ref());
+    for r in &mut o.results {
+        r.sender_cpu_percent = None;
+        r.receiver_cpu_percent = None;
     }
     o.interrupted = true;
     o
@@ -229,37 +239,54 @@ fn gib(bytes: u64) -> String {
     }
 }
 
+fn or_unknown<T>(v: Option<T>, show: impl Fn(T) -> String) -> String {
+    v.map_or_else(|| "unknown".to_string(), show)
+}
+
+/// "N sent", or "sent unknown".
+fn count(v: Option<u64>, what: &str) -> String {
+    v.map_or_else(|| format!("{what} unknown"), |n| format!("{n} {what}"))
+}
+
 /// The summary table.
 pub fn render(o: &Outcome, title: &str) -> String {
     let mut out = format!("sonda bench: {title} to {}\n", o.target);
     for r in &o.results {
         let gibps = r.bits_per_second / 8.0 / (1u64 << 30) as f64;
+        let whose = if r.counted_by == "sender" {
+            ", as sent (the receiver's count is unknown here)"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "  {:<15} {} ({:.2} GiB/s)  {} in {:.2} s\n",
+            "  {:<15} {} ({:.2} GiB/s)  {} in {:.2} s{whose}\n",
             r.direction,
             gbits(r.bits_per_second),
             gibps,
             gib(r.bytes),
             r.seconds
         ));
+        let pct = |v: f64| format!("{v:.0}%");
+        let bytes = |v: f64| format!("{v:.0}");
         out.push_str(&format!(
-            "  {:<15} CPU sender {:.0}%, receiver {:.0}%; bytes per call: send {:.0}, receive {:.0}\n",
+            "  {:<15} CPU sender {}, receiver {}; bytes per call: send {}, receive {}\n",
             "",
-            r.sender_cpu_percent,
-            r.receiver_cpu_percent,
-            r.bytes_per_send_call,
-            r.bytes_per_recv_call
+            or_unknown(r.sender_cpu_percent, pct),
+            or_unknown(r.receiver_cpu_percent, pct),
+            or_unknown(r.bytes_per_send_call, bytes),
+            or_unknown(r.bytes_per_recv_call, bytes)
         ));
-        if let (Some(sent), Some(got), Some(lost), Some(pct), Some(reo)) = (
-            r.datagrams_sent,
-            r.datagrams_received,
-            r.lost,
-            r.loss_percent,
-            r.reordered,
-        ) {
+        if r.datagrams_sent.is_some() || r.datagrams_received.is_some() {
+            let lost = match (r.lost, r.loss_percent) {
+                (Some(n), Some(pct)) => format!("{n} lost ({pct:.2}%)"),
+                _ => "lost unknown".to_string(),
+            };
             out.push_str(&format!(
-                "  {:<15} datagrams: {sent} sent, {got} received, {lost} lost ({pct:.2}%), {reo} out of order\n",
-                ""
+                "  {:<15} datagrams: {}, {}, {lost}, {}\n",
+                "",
+                count(r.datagrams_sent, "sent"),
+                count(r.datagrams_received, "received"),
+                count(r.reordered, "out of order"),
             ));
         }
     }

@@ -4,6 +4,7 @@
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -23,6 +24,36 @@ pub struct RrClient {
     pub lost: u64,
 }
 
+/// One rr client stream's figures, shared between its worker and whoever
+/// reports them: the end of the test, or an interrupt while the worker is
+/// still running (or stuck in a read). The worker locks it only to record
+/// a finished transaction, never across a call that can block, so the
+/// report never waits on the network.
+#[derive(Clone)]
+pub struct RrShared(Arc<Mutex<RrClient>>);
+
+impl Default for RrShared {
+    fn default() -> RrShared {
+        RrShared(Arc::new(Mutex::new(RrClient {
+            hist: new_histogram(),
+            transactions: 0,
+            lost: 0,
+        })))
+    }
+}
+
+impl RrShared {
+    pub fn lock(&self) -> MutexGuard<'_, RrClient> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn record(&self, took: Duration) {
+        let mut c = self.lock();
+        let _ = c.hist.record(took.as_nanos().max(1) as u64);
+        c.transactions += 1;
+    }
+}
+
 /// TCP: write, read back, record; after `omit` until `deadline`.
 pub fn tcp_client(
     mut sock: &TcpStream,
@@ -30,13 +61,9 @@ pub fn tcp_client(
     measure_from: Instant,
     deadline: Instant,
     meter: &Meter,
-) -> io::Result<RrClient> {
+    out: &RrShared,
+) -> io::Result<()> {
     let usage = ThreadUsage::start();
-    let mut out = RrClient {
-        hist: new_histogram(),
-        transactions: 0,
-        lost: 0,
-    };
     let req = vec![0x5a_u8; size];
     let mut resp = vec![0u8; size];
     let result = loop {
@@ -53,13 +80,12 @@ pub fn tcp_client(
         let took = t0.elapsed();
         meter.add(size, 1);
         if t0 >= measure_from {
-            let _ = out.hist.record(took.as_nanos().max(1) as u64);
-            out.transactions += 1;
+            out.record(took);
         }
     };
     let _ = sock.shutdown(std::net::Shutdown::Write);
     meter.add_worker_time(&usage);
-    result.map(|()| out)
+    result
 }
 
 /// TCP: echo `size`-byte requests until the client's EOF.
@@ -91,14 +117,10 @@ pub fn udp_client(
     deadline: Instant,
     wait: Duration,
     meter: &Meter,
-) -> io::Result<RrClient> {
+    out: &RrShared,
+) -> io::Result<()> {
     let usage = ThreadUsage::start();
     sock.set_read_timeout(Some(wait))?;
-    let mut out = RrClient {
-        hist: new_histogram(),
-        transactions: 0,
-        lost: 0,
-    };
     let mut req = vec![0x5a_u8; size];
     let mut resp = vec![0u8; size.max(8) + 64];
     let mut seq: u64 = 0;
@@ -124,7 +146,7 @@ pub fn udp_client(
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    out.lost += 1;
+                    out.lock().lost += 1;
                     continue 'outer;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -134,12 +156,11 @@ pub fn udp_client(
         let took = t0.elapsed();
         meter.add(size, 1);
         if t0 >= measure_from {
-            let _ = out.hist.record(took.as_nanos().max(1) as u64);
-            out.transactions += 1;
+            out.record(took);
         }
     };
     meter.add_worker_time(&usage);
-    result.map(|()| out)
+    result
 }
 
 /// UDP: echo every datagram to its sender until `stop` is set.

@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use super::output::Latency;
 use super::params::MAX_INTERVALS;
+use super::rr::RrShared;
 use super::{Flow, Interval, Meter, SideReport};
 
 /// What the live view is told.
@@ -39,10 +41,15 @@ pub struct Snapshot {
 }
 
 /// The receiver's figures after --omit, from its meter and the snapshot.
-pub fn recv_flow(m: &Meter, at: Snapshot, streams: u16) -> Flow {
+/// The window ends with the last byte received, and not before `until`
+/// (time since the start of the test) when the test has a set length: a
+/// sender held back by --rate still took the whole test to send what it
+/// did.
+pub fn recv_flow(m: &Meter, at: Snapshot, streams: u16, until: Option<Duration>) -> Flow {
     use std::sync::atomic::Ordering::Relaxed;
     let total = m.bytes();
-    let last = m.last_ns.load(Relaxed);
+    let until = until.map_or(0, |d| d.as_nanos().min(u64::MAX as u128) as u64);
+    let last = m.last_ns.load(Relaxed).max(until);
     Flow {
         bytes: total.saturating_sub(at.bytes),
         total_bytes: total,
@@ -303,6 +310,8 @@ struct Counted {
     measure_from: Instant,
     streams: (u16, u16),
     intervals: bool,
+    /// The client's rr streams (none on a server or in stream mode).
+    rr: Vec<RrShared>,
 }
 
 impl Tally {
@@ -313,6 +322,7 @@ impl Tally {
         recv: Arc<Meter>,
         measure_from: Instant,
         streams: (u16, u16),
+        rr: Vec<RrShared>,
     ) {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Counted {
             send,
@@ -321,11 +331,13 @@ impl Tally {
             measure_from,
             streams,
             intervals: sampler.intervals,
+            rr,
         });
     }
 
     /// This side's figures up to now (workers still running: their CPU
-    /// time is not in yet), the open interval closed at this moment.
+    /// time is not in yet), the open interval closed at this moment, and
+    /// the rr transactions finished so far, if any.
     pub fn so_far(&self) -> Option<SideReport> {
         use std::sync::atomic::Ordering::Relaxed;
         let guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -346,7 +358,12 @@ impl Tally {
             streams: c.streams.0,
         };
         let received = match s.snapshot {
-            Some(at) => recv_flow(&c.recv, at, c.streams.1),
+            Some(at) => recv_flow(
+                &c.recv,
+                at,
+                c.streams.1,
+                Some(now.saturating_duration_since(c.send.epoch)),
+            ),
             None => Flow {
                 streams: c.streams.1,
                 ..Flow::default()
@@ -358,11 +375,14 @@ impl Tally {
             let bytes = c.recv.bytes().saturating_sub(s.open.1);
             intervals.push(interval(s.open.0, at, bytes));
         }
+        let latency = (!c.rr.is_empty())
+            .then(|| Latency::from_parts(&c.rr, at))
+            .filter(|l| l.transactions > 0);
         Some(SideReport {
             sent,
             received,
             intervals,
-            latency: None,
+            latency,
             cpu: None,
         })
     }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::control::{Control, Msg};
 use super::output::Latency;
-use super::rr::{self, RrClient};
+use super::rr::{self, RrShared};
 use super::sampler::{recv_flow, Clock, Live, Sampler, Tally};
 use super::{
     current_cpu, pin_to, tcp, udp, Direction, Flow, Meter, Mode, Params, Proto, SideReport,
@@ -401,7 +401,8 @@ pub fn run(
 
     let mut senders: Vec<JoinHandle<std::io::Result<()>>> = Vec::new();
     let mut receivers: Vec<JoinHandle<std::io::Result<()>>> = Vec::new();
-    let latency_parts: Arc<Mutex<Vec<RrClient>>> = Arc::default();
+    // The client's rr streams, one each, readable while the test runs.
+    let mut rr_parts: Vec<RrShared> = Vec::new();
     let last_cpu: Arc<Mutex<Option<usize>>> = Arc::default();
     let spawn_fail = |e: std::io::Error| Error::io("start bench worker", &e);
 
@@ -477,19 +478,16 @@ pub fn run(
     for s in ch.rr_tcp {
         let _ = s.set_read_timeout(Some(io_bound));
         let _ = s.set_write_timeout(Some(io_bound));
-        let (m, size, parts, last) = (
-            send_meter.clone(),
-            p.size,
-            latency_parts.clone(),
-            last_cpu.clone(),
-        );
+        let part = RrShared::default();
+        if role == Role::Client {
+            rr_parts.push(part.clone());
+        }
+        let (m, size, last) = (send_meter.clone(), p.size, last_cpu.clone());
         let h = thread::Builder::new()
             .spawn(move || {
                 pin_to(cpu);
                 let r = match role {
-                    Role::Client => rr::tcp_client(&s, size, measure_from, deadline, &m).map(|c| {
-                        parts.lock().unwrap_or_else(|e| e.into_inner()).push(c);
-                    }),
+                    Role::Client => rr::tcp_client(&s, size, measure_from, deadline, &m, &part),
                     Role::Server => rr::tcp_server(&s, size, &m),
                 };
                 *last.lock().unwrap_or_else(|e| e.into_inner()) = current_cpu();
@@ -502,10 +500,13 @@ pub fn run(
         }
     }
     for s in ch.rr_udp {
-        let (m, size, parts, last, done) = (
+        let part = RrShared::default();
+        if role == Role::Client {
+            rr_parts.push(part.clone());
+        }
+        let (m, size, last, done) = (
             send_meter.clone(),
             p.size,
-            latency_parts.clone(),
             last_cpu.clone(),
             peer_done.clone(),
         );
@@ -513,12 +514,15 @@ pub fn run(
             .spawn(move || {
                 pin_to(cpu);
                 let r = match role {
-                    Role::Client => {
-                        rr::udp_client(&s, size, measure_from, deadline, Duration::from_secs(1), &m)
-                            .map(|c| {
-                                parts.lock().unwrap_or_else(|e| e.into_inner()).push(c);
-                            })
-                    }
+                    Role::Client => rr::udp_client(
+                        &s,
+                        size,
+                        measure_from,
+                        deadline,
+                        Duration::from_secs(1),
+                        &m,
+                        &part,
+                    ),
                     Role::Server => rr::udp_server(&s, &done, &m),
                 };
                 *last.lock().unwrap_or_else(|e| e.into_inner()) = current_cpu();
@@ -549,6 +553,7 @@ pub fn run(
         recv_meter.clone(),
         measure_from,
         (streams_sent, streams_received),
+        rr_parts.clone(),
     );
 
     let send_result = join_all(senders);
@@ -575,11 +580,15 @@ pub fn run(
     send_result.map_err(|e| data_fail("send", &e))?;
     recv_result.map_err(|e| data_fail("receive", &e))?;
 
-    let parts = std::mem::take(&mut *latency_parts.lock().unwrap_or_else(|e| e.into_inner()));
-    let latency = (!parts.is_empty()).then(|| Latency::from_parts(parts, p.duration()));
+    let latency = (!rr_parts.is_empty()).then(|| Latency::from_parts(&rr_parts, p.duration()));
     let mine = SideReport {
         sent,
-        received: recv_flow(&recv_meter, snapshot, streams_received),
+        received: recv_flow(
+            &recv_meter,
+            snapshot,
+            streams_received,
+            p.bytes.is_none().then(|| p.total()),
+        ),
         intervals,
         latency,
         cpu: *last_cpu.lock().unwrap_or_else(|e| e.into_inner()),

@@ -73,32 +73,40 @@ pub fn send(
     if batch > 1 && setsockopt_int(sock, SOL_UDP, UDP_SEGMENT, size as libc::c_int).is_err() {
         batch = 1;
     }
-    // Pacing per datagram: the batch goes when its first datagram is due.
-    let per_datagram = rate_bps.map(|r| Duration::from_secs_f64(size as f64 * 8.0 / r as f64));
-    if per_datagram.is_some() {
-        // Pacing in large batches would send bursts; keep it fine-grained.
+    // Pacing: the rate earns one datagram every `gap`, and a call sends
+    // only the datagrams already earned, so no burst is more than the rate
+    // has allowed so far, however large a GSO batch could be.
+    let gap = rate_bps.map(|r| size as f64 * 8.0 / r as f64);
+    if gap.is_some() {
+        // After a stall the earned datagrams go in batches of at most this
+        // many, not all at once.
         batch = batch.min(8);
     }
     let mut buf = vec![0x5a_u8; size * batch];
     let mut seq: u64 = 0;
     let mut left = budget.unwrap_or(u64::MAX);
     let started = Instant::now();
+    let test_secs = deadline.saturating_duration_since(started).as_secs_f64();
     let result = loop {
         if left < size as u64 || Instant::now() >= deadline {
             break Ok(());
         }
-        let n = batch.min((left / size as u64).max(1) as usize);
-        if let Some(gap) = per_datagram {
-            let due = started.checked_add(gap.mul_f64(seq as f64));
-            // A datagram due after the end is never sent: a slow --rate
-            // must not hold the worker past the test.
-            if due.is_none_or(|d| d >= deadline) {
+        let mut n = batch.min((left / size as u64).max(1) as usize);
+        if let Some(gap) = gap {
+            // Datagram `seq` (from 0) is earned at (seq + 1) * gap.
+            let due = (seq + 1) as f64 * gap;
+            if due >= test_secs {
+                // Nothing more is earned before the end, but the test still
+                // lasts its length: the receiver measures over it.
+                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
                 break Ok(());
             }
-            let now = Instant::now();
-            if let Some(due) = due.filter(|&d| d > now) {
-                std::thread::sleep(due - now);
+            let wait = due - started.elapsed().as_secs_f64();
+            if wait > 0.0 {
+                std::thread::sleep(Duration::from_secs_f64(wait));
             }
+            let earned = (started.elapsed().as_secs_f64() / gap).floor() as u64;
+            n = n.min(earned.saturating_sub(seq).max(1) as usize);
         }
         for i in 0..n {
             let at = i * size;

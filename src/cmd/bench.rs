@@ -256,7 +256,7 @@ fn serve_test(
         .local_addr()
         .map(|a| a.ip())
         .map_err(|e| Error::io("getsockname", &e))?;
-    let mut ctrl = Control::new(stream, peer);
+    let mut ctrl = Control::server(stream, peer);
     ctrl.set_timeout(ct)?;
     ctrl.expect_magic()?;
     ctrl.send_magic()?;
@@ -266,7 +266,7 @@ fn serve_test(
         });
         Error::new(
             Exit::Failure,
-            format!("bench control with {}", ctrl.peer()),
+            ctrl.what(),
             format!("refused the test: {reason}"),
         )
     };
