@@ -23,8 +23,16 @@ fn run() -> Exit {
     match cmd::dispatch(cli) {
         Ok(exit) => exit,
         Err(e) => {
-            report::error(format!("{e:#}"), hint_of(&e));
-            exit_of(&e)
+            let exit = exit_of(&e);
+            // Usage errors read alike whether clap or the config layer
+            // found them.
+            let tail = if exit == Exit::Usage {
+                " (see 'sonda --help')"
+            } else {
+                ""
+            };
+            report::error(format!("{e:#}{tail}"), hint_of(&e));
+            exit
         }
     }
 }

@@ -75,6 +75,8 @@ pub fn usage_error(err: clap::Error) -> Exit {
                     .collect();
                 line = format!("{} {}", line, more.join(", "));
             }
+            // clap states ranges in Rust's syntax ("1..=65536").
+            let line = line.replace("..=", " to ");
             crate::report::error(format!("{line} (see 'sonda --help')"), None);
             Exit::Usage
         }

@@ -608,7 +608,13 @@ fn verdict(
     binds: &[BindAttempt],
     findings: &[Finding],
 ) -> Verdict {
-    let first = &binds[0];
+    // The first attempt is the plain bind of what `sonda listen` binds.
+    let Some(first) = binds.first() else {
+        return Verdict {
+            bind_ok: false,
+            text: "no trial bind could be made".to_string(),
+        };
+    };
     let reuse_ok = binds
         .iter()
         .find(|b| b.address == first.address && b.options == BindOpts::ReuseAddr)
@@ -642,7 +648,7 @@ fn verdict(
         };
     }
     if proto == Proto::Udp {
-        return udp_verdict(table, port, binds, reuse_ok);
+        return udp_verdict(table, port, first, binds, reuse_ok);
     }
     let holders: Vec<&Row> = table
         .sockets
@@ -765,8 +771,13 @@ fn udp_reuseaddr_shared(binds: &[BindAttempt]) -> bool {
 /// no listeners: what holds the port is a bound UDP socket, and
 /// SO_REUSEADDR there does not step past stale state but shares the port
 /// with a live receiver, which then loses its datagrams.
-fn udp_verdict(table: &Table, port: u16, binds: &[BindAttempt], reuse_ok: bool) -> Verdict {
-    let first = &binds[0];
+fn udp_verdict(
+    table: &Table,
+    port: u16,
+    first: &BindAttempt,
+    binds: &[BindAttempt],
+    reuse_ok: bool,
+) -> Verdict {
     let errno = first.errno.unwrap_or("EOTHER");
     let holders: Vec<&Row> = table.sockets.iter().filter(|s| s.inode != 0).collect();
     let Some(h) = holders.first() else {

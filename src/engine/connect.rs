@@ -10,7 +10,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -18,8 +18,8 @@ use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal
 use socket2::{SockAddr, Socket};
 
 use super::icmp::{self, IcmpError};
+use super::poll::{self, Events};
 use super::socket::{apply, display_addr, tcp_socket, SocketOpts};
-use super::sys;
 use crate::error::{Error, Exit};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -200,7 +200,7 @@ fn connect_poll(sock: &Socket, target: &SockAddr, limit: Duration) -> io::Result
     match sock.connect(target) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
-            if sys::poll_one(sock.as_raw_fd(), libc::POLLOUT, Some(limit))? == 0 {
+            if !poll::ready(sock.as_fd(), Events::POLLOUT, Some(limit))? {
                 return Err(io::ErrorKind::TimedOut.into());
             }
             if let Some(err) = sock.take_error()? {

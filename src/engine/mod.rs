@@ -7,6 +7,7 @@ pub mod connect;
 pub mod diag;
 pub mod hub;
 pub mod icmp;
+pub mod poll;
 pub mod relay;
 pub mod scan;
 pub mod socket;

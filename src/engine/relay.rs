@@ -9,12 +9,13 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::poll::{self, Events};
 use super::socket::display_addr;
 use super::splice::{self, Kind};
 use super::{stdio, sys};
@@ -293,8 +294,8 @@ fn idle_error(peer: SocketAddr, limit: Duration) -> Error {
 /// session's counters tell: the one meaning of --idle-timeout, whichever
 /// thread is waiting and on what.
 fn wait_ready(
-    fd: RawFd,
-    events: libc::c_short,
+    fd: BorrowedFd<'_>,
+    events: Events,
     counters: &Counters,
     idle: Option<Duration>,
     peer: SocketAddr,
@@ -310,9 +311,9 @@ fn wait_ready(
                 Some(limit - idle_for)
             }
         };
-        match sys::poll_one(fd, events, left) {
-            Ok(0) => continue,
-            Ok(_) => return Ok(()),
+        match poll::ready(fd, events, left) {
+            Ok(false) => continue,
+            Ok(true) => return Ok(()),
             Err(e) => return Err(Error::io("poll", &e)),
         }
     }
@@ -342,7 +343,7 @@ fn stdin_to_socket(
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 // A stdin someone left non-blocking: wait instead of spinning.
-                let _ = sys::poll_one(stdin, libc::POLLIN, None);
+                let _ = poll::ready(io::stdin().as_fd(), Events::POLLIN, None);
                 continue;
             }
             Err(e) => return Err(SendError::Stdin(Error::io("read stdin", &e))),
@@ -424,7 +425,7 @@ pub fn socket_to_output(
     let mut buf = vec![0u8; buf_size];
     loop {
         if idle.is_some() {
-            wait_ready(sock.as_raw_fd(), libc::POLLIN, counters, idle, peer)
+            wait_ready(sock.as_fd(), Events::POLLIN, counters, idle, peer)
                 .map_err(RecvError::Socket)?;
         }
         let n = match sock.read(&mut buf) {
@@ -470,7 +471,8 @@ fn splice_to_stdout(
     let (fd, stdout) = (sock.as_raw_fd(), libc::STDOUT_FILENO);
     let mut moved_any = false;
     loop {
-        wait_ready(fd, libc::POLLIN, counters, None, peer).map_err(RecvError::Socket)?;
+        wait_ready(sock.as_fd(), Events::POLLIN, counters, None, peer)
+            .map_err(RecvError::Socket)?;
         match splice::splice_nonblock(fd, stdout, splice::CHUNK) {
             Ok(0) => break,
             Ok(n) => {
@@ -491,7 +493,7 @@ fn splice_to_stdout(
                 );
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                wait_ready(stdout, libc::POLLOUT, counters, None, peer)
+                wait_ready(io::stdout().as_fd(), Events::POLLOUT, counters, None, peer)
                     .map_err(RecvError::Stdout)?;
             }
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Err(RecvError::StdoutClosed),
@@ -599,10 +601,9 @@ pub fn echo(
 ) -> Result<(), Error> {
     let mut buf = vec![0u8; buf_size];
     let mut sock = stream;
-    let fd = stream.as_raw_fd();
     let sref = socket2::SockRef::from(stream);
     loop {
-        wait_ready(fd, libc::POLLIN, counters, idle, peer)?;
+        wait_ready(stream.as_fd(), Events::POLLIN, counters, idle, peer)?;
         let n = match sock.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -614,7 +615,7 @@ pub fn echo(
         // buffer could sit past the idle limit with nothing watching.
         let mut rest = &buf[..n];
         while !rest.is_empty() {
-            wait_ready(fd, libc::POLLOUT, counters, idle, peer)?;
+            wait_ready(stream.as_fd(), Events::POLLOUT, counters, idle, peer)?;
             match sref.send_with_flags(rest, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) {
                 Ok(k) => {
                     counters.add_sent(k);

@@ -9,7 +9,7 @@
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::Duration;
 
 use socket2::{SockAddr, Socket};
@@ -263,8 +263,8 @@ pub fn unreachable_error(peer: &SocketAddr) -> Error {
 /// unreachable, which arrives as a pending socket error. A reply datagram
 /// or silence within `wait` is success.
 pub fn check_unreachable(sock: &UdpSocket, peer: &SocketAddr, wait: Duration) -> Result<(), Error> {
-    if !matches!(super::sys::poll_one(sock.as_raw_fd(), libc::POLLIN, Some(wait)), Ok(r) if r != 0)
-    {
+    let answered = super::poll::ready(sock.as_fd(), super::poll::Events::POLLIN, Some(wait));
+    if !matches!(answered, Ok(true)) {
         return Ok(());
     }
     match sock.take_error() {
