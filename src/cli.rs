@@ -255,7 +255,7 @@ answered, but not as a working sonda bench server."
 #[derive(Debug, Args)]
 pub struct ListenArgs {
     /// Address to listen on (default: every interface), then the port (0
-    /// picks a free one); or HOST:PORT ([::1]:8080 for IPv6).
+    /// picks a free one); or HOST:PORT, an IPv6 address in brackets.
     #[arg(value_name = "[HOST] PORT", num_args = 1..=2, required = true)]
     pub addr: Vec<String>,
 
@@ -317,7 +317,7 @@ pub struct ListenArgs {
 pub struct ConnectArgs {
     /// Host name or address (IPv6 with or without brackets; a link-local
     /// IPv6 address with its interface, fe80::1%eth0), or HOST:PORT
-    /// ([::1]:80 for IPv6) without a separate PORT.
+    /// with an IPv6 address in brackets, without a separate PORT.
     pub host: String,
 
     /// Port, 0-65535; with -z, a list of ports and ranges (20-25,80,443).
@@ -468,7 +468,7 @@ pub struct RelayArgs {
 pub struct UdpSendArgs {
     /// Host name or address (IPv6 with or without brackets; a link-local
     /// IPv6 address with its interface, fe80::1%eth0), or HOST:PORT
-    /// ([::1]:80 for IPv6) without a separate PORT.
+    /// with an IPv6 address in brackets, without a separate PORT.
     pub host: String,
 
     /// Port, 0-65535.
@@ -517,7 +517,7 @@ pub struct UdpSendArgs {
 #[derive(Debug, Args)]
 pub struct UdpRecvArgs {
     /// Address to bind (default: every interface), then the port (0 picks a
-    /// free one); or HOST:PORT ([::1]:9000 for IPv6).
+    /// free one); or HOST:PORT, an IPv6 address in brackets.
     #[arg(value_name = "[HOST] PORT", num_args = 1..=2, required = true)]
     pub addr: Vec<String>,
 
