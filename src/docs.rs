@@ -62,7 +62,9 @@ const LISTEN_EXAMPLES: Examples = &[
 const CONNECT_EXAMPLES: Examples = &[
     ("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | sonda connect example.org 80", "Send a request; the connection is half-closed at stdin's EOF and the reply is read to the end."),
     ("sonda connect -w 1s --timeout-method alarm 192.0.2.1 22", "Give up after one second (exit 4), timing the connect with SIGALRM."),
-    ("sonda connect -s 127.0.0.1:40000 127.0.0.1 8080", "Connect from a fixed source port; if it is busy, exit 5."),
+    ("sonda connect -s 127.0.0.1:40000 127.0.0.1 8080", "Connect from a fixed source port (SO_REUSEADDR, so a run a minute ago does not block it); if it is busy, exit 5."),
+    ("sonda connect [::1]:8080 < request", "HOST:PORT in one argument works too, an IPv6 address in brackets."),
+    ("coproc S { sonda connect mail 25; }", "Drive a line protocol from a shell script: each reply is on stdout before sonda waits for more."),
     ("tar c dir | sonda connect backup 9000", "Stream an archive; exit 0 only when the peer read all of it."),
     ("sonda connect --recv-only --idle-timeout 30s feed 7000 > feed.log", "Record a feed until it falls silent for 30 seconds (exit 4)."),
     ("sonda connect -z 127.0.0.1 1-65535", "Scan every TCP port on loopback: open ports in port order with their connect time; -v adds closed and filtered ones. Exit 0 if any is open, 3 if all refused, 4 if none answered."),
