@@ -27,14 +27,18 @@ use serde_json::Value;
 fn bench_json(args: &[&str]) -> (Value, Finished) {
     let f = run(args, Input::Null);
     f.expect_code(0);
-    let doc: Value = serde_json::from_slice(&f.stdout).unwrap_or_else(|e| {
+    (one_document(&f), f)
+}
+
+/// stdout of `f` as one JSON document, or a failure naming what it was.
+fn one_document(f: &Finished) -> Value {
+    serde_json::from_slice(&f.stdout).unwrap_or_else(|e| {
         panic!(
-            "stdout is not JSON: {e}\nstdout:\n{}\n{}",
+            "stdout is not one JSON document: {e}\nstdout:\n{}\n{}",
             String::from_utf8_lossy(&f.stdout),
             f.dump()
         )
-    });
-    (doc, f)
+    })
 }
 
 /// The JSON document and the run, for a failure message.
@@ -893,13 +897,7 @@ fn interrupted_run(extra: &[&str]) -> Finished {
 fn interrupted_json_is_one_document_with_the_receivers_count() {
     let f = interrupted_run(&["--json", "--interval", "100ms"]);
     f.expect_code(130);
-    let doc: Value = serde_json::from_slice(&f.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON document: {e}\nstdout:\n{}\n{}",
-            String::from_utf8_lossy(&f.stdout),
-            f.dump()
-        )
-    });
+    let doc = one_document(&f);
     let why = ctx(&doc, &f);
     assert_eq!(doc["interrupted"], true, "{why}");
     let r = results(&doc, &why);
@@ -938,13 +936,7 @@ fn interrupted_text_shows_the_receivers_count() {
 fn interrupted_rr_reports_the_transactions_so_far() {
     let f = interrupted_run(&["--json", "--mode", "rr"]);
     f.expect_code(130);
-    let doc: Value = serde_json::from_slice(&f.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON document: {e}\nstdout:\n{}\n{}",
-            String::from_utf8_lossy(&f.stdout),
-            f.dump()
-        )
-    });
+    let doc = one_document(&f);
     let why = ctx(&doc, &f);
     assert_eq!(doc["interrupted"], true, "{why}");
     let l = &doc["latency"];

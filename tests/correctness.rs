@@ -16,20 +16,10 @@ use common::*;
 
 /// Rounds of each lock-step dialogue.
 const ROUNDS: usize = 30;
-/// The bound on one round. A round takes well under a millisecond here; a
+/// The bound on one round. A round takes a few milliseconds here; a
 /// relay one reply behind never finishes one at all. Generous for a loaded
 /// 2-core machine.
 const ROUND: Duration = Duration::from_secs(5);
-
-fn loopbacks() -> Vec<&'static str> {
-    let mut v = vec!["127.0.0.1"];
-    if have_ipv6() {
-        v.push("::1");
-    } else {
-        eprintln!("note: no IPv6 loopback, ::1 cases skipped");
-    }
-    v
-}
 
 /// The peer's side of a lock-step dialogue: it sends `q<N>` only after `a<N-1>`
 /// came back; returns the slowest round.

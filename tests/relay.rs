@@ -12,17 +12,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// Hosts to run each test over; ::1 only where the machine has it.
-fn loopbacks() -> Vec<&'static str> {
-    let mut v = vec!["127.0.0.1"];
-    if have_ipv6() {
-        v.push("::1");
-    } else {
-        eprintln!("note: no IPv6 loopback, ::1 cases skipped");
-    }
-    v
-}
-
 /// `client_bytes` from connect's stdin to listen's stdout while
 /// `server_bytes` go the other way, in one session; both byte-exact.
 fn duplex(host: &str, client_bytes: usize, server_bytes: usize) {

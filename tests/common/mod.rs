@@ -430,6 +430,18 @@ pub fn have_ipv6() -> bool {
     TcpListener::bind("[::1]:0").is_ok()
 }
 
+/// The loopback hosts to run a test over: 127.0.0.1, and ::1 where the
+/// machine has it (said once per call when it has not).
+pub fn loopbacks() -> Vec<&'static str> {
+    let mut v = vec!["127.0.0.1"];
+    if have_ipv6() {
+        v.push("::1");
+    } else {
+        eprintln!("note: no IPv6 loopback, ::1 cases skipped");
+    }
+    v
+}
+
 /// Polls (bounded) until something accepts TCP connections on `addr`.
 pub fn wait_port(addr: SocketAddr) {
     let deadline = Instant::now() + LONG;
