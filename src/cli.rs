@@ -449,7 +449,9 @@ pub struct RelayArgs {
 
     /// End when the peer closes, even while stdin is still open (the
     /// default when stdin is a terminal; a pipe or a file is sent to its
-    /// end, since the peer may only have half-closed).
+    /// end, since the peer may only have half-closed). What stdin still
+    /// holds then is not sent; what was sent must still be acknowledged
+    /// for exit 0.
     #[arg(long)]
     pub exit_on_eof: bool,
 
