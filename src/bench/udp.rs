@@ -93,8 +93,10 @@ pub fn send(
         }
         let mut n = batch.min((left / size as u64).max(1) as usize);
         if let Some(gap) = gap {
-            // Datagram `seq` (from 0) is earned at (seq + 1) * gap.
-            let due = (seq + 1) as f64 * gap;
+            // Datagram `seq` (from 0) is earned at seq * gap: the first
+            // goes at once (as iperf3 sends it), so even a rate below one
+            // datagram per test sends one.
+            let due = seq as f64 * gap;
             if due >= test_secs {
                 // Nothing more is earned before the end, but the test still
                 // lasts its length: the receiver measures over it.
@@ -105,7 +107,7 @@ pub fn send(
             if wait > 0.0 {
                 std::thread::sleep(Duration::from_secs_f64(wait));
             }
-            let earned = (started.elapsed().as_secs_f64() / gap).floor() as u64;
+            let earned = (started.elapsed().as_secs_f64() / gap).floor() as u64 + 1;
             n = n.min(earned.saturating_sub(seq).max(1) as usize);
         }
         for i in 0..n {

@@ -75,8 +75,12 @@ pub fn usage_error(err: clap::Error) -> Exit {
                     .collect();
                 line = format!("{} {}", line, more.join(", "));
             }
-            // clap states ranges in Rust's syntax ("1..=65536").
-            let line = line.replace("..=", " to ");
+            // clap states ranges in Rust's syntax ("0 is not in 1..=65536");
+            // only that part is reworded, never the value the user typed.
+            let line = match line.split_once(" is not in ") {
+                Some((head, range)) => format!("{head} is not in {}", range.replace("..=", " to ")),
+                None => line,
+            };
             crate::report::error(format!("{line} (see 'sonda --help')"), None);
             Exit::Usage
         }

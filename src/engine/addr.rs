@@ -111,6 +111,9 @@ pub fn split_port_text(s: &str) -> Result<(&str, Option<&str>), String> {
         let (inner, after) = rest
             .split_once(']')
             .ok_or_else(|| "unbalanced '[' in address".to_string())?;
+        if !inner.contains(':') {
+            return Err("brackets are for an IPv6 address ([::1]:80)".to_string());
+        }
         return match after {
             "" => Ok((inner, None)),
             _ => match after.strip_prefix(':') {

@@ -56,6 +56,9 @@ pub struct Counters {
     sent: AtomicU64,
     received: AtomicU64,
     last_activity_ns: AtomicU64,
+    /// Input was read for the socket, sent or not yet: a reset then means
+    /// the peer refused it, even before the first write returned.
+    offered: std::sync::atomic::AtomicBool,
 }
 
 impl Counters {
@@ -65,6 +68,7 @@ impl Counters {
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
             last_activity_ns: AtomicU64::new(0),
+            offered: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -76,6 +80,14 @@ impl Counters {
     pub fn add_sent(&self, n: usize) {
         self.sent.fetch_add(n as u64, Ordering::Relaxed);
         self.touch();
+    }
+
+    fn offer(&self) {
+        self.offered.store(true, Ordering::Relaxed);
+    }
+
+    fn offered(&self) -> bool {
+        self.offered.load(Ordering::Relaxed) || self.sent() > 0
     }
 
     pub fn add_received(&self, n: usize) {
@@ -260,6 +272,17 @@ fn run(
     let end = if sent_done {
         End::Done
     } else {
+        // The stdin thread may have met the reset that turned the reader's
+        // view into a plain EOF: its report, or the connection's state
+        // (TCP_CLOSE, where a FIN alone leaves CLOSE_WAIT), tells.
+        while let Ok(ev) = rx.try_recv() {
+            if let Event::Sent(Err(SendError::Peer(e) | SendError::Stdin(e))) = ev {
+                return Err(e);
+            }
+        }
+        if sys::tcp_state(stream.as_raw_fd()).ok() == Some(TCP_CLOSE) {
+            return Err(reset_error(peer, counters));
+        }
         let _ = stream.shutdown(Shutdown::Write);
         End::PeerClosed
     };
@@ -348,6 +371,7 @@ fn stdin_to_socket(
             }
             Err(e) => return Err(SendError::Stdin(Error::io("read stdin", &e))),
         };
+        counters.offer();
         sock.write_all(&buf[..n])
             .map_err(|e| SendError::Peer(send_error(peer, &e, counters)))?;
         counters.add_sent(n);
@@ -373,7 +397,7 @@ fn send_error(peer: SocketAddr, e: &io::Error, counters: &Counters) -> Error {
 /// some of it unread.
 fn reset_error(peer: SocketAddr, counters: &Counters) -> Error {
     let peer = display_addr(&peer);
-    if counters.sent() > 0 {
+    if counters.offered() {
         Error::new(
             Exit::Failure,
             format!("send to {peer}"),
