@@ -178,7 +178,7 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             [CompletionResult]::new('--proto', '--proto', [CompletionResultType]::ParameterName, 'Transport to measure')
             [CompletionResult]::new('--mode', '--mode', [CompletionResultType]::ParameterName, 'stream: bulk throughput; rr: request/response latency')
             [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Bytes per call (TCP stream, default 1M), per datagram (UDP stream, default 1472) or per request and response (rr, default 1)')
-            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'UDP sending rate in bits per second (K, M, G are powers of 1000); default: as fast as possible. A datagram goes once the rate has earned it, so no burst exceeds the rate, and the test still lasts --duration (a rate too low to earn one datagram sends none)')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'UDP sending rate in bits per second (K, M, G are powers of 1000); default: as fast as possible. The first datagram goes at once and each next one when the rate has earned it, so no burst exceeds the rate, and the test lasts --duration however low the rate')
             [CompletionResult]::new('--streams', '--streams', [CompletionResultType]::ParameterName, 'Parallel connections (UDP: sockets) per direction')
             [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'How long to measure, after --omit')
             [CompletionResult]::new('--bytes', '--bytes', [CompletionResultType]::ParameterName, 'Stop after this many bytes instead of a duration (stream mode)')

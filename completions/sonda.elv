@@ -169,7 +169,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --proto 'Transport to measure'
             cand --mode 'stream: bulk throughput; rr: request/response latency'
             cand --size 'Bytes per call (TCP stream, default 1M), per datagram (UDP stream, default 1472) or per request and response (rr, default 1)'
-            cand --rate 'UDP sending rate in bits per second (K, M, G are powers of 1000); default: as fast as possible. A datagram goes once the rate has earned it, so no burst exceeds the rate, and the test still lasts --duration (a rate too low to earn one datagram sends none)'
+            cand --rate 'UDP sending rate in bits per second (K, M, G are powers of 1000); default: as fast as possible. The first datagram goes at once and each next one when the rate has earned it, so no burst exceeds the rate, and the test lasts --duration however low the rate'
             cand --streams 'Parallel connections (UDP: sockets) per direction'
             cand --duration 'How long to measure, after --omit'
             cand --bytes 'Stop after this many bytes instead of a duration (stream mode)'

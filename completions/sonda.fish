@@ -137,7 +137,7 @@ udp\t''"
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l mode -d 'stream: bulk throughput; rr: request/response latency' -r -f -a "stream\t''
 rr\t''"
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l size -d 'Bytes per call (TCP stream, default 1M), per datagram (UDP stream, default 1472) or per request and response (rr, default 1)' -r
-complete -c sonda -n "__fish_sonda_using_subcommand bench" -l rate -d 'UDP sending rate in bits per second (K, M, G are powers of 1000); default: as fast as possible. A datagram goes once the rate has earned it, so no burst exceeds the rate, and the test still lasts --duration (a rate too low to earn one datagram sends none)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l rate -d 'UDP sending rate in bits per second (K, M, G are powers of 1000); default: as fast as possible. The first datagram goes at once and each next one when the rate has earned it, so no burst exceeds the rate, and the test lasts --duration however low the rate' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l streams -d 'Parallel connections (UDP: sockets) per direction' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l duration -d 'How long to measure, after --omit' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l bytes -d 'Stop after this many bytes instead of a duration (stream mode)' -r

@@ -616,9 +616,9 @@ pub struct BenchArgs {
     pub size: Option<usize>,
 
     /// UDP sending rate in bits per second (K, M, G are powers of 1000);
-    /// default: as fast as possible. A datagram goes once the rate has
-    /// earned it, so no burst exceeds the rate, and the test still lasts
-    /// --duration (a rate too low to earn one datagram sends none).
+    /// default: as fast as possible. The first datagram goes at once and
+    /// each next one when the rate has earned it, so no burst exceeds the
+    /// rate, and the test lasts --duration however low the rate.
     #[arg(long, value_name = "RATE", value_parser = crate::parse::parse_rate)]
     pub rate: Option<u64>,
 
