@@ -14,43 +14,6 @@ use std::time::{Duration, Instant};
 
 const MIB: usize = 1024 * 1024;
 
-/// True for the `-v` line that announces an admitted client
-/// (`sonda: connection from ADDR`), not its `closed` line nor a refusal.
-fn is_admitted_line(line: &str) -> bool {
-    line.starts_with("sonda: connection from ") && !line.contains(" closed: ")
-}
-
-fn is_closed_line(line: &str) -> bool {
-    line.starts_with("sonda: connection from ") && line.contains(" closed: ")
-}
-
-/// Polls (bounded) until at least `n` stderr lines satisfy `pred`.
-fn wait_lines(l: &mut Running, what: &str, n: usize, pred: fn(&str) -> bool) {
-    let deadline = Instant::now() + LONG;
-    loop {
-        let text = l.stderr_now();
-        let count = text.lines().filter(|line| pred(line)).count();
-        if count >= n {
-            return;
-        }
-        if let Ok(Some(status)) = l.child.try_wait() {
-            panic!(
-                "{} exited ({status:?}) with {count} of {n} {what} lines\nstderr:\n{}",
-                l.desc,
-                l.stderr_now()
-            );
-        }
-        if Instant::now() >= deadline {
-            let _ = l.child.kill();
-            panic!(
-                "only {count} of {n} {what} lines on stderr of {}\nstderr:\n{text}",
-                l.desc
-            );
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn client(port: u16) -> TcpStream {
     client_to(SocketAddr::from(([127, 0, 0, 1], port)))
 }

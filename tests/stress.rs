@@ -92,14 +92,6 @@ fn poll_until(limit: Duration, mut done: impl FnMut() -> bool, what: impl Fn() -
     }
 }
 
-fn is_admitted_line(line: &str) -> bool {
-    line.starts_with("sonda: connection from ") && !line.contains(" closed: ")
-}
-
-fn is_closed_line(line: &str) -> bool {
-    line.starts_with("sonda: connection from ") && line.contains(" closed: ")
-}
-
 /// The peer port of a `sonda: connection from 127.0.0.1:PORT ...` line.
 fn peer_port(line: &str) -> Option<u16> {
     let addr = line
@@ -107,40 +99,6 @@ fn peer_port(line: &str) -> Option<u16> {
         .split_whitespace()
         .next()?;
     addr.rsplit(':').next()?.parse().ok()
-}
-
-/// Polls (bounded) until `n` stderr lines of `l` satisfy `pred`.
-fn wait_lines(l: &mut Running, what: &str, n: usize, pred: impl Fn(&str) -> bool) {
-    let deadline = Instant::now() + LONG;
-    loop {
-        let text = l.stderr_now();
-        let count = text.lines().filter(|line| pred(line)).count();
-        if count >= n {
-            return;
-        }
-        if let Ok(Some(status)) = l.child.try_wait() {
-            panic!(
-                "{} exited ({status:?}) with {count} of {n} {what} lines\nstderr (tail):\n{}",
-                l.desc,
-                tail(&l.stderr_now(), 40)
-            );
-        }
-        if Instant::now() >= deadline {
-            let _ = l.child.kill();
-            panic!(
-                "only {count} of {n} {what} lines on stderr of {}\nstderr (tail):\n{}",
-                l.desc,
-                tail(&text, 40)
-            );
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// The last `n` lines of `text` (a thousand-client stderr is long).
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 fn client(port: u16) -> TcpStream {

@@ -538,3 +538,47 @@ pub fn bench_server(host: &str, extra: &[&str]) -> (Running, u16) {
     assert_ne!(port, 0, "the server printed port 0\n{}", s.stderr_now());
     (s, port)
 }
+
+/// A `-v` listener's line announcing a client.
+pub fn is_admitted_line(line: &str) -> bool {
+    line.starts_with("sonda: connection from ") && !line.contains(" closed: ")
+}
+
+/// A `-v` listener's line saying a client is done.
+pub fn is_closed_line(line: &str) -> bool {
+    line.starts_with("sonda: connection from ") && line.contains(" closed: ")
+}
+
+/// Polls (bounded) until `n` stderr lines of `l` satisfy `pred`.
+pub fn wait_lines(l: &mut Running, what: &str, n: usize, pred: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + LONG;
+    loop {
+        let text = l.stderr_now();
+        let count = text.lines().filter(|line| pred(line)).count();
+        if count >= n {
+            return;
+        }
+        if let Ok(Some(status)) = l.child.try_wait() {
+            panic!(
+                "{} exited ({status:?}) with {count} of {n} {what} lines\nstderr (tail):\n{}",
+                l.desc,
+                tail(&l.stderr_now(), 40)
+            );
+        }
+        if Instant::now() >= deadline {
+            let _ = l.child.kill();
+            panic!(
+                "only {count} of {n} {what} lines on stderr of {}\nstderr (tail):\n{}",
+                l.desc,
+                tail(&text, 40)
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The last `n` lines of `text` (a thousand-client stderr is long).
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
