@@ -437,8 +437,8 @@ fn udp_slow_rate_lasts_the_duration_and_never_bursts() {
     }
 }
 
-/// A rate that earns less than one datagram over the whole test sends at
-/// most one, and the test still lasts its --duration.
+/// A rate that earns less than one datagram over the whole test sends the
+/// first at once and no more, and the test still lasts its --duration.
 #[test]
 fn udp_rate_below_one_datagram_per_test_sends_the_first_at_once() {
     let started = Instant::now();

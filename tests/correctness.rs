@@ -234,6 +234,17 @@ fn closing_peer(l: TcpListener, read_first: usize) -> thread::JoinHandle<()> {
     })
 }
 
+/// Exit 1 with the one wording of a reset, whichever thread saw it first.
+fn expect_reset(f: &Finished) {
+    f.expect_code(1);
+    assert!(
+        f.stderr.contains("send to") && f.stderr.contains("connection reset by peer"),
+        "{}",
+        f.dump()
+    );
+    assert_no_panic(f);
+}
+
 /// Issue 10.2: after a reset the kernel keeps reporting unacknowledged
 /// bytes, and `--send-only` polled SIOCOUTQ forever.
 #[test]
@@ -249,14 +260,7 @@ fn send_only_ends_with_exit_1_when_the_peer_resets() {
         )
         .finish_within(Duration::from_secs(30));
         peer.join().unwrap();
-        f.expect_code(1);
-        // One wording whichever thread saw the reset first.
-        assert!(
-            f.stderr.contains("send to") && f.stderr.contains("connection reset by peer"),
-            "{}",
-            f.dump()
-        );
-        assert_no_panic(&f);
+        expect_reset(&f);
     }
 }
 
@@ -298,13 +302,7 @@ fn listen_send_only_ends_with_exit_1_when_the_client_resets() {
     c.read_exact(&mut buf).unwrap();
     drop(c);
     let f = sonda.finish();
-    f.expect_code(1);
-    assert!(
-        f.stderr.contains("send to") && f.stderr.contains("connection reset by peer"),
-        "{}",
-        f.dump()
-    );
-    assert_no_panic(&f);
+    expect_reset(&f);
 }
 
 /// Issue 10.3: against a server that accepts and closes at once, 100,000
