@@ -256,8 +256,25 @@ answered, but not as a working sonda bench server."
 pub struct ListenArgs {
     /// Address to listen on (default: every interface), then the port (0
     /// picks a free one); or HOST:PORT, an IPv6 address in brackets.
-    #[arg(value_name = "[HOST] PORT", num_args = 1..=2, required = true)]
+    #[arg(value_name = "[HOST] PORT", num_args = 1..=2, required_unless_present = "unix")]
     pub addr: Vec<String>,
+
+    /// Listen on a Unix domain socket at PATH instead (@NAME: a Linux
+    /// abstract name). The file is created, and removed when sonda exits;
+    /// an existing path is never replaced (see --unlink-stale).
+    #[arg(short = 'U', long, value_name = "PATH", conflicts_with_all = ["addr", "allow", "deny", "reuseport", "no_reuseaddr"])]
+    pub unix: Option<String>,
+
+    /// With -U, SOCK_SEQPACKET instead of SOCK_STREAM: record boundaries
+    /// are kept, one record per read.
+    #[arg(long, requires = "unix")]
+    pub seqpacket: bool,
+
+    /// With -U, remove a stale socket file at PATH first: only a socket
+    /// file no socket is bound to (checked in the kernel's socket table),
+    /// never a live socket or any other file.
+    #[arg(long, requires = "unix")]
+    pub unlink_stale: bool,
 
     /// Serve clients concurrently and keep listening after each one ends.
     #[arg(short = 'k', long)]
@@ -318,14 +335,25 @@ pub struct ConnectArgs {
     /// Host name or address (IPv6 with or without brackets; a link-local
     /// IPv6 address with its interface, fe80::1%eth0), or HOST:PORT
     /// with an IPv6 address in brackets, without a separate PORT.
-    pub host: String,
+    #[arg(required_unless_present = "unix")]
+    pub host: Option<String>,
 
     /// Port, 0-65535; with -z, a list of ports and ranges (20-25,80,443).
     #[arg(value_name = "PORT")]
     pub port: Option<String>,
 
-    /// Give up connecting after DUR (all addresses together); exit 4. With
-    /// -z, the bound on each probe (default 1s).
+    /// Connect to the Unix domain socket at PATH instead of HOST PORT
+    /// (@NAME: a Linux abstract name).
+    #[arg(short = 'U', long, value_name = "PATH", conflicts_with_all = ["host", "port", "zero_io", "source"])]
+    pub unix: Option<String>,
+
+    /// With -U, SOCK_SEQPACKET instead of SOCK_STREAM.
+    #[arg(long, requires = "unix")]
+    pub seqpacket: bool,
+
+    /// Give up connecting after DUR (all addresses together; with -U, a
+    /// listener whose backlog is full); exit 4. With -z, the bound on each
+    /// probe (default 1s).
     #[arg(short = 'w', long, value_name = "DUR", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 

@@ -25,6 +25,8 @@ pub fn at_interrupt(hook: impl Fn() + Send + 'static) {
 }
 
 fn run_hook() {
+    // Socket files a listener made go with the process, as on any other end.
+    crate::engine::transport::unix::remove_bound_files();
     if let Some(hook) = AT_INTERRUPT
         .lock()
         .unwrap_or_else(|p| p.into_inner())

@@ -1,14 +1,16 @@
-//! `sonda connect HOST PORT`: connect within a deadline (retrying if
-//! asked), then relay; with -z, scan instead.
+//! `sonda connect HOST PORT` / `-U PATH`: connect within a deadline
+//! (retrying if asked), then relay; with -z, scan instead.
 
-use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::cli::{ConnectArgs, TimeoutMethodArg};
-use crate::engine::addr::{parse_port, resolve};
-use crate::engine::connect::{connect_any, Attempt, ConnectOpts, TimeoutMethod};
+use crate::cli::ConnectArgs;
+use crate::config::connect::{Connect, Plan};
+use crate::config::Target;
+use crate::engine::addr::resolve;
+use crate::engine::connect::Attempt;
 use crate::engine::relay::{relay, Counters, End};
 use crate::engine::socket::display_addr;
+use crate::engine::transport::{tcp, unix, Conn};
 use crate::error::{Error, Exit};
 use crate::report;
 
@@ -16,84 +18,61 @@ use super::progress::Progress;
 use super::Global;
 
 pub fn run(global: &Global, args: ConnectArgs) -> anyhow::Result<Exit> {
-    let (host, port_text) = super::host_and_port(&args.host, args.port.as_deref())?;
-    if args.zero_io {
-        return super::scan::run(global, &args, &host, &port_text);
-    }
-    let port = parse_port(&port_text).map_err(|why| {
-        let hint = if port_text.contains([',', '-']) {
-            " (port lists need -z)"
-        } else {
-            ""
-        };
-        Error::usage(
-            format!("invalid port '{port_text}'"),
-            format!("{why}{hint}"),
-        )
-    })?;
-    let (stream, peer, took) = connect_with_retries(global, &args, &host, port)?;
+    let cfg = match Plan::try_from((&args, global.family))? {
+        Plan::Scan { host, ports } => return super::scan::run(global, &args, &host, &ports),
+        Plan::Relay(cfg) => cfg,
+    };
+    let (stream, took) = connect_with_retries(&cfg)?;
     if report::verbose() {
-        let local = stream
-            .local_addr()
-            .map(|a| display_addr(&a))
-            .unwrap_or_else(|_| "?".into());
-        report::info(format!(
+        let local = stream.local().unwrap_or_else(|| "?".into());
+        let mut line = format!(
             "connected to {} from {local} in {}",
-            display_addr(&peer),
+            stream.peer(),
             report::duration(took)
-        ));
+        );
+        if let Some(cred) = stream.peer().credentials() {
+            line.push_str(&format!(" (listener {cred})"));
+        }
+        report::info(line);
     }
     let counters = Counters::new();
-    let bar = if args.progress {
+    let bar = if cfg.progress {
         Progress::start(&counters)
     } else {
         None
     };
-    let result = relay(stream, peer, &args.relay.to_opts(), &counters);
+    let result = relay(&stream, &cfg.relay, &counters);
     drop(bar);
     let stats = counters.stats();
     report::info(format!(
         "{}: sent {}, received {} in {}",
-        display_addr(&peer),
+        stream.peer(),
         report::bytes(stats.sent),
         report::bytes(stats.received),
         report::duration(stats.elapsed)
     ));
-    if result? == End::PeerClosed && args.relay.ends_at_peer_eof_for_terminal() {
+    if result? == End::PeerClosed && cfg.notice_peer_eof {
         super::notice_peer_eof();
     }
     Ok(Exit::Success)
 }
 
-/// Resolves and connects, again after a failure while `--retry` allows:
-/// the delay doubles from `--retry-delay` up to ten times it, and
-/// `--retry-until` bounds the whole. The last attempt's error is returned.
-fn connect_with_retries(
-    global: &Global,
-    args: &ConnectArgs,
-    host: &str,
-    port: u16,
-) -> Result<(TcpStream, SocketAddr, Duration), Error> {
-    let opts = ConnectOpts {
-        timeout: args.timeout.filter(|d| !d.is_zero()),
-        method: match args.timeout_method {
-            TimeoutMethodArg::Poll => TimeoutMethod::Poll,
-            TimeoutMethodArg::Alarm => TimeoutMethod::Alarm,
-        },
-        source: args.source,
-        sock: args.socket.to_opts(),
-    };
-    let started = Instant::now();
-    let attempts = args.retry.saturating_add(1);
-    let cap = args.retry_delay.saturating_mul(10);
-    let mut delay = args.retry_delay;
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let result = resolve(host, port, global.family).and_then(|addrs| {
+/// One connect to the target: every address a name resolves to in turn,
+/// or the Unix socket.
+fn connect_once(cfg: &Connect) -> Result<(Conn, Duration), Error> {
+    match &cfg.target {
+        Target::Unix(addr) => {
+            report::info(format!("trying {addr}"));
+            let started = Instant::now();
+            let stream = unix::connect(addr, cfg.kind, cfg.connect.timeout)?;
+            Ok((stream, started.elapsed()))
+        }
+        Target::Inet { host, port } => {
+            let host = host.as_deref().unwrap_or("localhost");
+            let addrs = resolve(host, *port, cfg.family)?;
             let total = addrs.len();
             let mut tried = 0;
-            connect_any(&addrs, &opts, |a| match a {
+            tcp::connect(&addrs, &cfg.connect, |a| match a {
                 Attempt::Trying(addr) => {
                     tried += 1;
                     report::info(format!(
@@ -106,8 +85,22 @@ fn connect_with_retries(
                 Attempt::Failed(_, err) if tried < total => report::info(err),
                 Attempt::Failed(..) => {}
             })
-        });
-        let err = match result {
+        }
+    }
+}
+
+/// Connects, again after a failure while `--retry` allows: the delay
+/// doubles from `--retry-delay` up to ten times it, and `--retry-until`
+/// bounds the whole. The last attempt's error is returned.
+fn connect_with_retries(cfg: &Connect) -> Result<(Conn, Duration), Error> {
+    let started = Instant::now();
+    let attempts = cfg.retries.saturating_add(1);
+    let cap = cfg.retry_delay.saturating_mul(10);
+    let mut delay = cfg.retry_delay;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let err = match connect_once(cfg) {
             Ok(ok) => return Ok(ok),
             Err(e) => e,
         };
@@ -115,7 +108,7 @@ fn connect_with_retries(
             err.exit,
             Exit::Refused | Exit::TimedOut | Exit::Resolve | Exit::Failure
         );
-        let out_of_time = args
+        let out_of_time = cfg
             .retry_until
             .is_some_and(|until| started.elapsed() + delay > until);
         if attempt == attempts || !retryable || out_of_time {
@@ -126,6 +119,6 @@ fn connect_with_retries(
             report::duration(delay)
         ));
         std::thread::sleep(delay);
-        delay = (delay * 2).min(cap.max(args.retry_delay));
+        delay = (delay * 2).min(cap.max(cfg.retry_delay));
     }
 }

@@ -1,6 +1,6 @@
-//! `sonda listen [HOST] PORT`: one client by default, or many with `-k`.
+//! `sonda listen [HOST] PORT` / `-U PATH`: one client by default, or many
+//! with `-k`.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
@@ -8,104 +8,59 @@ use std::thread;
 use std::time::Duration;
 
 use crate::cli::ListenArgs;
-use crate::engine::addr::{resolve, Acl};
+use crate::config::listen::{Listen, Service};
+use crate::config::Target;
+use crate::engine::addr::{resolve, Acl, Family};
 use crate::engine::hub::{self, Chunk, Hub};
 use crate::engine::relay::{
-    echo, relay, socket_to_output, Counters, Direction, End, Output, RecvError, RelayOpts, Stats,
+    echo, relay, socket_to_output, Counters, Direction, End, Output, RecvError, Stats,
 };
-use crate::engine::socket::{
-    configure_accepted, display_addr, listen_on, listen_wildcard, SocketOpts,
-};
+use crate::engine::socket::{listen_on, listen_wildcard};
+use crate::engine::transport::tcp::TcpListener;
+use crate::engine::transport::{unix, Conn, Listener, Peer, Stream};
 use crate::error::{Error, Exit};
 use crate::{report, signals};
 
 use super::progress::Progress;
 use super::Global;
 
-/// What is done with each client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Service {
-    Relay,
-    Echo,
-    Sink,
-}
-
-struct Config {
-    service: Service,
-    relay: RelayOpts,
-    sock: SocketOpts,
-    acl: Acl,
-    max_conns: usize,
-    progress: bool,
-    /// Say so when the client's EOF ends a terminal session.
-    notice_peer_eof: bool,
-}
-
-/// Clients a `-k` listener serves at once unless --max-conns says.
-const DEFAULT_MAX_CONNS: u32 = 100;
-
 pub fn run(global: &Global, args: ListenArgs) -> anyhow::Result<Exit> {
-    if let (Some(n), false) = (args.max_conns, args.keep_open) {
-        return Err(Error::usage(
-            format!("--max-conns '{n}'"),
-            "applies only with -k/--keep-open (without it one client is served)",
-        )
-        .into());
-    }
-    let (host, port) = super::split_addr(&args.addr)?;
-    let mut sock = args.socket.to_opts();
-    sock.reuseaddr = !args.no_reuseaddr;
-    sock.reuseport = args.reuseport;
-    let listener = match host {
-        None => listen_wildcard(port, global.family, &sock, args.backlog)?,
-        Some(host) => {
-            let addr = resolve(&host, port, global.family)?[0];
-            let v6only = (global.family == crate::engine::addr::Family::V6).then_some(true);
-            listen_on(addr, &sock, args.backlog, v6only)?
-        }
-    };
-    if let Ok(local) = listener.local_addr() {
-        report::info(format!(
-            "listening on {}",
-            listening_addr(&listener, &local)
-        ));
-    }
-    let cfg = Config {
-        service: if args.echo {
-            Service::Echo
-        } else if args.sink {
-            Service::Sink
-        } else {
-            Service::Relay
-        },
-        relay: args.relay.to_opts(),
-        sock,
-        acl: Acl {
-            allow: args.allow,
-            deny: args.deny,
-        },
-        max_conns: args.max_conns.unwrap_or(DEFAULT_MAX_CONNS) as usize,
-        progress: args.progress && !args.keep_open,
-        notice_peer_eof: args.relay.ends_at_peer_eof_for_terminal(),
-    };
-    if args.keep_open {
+    let cfg = Listen::try_from((&args, global.family))?;
+    let listener = open(&cfg)?;
+    report::info(format!("listening on {}", listener.local()));
+    if cfg.keep_open {
         serve_forever(listener, Arc::new(cfg))
     } else {
         serve_one(listener, &cfg)
     }
 }
 
-fn listening_addr(listener: &TcpListener, local: &SocketAddr) -> String {
-    let dual = local.is_ipv6()
-        && local.ip().is_unspecified()
-        && socket2::SockRef::from(listener)
-            .only_v6()
-            .map(|v| !v)
-            .unwrap_or(false);
-    if dual {
-        format!("{} (IPv4 and IPv6)", display_addr(local))
-    } else {
-        display_addr(local)
+/// The listening socket of the configured transport.
+fn open(cfg: &Listen) -> Result<Arc<dyn Listener>, Error> {
+    match &cfg.target {
+        Target::Inet { host: None, port } => Ok(Arc::new(TcpListener::new(listen_wildcard(
+            *port,
+            cfg.family,
+            &cfg.sock,
+            cfg.backlog,
+        )?))),
+        Target::Inet {
+            host: Some(host),
+            port,
+        } => {
+            let addr = resolve(host, *port, cfg.family)?[0];
+            let v6only = (cfg.family == Family::V6).then_some(true);
+            Ok(Arc::new(TcpListener::new(listen_on(
+                addr,
+                &cfg.sock,
+                cfg.backlog,
+                v6only,
+            )?)))
+        }
+        Target::Unix(addr) => {
+            let bound = unix::bind(addr, cfg.kind.socket_type(), cfg.unix_bind, &crate::engine::diag::UnixTable)?;
+            Ok(Arc::new(bound.listen(cfg.backlog)?))
+        }
     }
 }
 
@@ -113,12 +68,12 @@ fn listening_addr(listener: &TcpListener, local: &SocketAddr) -> String {
 /// With `stop`, gives up as soon as a client thread has ended the listener,
 /// with the outcome it left.
 fn accept_admitted(
-    listener: &TcpListener,
+    listener: &dyn Listener,
     acl: &Acl,
     stop: Option<&Stop>,
 ) -> anyhow::Result<Accepted> {
     loop {
-        let (stream, peer) = match listener.accept() {
+        let stream = match listener.accept() {
             Ok(c) => c,
             Err(e) => {
                 if let Some(outcome) = stop.and_then(Stop::take) {
@@ -130,12 +85,13 @@ fn accept_admitted(
                 return Err(Error::io("accept", &e).into());
             }
         };
-        if acl.permits(peer.ip()) {
-            return Ok(Accepted::Client(stream, peer));
+        // A Unix peer has no address to decide on; -U rules ACLs out.
+        if stream.peer().ip().is_none_or(|ip| acl.permits(ip)) {
+            return Ok(Accepted::Client(stream));
         }
         report::info(format!(
             "denied connection from {} (--allow/--deny)",
-            display_addr(&peer)
+            stream.peer()
         ));
     }
 }
@@ -155,7 +111,7 @@ fn transient_accept_error(e: &std::io::Error) -> bool {
 }
 
 enum Accepted {
-    Client(TcpStream, SocketAddr),
+    Client(Conn),
     /// A client thread ended the listener (stdout closed or failed).
     Stopped(anyhow::Result<Exit>),
 }
@@ -166,11 +122,11 @@ enum Accepted {
 /// so the exit status has one road out of the process.
 struct Stop {
     outcome: Mutex<Option<anyhow::Result<Exit>>>,
-    listener: Arc<TcpListener>,
+    listener: Arc<dyn Listener>,
 }
 
 impl Stop {
-    fn new(listener: Arc<TcpListener>) -> Stop {
+    fn new(listener: Arc<dyn Listener>) -> Stop {
         Stop {
             outcome: Mutex::new(None),
             listener,
@@ -182,9 +138,7 @@ impl Stop {
         let mut slot = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
             *slot = Some(outcome);
-            // shutdown(SHUT_RD) of a listening socket stops it listening;
-            // a blocked accept(2) returns EINVAL.
-            let _ = socket2::SockRef::from(&*self.listener).shutdown(std::net::Shutdown::Read);
+            self.listener.stop();
         }
     }
 
@@ -197,25 +151,27 @@ impl Stop {
     }
 }
 
-fn serve_one(listener: TcpListener, cfg: &Config) -> anyhow::Result<Exit> {
-    let (stream, peer) = match accept_admitted(&listener, &cfg.acl, None)? {
-        Accepted::Client(stream, peer) => (stream, peer),
+fn serve_one(listener: Arc<dyn Listener>, cfg: &Listen) -> anyhow::Result<Exit> {
+    let stream = match accept_admitted(&*listener, &cfg.acl, None)? {
+        Accepted::Client(stream) => stream,
         Accepted::Stopped(outcome) => return outcome,
     };
     // One client only: stop accepting, so later connects are refused.
     drop(listener);
-    report::info(format!("connection from {}", display_addr(&peer)));
-    configure_accepted(&stream, &cfg.sock).map_err(|e| Error::io("set socket options", &e))?;
+    announce(stream.peer());
+    stream
+        .configure(&cfg.sock)
+        .map_err(|e| Error::io("set socket options", &e))?;
     let counters = Counters::new();
     let bar = cfg.progress.then(|| Progress::start(&counters));
     let result = match cfg.service {
-        Service::Relay => relay(stream, peer, &cfg.relay, &counters),
+        Service::Relay => relay(&stream, &cfg.relay, &counters),
         Service::Echo | Service::Sink => {
-            serve_unattended(&stream, peer, cfg, &counters).map(|()| End::Done)
+            serve_unattended(&*stream, cfg, &counters).map(|()| End::Done)
         }
     };
     drop(bar);
-    report_end(peer, &counters.stats(), cfg.service);
+    report_end(stream.peer(), &counters.stats(), cfg.service);
     if result? == End::PeerClosed && cfg.notice_peer_eof {
         super::notice_peer_eof();
     }
@@ -223,16 +179,11 @@ fn serve_one(listener: TcpListener, cfg: &Config) -> anyhow::Result<Exit> {
 }
 
 /// `--echo` and `--sink` on one client, in the calling thread.
-fn serve_unattended(
-    stream: &TcpStream,
-    peer: SocketAddr,
-    cfg: &Config,
-    counters: &Counters,
-) -> Result<(), Error> {
+fn serve_unattended(stream: &dyn Stream, cfg: &Listen, counters: &Counters) -> Result<(), Error> {
     let idle = cfg.relay.idle_timeout;
     match cfg.service {
-        Service::Echo => echo(stream, peer, counters, CLIENT_BUF, idle),
-        _ => match socket_to_output(stream, peer, counters, Output::Discard, CLIENT_BUF, idle) {
+        Service::Echo => echo(stream, counters, CLIENT_BUF, idle),
+        _ => match socket_to_output(stream, counters, Output::Discard, CLIENT_BUF, idle) {
             Ok(()) => Ok(()),
             Err(RecvError::Socket(e) | RecvError::Stdout(e)) => Err(e),
             Err(RecvError::StdoutClosed) => Ok(()),
@@ -240,11 +191,21 @@ fn serve_unattended(
     }
 }
 
-fn report_end(peer: SocketAddr, stats: &Stats, service: Service) {
+/// "connection from ...", with a Unix client's credentials (SO_PEERCRED).
+fn announce(peer: &Peer) {
     if !report::verbose() {
         return;
     }
-    let peer = display_addr(&peer);
+    match peer.credentials() {
+        Some(cred) => report::info(format!("connection from {cred}")),
+        None => report::info(format!("connection from {peer}")),
+    }
+}
+
+fn report_end(peer: &Peer, stats: &Stats, service: Service) {
+    if !report::verbose() {
+        return;
+    }
     let took = report::duration(stats.elapsed);
     match service {
         Service::Sink => report::info(format!(
@@ -260,7 +221,7 @@ fn report_end(peer: SocketAddr, stats: &Stats, service: Service) {
 }
 
 /// `-k`: accept forever, one thread per client (two when stdin is relayed).
-fn serve_forever(listener: TcpListener, cfg: Arc<Config>) -> anyhow::Result<Exit> {
+fn serve_forever(listener: Arc<dyn Listener>, cfg: Arc<Listen>) -> anyhow::Result<Exit> {
     let hub = Hub::new();
     let sends = cfg.service == Service::Relay && cfg.relay.direction != Direction::RecvOnly;
     if sends {
@@ -276,7 +237,6 @@ fn serve_forever(listener: TcpListener, cfg: Arc<Config>) -> anyhow::Result<Exit
     }
     let active = Arc::new(AtomicUsize::new(0));
     let next_id = AtomicU64::new(0);
-    let listener = Arc::new(listener);
     let stop = Arc::new(Stop::new(listener.clone()));
     let totals = Arc::new(Totals::default());
     {
@@ -293,14 +253,14 @@ fn serve_forever(listener: TcpListener, cfg: Arc<Config>) -> anyhow::Result<Exit
         });
     }
     loop {
-        let (stream, peer) = match accept_admitted(&listener, &cfg.acl, Some(&stop))? {
-            Accepted::Client(stream, peer) => (stream, peer),
+        let stream = match accept_admitted(&*listener, &cfg.acl, Some(&stop))? {
+            Accepted::Client(stream) => stream,
             Accepted::Stopped(outcome) => return outcome,
         };
         if active.load(Ordering::SeqCst) >= cfg.max_conns {
             report::info(format!(
                 "refused connection from {}: {} clients already (--max-conns)",
-                display_addr(&peer),
+                stream.peer(),
                 cfg.max_conns
             ));
             continue;
@@ -310,11 +270,11 @@ fn serve_forever(listener: TcpListener, cfg: Arc<Config>) -> anyhow::Result<Exit
         // Join the fan-out before the connection is announced, so every
         // byte of stdin read after the announcement reaches this client.
         let queue = if sends { hub.join(id) } else { None };
-        report::info(format!("connection from {}", display_addr(&peer)));
+        announce(stream.peer());
+        let peer = stream.peer().to_string();
         let client = Client {
             id,
             stream,
-            peer,
             cfg: cfg.clone(),
             hub: sends.then(|| hub.clone()),
             queue,
@@ -330,8 +290,7 @@ fn serve_forever(listener: TcpListener, cfg: Arc<Config>) -> anyhow::Result<Exit
             hub.leave(id);
             active.fetch_sub(1, Ordering::SeqCst);
             report::warn(format!(
-                "serve {}: {}",
-                display_addr(&peer),
+                "serve {peer}: {}",
                 crate::error::describe(&e)
             ));
         }
@@ -348,9 +307,8 @@ const CLIENT_BUF: usize = 16 * 1024;
 
 struct Client {
     id: u64,
-    stream: TcpStream,
-    peer: SocketAddr,
-    cfg: Arc<Config>,
+    stream: Conn,
+    cfg: Arc<Listen>,
     /// The fan-out, when stdin is relayed to clients.
     hub: Option<Arc<Hub>>,
     /// This client's share of stdin; `None` once stdin has ended.
@@ -384,7 +342,7 @@ impl Client {
             .received
             .fetch_add(stats.received, Ordering::Relaxed);
         self.totals.sent.fetch_add(stats.sent, Ordering::Relaxed);
-        report_end(self.peer, &stats, self.cfg.service);
+        report_end(self.stream.peer(), &stats, self.cfg.service);
         match result {
             Ok(()) => {}
             // stdout is shared by every client: once it is gone, nothing
@@ -397,22 +355,22 @@ impl Client {
 
     fn serve_inner(&mut self, counters: &Arc<Counters>) -> Result<(), RecvError> {
         let fail = |e: std::io::Error| RecvError::Socket(Error::io("set socket options", &e));
-        configure_accepted(&self.stream, &self.cfg.sock).map_err(fail)?;
+        self.stream.configure(&self.cfg.sock).map_err(fail)?;
         match self.cfg.service {
             Service::Echo | Service::Sink => {
-                return serve_unattended(&self.stream, self.peer, &self.cfg, counters)
+                return serve_unattended(&*self.stream, &self.cfg, counters)
                     .map_err(RecvError::Socket)
             }
             Service::Relay => {}
         }
         if self.hub.is_some() {
             let queue = self.queue.take();
-            let sock = self.stream.try_clone().map_err(fail)?;
+            let sock = self.stream.clone();
             let (counters, half_close) = (counters.clone(), self.cfg.relay.half_close);
             thread::Builder::new()
                 .name(format!("client-{}-tx", self.id))
                 .stack_size(CLIENT_STACK)
-                .spawn(move || hub::write_queue(&sock, queue, &counters, half_close))
+                .spawn(move || hub::write_queue(&*sock, queue, &counters, half_close))
                 .map_err(fail)?;
         }
         let out = match self.cfg.relay.direction {
@@ -424,6 +382,6 @@ impl Client {
         // which also releases a writer blocked on a client that stopped
         // reading.
         let idle = self.cfg.relay.idle_timeout;
-        socket_to_output(&self.stream, self.peer, counters, out, CLIENT_BUF, idle)
+        socket_to_output(&*self.stream, counters, out, CLIENT_BUF, idle)
     }
 }

@@ -7,13 +7,14 @@
 //! chunk size. At stdin's EOF every current client is half-closed, and so is
 //! every client that joins later.
 
-use std::io::{self, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io;
+use std::net::Shutdown;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use super::relay::Counters;
 use super::stdio;
+use super::transport::Stream;
 
 /// Chunks a client may have queued before the fan-out waits for it.
 const QUEUE_DEPTH: usize = 4;
@@ -94,14 +95,14 @@ impl Hub {
 /// A client's writer: its queue into its socket. When the queue ends (stdin
 /// EOF, or the client left) the socket is half-closed if `half_close`.
 pub fn write_queue(
-    mut sock: &TcpStream,
+    sock: &dyn Stream,
     queue: Option<Receiver<Chunk>>,
     counters: &Counters,
     half_close: bool,
 ) {
     if let Some(queue) = queue {
         for chunk in queue {
-            if sock.write_all(&chunk).is_err() {
+            if sock.send_all(&chunk).is_err() {
                 // The client is gone; its reader reports the end.
                 return;
             }

@@ -14,4 +14,5 @@ pub mod socket;
 pub mod splice;
 pub mod stdio;
 pub mod sys;
+pub mod transport;
 pub mod udp;

@@ -7,18 +7,18 @@
 //! direction (TCP flow control then slows the peer), so memory is the two
 //! fixed buffers whatever the transfer size or the reader's speed.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::poll::{self, Events};
-use super::socket::display_addr;
 use super::splice::{self, Kind};
-use super::{stdio, sys};
+use super::stdio;
+use super::transport::{Conn, Peer, Stream};
 use crate::error::{Error, Exit};
 
 /// Bytes per read/write call on the plain path. Large calls mean fewer
@@ -154,13 +154,8 @@ pub enum RecvError {
 /// A session that sent data ends with `Ok` only once the peer's kernel has
 /// acknowledged every byte and no reset has arrived: exit 0 then means the
 /// peer has it all.
-pub fn relay(
-    stream: TcpStream,
-    peer: SocketAddr,
-    opts: &RelayOpts,
-    counters: &Arc<Counters>,
-) -> Result<End, Error> {
-    run(&stream, peer, opts, counters)
+pub fn relay(stream: &Conn, opts: &RelayOpts, counters: &Arc<Counters>) -> Result<End, Error> {
+    run(stream, opts, counters)
 }
 
 /// Why the stdin-to-socket direction stopped early.
@@ -176,34 +171,29 @@ enum Event {
     Received(Result<(), RecvError>),
 }
 
-fn run(
-    stream: &TcpStream,
-    peer: SocketAddr,
-    opts: &RelayOpts,
-    counters: &Arc<Counters>,
-) -> Result<End, Error> {
+fn run(stream: &Conn, opts: &RelayOpts, counters: &Arc<Counters>) -> Result<End, Error> {
+    let peer = stream.peer();
     let (tx, rx) = mpsc::channel();
     let spawn_fail = |e: io::Error| Error::io("start relay thread", &e);
     if opts.direction != Direction::RecvOnly {
-        let sock = stream
-            .try_clone()
-            .map_err(|e| Error::io("dup socket", &e))?;
+        let sock = stream.clone();
         let (tx, counters, half_close) = (tx.clone(), counters.clone(), opts.half_close);
         thread::Builder::new()
             .name("stdin".into())
             .spawn(move || {
-                let r = stdin_to_socket(&sock, peer, &counters, half_close);
+                let r = stdin_to_socket(&*sock, &counters, half_close);
                 let _ = tx.send(Event::Sent(r));
             })
             .map_err(spawn_fail)?;
     }
     {
-        let sock = stream
-            .try_clone()
-            .map_err(|e| Error::io("dup socket", &e))?;
+        let sock = stream.clone();
         let out = match opts.direction {
             Direction::SendOnly => Output::Discard,
-            _ if opts.fast && splice::kind(libc::STDOUT_FILENO) == Kind::Pipe => {
+            _ if opts.fast
+                && stream.raw_fd().is_some()
+                && splice::kind(libc::STDOUT_FILENO) == Kind::Pipe =>
+            {
                 Output::SpliceThenClose
             }
             _ => Output::StdoutThenClose,
@@ -214,7 +204,7 @@ fn run(
             .spawn(move || {
                 // The idle timeout is this thread's loop's job: it sees both
                 // directions.
-                let r = socket_to_output(&sock, peer, &counters, out, BUF_SIZE, None);
+                let r = socket_to_output(&*sock, &counters, out, BUF_SIZE, None);
                 let _ = tx.send(Event::Received(r));
             })
             .map_err(spawn_fail)?;
@@ -280,7 +270,7 @@ fn run(
                 return Err(e);
             }
         }
-        if sys::tcp_state(stream.as_raw_fd()).ok() == Some(TCP_CLOSE) {
+        if stream.reset_state() {
             return Err(reset_error(peer, counters));
         }
         let _ = stream.shutdown(Shutdown::Write);
@@ -290,8 +280,7 @@ fn run(
     // bytes in the socket before it is counted.
     if opts.direction != Direction::RecvOnly {
         wait_acked(
-            stream,
-            peer,
+            &**stream,
             counters,
             opts.idle_timeout,
             &rx,
@@ -301,10 +290,10 @@ fn run(
     Ok(end)
 }
 
-fn idle_error(peer: SocketAddr, limit: Duration) -> Error {
+fn idle_error(peer: &Peer, limit: Duration) -> Error {
     Error::new(
         Exit::TimedOut,
-        format!("relay with {}", display_addr(&peer)),
+        format!("relay with {peer}"),
         format!(
             "no data either way for {} (--idle-timeout)",
             humantime::format_duration(limit)
@@ -312,16 +301,15 @@ fn idle_error(peer: SocketAddr, limit: Duration) -> Error {
     )
 }
 
-/// Waits until `fd` is ready for `events`. With an idle limit, fails with
-/// the idle error once no byte has moved either way for that long, as the
-/// session's counters tell: the one meaning of --idle-timeout, whichever
-/// thread is waiting and on what.
+/// Waits until `ready` says so (it is given how long it may wait). With an
+/// idle limit, fails with the idle error once no byte has moved either way
+/// for that long, as the session's counters tell: the one meaning of
+/// --idle-timeout, whichever thread is waiting and on what.
 fn wait_ready(
-    fd: BorrowedFd<'_>,
-    events: Events,
+    ready: impl Fn(Option<Duration>) -> io::Result<bool>,
     counters: &Counters,
     idle: Option<Duration>,
-    peer: SocketAddr,
+    peer: &Peer,
 ) -> Result<(), Error> {
     loop {
         let left = match idle {
@@ -334,7 +322,7 @@ fn wait_ready(
                 Some(limit - idle_for)
             }
         };
-        match poll::ready(fd, events, left) {
+        match ready(left) {
             Ok(false) => continue,
             Ok(true) => return Ok(()),
             Err(e) => return Err(Error::io("poll", &e)),
@@ -349,12 +337,8 @@ fn wait_ready(
 /// sendfile(2) from a file (1.7 GiB/s against 2.4) are slower, because the
 /// receiving side copies the data anyway and the kernel-copy paths add page
 /// bookkeeping. A stdin pipe is grown so each read can take 1 MiB.
-fn stdin_to_socket(
-    mut sock: &TcpStream,
-    peer: SocketAddr,
-    counters: &Counters,
-    half_close: bool,
-) -> Result<(), SendError> {
+fn stdin_to_socket(sock: &dyn Stream, counters: &Counters, half_close: bool) -> Result<(), SendError> {
+    let peer = sock.peer();
     let stdin = libc::STDIN_FILENO;
     if splice::kind(stdin) == Kind::Pipe {
         splice::grow_pipe(stdin);
@@ -372,7 +356,7 @@ fn stdin_to_socket(
             Err(e) => return Err(SendError::Stdin(Error::io("read stdin", &e))),
         };
         counters.offer();
-        sock.write_all(&buf[..n])
+        sock.send_all(&buf[..n])
             .map_err(|e| SendError::Peer(send_error(peer, &e, counters)))?;
         counters.add_sent(n);
     }
@@ -384,19 +368,18 @@ fn stdin_to_socket(
     Ok(())
 }
 
-fn send_error(peer: SocketAddr, e: &io::Error, counters: &Counters) -> Error {
+fn send_error(peer: &Peer, e: &io::Error, counters: &Counters) -> Error {
     if matches!(e.raw_os_error(), Some(libc::EPIPE) | Some(libc::ECONNRESET)) {
         return reset_error(peer, counters);
     }
-    Error::io(format!("send to {}", display_addr(&peer)), e)
+    Error::io(format!("send to {peer}"), e)
 }
 
 /// A reset, whichever call noticed it (a write's EPIPE or ECONNRESET, a
 /// read's ECONNRESET, SO_ERROR, TCP_CLOSE with bytes unacknowledged), in
 /// one wording: when data was sent, a reset means the peer closed with
 /// some of it unread.
-fn reset_error(peer: SocketAddr, counters: &Counters) -> Error {
-    let peer = display_addr(&peer);
+fn reset_error(peer: &Peer, counters: &Counters) -> Error {
     if counters.offered() {
         Error::new(
             Exit::Failure,
@@ -430,8 +413,7 @@ pub enum Output {
 /// With `idle`, gives up once nothing has moved either way for that long
 /// (a thread that serves a client alone has no one else to watch).
 pub fn socket_to_output(
-    mut sock: &TcpStream,
-    peer: SocketAddr,
+    sock: &dyn Stream,
     counters: &Counters,
     out: Output,
     buf_size: usize,
@@ -443,16 +425,17 @@ pub fn socket_to_output(
         // A default pipe takes 64 KiB at a time; let each call move 1 MiB.
         splice::grow_pipe(libc::STDOUT_FILENO);
     }
+    let peer = sock.peer();
     if out == Output::SpliceThenClose {
-        return splice_to_stdout(sock, peer, counters, buf_size);
+        return splice_to_stdout(sock, counters, buf_size);
     }
     let mut buf = vec![0u8; buf_size];
     loop {
         if idle.is_some() {
-            wait_ready(sock.as_fd(), Events::POLLIN, counters, idle, peer)
+            wait_ready(|t| sock.ready(Events::POLLIN, t), counters, idle, peer)
                 .map_err(RecvError::Socket)?;
         }
-        let n = match sock.read(&mut buf) {
+        let n = match sock.recv(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -486,16 +469,15 @@ pub fn socket_to_output(
 /// coproc or a FIFO then stalls one reply behind). So poll(2) first for
 /// data, then splice with SPLICE_F_NONBLOCK, which only moves what is there;
 /// EAGAIN then means the pipe is full, and poll waits for room.
-fn splice_to_stdout(
-    sock: &TcpStream,
-    peer: SocketAddr,
-    counters: &Counters,
-    buf_size: usize,
-) -> Result<(), RecvError> {
-    let (fd, stdout) = (sock.as_raw_fd(), libc::STDOUT_FILENO);
+fn splice_to_stdout(sock: &dyn Stream, counters: &Counters, buf_size: usize) -> Result<(), RecvError> {
+    let peer = sock.peer();
+    let Some(raw) = sock.raw_fd() else {
+        return socket_to_output(sock, counters, Output::StdoutThenClose, buf_size, None);
+    };
+    let (fd, stdout) = (raw.as_raw_fd(), libc::STDOUT_FILENO);
     let mut moved_any = false;
     loop {
-        wait_ready(sock.as_fd(), Events::POLLIN, counters, None, peer)
+        wait_ready(|t| sock.ready(Events::POLLIN, t), counters, None, peer)
             .map_err(RecvError::Socket)?;
         match splice::splice_nonblock(fd, stdout, splice::CHUNK) {
             Ok(0) => break,
@@ -507,18 +489,17 @@ fn splice_to_stdout(
                 if !moved_any
                     && matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) =>
             {
-                return socket_to_output(
-                    sock,
-                    peer,
-                    counters,
-                    Output::StdoutThenClose,
-                    buf_size,
-                    None,
-                );
+                return socket_to_output(sock, counters, Output::StdoutThenClose, buf_size, None);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                wait_ready(io::stdout().as_fd(), Events::POLLOUT, counters, None, peer)
-                    .map_err(RecvError::Stdout)?;
+                let stdout = io::stdout();
+                wait_ready(
+                    |t| poll::ready(stdout.as_fd(), Events::POLLOUT, t),
+                    counters,
+                    None,
+                    peer,
+                )
+                .map_err(RecvError::Stdout)?;
             }
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Err(RecvError::StdoutClosed),
             Err(e)
@@ -535,16 +516,12 @@ fn splice_to_stdout(
     stdio::close_stdout().map_err(|e| RecvError::Stdout(Error::io("close stdout", &e)))
 }
 
-fn recv_error(peer: SocketAddr, e: &io::Error, counters: &Counters) -> Error {
+fn recv_error(peer: &Peer, e: &io::Error, counters: &Counters) -> Error {
     if e.raw_os_error() == Some(libc::ECONNRESET) {
         return reset_error(peer, counters);
     }
-    Error::io(format!("receive from {}", display_addr(&peer)), e)
+    Error::io(format!("receive from {peer}"), e)
 }
-
-/// TCP_CLOSE from the kernel's tcp_states.h: what a connection becomes when
-/// a reset arrives (and after a normal close once every byte is acked).
-const TCP_CLOSE: u8 = 7;
 
 /// Waits until the peer's kernel has acknowledged every byte sent
 /// (SIOCOUTQ reaches 0), so that an exit 0 means the peer has it all, and
@@ -555,24 +532,22 @@ const TCP_CLOSE: u8 = 7;
 /// as activity). `send_errors` says whether a failure of the stdin thread
 /// still matters (not once the session shut the socket down itself).
 fn wait_acked(
-    stream: &TcpStream,
-    peer: SocketAddr,
+    stream: &dyn Stream,
     counters: &Counters,
     idle: Option<Duration>,
     events: &mpsc::Receiver<Event>,
     send_errors: bool,
 ) -> Result<(), Error> {
-    let fd = stream.as_raw_fd();
+    let peer = stream.peer();
     let mut last_unacked = usize::MAX;
     // Acks usually come within a round trip; back off from 1 ms so a slow
     // peer costs few wake-ups.
     let mut pause = Duration::from_millis(1);
     loop {
-        check_reset(stream, peer, counters)?;
-        let unacked = match sys::unacked(fd) {
-            Ok(n) => n,
-            // Not a socket that can tell: nothing to wait for.
-            Err(_) => return Ok(()),
+        check_reset(stream, counters)?;
+        let Some(unacked) = stream.unacked() else {
+            // A transport that cannot tell: nothing to wait for.
+            return Ok(());
         };
         if unacked == 0 {
             return Ok(());
@@ -602,12 +577,12 @@ fn wait_acked(
 /// Fails when a reset has ended the connection: SO_ERROR holds it, or (when
 /// the reading thread already took SO_ERROR) the connection sits in
 /// TCP_CLOSE with bytes the peer never acknowledged.
-fn check_reset(stream: &TcpStream, peer: SocketAddr, counters: &Counters) -> Result<(), Error> {
+fn check_reset(stream: &dyn Stream, counters: &Counters) -> Result<(), Error> {
+    let peer = stream.peer();
     if let Ok(Some(e)) = stream.take_error() {
         return Err(send_error(peer, &e, counters));
     }
-    let fd = stream.as_raw_fd();
-    if sys::tcp_state(fd).ok() == Some(TCP_CLOSE) && sys::unacked(fd).is_ok_and(|n| n > 0) {
+    if stream.reset_state() && stream.unacked().is_some_and(|n| n > 0) {
         return Err(reset_error(peer, counters));
     }
     Ok(())
@@ -617,18 +592,16 @@ fn check_reset(stream: &TcpStream, peer: SocketAddr, counters: &Counters) -> Res
 /// socket is half-closed so the peer sees the end of its echo. With `idle`,
 /// gives up once nothing has moved either way for that long.
 pub fn echo(
-    stream: &TcpStream,
-    peer: SocketAddr,
+    stream: &dyn Stream,
     counters: &Counters,
     buf_size: usize,
     idle: Option<Duration>,
 ) -> Result<(), Error> {
+    let peer = stream.peer();
     let mut buf = vec![0u8; buf_size];
-    let mut sock = stream;
-    let sref = socket2::SockRef::from(stream);
     loop {
-        wait_ready(stream.as_fd(), Events::POLLIN, counters, idle, peer)?;
-        let n = match sock.read(&mut buf) {
+        wait_ready(|t| stream.ready(Events::POLLIN, t), counters, idle, peer)?;
+        let n = match stream.recv(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -639,8 +612,8 @@ pub fn echo(
         // buffer could sit past the idle limit with nothing watching.
         let mut rest = &buf[..n];
         while !rest.is_empty() {
-            wait_ready(stream.as_fd(), Events::POLLOUT, counters, idle, peer)?;
-            match sref.send_with_flags(rest, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) {
+            wait_ready(|t| stream.ready(Events::POLLOUT, t), counters, idle, peer)?;
+            match stream.try_send(rest) {
                 Ok(k) => {
                     counters.add_sent(k);
                     rest = &rest[k..];
@@ -654,6 +627,6 @@ pub fn echo(
             }
         }
     }
-    let _ = sock.shutdown(Shutdown::Write);
+    let _ = stream.shutdown(Shutdown::Write);
     Ok(())
 }

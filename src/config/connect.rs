@@ -1,0 +1,93 @@
+//! `sonda connect` (without -z): where to connect, how long to try, how
+//! to relay.
+
+use std::time::Duration;
+
+use crate::cli::{ConnectArgs, TimeoutMethodArg};
+use crate::engine::addr::{parse_port, Family};
+use crate::engine::connect::{ConnectOpts, TimeoutMethod};
+use crate::engine::relay::RelayOpts;
+use crate::engine::transport::unix::Kind;
+use crate::error::Error;
+
+use super::{host_and_port, nonzero, unix_target, Target};
+
+#[derive(Clone, Debug)]
+pub struct Connect {
+    pub target: Target,
+    pub family: Family,
+    pub kind: Kind,
+    pub connect: ConnectOpts,
+    /// Attempts after the first (`--retry`).
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub retry_until: Option<Duration>,
+    pub relay: RelayOpts,
+    pub progress: bool,
+    pub notice_peer_eof: bool,
+}
+
+/// What `connect` was asked to do: a relay, or a `-z` scan of the ports
+/// as typed (a list; cmd/scan reads it).
+pub enum Plan {
+    Relay(Box<Connect>),
+    Scan { host: String, ports: String },
+}
+
+impl TryFrom<(&ConnectArgs, Family)> for Plan {
+    type Error = Error;
+
+    fn try_from((args, family): (&ConnectArgs, Family)) -> Result<Plan, Error> {
+        let target = match (&args.unix, &args.host) {
+            (Some(path), _) => unix_target(path)?,
+            (None, Some(host)) => {
+                let (host, port_text) = host_and_port(host, args.port.as_deref())?;
+                if args.zero_io {
+                    return Ok(Plan::Scan {
+                        host,
+                        ports: port_text,
+                    });
+                }
+                Target::Inet {
+                    host: Some(host),
+                    port: parse_port(&port_text).map_err(|why| {
+                        let hint = if port_text.contains([',', '-']) {
+                            " (port lists need -z)"
+                        } else {
+                            ""
+                        };
+                        Error::usage(
+                            format!("invalid port '{port_text}'"),
+                            format!("{why}{hint}"),
+                        )
+                    })?,
+                }
+            }
+            (None, None) => return Err(Error::usage("arguments", "expected HOST PORT or -U PATH")),
+        };
+        Ok(Plan::Relay(Box::new(Connect {
+            target,
+            family,
+            kind: if args.seqpacket {
+                Kind::SeqPacket
+            } else {
+                Kind::Stream
+            },
+            connect: ConnectOpts {
+                timeout: nonzero(args.timeout),
+                method: match args.timeout_method {
+                    TimeoutMethodArg::Poll => TimeoutMethod::Poll,
+                    TimeoutMethodArg::Alarm => TimeoutMethod::Alarm,
+                },
+                source: args.source,
+                sock: args.socket.to_opts(),
+            },
+            retries: args.retry,
+            retry_delay: args.retry_delay,
+            retry_until: args.retry_until,
+            relay: args.relay.to_opts(),
+            progress: args.progress,
+            notice_peer_eof: args.relay.ends_at_peer_eof_for_terminal(),
+        })))
+    }
+}

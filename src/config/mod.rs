@@ -1,0 +1,114 @@
+//! What each command will do, validated and typed, built from its parsed
+//! flags (`cli.rs`) before any socket opens. `cmd/` and `engine/` read these
+//! types, never clap's: the one seam between what a user typed and what the
+//! engine needs.
+
+pub mod connect;
+pub mod listen;
+
+use std::time::Duration;
+
+use crate::cli::{RelayArgs, SocketArgs};
+use crate::engine::addr::{parse_host, parse_port, split_port_text};
+use crate::engine::relay::{Direction, RelayOpts};
+use crate::engine::socket::SocketOpts;
+use crate::engine::stdio;
+use crate::engine::transport::UnixAddr;
+use crate::error::Error;
+
+/// Where a command's socket goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A host name or address (`None`: every interface) and a port. Names
+    /// are resolved when the socket is made, so a retry resolves again.
+    Inet { host: Option<String>, port: u16 },
+    /// A Unix socket path or abstract name (`-U`).
+    Unix(UnixAddr),
+}
+
+/// `-U PATH` checked: at most 107 bytes, `@NAME` abstract.
+pub fn unix_target(text: &str) -> Result<Target, Error> {
+    UnixAddr::parse(text)
+        .map(Target::Unix)
+        .map_err(|why| Error::usage(format!("-U/--unix '{text}'"), why))
+}
+
+/// "Zero means none" for the durations that turn something off at 0.
+pub fn nonzero(d: Option<Duration>) -> Option<Duration> {
+    d.filter(|d| !d.is_zero())
+}
+
+impl SocketArgs {
+    pub fn to_opts(&self) -> SocketOpts {
+        SocketOpts {
+            nodelay: self.nodelay,
+            sndbuf: self.sndbuf,
+            rcvbuf: self.rcvbuf,
+            keepalive: self.keepalive,
+            ..SocketOpts::default()
+        }
+    }
+}
+
+impl RelayArgs {
+    pub fn to_opts(&self) -> RelayOpts {
+        RelayOpts {
+            idle_timeout: nonzero(self.idle_timeout),
+            half_close: !self.no_shutdown,
+            direction: if self.send_only {
+                Direction::SendOnly
+            } else if self.recv_only {
+                Direction::RecvOnly
+            } else {
+                Direction::Both
+            },
+            end_on_socket_eof: self.exit_on_eof || self.ends_at_peer_eof_for_terminal(),
+            fast: !self.no_splice,
+        }
+    }
+
+    /// An interactive user has nothing scripted left to send once the peer
+    /// has closed, so a terminal session ends there (unless --stay-open); a
+    /// pipe or a file may still be wanted by a peer that only half-closed.
+    pub fn ends_at_peer_eof_for_terminal(&self) -> bool {
+        !self.exit_on_eof && !self.stay_open && stdio::stdin_is_terminal()
+    }
+}
+
+/// `[HOST] PORT` as typed into its parts (listen, udp-recv, probe): a lone
+/// number is the port; HOST may carry it instead (`HOST:PORT`,
+/// `[V6]:PORT`). A bad value is a usage error naming it.
+pub fn split_addr(addr: &[String]) -> Result<(Option<String>, u16), Error> {
+    let (host, port) = match addr {
+        [port] if port.bytes().all(|b| b.is_ascii_digit()) => (None, port.clone()),
+        [one] => {
+            let (host, port) = host_and_port(one, None)?;
+            (Some(host), port)
+        }
+        [host, port] => {
+            let (host, port) = host_and_port(host, Some(port))?;
+            (Some(host), port)
+        }
+        _ => return Err(Error::usage("arguments", "expected [HOST] PORT")),
+    };
+    let port =
+        parse_port(&port).map_err(|why| Error::usage(format!("invalid port '{port}'"), why))?;
+    Ok((host, port))
+}
+
+/// `HOST PORT`, or one `HOST:PORT` (`[V6]:PORT`; a bare IPv6 literal such
+/// as `::1` is a host): the checked host, and the port as typed (connect -z
+/// takes a list there).
+pub fn host_and_port(host: &str, port: Option<&str>) -> Result<(String, String), Error> {
+    let bad = |why: String| Error::usage(format!("invalid host '{host}'"), why);
+    let (h, embedded) = split_port_text(host).map_err(bad)?;
+    let h = parse_host(h).map_err(bad)?;
+    match (embedded, port) {
+        (Some(p), None) | (None, Some(p)) => Ok((h, p.to_string())),
+        (Some(_), Some(p)) => Err(bad(format!("the port is given twice (and again as '{p}')"))),
+        (None, None) => Err(Error::usage(
+            format!("'{host}'"),
+            "a port is needed: HOST PORT or HOST:PORT",
+        )),
+    }
+}

@@ -1,0 +1,103 @@
+//! A stream that is a kernel socket (TCP or Unix): the bytes on the
+//! descriptor are the stream's, so the fast paths apply.
+
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use socket2::Socket;
+
+use super::{Peer, Stream};
+use crate::engine::socket::{apply_stream, SocketOpts};
+use crate::engine::sys;
+
+/// TCP_CLOSE from the kernel's tcp_states.h: what a connection becomes when
+/// a reset arrives (and after a normal close once every byte is acked).
+const TCP_CLOSE: u8 = 7;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Tcp,
+    Unix,
+}
+
+/// A connected SOCK_STREAM (or SOCK_SEQPACKET) socket and who is on the
+/// other end.
+pub struct SocketStream {
+    sock: Socket,
+    peer: Peer,
+    family: Family,
+}
+
+impl SocketStream {
+    pub fn new(sock: Socket, peer: Peer, family: Family) -> SocketStream {
+        SocketStream { sock, peer, family }
+    }
+}
+
+impl Stream for SocketStream {
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // `Read` is implemented for `&Socket`: two threads may share it.
+        io::Read::read(&mut &self.sock, buf)
+    }
+
+    fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.send_with_flags(buf, libc::MSG_NOSIGNAL)
+    }
+
+    fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.sock
+            .send_with_flags(buf, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.sock.shutdown(how)
+    }
+
+    fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    fn local(&self) -> Option<String> {
+        let addr = self.sock.local_addr().ok()?;
+        match addr.as_socket() {
+            Some(inet) => Some(crate::engine::socket::display_addr(&inet)),
+            None => Some(super::UnixName::of(&addr).to_string()),
+        }
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+
+    fn raw_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.sock.as_fd())
+    }
+
+    fn unacked(&self) -> Option<usize> {
+        sys::unacked(self.sock.as_raw_fd()).ok()
+    }
+
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock.take_error()
+    }
+
+    fn reset_state(&self) -> bool {
+        self.family == Family::Tcp && sys::tcp_state(self.sock.as_raw_fd()).ok() == Some(TCP_CLOSE)
+    }
+
+    fn configure(&self, opts: &SocketOpts) -> io::Result<()> {
+        match self.family {
+            Family::Tcp => apply_stream(&self.sock, opts),
+            // Buffer sizes mean something on a Unix socket; TCP options do not.
+            Family::Unix => {
+                let tcp_free = SocketOpts {
+                    nodelay: false,
+                    keepalive: None,
+                    ..opts.clone()
+                };
+                apply_stream(&self.sock, &tcp_free)
+            }
+        }
+    }
+}

@@ -1,0 +1,474 @@
+//! Unix domain sockets: paths and Linux abstract names (`@NAME`), stream
+//! and seqpacket connections, and listeners that remove their file when
+//! they go.
+
+use std::fmt;
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use super::kernel::{Family, SocketStream};
+use super::{Conn, Cred, Listener, Peer};
+use crate::error::{Error, Exit};
+
+/// sun_path's size: a path must leave room for its NUL.
+pub const SUN_PATH: usize = 108;
+
+/// A Unix socket address a user can name: a path, or an abstract name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UnixAddr {
+    Path(PathBuf),
+    /// Linux's abstract namespace: no file, gone with the last socket.
+    Abstract(Vec<u8>),
+}
+
+impl UnixAddr {
+    /// `PATH`, or `@NAME` for an abstract name.
+    pub fn parse(s: &str) -> Result<UnixAddr, String> {
+        if let Some(name) = s.strip_prefix('@') {
+            if name.is_empty() {
+                return Err("an abstract name needs a name after '@'".into());
+            }
+            if name.len() >= SUN_PATH {
+                return Err(format!(
+                    "an abstract name takes at most {} bytes (this one has {})",
+                    SUN_PATH - 1,
+                    name.len()
+                ));
+            }
+            return Ok(UnixAddr::Abstract(name.as_bytes().to_vec()));
+        }
+        if s.is_empty() {
+            return Err("an empty socket path".into());
+        }
+        if s.len() >= SUN_PATH {
+            return Err(format!(
+                "a socket path must be shorter than {SUN_PATH} bytes (this one has {}); use a shorter or relative path",
+                s.len()
+            ));
+        }
+        Ok(UnixAddr::Path(PathBuf::from(s)))
+    }
+
+    pub fn sockaddr(&self) -> io::Result<SockAddr> {
+        match self {
+            UnixAddr::Path(p) => SockAddr::unix(p),
+            UnixAddr::Abstract(name) => {
+                // socket2 takes a leading NUL as the abstract namespace.
+                let mut bytes = Vec::with_capacity(name.len() + 1);
+                bytes.push(0);
+                bytes.extend_from_slice(name);
+                SockAddr::unix(std::ffi::OsStr::from_bytes(&bytes))
+            }
+        }
+    }
+
+    /// The file's path, when the address is one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            UnixAddr::Path(p) => Some(p),
+            UnixAddr::Abstract(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for UnixAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnixAddr::Path(p) => write!(f, "{}", p.display()),
+            UnixAddr::Abstract(name) => write!(f, "@{}", String::from_utf8_lossy(name)),
+        }
+    }
+}
+
+/// The address a Unix socket has: the peer of an accepted or received
+/// socket often has none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UnixName {
+    Bound(UnixAddr),
+    Unnamed,
+}
+
+impl UnixName {
+    pub fn of(addr: &SockAddr) -> UnixName {
+        if let Some(p) = addr.as_pathname() {
+            UnixName::Bound(UnixAddr::Path(p.to_path_buf()))
+        } else if let Some(name) = addr.as_abstract_namespace() {
+            UnixName::Bound(UnixAddr::Abstract(name.to_vec()))
+        } else {
+            UnixName::Unnamed
+        }
+    }
+}
+
+impl fmt::Display for UnixName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnixName::Bound(addr) => addr.fmt(f),
+            UnixName::Unnamed => f.write_str("unnamed"),
+        }
+    }
+}
+
+/// SOCK_STREAM or SOCK_SEQPACKET.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Kind {
+    #[default]
+    Stream,
+    /// One record per read, boundaries kept.
+    SeqPacket,
+}
+
+impl Kind {
+    pub fn socket_type(self) -> Type {
+        match self {
+            Kind::Stream => Type::STREAM,
+            Kind::SeqPacket => Type::SEQPACKET,
+        }
+    }
+}
+
+/// socket(2) + connect(2) to `addr`. With `timeout`, a connect that waits
+/// (the listener's backlog is full) gives up after it: SO_SNDTIMEO bounds
+/// a Unix connect(2), where a non-blocking one would fail at once instead.
+pub fn connect(addr: &UnixAddr, kind: Kind, timeout: Option<Duration>) -> Result<Conn, Error> {
+    let what = format!("connect {addr}");
+    let fail = |e: io::Error| Error::io(&what, &e);
+    let target = addr
+        .sockaddr()
+        .map_err(|e| Error::usage(format!("socket path '{addr}'"), e.to_string()))?;
+    let sock = Socket::new(Domain::UNIX, kind.socket_type(), None).map_err(fail)?;
+    sock.set_write_timeout(timeout).map_err(fail)?;
+    if let Err(e) = sock.connect(&target) {
+        return Err(connect_error(addr, kind, timeout, &e));
+    }
+    sock.set_write_timeout(None).map_err(fail)?;
+    let peer = Peer::Unix {
+        name: UnixName::Bound(addr.clone()),
+        cred: peer_cred(&sock),
+    };
+    Ok(Arc::new(SocketStream::new(sock, peer, Family::Unix)))
+}
+
+/// What a failed Unix connect means, in the words of DESIGN.md.
+fn connect_error(addr: &UnixAddr, kind: Kind, timeout: Option<Duration>, e: &io::Error) -> Error {
+    let what = format!("connect {addr}");
+    let file = addr.path().and_then(|p| std::fs::metadata(p).ok());
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => Error::new(Exit::Resolve, what, "no such socket file"),
+        Some(libc::EAGAIN) => Error::new(
+            Exit::TimedOut,
+            what,
+            format!(
+                "timed out after {} (the listener's backlog is full)",
+                humantime::format_duration(timeout.unwrap_or_default())
+            ),
+        ),
+        Some(libc::ECONNREFUSED) => match (addr, &file) {
+            (UnixAddr::Path(_), Some(m)) if !m.file_type().is_socket() => Error::new(
+                Exit::Refused,
+                what,
+                format!("connection refused: not a socket ({})", file_kind(m)),
+            ),
+            (UnixAddr::Path(p), _) => Error::io(what, e).with_hint(format!(
+                "nothing listens on this socket file: it is stale (its listener exited without removing it); 'sonda probe -U {}' tells",
+                p.display()
+            )),
+            (UnixAddr::Abstract(_), _) => Error::new(
+                Exit::Refused,
+                what,
+                "connection refused: no socket is bound to this abstract name",
+            ),
+        },
+        Some(libc::EACCES) => {
+            let why = match &file {
+                Some(m) => format!("permission denied ({})", owner_and_mode(m)),
+                None => "permission denied (on a directory of the path)".into(),
+            };
+            Error::new(Exit::Failure, what, why)
+        }
+        Some(libc::EPROTOTYPE) => Error::io(what, e).with_hint(type_hint(addr, kind)),
+        _ => Error::io(what, e),
+    }
+}
+
+/// Which command speaks to a socket of another type. A datagram connect
+/// only sets the destination, so trying one has no effect on the socket.
+fn type_hint(addr: &UnixAddr, kind: Kind) -> String {
+    let dgram = addr.sockaddr().ok().is_some_and(|target| {
+        Socket::new(Domain::UNIX, Type::DGRAM, None).is_ok_and(|s| s.connect(&target).is_ok())
+    });
+    match (dgram, kind) {
+        (true, _) => format!("a datagram socket (SOCK_DGRAM) is bound there: 'sonda udp-send -U {addr}' sends to it"),
+        (false, Kind::Stream) => "a SOCK_SEQPACKET socket is bound there: add --seqpacket".into(),
+        (false, Kind::SeqPacket) => "a SOCK_STREAM socket is bound there: drop --seqpacket".into(),
+    }
+}
+
+fn file_kind(m: &std::fs::Metadata) -> &'static str {
+    let t = m.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
+}
+
+/// `srwxr-x--- root:wheel`, as ls -l says it.
+fn owner_and_mode(m: &std::fs::Metadata) -> String {
+    let mode = m.mode();
+    let bits: String = (0..9)
+        .map(|i| {
+            let on = mode & (0o400 >> i) != 0;
+            match (on, i % 3) {
+                (false, _) => '-',
+                (true, 0) => 'r',
+                (true, 1) => 'w',
+                (true, _) => 'x',
+            }
+        })
+        .collect();
+    let kind = if m.file_type().is_socket() { 's' } else { '-' };
+    let user = nix::unistd::User::from_uid(m.uid().into())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| m.uid().to_string());
+    let group = nix::unistd::Group::from_gid(m.gid().into())
+        .ok()
+        .flatten()
+        .map(|g| g.name)
+        .unwrap_or_else(|| m.gid().to_string());
+    format!("{kind}{bits} owned by {user}:{group}")
+}
+
+/// SO_PEERCRED, and the peer's command from /proc when visible.
+pub fn peer_cred(sock: &Socket) -> Option<Cred> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    let c = getsockopt(&sock.as_fd(), PeerCredentials).ok()?;
+    let command = std::fs::read_to_string(format!("/proc/{}/comm", c.pid()))
+        .ok()
+        .map(|s| s.trim_end().to_string());
+    Some(Cred {
+        pid: c.pid(),
+        uid: c.uid(),
+        gid: c.gid(),
+        command,
+    })
+}
+
+/// A file a listener created: removed when the listener goes, if the path
+/// still names that file (a successor's socket is left alone).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct OwnFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl OwnFile {
+    fn remove(&self) {
+        if let Ok(m) = std::fs::symlink_metadata(&self.path) {
+            if m.dev() == self.dev && m.ino() == self.ino {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
+/// Every socket file this process has bound and not yet removed, so the
+/// SIGINT/SIGTERM path can remove them before the process exits.
+static BOUND: Mutex<Vec<OwnFile>> = Mutex::new(Vec::new());
+
+/// Removes the socket files this process created (the signal path calls it
+/// just before exit; an orderly end removes them as the sockets drop).
+pub fn remove_bound_files() {
+    let files = std::mem::take(&mut *BOUND.lock().unwrap_or_else(|p| p.into_inner()));
+    for f in files {
+        f.remove();
+    }
+}
+
+/// A socket bound to a Unix address by this process; a path's file goes
+/// with it.
+pub struct Bound {
+    sock: Socket,
+    addr: UnixAddr,
+    file: Option<OwnFile>,
+}
+
+/// What to do about an existing file at the path.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BindOpts {
+    /// Remove a socket file nothing is bound to (never anything else).
+    pub unlink_stale: bool,
+}
+
+/// What holds a Unix address that bind(2) found in use.
+pub trait Holders {
+    /// Whether a socket is bound to the file (dev, ino) or the abstract
+    /// name, and who holds it: `Ok(None)` means no socket, a stale file.
+    fn holder(&self, addr: &UnixAddr, file: Option<(u64, u64)>) -> io::Result<Option<String>>;
+}
+
+/// socket(2) of `ty` and bind(2) to `addr`. An existing path is never
+/// replaced silently: `holders` tells a live socket (exit 5 naming it) from
+/// a stale file (exit 5 with the hint, or removed with `unlink_stale`);
+/// anything but a socket stays and is exit 5.
+pub fn bind(addr: &UnixAddr, ty: Type, opts: BindOpts, holders: &dyn Holders) -> Result<Bound, Error> {
+    let what = format!("bind {addr}");
+    let fail = |e: io::Error| Error::io(&what, &e);
+    let target = addr
+        .sockaddr()
+        .map_err(|e| Error::usage(format!("socket path '{addr}'"), e.to_string()))?;
+    let sock = Socket::new(Domain::UNIX, ty, None).map_err(fail)?;
+    match sock.bind(&target) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {
+            in_use(addr, opts, holders, &e)?;
+            // A stale file removed: the name is free again.
+            sock.bind(&target).map_err(fail)?;
+        }
+        Err(e) => return Err(fail(e)),
+    }
+    let file = addr.path().and_then(|p| {
+        let m = std::fs::symlink_metadata(p).ok()?;
+        Some(OwnFile {
+            path: p.to_path_buf(),
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    });
+    if let Some(f) = &file {
+        BOUND
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(f.clone());
+    }
+    Ok(Bound {
+        sock,
+        addr: addr.clone(),
+        file,
+    })
+}
+
+/// EADDRINUSE on bind: Ok when a stale file was removed (bind again).
+fn in_use(addr: &UnixAddr, opts: BindOpts, holders: &dyn Holders, e: &io::Error) -> Result<(), Error> {
+    let what = format!("bind {addr}");
+    let Some(path) = addr.path() else {
+        let who = holders.holder(addr, None).ok().flatten();
+        let why = match who {
+            Some(who) => format!("address in use: the abstract name is held by {who}"),
+            None => "address in use: another socket holds the abstract name".into(),
+        };
+        return Err(Error::new(Exit::AddrInUse, what, why)
+            .with_hint(format!("'sonda probe -U {addr}' shows who holds it")));
+    };
+    let m = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(_) => return Err(Error::io(what, e)),
+    };
+    if !m.file_type().is_socket() {
+        return Err(Error::new(
+            Exit::AddrInUse,
+            what,
+            format!("the path exists and is {}, not a socket; it is left alone", file_kind(&m)),
+        ));
+    }
+    match holders.holder(addr, Some((m.dev(), m.ino()))) {
+        Ok(Some(who)) => Err(Error::new(
+            Exit::AddrInUse,
+            what,
+            format!("address in use: a live socket is bound to it, held by {who}"),
+        )
+        .with_hint(format!("'sonda probe -U {addr}' shows who holds it"))),
+        Ok(None) if opts.unlink_stale => {
+            std::fs::remove_file(path).map_err(|e| Error::io(format!("remove stale socket file {addr}"), &e))?;
+            Ok(())
+        }
+        Ok(None) => Err(Error::new(
+            Exit::AddrInUse,
+            what,
+            "address in use: a stale socket file (no socket is bound to it)",
+        )
+        .with_hint("--unlink-stale removes it (only a socket file nothing is bound to)")),
+        Err(diag) => Err(Error::new(
+            Exit::AddrInUse,
+            what,
+            format!(
+                "address in use: a socket file, and the socket table cannot tell whether it is live ({})",
+                crate::error::describe(&diag)
+            ),
+        )),
+    }
+}
+
+impl Bound {
+    pub fn socket(&self) -> &Socket {
+        &self.sock
+    }
+
+    pub fn addr(&self) -> &UnixAddr {
+        &self.addr
+    }
+
+    /// listen(2), as a [`Listener`] of `kind`.
+    pub fn listen(self, backlog: i32) -> Result<UnixListener, Error> {
+        self.sock
+            .listen(backlog)
+            .map_err(|e| Error::io(format!("listen on {}", self.addr), &e))?;
+        Ok(UnixListener { bound: self })
+    }
+}
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        if let Some(f) = self.file.take() {
+            BOUND.lock().unwrap_or_else(|p| p.into_inner()).retain(|b| *b != f);
+            f.remove();
+        }
+    }
+}
+
+/// A listening Unix socket; its file goes when it does.
+pub struct UnixListener {
+    bound: Bound,
+}
+
+impl Listener for UnixListener {
+    fn accept(&self) -> io::Result<Conn> {
+        let (sock, addr) = self.bound.sock.accept()?;
+        let peer = Peer::Unix {
+            name: UnixName::of(&addr),
+            cred: peer_cred(&sock),
+        };
+        Ok(Arc::new(SocketStream::new(sock, peer, Family::Unix)))
+    }
+
+    fn local(&self) -> String {
+        self.bound.addr.to_string()
+    }
+
+    fn stop(&self) {
+        let _ = self.bound.sock.shutdown(Shutdown::Read);
+    }
+}
+
+impl AsRawFd for UnixListener {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.bound.sock.as_raw_fd()
+    }
+}
