@@ -41,6 +41,8 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             break
         }
         'sonda;listen' {
+            [CompletionResult]::new('-U', '-U ', [CompletionResultType]::ParameterName, 'Listen on a Unix domain socket at PATH instead (@NAME: a Linux abstract name). The file is created, and removed when sonda exits; an existing path is never replaced (see --unlink-stale)')
+            [CompletionResult]::new('--unix', '--unix', [CompletionResultType]::ParameterName, 'Listen on a Unix domain socket at PATH instead (@NAME: a Linux abstract name). The file is created, and removed when sonda exits; an existing path is never replaced (see --unlink-stale)')
             [CompletionResult]::new('--max-conns', '--max-conns', [CompletionResultType]::ParameterName, 'With -k, the most clients served at once (default 100); a connection over the limit is closed at once, unread')
             [CompletionResult]::new('--allow', '--allow', [CompletionResultType]::ParameterName, 'Accept clients only from this address or CIDR block (repeatable)')
             [CompletionResult]::new('--deny', '--deny', [CompletionResultType]::ParameterName, 'Close connections from this address or CIDR block at once, unread (repeatable; wins over --allow)')
@@ -49,6 +51,8 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             [CompletionResult]::new('--rcvbuf', '--rcvbuf', [CompletionResultType]::ParameterName, 'Set SO_RCVBUF (turns off the kernel''s receive buffer autotuning)')
             [CompletionResult]::new('--keepalive', '--keepalive', [CompletionResultType]::ParameterName, 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE''s range)')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'End the session (exit 4) when no byte has moved either way for DUR (bytes the peer acknowledges count). Under listen -k the idle client is closed instead and the listener goes on')
+            [CompletionResult]::new('--seqpacket', '--seqpacket', [CompletionResultType]::ParameterName, 'With -U, SOCK_SEQPACKET instead of SOCK_STREAM: record boundaries are kept, one record per read')
+            [CompletionResult]::new('--unlink-stale', '--unlink-stale', [CompletionResultType]::ParameterName, 'With -U, remove a stale socket file at PATH first: only a socket file no socket is bound to (checked in the kernel''s socket table), never a live socket or any other file')
             [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Serve clients concurrently and keep listening after each one ends')
             [CompletionResult]::new('--keep-open', '--keep-open', [CompletionResultType]::ParameterName, 'Serve clients concurrently and keep listening after each one ends')
             [CompletionResult]::new('--echo', '--echo', [CompletionResultType]::ParameterName, 'Send back everything a client sends; stdin is ignored')
@@ -76,8 +80,10 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             break
         }
         'sonda;connect' {
-            [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'Give up connecting after DUR (all addresses together); exit 4. With -z, the bound on each probe (default 1s)')
-            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up connecting after DUR (all addresses together); exit 4. With -z, the bound on each probe (default 1s)')
+            [CompletionResult]::new('-U', '-U ', [CompletionResultType]::ParameterName, 'Connect to the Unix domain socket at PATH instead of HOST PORT (@NAME: a Linux abstract name)')
+            [CompletionResult]::new('--unix', '--unix', [CompletionResultType]::ParameterName, 'Connect to the Unix domain socket at PATH instead of HOST PORT (@NAME: a Linux abstract name)')
+            [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'Give up connecting after DUR (all addresses together; with -U, a listener whose backlog is full); exit 4. With -z, the bound on each probe (default 1s)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up connecting after DUR (all addresses together; with -U, a listener whose backlog is full); exit 4. With -z, the bound on each probe (default 1s)')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'With -z, the most probes in flight (default: 512, fewer if the descriptor limit is lower; the soft limit is raised to the hard one)')
             [CompletionResult]::new('--retry', '--retry', [CompletionResultType]::ParameterName, 'Try again up to N more times when the connect fails (refused, timed out, unreachable, name not found); the exit status is the last attempt''s')
             [CompletionResult]::new('--retry-delay', '--retry-delay', [CompletionResultType]::ParameterName, 'Wait DUR before the first retry, doubling after each failure up to ten times DUR')
@@ -89,6 +95,7 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             [CompletionResult]::new('--rcvbuf', '--rcvbuf', [CompletionResultType]::ParameterName, 'Set SO_RCVBUF (turns off the kernel''s receive buffer autotuning)')
             [CompletionResult]::new('--keepalive', '--keepalive', [CompletionResultType]::ParameterName, 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE''s range)')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'End the session (exit 4) when no byte has moved either way for DUR (bytes the peer acknowledges count). Under listen -k the idle client is closed instead and the listener goes on')
+            [CompletionResult]::new('--seqpacket', '--seqpacket', [CompletionResultType]::ParameterName, 'With -U, SOCK_SEQPACKET instead of SOCK_STREAM')
             [CompletionResult]::new('-z', '-z', [CompletionResultType]::ParameterName, 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own')
             [CompletionResult]::new('--zero-io', '--zero-io', [CompletionResultType]::ParameterName, 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own')
             [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, a reply open, silence open|filtered. Exit 0 when any port is open or open|filtered, 3 when all are closed')

@@ -136,12 +136,20 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__connect)
-            opts="-w -z -s -v -q -4 -6 -h -V --timeout --zero-io --udp --concurrency --json --retry --retry-delay --retry-until --progress --timeout-method --source --nodelay --sndbuf --rcvbuf --keepalive --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --stay-open --no-splice --verbose --quiet --help --version"
+            opts="-U -w -z -s -v -q -4 -6 -h -V --unix --seqpacket --timeout --zero-io --udp --concurrency --json --retry --retry-delay --retry-until --progress --timeout-method --source --nodelay --sndbuf --rcvbuf --keepalive --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --stay-open --no-splice --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --unix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -U)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -220,12 +228,20 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__listen)
-            opts="-k -v -q -4 -6 -h -V --keep-open --max-conns --allow --deny --echo --sink --no-reuseaddr --reuseport --progress --backlog --nodelay --sndbuf --rcvbuf --keepalive --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --stay-open --no-splice --verbose --quiet --help --version"
+            opts="-U -k -v -q -4 -6 -h -V --unix --seqpacket --unlink-stale --keep-open --max-conns --allow --deny --echo --sink --no-reuseaddr --reuseport --progress --backlog --nodelay --sndbuf --rcvbuf --keepalive --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --stay-open --no-splice --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --unix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -U)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-conns)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

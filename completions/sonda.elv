@@ -37,6 +37,8 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand generate 'Write man pages or shell completions (for packagers)'
         }
         &'sonda;listen'= {
+            cand -U 'Listen on a Unix domain socket at PATH instead (@NAME: a Linux abstract name). The file is created, and removed when sonda exits; an existing path is never replaced (see --unlink-stale)'
+            cand --unix 'Listen on a Unix domain socket at PATH instead (@NAME: a Linux abstract name). The file is created, and removed when sonda exits; an existing path is never replaced (see --unlink-stale)'
             cand --max-conns 'With -k, the most clients served at once (default 100); a connection over the limit is closed at once, unread'
             cand --allow 'Accept clients only from this address or CIDR block (repeatable)'
             cand --deny 'Close connections from this address or CIDR block at once, unread (repeatable; wins over --allow)'
@@ -45,6 +47,8 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --rcvbuf 'Set SO_RCVBUF (turns off the kernel''s receive buffer autotuning)'
             cand --keepalive 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE''s range)'
             cand --idle-timeout 'End the session (exit 4) when no byte has moved either way for DUR (bytes the peer acknowledges count). Under listen -k the idle client is closed instead and the listener goes on'
+            cand --seqpacket 'With -U, SOCK_SEQPACKET instead of SOCK_STREAM: record boundaries are kept, one record per read'
+            cand --unlink-stale 'With -U, remove a stale socket file at PATH first: only a socket file no socket is bound to (checked in the kernel''s socket table), never a live socket or any other file'
             cand -k 'Serve clients concurrently and keep listening after each one ends'
             cand --keep-open 'Serve clients concurrently and keep listening after each one ends'
             cand --echo 'Send back everything a client sends; stdin is ignored'
@@ -71,8 +75,10 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --version 'Print version'
         }
         &'sonda;connect'= {
-            cand -w 'Give up connecting after DUR (all addresses together); exit 4. With -z, the bound on each probe (default 1s)'
-            cand --timeout 'Give up connecting after DUR (all addresses together); exit 4. With -z, the bound on each probe (default 1s)'
+            cand -U 'Connect to the Unix domain socket at PATH instead of HOST PORT (@NAME: a Linux abstract name)'
+            cand --unix 'Connect to the Unix domain socket at PATH instead of HOST PORT (@NAME: a Linux abstract name)'
+            cand -w 'Give up connecting after DUR (all addresses together; with -U, a listener whose backlog is full); exit 4. With -z, the bound on each probe (default 1s)'
+            cand --timeout 'Give up connecting after DUR (all addresses together; with -U, a listener whose backlog is full); exit 4. With -z, the bound on each probe (default 1s)'
             cand --concurrency 'With -z, the most probes in flight (default: 512, fewer if the descriptor limit is lower; the soft limit is raised to the hard one)'
             cand --retry 'Try again up to N more times when the connect fails (refused, timed out, unreachable, name not found); the exit status is the last attempt''s'
             cand --retry-delay 'Wait DUR before the first retry, doubling after each failure up to ten times DUR'
@@ -84,6 +90,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --rcvbuf 'Set SO_RCVBUF (turns off the kernel''s receive buffer autotuning)'
             cand --keepalive 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE''s range)'
             cand --idle-timeout 'End the session (exit 4) when no byte has moved either way for DUR (bytes the peer acknowledges count). Under listen -k the idle client is closed instead and the listener goes on'
+            cand --seqpacket 'With -U, SOCK_SEQPACKET instead of SOCK_STREAM'
             cand -z 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own'
             cand --zero-io 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own'
             cand --udp 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, a reply open, silence open|filtered. Exit 0 when any port is open or open|filtered, 3 when all are closed'

@@ -37,6 +37,7 @@ complete -c sonda -n "__fish_sonda_needs_command" -f -a "udp-recv" -d 'Receive d
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "probe" -d 'Say why a port will not bind, and prove it'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "bench" -d 'Measure throughput and latency, over loopback or between two hosts'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "generate" -d 'Write man pages or shell completions (for packagers)'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -s U -l unix -d 'Listen on a Unix domain socket at PATH instead (@NAME: a Linux abstract name). The file is created, and removed when sonda exits; an existing path is never replaced (see --unlink-stale)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l max-conns -d 'With -k, the most clients served at once (default 100); a connection over the limit is closed at once, unread' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l allow -d 'Accept clients only from this address or CIDR block (repeatable)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l deny -d 'Close connections from this address or CIDR block at once, unread (repeatable; wins over --allow)' -r
@@ -45,6 +46,8 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -l sndbuf -d 'Set SO
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR (bytes the peer acknowledges count). Under listen -k the idle client is closed instead and the listener goes on' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l seqpacket -d 'With -U, SOCK_SEQPACKET instead of SOCK_STREAM: record boundaries are kept, one record per read'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l unlink-stale -d 'With -U, remove a stale socket file at PATH first: only a socket file no socket is bound to (checked in the kernel\'s socket table), never a live socket or any other file'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s k -l keep-open -d 'Serve clients concurrently and keep listening after each one ends'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l echo -d 'Send back everything a client sends; stdin is ignored'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l sink -d 'Read and discard what clients send (bytes per client with -v); stdin is ignored and nothing is written to stdout'
@@ -64,7 +67,8 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -s 4 -d 'Use IPv4 on
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s 6 -d 'Use IPv6 only'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s V -l version -d 'Print version'
-complete -c sonda -n "__fish_sonda_using_subcommand connect" -s w -l timeout -d 'Give up connecting after DUR (all addresses together); exit 4. With -z, the bound on each probe (default 1s)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -s U -l unix -d 'Connect to the Unix domain socket at PATH instead of HOST PORT (@NAME: a Linux abstract name)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -s w -l timeout -d 'Give up connecting after DUR (all addresses together; with -U, a listener whose backlog is full); exit 4. With -z, the bound on each probe (default 1s)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l concurrency -d 'With -z, the most probes in flight (default: 512, fewer if the descriptor limit is lower; the soft limit is raised to the hard one)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l retry -d 'Try again up to N more times when the connect fails (refused, timed out, unreachable, name not found); the exit status is the last attempt\'s' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l retry-delay -d 'Wait DUR before the first retry, doubling after each failure up to ten times DUR' -r
@@ -76,6 +80,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -l sndbuf -d 'Set S
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR (bytes the peer acknowledges count). Under listen -k the idle client is closed instead and the listener goes on' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l seqpacket -d 'With -U, SOCK_SEQPACKET instead of SOCK_STREAM'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s z -l zero-io -d 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l udp -d 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, a reply open, silence open|filtered. Exit 0 when any port is open or open|filtered, 3 when all are closed'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l json -d 'With -z, print one JSON object per port (every port, any state)'

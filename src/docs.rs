@@ -109,14 +109,37 @@ const BENCH_EXAMPLES: Examples = &[
     ("sonda bench --client 10.0.0.2 --duration 10s --interval 1s", "On the other: ten seconds against that server, a line per second."),
 ];
 
+/// The UNIX DOMAIN SOCKETS section of a page: what -U does there, and
+/// examples.
+fn unix_section(stem: &str) -> Option<(&'static str, Examples)> {
+    match stem {
+        "sonda-listen" => Some((
+            "-U PATH listens on a Unix stream socket (--seqpacket: SOCK_SEQPACKET) instead of TCP; @NAME is a Linux abstract name (no file). Every relay rule holds as over TCP: half-close, -k, --echo, --sink, --max-conns, --idle-timeout, the splice fast path. The file is created at PATH and removed when sonda exits, by SIGINT and SIGTERM too. An existing path is never replaced: a live socket is exit 5 naming its holder, a stale socket file (nothing bound to it, as the kernel's socket table tells by the file's inode) is exit 5 unless --unlink-stale removes it, and any other file is exit 5 and stays. -v names each client's pid, command, uid and gid (SO_PEERCRED). --allow, --deny and the port options do not apply.",
+            &[
+                ("sonda -v listen -U /tmp/app.sock > got", "Receive one client's bytes over a Unix socket; -v names the client's process."),
+                ("sonda listen -k --echo -U @echo", "An echo service on the abstract name 'echo': no file to clean up."),
+                ("sonda listen -U /run/app.sock --unlink-stale", "Replace a socket file left by a listener that crashed (never a live one)."),
+            ],
+        )),
+        "sonda-connect" => Some((
+            "-U PATH connects to a Unix stream socket (--seqpacket: SOCK_SEQPACKET); @NAME is a Linux abstract name. No such file is exit 6; a file nothing listens on is exit 3 with the hint that it is stale; permission denied is exit 1 naming the file's owner and mode; a datagram socket at PATH is named as one (use udp-send -U). -w bounds a connect that waits on a full backlog (exit 4).",
+            &[
+                ("printf 'GET /containers/json HTTP/1.0\\r\\n\\r\\n' | sonda connect -U /var/run/docker.sock", "Ask a daemon on its control socket."),
+                ("sonda -v connect -U @echo < file", "Talk to an abstract name; -v names the listener's process."),
+            ],
+        )),
+        _ => None,
+    }
+}
+
 const EXIT_STATUS: &[(&str, &str)] = &[
     ("0", "Success; for a relay that sent data, the peer's kernel acknowledged every byte and no reset had arrived. A reader of stdout that goes away (EPIPE) also ends sonda quietly with 0."),
     ("1", "Any other runtime failure: I/O error, connection reset by peer (a peer that closes with unread data resets), the peer closing before it read all input, host or network unreachable, stdout full; for bench, a peer that is not a working sonda bench server (including a control step that --control-timeout ended) or a server that refused the test."),
     ("2", "Usage error: unknown flag, port out of range, malformed address, duration, size or CIDR block."),
     ("3", "Connection refused, or ICMP port unreachable (udp-send)."),
     ("4", "Timed out: connect (--timeout; bench --control-timeout while connecting), idle (--idle-timeout), no datagram (udp-recv --timeout), no reply (udp-send --wait-reply)."),
-    ("5", "Address in use: bind failed (listen, udp-recv, or --source); for probe, a plain bind would fail."),
-    ("6", "The name or address could not be resolved, or has no address in the family forced by -4 or -6."),
+    ("5", "Address in use: bind failed (listen, udp-recv, or --source; for -U, a live socket, a stale socket file or another file at the path); for probe, a plain bind would fail."),
+    ("6", "The name or address could not be resolved, or has no address in the family forced by -4 or -6; for -U, no such socket file."),
     ("130", "Interrupted by SIGINT (143 for SIGTERM)."),
 ];
 
@@ -199,7 +222,7 @@ pub fn man_pages() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
             man.render_subcommands_section(&mut buf)?;
         }
         let security = matches!(stem, "sonda" | "sonda-listen" | "sonda-bench");
-        buf.write_all(extra_sections(examples, see_also, security).as_bytes())?;
+        buf.write_all(extra_sections(stem, examples, see_also, security).as_bytes())?;
         man.render_version_section(&mut buf)?;
         out.push((format!("{stem}.1"), buf));
     }
@@ -214,8 +237,17 @@ const SECURITY: &[&str] = &[
     "probe needs no privileges: it reads sock_diag and /proc; another user's processes are shown as not visible unless run as root. Its trial binds hold the port for an instant.",
 ];
 
-fn extra_sections(examples: Examples, see_also: &str, security: bool) -> String {
+fn extra_sections(stem: &str, examples: Examples, see_also: &str, security: bool) -> String {
     let mut roff = Roff::new();
+    if let Some((text, unix_examples)) = unix_section(stem) {
+        roff.control("SH", ["UNIX DOMAIN SOCKETS"])
+            .text([roman(text)]);
+        for (command, what) in unix_examples {
+            roff.control("TP", [] as [&str; 0])
+                .text([bold(*command)])
+                .text([roman(*what)]);
+        }
+    }
     if security {
         roff.control("SH", ["SECURITY"]);
         for (i, para) in SECURITY.iter().enumerate() {

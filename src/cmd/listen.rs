@@ -58,7 +58,12 @@ fn open(cfg: &Listen) -> Result<Arc<dyn Listener>, Error> {
             )?)))
         }
         Target::Unix(addr) => {
-            let bound = unix::bind(addr, cfg.kind.socket_type(), cfg.unix_bind, &crate::engine::diag::UnixTable)?;
+            let bound = unix::bind(
+                addr,
+                cfg.kind.socket_type(),
+                cfg.unix_bind,
+                &crate::engine::diag::UnixTable,
+            )?;
             Ok(Arc::new(bound.listen(cfg.backlog)?))
         }
     }
@@ -289,10 +294,7 @@ fn serve_forever(listener: Arc<dyn Listener>, cfg: Arc<Listen>) -> anyhow::Resul
         if let Err(e) = spawned {
             hub.leave(id);
             active.fetch_sub(1, Ordering::SeqCst);
-            report::warn(format!(
-                "serve {peer}: {}",
-                crate::error::describe(&e)
-            ));
+            report::warn(format!("serve {peer}: {}", crate::error::describe(&e)));
         }
     }
 }

@@ -337,7 +337,11 @@ fn wait_ready(
 /// sendfile(2) from a file (1.7 GiB/s against 2.4) are slower, because the
 /// receiving side copies the data anyway and the kernel-copy paths add page
 /// bookkeeping. A stdin pipe is grown so each read can take 1 MiB.
-fn stdin_to_socket(sock: &dyn Stream, counters: &Counters, half_close: bool) -> Result<(), SendError> {
+fn stdin_to_socket(
+    sock: &dyn Stream,
+    counters: &Counters,
+    half_close: bool,
+) -> Result<(), SendError> {
     let peer = sock.peer();
     let stdin = libc::STDIN_FILENO;
     if splice::kind(stdin) == Kind::Pipe {
@@ -469,7 +473,11 @@ pub fn socket_to_output(
 /// coproc or a FIFO then stalls one reply behind). So poll(2) first for
 /// data, then splice with SPLICE_F_NONBLOCK, which only moves what is there;
 /// EAGAIN then means the pipe is full, and poll waits for room.
-fn splice_to_stdout(sock: &dyn Stream, counters: &Counters, buf_size: usize) -> Result<(), RecvError> {
+fn splice_to_stdout(
+    sock: &dyn Stream,
+    counters: &Counters,
+    buf_size: usize,
+) -> Result<(), RecvError> {
     let peer = sock.peer();
     let Some(raw) = sock.raw_fd() else {
         return socket_to_output(sock, counters, Output::StdoutThenClose, buf_size, None);

@@ -206,7 +206,9 @@ fn type_hint(addr: &UnixAddr, kind: Kind) -> String {
         Socket::new(Domain::UNIX, Type::DGRAM, None).is_ok_and(|s| s.connect(&target).is_ok())
     });
     match (dgram, kind) {
-        (true, _) => format!("a datagram socket (SOCK_DGRAM) is bound there: 'sonda udp-send -U {addr}' sends to it"),
+        (true, _) => format!(
+            "a datagram socket (SOCK_DGRAM) is bound there: 'sonda udp-send -U {addr}' sends to it"
+        ),
         (false, Kind::Stream) => "a SOCK_SEQPACKET socket is bound there: add --seqpacket".into(),
         (false, Kind::SeqPacket) => "a SOCK_STREAM socket is bound there: drop --seqpacket".into(),
     }
@@ -328,7 +330,12 @@ pub trait Holders {
 /// replaced silently: `holders` tells a live socket (exit 5 naming it) from
 /// a stale file (exit 5 with the hint, or removed with `unlink_stale`);
 /// anything but a socket stays and is exit 5.
-pub fn bind(addr: &UnixAddr, ty: Type, opts: BindOpts, holders: &dyn Holders) -> Result<Bound, Error> {
+pub fn bind(
+    addr: &UnixAddr,
+    ty: Type,
+    opts: BindOpts,
+    holders: &dyn Holders,
+) -> Result<Bound, Error> {
     let what = format!("bind {addr}");
     let fail = |e: io::Error| Error::io(&what, &e);
     let target = addr
@@ -366,7 +373,12 @@ pub fn bind(addr: &UnixAddr, ty: Type, opts: BindOpts, holders: &dyn Holders) ->
 }
 
 /// EADDRINUSE on bind: Ok when a stale file was removed (bind again).
-fn in_use(addr: &UnixAddr, opts: BindOpts, holders: &dyn Holders, e: &io::Error) -> Result<(), Error> {
+fn in_use(
+    addr: &UnixAddr,
+    opts: BindOpts,
+    holders: &dyn Holders,
+    e: &io::Error,
+) -> Result<(), Error> {
     let what = format!("bind {addr}");
     let Some(path) = addr.path() else {
         let who = holders.holder(addr, None).ok().flatten();
@@ -385,7 +397,10 @@ fn in_use(addr: &UnixAddr, opts: BindOpts, holders: &dyn Holders, e: &io::Error)
         return Err(Error::new(
             Exit::AddrInUse,
             what,
-            format!("the path exists and is {}, not a socket; it is left alone", file_kind(&m)),
+            format!(
+                "the path exists and is {}, not a socket; it is left alone",
+                file_kind(&m)
+            ),
         ));
     }
     match holders.holder(addr, Some((m.dev(), m.ino()))) {
@@ -437,7 +452,10 @@ impl Bound {
 impl Drop for Bound {
     fn drop(&mut self) {
         if let Some(f) = self.file.take() {
-            BOUND.lock().unwrap_or_else(|p| p.into_inner()).retain(|b| *b != f);
+            BOUND
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|b| *b != f);
             f.remove();
         }
     }

@@ -1,0 +1,545 @@
+//! Unix domain sockets (DESIGN.md "Unix domain sockets"): listen and
+//! connect over `-U PATH` and `@NAME`, byte-exact against sonda, nc.openbsd,
+//! socat, ncat and python3; the socket file's life; every connect error.
+
+#![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A socket path in a fresh temporary directory (kept alive by the guard).
+fn sock_path(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    (dir, path)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `sonda -v listen <extra> -U PATH`, once it is listening.
+fn listen_unix(path: &str, extra: &[&str], input: Input, output: Output) -> Running {
+    let mut args = vec!["-v", "listen"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-U", path]);
+    let mut l = spawn(&args, input, output);
+    l.wait_for_stderr("listening on ");
+    l
+}
+
+/// Polls (bounded) until `path` no longer exists.
+fn wait_gone(path: &Path) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while path.exists() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// Polls (bounded) until a listening socket is bound to `path`, as
+/// /proc/net/unix tells (a test connect would use up a one-shot listener).
+fn wait_listening(path: &Path, who: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let table = std::fs::read_to_string("/proc/net/unix").unwrap();
+        let listening = table.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // Num RefCount Protocol Flags Type St Inode Path; Flags 00010000
+            // is __SO_ACCEPTCON, a listening socket.
+            f.len() >= 8 && f[3] == "00010000" && Path::new(f[7]) == path
+        });
+        if listening {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{who} never listened on {path:?}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A python3 script run with `args`, stdout captured, stdin none.
+fn python(script: &str, args: &[&str]) -> std::process::Child {
+    Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+/// Reads one line from a python child's stdout (it prints when ready).
+fn ready_line(child: &mut std::process::Child) -> String {
+    let mut out = child.stdout.take().unwrap();
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while out.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    child.stdout = Some(out);
+    String::from_utf8(line).unwrap()
+}
+
+fn duplex(path: &str, extra: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let (up, down) = (dir.path().join("up"), dir.path().join("down"));
+    let (up_data, down_data) = (random_bytes(24 << 20, 11), random_bytes(8 << 20, 12));
+    std::fs::write(&up, &up_data).unwrap();
+    std::fs::write(&down, &down_data).unwrap();
+    let server = listen_unix(path, extra, Input::File(down), Output::Capture);
+    let mut args = vec!["connect"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-U", path]);
+    let client = spawn(&args, Input::File(up), Output::Capture);
+    let (c, s) = (client.finish(), server.finish());
+    c.expect_code(0);
+    s.expect_code(0);
+    assert_eq!(
+        sha256(&s.stdout),
+        sha256(&up_data),
+        "up differs\n{}",
+        s.dump()
+    );
+    assert_eq!(
+        sha256(&c.stdout),
+        sha256(&down_data),
+        "down differs\n{}",
+        c.dump()
+    );
+}
+
+#[test]
+fn byte_exact_both_ways_splice_and_plain_path_and_abstract() {
+    let (_d, path) = sock_path("relay.sock");
+    duplex(s(&path), &[]);
+    assert!(wait_gone(&path), "listen left {path:?} behind");
+    duplex(s(&path), &["--no-splice"]);
+    let name = format!("@sonda-test-{}", std::process::id());
+    duplex(&name, &[]);
+}
+
+/// The peer half-closes after its data; sonda sends a reply after reading
+/// to EOF, which the peer still reads (python: read to EOF, answer with the
+/// SHA-256 of what came).
+#[test]
+fn half_close_then_reply_with_python() {
+    require!("python3");
+    let (_d, path) = sock_path("half.sock");
+    let mut py = python(
+        "import socket,sys,hashlib,os\n\
+         s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); print('ready',flush=True)\n\
+         c,_=s.accept(); h=hashlib.sha256()\n\
+         while True:\n  b=c.recv(1<<20)\n  if not b: break\n  h.update(b)\n\
+         c.sendall(h.hexdigest().encode()); c.close(); os.unlink(sys.argv[1])\n",
+        &[s(&path)],
+    );
+    assert_eq!(ready_line(&mut py), "ready");
+    let data = random_bytes(10 << 20, 21);
+    let f = run(&["connect", "-U", s(&path)], Input::Bytes(data.clone()));
+    f.expect_code(0);
+    assert_eq!(
+        String::from_utf8_lossy(&f.stdout),
+        sha256(&data),
+        "{}",
+        f.dump()
+    );
+    assert!(py.wait().unwrap().success());
+}
+
+#[test]
+fn interop_with_nc_socat_ncat_and_std() {
+    let data = random_bytes(6 << 20, 31);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data");
+    std::fs::write(&file, &data).unwrap();
+
+    // sonda listen <- each peer's client.
+    let clients: Vec<(&str, Vec<String>)> = vec![
+        ("nc", vec!["-N".into(), "-U".into(), "{}".into()]),
+        (
+            "socat",
+            vec!["-u".into(), "-".into(), "UNIX-CONNECT:{}".into()],
+        ),
+        ("ncat", vec!["--send-only".into(), "-U".into(), "{}".into()]),
+    ];
+    for (peer, args) in &clients {
+        if !have(peer) {
+            eprintln!("skipped: {peer} is not installed");
+            continue;
+        }
+        let (_d, path) = sock_path("in.sock");
+        let server = listen_unix(s(&path), &[], Input::Null, Output::Capture);
+        let args: Vec<String> = args.iter().map(|a| a.replace("{}", s(&path))).collect();
+        let st = Command::new(peer)
+            .args(&args)
+            .stdin(std::fs::File::open(&file).unwrap())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{peer} {args:?} failed");
+        let f = server.finish();
+        f.expect_code(0);
+        assert_eq!(
+            sha256(&f.stdout),
+            sha256(&data),
+            "from {peer}\n{}",
+            f.dump()
+        );
+    }
+
+    // sonda connect -> each peer's listener.
+    let listeners: Vec<(&str, Vec<String>)> = vec![
+        ("nc", vec!["-lU".into(), "{}".into()]),
+        (
+            "socat",
+            vec!["-u".into(), "UNIX-LISTEN:{}".into(), "-".into()],
+        ),
+        (
+            "ncat",
+            vec!["--recv-only".into(), "-lU".into(), "{}".into()],
+        ),
+    ];
+    for (peer, args) in &listeners {
+        if !have(peer) {
+            eprintln!("skipped: {peer} is not installed");
+            continue;
+        }
+        let (_d, path) = sock_path("out.sock");
+        let args: Vec<String> = args.iter().map(|a| a.replace("{}", s(&path))).collect();
+        let out = dir.path().join(format!("from-{peer}"));
+        let mut child = Command::new(peer)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .spawn()
+            .unwrap();
+        wait_listening(&path, peer);
+        let f = run(&["connect", "-U", s(&path)], Input::File(file.clone()));
+        f.expect_code(0);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "{peer} did not end");
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(sha256_file(&out), sha256(&data), "to {peer}");
+    }
+
+    // std's UnixListener, both ways in one session.
+    let (_d, path) = sock_path("std.sock");
+    let l = UnixListener::bind(&path).unwrap();
+    let reply = random_bytes(1 << 20, 32);
+    let expected = reply.clone();
+    let server = thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        c.write_all(&reply).unwrap();
+        got
+    });
+    let f = run(&["connect", "-U", s(&path)], Input::Bytes(data.clone()));
+    f.expect_code(0);
+    assert_eq!(sha256(&server.join().unwrap()), sha256(&data));
+    assert_eq!(sha256(&f.stdout), sha256(&expected));
+}
+
+#[test]
+fn keep_open_serves_many_clients_echo_and_sink() {
+    let (_d, path) = sock_path("k.sock");
+    let mut sink = listen_unix(s(&path), &["-k", "--sink"], Input::Null, Output::Capture);
+    let clients: Vec<_> = (0..20)
+        .map(|i| {
+            let path = path.clone();
+            thread::spawn(move || {
+                let mut c = UnixStream::connect(&path).unwrap();
+                c.write_all(&random_bytes(1 << 20, 100 + i)).unwrap();
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    wait_lines(&mut sink, "closed lines", 20, |l| {
+        l.contains("closed: received 1048576 bytes")
+    });
+    sink.signal(libc::SIGTERM);
+    let f = sink.finish();
+    f.expect_code(143);
+    assert!(f.stdout.is_empty());
+    assert!(wait_gone(&path), "SIGTERM left {path:?} behind");
+
+    let echo = listen_unix(s(&path), &["-k", "--echo"], Input::Null, Output::Null);
+    for i in 0..5 {
+        let mut c = UnixStream::connect(&path).unwrap();
+        c.set_read_timeout(Some(LONG)).unwrap();
+        let data = random_bytes(256 << 10, 200 + i);
+        let writer = {
+            let mut c = c.try_clone().unwrap();
+            let data = data.clone();
+            thread::spawn(move || {
+                c.write_all(&data).unwrap();
+                c.shutdown(std::net::Shutdown::Write).unwrap();
+            })
+        };
+        let mut back = Vec::new();
+        c.read_to_end(&mut back).unwrap();
+        writer.join().unwrap();
+        assert_eq!(sha256(&back), sha256(&data));
+    }
+    echo.signal(libc::SIGINT);
+    let mut echo = echo;
+    echo.finish_within(LONG).expect_code(130);
+    assert!(wait_gone(&path), "SIGINT left {path:?} behind");
+}
+
+#[test]
+fn max_conns_closes_the_extra_client_unread() {
+    let (_d, path) = sock_path("m.sock");
+    let mut l = listen_unix(
+        s(&path),
+        &["-k", "--max-conns", "1"],
+        Input::Null,
+        Output::Capture,
+    );
+    let first = UnixStream::connect(&path).unwrap();
+    l.wait_for_stderr("connection from");
+    let mut second = UnixStream::connect(&path).unwrap();
+    second.set_read_timeout(Some(LONG)).unwrap();
+    let mut b = [0u8; 1];
+    assert_eq!(
+        second.read(&mut b).unwrap(),
+        0,
+        "the extra client was served"
+    );
+    l.wait_for_stderr("--max-conns");
+    drop(first);
+    l.signal(libc::SIGINT);
+    l.finish().expect_code(130);
+}
+
+#[test]
+fn idle_timeout_ends_and_removes_the_file() {
+    let (_d, path) = sock_path("idle.sock");
+    let l = listen_unix(
+        s(&path),
+        &["--idle-timeout", "300ms"],
+        Input::Pipe,
+        Output::Null,
+    );
+    let _c = UnixStream::connect(&path).unwrap();
+    let f = l.finish();
+    f.expect_code(4);
+    assert!(f.stderr.contains("--idle-timeout"), "{}", f.dump());
+    assert!(!path.exists(), "idle timeout left the file");
+}
+
+#[test]
+fn verbose_listen_names_the_client_process() {
+    require!("python3");
+    let (_d, path) = sock_path("cred.sock");
+    let mut l = listen_unix(s(&path), &[], Input::Null, Output::Capture);
+    let mut py = python(
+        "import socket,sys\n\
+         c=socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); c.sendall(b'hi'); print('sent',flush=True)\n\
+         sys.stdin.read() if False else c.recv(1)\n",
+        &[s(&path)],
+    );
+    let pid = py.id();
+    assert_eq!(ready_line(&mut py), "sent");
+    let line = l.wait_for_stderr("connection from pid");
+    let uid = unsafe { libc::getuid() };
+    assert!(
+        line.contains(&format!("pid {pid} (python3) uid {uid}")),
+        "{line}"
+    );
+    let f = l.finish();
+    f.expect_code(0);
+    assert_eq!(f.stdout, b"hi");
+    py.wait().unwrap();
+}
+
+#[test]
+fn seqpacket_keeps_record_boundaries() {
+    require!("python3");
+    let (_d, path) = sock_path("seq.sock");
+    let l = listen_unix(
+        s(&path),
+        &["--seqpacket", "--echo"],
+        Input::Null,
+        Output::Null,
+    );
+    let mut py = python(
+        "import socket,sys\n\
+         c=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); c.connect(sys.argv[1])\n\
+         for n in (1000, 1, 300, 7):\n  c.send(b'x'*n); print(len(c.recv(65536)))\n\
+         c.close()\n",
+        &[s(&path)],
+    );
+    let mut out = String::new();
+    py.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(py.wait().unwrap().success());
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["1000", "1", "300", "7"]
+    );
+    l.finish().expect_code(0);
+}
+
+/// A dialogue in lock step through connect -U, stdout a pipe (the splice
+/// path): each answer is on stdout before sonda waits for more.
+#[test]
+fn lock_step_dialogue_through_connect() {
+    let (_d, path) = sock_path("lock.sock");
+    let l = UnixListener::bind(&path).unwrap();
+    let mut sonda = spawn(&["connect", "-U", s(&path)], Input::Pipe, Output::Pipe);
+    let (mut peer, _) = l.accept().unwrap();
+    let lines = sonda.lines();
+    let mut stdin = sonda.stdin.take().unwrap();
+    let mut buf = [0u8; 64];
+    for i in 0..30 {
+        peer.write_all(format!("q{i}\n").as_bytes()).unwrap();
+        let q = lines.next_line(LONG).expect("stdout ended");
+        assert_eq!(q, format!("q{i}\n").into_bytes());
+        stdin.write_all(format!("a{i}\n").as_bytes()).unwrap();
+        peer.set_read_timeout(Some(LONG)).unwrap();
+        let n = peer.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], format!("a{i}\n").as_bytes());
+    }
+    drop(stdin);
+    drop(peer);
+    sonda.finish().expect_code(0);
+}
+
+#[test]
+fn an_existing_regular_file_is_never_replaced() {
+    let (_d, path) = sock_path("regular");
+    std::fs::write(&path, b"keep me").unwrap();
+    let f = run(&["listen", "-U", s(&path)], Input::Null);
+    f.expect_code(5);
+    assert!(one_line(&f).contains("not a socket"), "{}", f.dump());
+    assert_eq!(std::fs::read(&path).unwrap(), b"keep me");
+}
+
+#[test]
+fn connect_errors_name_the_cause() {
+    let (_d, dir) = sock_path("");
+    // No such file: exit 6.
+    let missing = dir.join("missing.sock");
+    let f = run(&["connect", "-U", s(&missing)], Input::Null);
+    f.expect_code(6);
+    assert!(one_line(&f).contains("no such socket file"), "{}", f.dump());
+
+    // A stale file (its listener gone): exit 3 and the hint.
+    let stale = dir.join("stale.sock");
+    drop(UnixListener::bind(&stale).unwrap());
+    let f = run(&["connect", "-U", s(&stale)], Input::Null);
+    f.expect_code(3);
+    assert!(f.stderr.contains("stale"), "{}", f.dump());
+
+    // A regular file: refused, and said to be no socket.
+    let regular = dir.join("regular");
+    std::fs::write(&regular, b"x").unwrap();
+    let f = run(&["connect", "-U", s(&regular)], Input::Null);
+    f.expect_code(3);
+    assert!(f.stderr.contains("not a socket"), "{}", f.dump());
+
+    // A datagram socket: the right command is named.
+    let dgram = dir.join("dgram.sock");
+    let _d = std::os::unix::net::UnixDatagram::bind(&dgram).unwrap();
+    let f = run(&["connect", "-U", s(&dgram)], Input::Null);
+    f.expect_code(1);
+    assert!(f.stderr.contains("udp-send -U"), "{}", f.dump());
+
+    // Abstract name nothing holds: refused.
+    let f = run(
+        &[
+            "connect",
+            "-U",
+            &format!("@sonda-none-{}", std::process::id()),
+        ],
+        Input::Null,
+    );
+    f.expect_code(3);
+}
+
+/// EACCES names the owner and mode. As root the check needs another user:
+/// setpriv runs sonda as nobody.
+#[test]
+fn permission_denied_names_owner_and_mode() {
+    let (_d, dir) = sock_path("");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.join("private.sock");
+    let _l = UnixListener::bind(&path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let root = unsafe { libc::geteuid() } == 0;
+    let f = if root {
+        if !have("setpriv") {
+            eprintln!("skipped: root, and no setpriv to drop privileges");
+            return;
+        }
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
+            .args(["connect", "-U", s(&path)]);
+        spawn_cmd(cmd, Input::Null, Output::Capture).finish()
+    } else {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+        run(&["connect", "-U", s(&path)], Input::Null)
+    };
+    f.expect_code(1);
+    let line = one_line(&f);
+    assert!(line.contains("permission denied (s"), "{}", f.dump());
+    assert!(line.contains("owned by"), "{}", f.dump());
+}
+
+/// A listener that never accepts, its backlog full: -w bounds the connect.
+#[test]
+fn timeout_bounds_a_connect_to_a_full_backlog() {
+    require!("python3");
+    let (_d, path) = sock_path("full.sock");
+    let mut py = python(
+        "import socket,sys,time\n\
+         s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(0)\n\
+         held=[]\n\
+         while True:\n  c=socket.socket(socket.AF_UNIX); c.setblocking(False)\n  \
+         try: c.connect(sys.argv[1]); held.append(c)\n  \
+         except BlockingIOError: break\n\
+         print('full',flush=True); time.sleep(30)\n",
+        &[s(&path)],
+    );
+    assert_eq!(ready_line(&mut py), "full");
+    let started = Instant::now();
+    let f = run(&["connect", "-w", "500ms", "-U", s(&path)], Input::Null);
+    let _ = py.kill();
+    let _ = py.wait();
+    f.expect_code(4);
+    assert!(one_line(&f).contains("backlog is full"), "{}", f.dump());
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn bad_paths_are_usage_errors() {
+    let long = "x".repeat(108);
+    usage_error(&["connect", "-U", &long], &long);
+    usage_error(&["listen", "-U", "@"], "@");
+    let f = run(
+        &["listen", "-U", "/tmp/x.sock", "--allow", "10.0.0.0/8"],
+        Input::Null,
+    );
+    f.expect_code(2);
+}
