@@ -4,7 +4,7 @@
 # and taskset present (Debian: iproute2 python3 time iperf3 sockperf
 # util-linux). Figures are medians; sonda and the peer run alternately.
 #
-#   scripts/compare-peers.sh [probe] [bench] [relay] [scan]   (default: all)
+#   scripts/compare-peers.sh [probe] [bench] [relay] [scan] [unix]   (default: all)
 #
 # probe: 24,000 TIME-WAIT sockets on loopback over four ports (at least
 #   20,000 remain when measured), then
@@ -17,6 +17,11 @@
 #   --no-splice) versus nc.openbsd -N, ncat --send-only and socat -u (default
 #   and -b 1048576), RELAY_ROUNDS alternating rounds; medians and peak RSS;
 #   then sonda into a pipe reader (the splice path) against --no-splice.
+# unix: the relay job over a Unix stream socket: 4 GiB from dd through
+#   `connect -U` into `listen -U > /dev/null`, sonda (splice on and
+#   --no-splice) versus socat -u UNIX-LISTEN/UNIX-CONNECT (default and
+#   -b 1048576), ncat -U and nc.openbsd -U, RELAY_ROUNDS alternating rounds;
+#   medians and peak RSS.
 # scan: `sonda connect -z 127.0.0.1 1-65535` versus `nc.openbsd -z` and
 #   `nmap -n -p- -T5`, two listeners open, ROUNDS alternating rounds.
 set -euo pipefail
@@ -26,7 +31,7 @@ BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_SECONDS=${BENCH_SECONDS:-5}
 RELAY_ROUNDS=${RELAY_ROUNDS:-3}
 RELAY_MIB=${RELAY_MIB:-4096}
-sections=${*:-probe bench relay scan}
+sections=${*:-probe bench relay scan unix}
 
 for tool in ss python3 /usr/bin/time iperf3 sockperf taskset nc.openbsd ncat socat nmap; do
   command -v "$tool" >/dev/null || { echo "missing prerequisite: $tool" >&2; exit 1; }
@@ -268,4 +273,67 @@ sys.stdin.read()' > "$tmp/scanports" < <(sleep 600) & scan_pid=$!
   printf '%-36s %10s %12s\n' "nmap -n -p- -T5 127.0.0.1" "$m_fine" "$m_kib"
   awk -v s="$s_fine" -v n="$n_fine" -v m="$m_fine" 'BEGIN {printf "time ratio sonda/nc %.2f, sonda/nmap %.2f\n", s/n, s/m}'
   kill "$scan_pid" 2>/dev/null || true
+fi
+
+if [[ " $sections " == *" unix "* ]]; then
+  echo "== unix: $RELAY_MIB MiB through connect -U into listen -U > /dev/null, $RELAY_ROUNDS rounds, alternating"
+  # Polls /proc/net/unix until a listening socket (flags 00010000) is bound
+  # to the path: a test connect would use up a one-shot listener.
+  wait_unix() {
+    for _ in $(seq 400); do
+      awk -v p="$1" '$4 == "00010000" && $8 == p {found=1} END {exit !found}' /proc/net/unix && return 0
+      sleep 0.01
+    done
+    echo "nothing listens on $1" >&2; return 1
+  }
+  uone() { # tool -> "MiB/s peak_rss_kib"
+    local name=$1 path="$tmp/relay.sock" lpid t0 t1
+    rm -f "$path"
+    case $name in
+      sonda|sonda-plain)
+        local flag=""; [ "$name" = sonda-plain ] && flag=--no-splice
+        /usr/bin/time -f %M -o "$tmp/lrss" "$sonda" listen $flag -U "$path" > /dev/null 2>/dev/null & lpid=$!
+        wait_unix "$path"
+        t0=$(date +%s%N)
+        dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" "$sonda" connect $flag -U "$path" ;;
+      nc)
+        /usr/bin/time -f %M -o "$tmp/lrss" nc.openbsd -lU "$path" > /dev/null & lpid=$!
+        wait_unix "$path"
+        t0=$(date +%s%N)
+        dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" nc.openbsd -N -U "$path" ;;
+      ncat)
+        /usr/bin/time -f %M -o "$tmp/lrss" ncat -l --recv-only -U "$path" > /dev/null & lpid=$!
+        wait_unix "$path"
+        t0=$(date +%s%N)
+        dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" ncat --send-only -U "$path" ;;
+      socat|socat-1M)
+        local b=""; [ "$name" = socat-1M ] && b="-b 1048576"
+        /usr/bin/time -f %M -o "$tmp/lrss" socat -u $b UNIX-LISTEN:"$path" STDOUT > /dev/null & lpid=$!
+        wait_unix "$path"
+        t0=$(date +%s%N)
+        dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" socat -u $b STDIN UNIX-CONNECT:"$path" ;;
+    esac
+    wait "$lpid" || true
+    t1=$(date +%s%N)
+    local rss
+    rss=$(cat "$tmp/lrss" "$tmp/crss" | sort -n | tail -1)
+    awk -v mib="$RELAY_MIB" -v ns=$((t1 - t0)) -v rss="$rss" 'BEGIN {printf "%.0f %d\n", mib * 1e9 / ns, rss}'
+  }
+  tools="sonda sonda-plain nc ncat socat socat-1M"
+  for t in $tools; do : > "$tmp/u-$t"; : > "$tmp/um-$t"; done
+  for _ in $(seq "$RELAY_ROUNDS"); do
+    for t in $tools; do
+      read -r rate rss < <(uone "$t")
+      echo "$rate" >> "$tmp/u-$t"; echo "$rss" >> "$tmp/um-$t"
+    done
+  done
+  best=0
+  printf '%-14s %12s %14s\n' "unix relay" "MiB/s (med)" "peak RSS KiB"
+  for t in $tools; do
+    r=$(median < "$tmp/u-$t"); m=$(median < "$tmp/um-$t")
+    printf '%-14s %12.0f %14.0f\n' "$t" "$r" "$m"
+    case $t in nc|ncat|socat|socat-1M) best=$(awk -v a="$best" -v b="$r" 'BEGIN {print (b > a) ? b : a}') ;; esac
+  done
+  s=$(median < "$tmp/u-sonda"); sp=$(median < "$tmp/u-sonda-plain")
+  awk -v s="$s" -v sp="$sp" -v b="$best" 'BEGIN {printf "ratio to the best peer: default %.2f, --no-splice %.2f\n", s/b, sp/b}'
 fi

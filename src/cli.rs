@@ -499,14 +499,21 @@ pub struct UdpSendArgs {
     /// Host name or address (IPv6 with or without brackets; a link-local
     /// IPv6 address with its interface, fe80::1%eth0), or HOST:PORT
     /// with an IPv6 address in brackets, without a separate PORT.
-    pub host: String,
+    #[arg(required_unless_present = "unix")]
+    pub host: Option<String>,
 
     /// Port, 0-65535.
     #[arg(value_name = "PORT")]
     pub port: Option<String>,
 
+    /// Send to the Unix datagram socket at PATH instead (@NAME: a Linux
+    /// abstract name). The sending socket is bound to an abstract name of
+    /// its own, so replies can reach it.
+    #[arg(short = 'U', long, value_name = "PATH", conflicts_with_all = ["host", "port", "source", "broadcast"])]
+    pub unix: Option<String>,
+
     /// Largest datagram cut from stdin, in bytes (1-65527; IPv4 carries at
-    /// most 65507).
+    /// most 65507; a Unix datagram may be larger, up to the socket buffer).
     #[arg(long, value_name = "N", default_value = "1472", value_parser = parse_datagram_size)]
     pub size: usize,
 
@@ -548,8 +555,13 @@ pub struct UdpSendArgs {
 pub struct UdpRecvArgs {
     /// Address to bind (default: every interface), then the port (0 picks a
     /// free one); or HOST:PORT, an IPv6 address in brackets.
-    #[arg(value_name = "[HOST] PORT", num_args = 1..=2, required = true)]
+    #[arg(value_name = "[HOST] PORT", num_args = 1..=2, required_unless_present = "unix")]
     pub addr: Vec<String>,
+
+    /// Receive on a Unix datagram socket at PATH instead (@NAME: a Linux
+    /// abstract name); the file is removed when udp-recv exits.
+    #[arg(short = 'U', long, value_name = "PATH", conflicts_with_all = ["addr", "reuseaddr", "no_reuseaddr"])]
+    pub unix: Option<String>,
 
     /// Initial receive buffer, in bytes.
     #[arg(long, value_name = "N", default_value = "2048", value_parser = parse_datagram_buffer)]
@@ -771,17 +783,23 @@ fn parse_pin(s: &str) -> Result<(usize, usize), String> {
 /// checked when sending, where the family is known).
 fn parse_datagram_size(s: &str) -> Result<usize, String> {
     let n = crate::parse::parse_size(s)?;
-    if n == 0 || n > 65527 {
-        return Err("a datagram holds 1 to 65527 bytes".to_string());
+    if n == 0 || n > crate::config::udp::UNIX_DATAGRAM_MAX as u64 {
+        return Err(
+            "a datagram holds 1 to 65527 bytes (up to 16M over a Unix socket, -U)".to_string(),
+        );
     }
     Ok(n as usize)
 }
 
-/// A receive buffer: 1 byte to 64K.
+/// A receive buffer: 1 byte to 64K (16M for a Unix socket; checked again
+/// per transport).
 fn parse_datagram_buffer(s: &str) -> Result<usize, String> {
     let n = crate::parse::parse_size(s)?;
-    if n == 0 || n > 65536 {
-        return Err("a datagram buffer holds 1 to 65536 bytes".to_string());
+    if n == 0 || n > crate::config::udp::UNIX_DATAGRAM_MAX as u64 {
+        return Err(
+            "a datagram buffer holds 1 to 65536 bytes (up to 16M over a Unix socket, -U)"
+                .to_string(),
+        );
     }
     Ok(n as usize)
 }

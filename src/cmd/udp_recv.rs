@@ -7,6 +7,8 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use crate::cli::UdpRecvArgs;
+use crate::config::udp::{Format, UdpRecv};
+use crate::config::Target;
 use crate::engine::addr::{resolve, Family};
 use crate::engine::socket::{bind_socket, bind_wildcard, display_addr, Proto, SocketOpts};
 use crate::engine::stdio;
@@ -49,13 +51,6 @@ impl Summary {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
-    Raw,
-    Show,
-    Json,
-}
-
 #[derive(Serialize)]
 struct JsonDatagram<'a> {
     time: &'a str,
@@ -66,39 +61,32 @@ struct JsonDatagram<'a> {
     payload_base64: &'a str,
 }
 
-/// The largest the receive buffer grows to without --max-size: the
-/// largest IPv4 or IPv6 UDP payload fits.
-const DEFAULT_MAX_SIZE: usize = 65535;
-
 pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
-    let (host, port) = super::split_addr(&args.addr)?;
-    let max_size = max_size(&args)?;
+    let cfg = UdpRecv::try_from((&args, global.family))?;
     // SO_REUSEADDR only when asked: on UDP it lets a second receiver bind
     // a held port and silently take its datagrams.
     let opts = SocketOpts {
-        reuseaddr: args.reuseaddr,
+        reuseaddr: cfg.reuseaddr,
         ..SocketOpts::default()
     };
-    let sock = match host {
-        None => bind_wildcard(port, global.family, Proto::Udp, &opts)?,
-        Some(host) => {
-            let addr = resolve(&host, port, global.family)?[0];
-            let v6only = (global.family == Family::V6).then_some(true);
+    let sock = match &cfg.target {
+        Target::Inet { host: None, port } => bind_wildcard(*port, cfg.family, Proto::Udp, &opts)?,
+        Target::Inet {
+            host: Some(host),
+            port,
+        } => {
+            let addr = resolve(host, *port, cfg.family)?[0];
+            let v6only = (cfg.family == Family::V6).then_some(true);
             bind_socket(addr, Proto::Udp, &opts, v6only)?
         }
+        Target::Unix(_) => return Err(Error::usage("-U/--unix", "not wired yet").into()),
     };
     if let Some(local) = sock.local_addr().ok().and_then(|a| a.as_socket()) {
         report::info(format!("listening on {} (UDP)", display_addr(&local)));
     }
-    sock.set_read_timeout(args.timeout.filter(|d| !d.is_zero()))
+    sock.set_read_timeout(cfg.timeout)
         .map_err(|e| Error::io("set receive timeout", &e))?;
-    let format = if args.json {
-        Format::Json
-    } else if args.show {
-        Format::Show
-    } else {
-        Format::Raw
-    };
+    let format = cfg.format;
 
     let summary = Arc::new(Mutex::new(Summary::default()));
     let watch = sock.try_clone().ok();
@@ -112,8 +100,8 @@ pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
                 .report(drops)
         });
     }
-    let mut rx = Receiver::new(sock, args.buffer, max_size, !args.no_grow);
-    let limit = args.count.unwrap_or(u64::MAX);
+    let mut rx = Receiver::new(sock, cfg.buffer, cfg.max_size, cfg.grow);
+    let limit = cfg.count.unwrap_or(u64::MAX);
     let mut received = 0u64;
     let result = loop {
         if received >= limit {
@@ -127,7 +115,7 @@ pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                let idle = args.timeout.unwrap_or_default();
+                let idle = cfg.timeout.unwrap_or_default();
                 break Err(Error::new(
                     Exit::TimedOut,
                     "receive",
@@ -152,11 +140,7 @@ pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
                 display_addr(&d.from),
                 d.original_len,
                 d.len,
-                if args.no_grow {
-                    "--no-grow"
-                } else {
-                    "--max-size"
-                }
+                if !cfg.grow { "--no-grow" } else { "--max-size" }
             ));
         }
         {
@@ -172,7 +156,7 @@ pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break Ok(Exit::Success),
             Err(e) => break Err(Error::io("write to stdout", &e)),
         }
-        if args.echo {
+        if cfg.echo {
             if let Err(e) = rx.send_to(payload, &d.from) {
                 report::info(format!(
                     "echo to {}: {}",
@@ -188,24 +172,6 @@ pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
         .unwrap_or_else(|p| p.into_inner())
         .report(drops);
     Ok(result?)
-}
-
-/// --max-size, checked against --buffer before any socket opens: the
-/// buffer starts at --buffer and only grows, so a smaller limit is a
-/// contradiction (it used to be ignored, and a truncation then blamed
-/// --max-size).
-fn max_size(args: &UdpRecvArgs) -> Result<usize, Error> {
-    match args.max_size {
-        Some(max) if max < args.buffer => Err(Error::usage(
-            format!("invalid value '{max}' for '--max-size'"),
-            format!(
-                "below '--buffer' {}: the buffer starts at --buffer and only grows, so --max-size must be at least --buffer",
-                args.buffer
-            ),
-        )),
-        Some(max) => Ok(max),
-        None => Ok(DEFAULT_MAX_SIZE.max(args.buffer)),
-    }
 }
 
 /// One datagram to stdout in the chosen format.

@@ -5,7 +5,9 @@ use std::thread;
 use std::time::Duration;
 
 use crate::cli::UdpSendArgs;
-use crate::engine::addr::{parse_port, resolve};
+use crate::config::udp::{Payload, UdpSend};
+use crate::config::Target;
+use crate::engine::addr::resolve;
 use crate::engine::socket::display_addr;
 use crate::engine::stdio;
 use crate::engine::udp;
@@ -20,28 +22,26 @@ use super::Global;
 const UNREACHABLE_WAIT: Duration = Duration::from_millis(100);
 
 pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
-    let (host, port) = super::host_and_port(&args.host, args.port.as_deref())?;
-    let port =
-        parse_port(&port).map_err(|why| Error::usage(format!("invalid port '{port}'"), why))?;
-    let addrs = resolve(&host, port, global.family)?;
-    let (sock, peer) = udp::connect(&addrs, args.source, args.broadcast)
-        .map_err(|e| access_hint(e, &host, args.broadcast))?;
+    let cfg = UdpSend::try_from((&args, global.family))?;
+    let (host, port) = match &cfg.target {
+        Target::Inet { host, port } => (host.clone().unwrap_or_default(), *port),
+        Target::Unix(_) => return Err(Error::usage("-U/--unix", "not wired yet").into()),
+    };
+    let addrs = resolve(&host, port, cfg.family)?;
+    let (sock, peer) = udp::connect(&addrs, cfg.source, cfg.broadcast)
+        .map_err(|e| access_hint(e, &host, cfg.broadcast))?;
     report::info(format!("sending to {}", display_addr(&peer)));
 
-    let mut source = Source::new(&args);
-    // A message is sent once unless --count says otherwise; stdin is sent
-    // to its end unless --count stops it earlier.
-    let default_count = if args.message.is_some() { 1 } else { u64::MAX };
-    let limit = args.count.unwrap_or(default_count);
+    let mut source = Source::new(&cfg);
     let (mut sent, mut bytes) = (0u64, 0u64);
-    let mut buf = Vec::with_capacity(args.size);
-    while sent < limit && source.next(&mut buf)? {
+    let mut buf = Vec::with_capacity(cfg.size);
+    while sent < cfg.count && source.next(&mut buf)? {
         if sent > 0 {
-            if let Some(pause) = args.interval {
+            if let Some(pause) = cfg.interval {
                 thread::sleep(pause);
             }
         }
-        udp::send(&sock, &buf, &peer).map_err(|e| access_hint(e, &host, args.broadcast))?;
+        udp::send(&sock, &buf, &peer).map_err(|e| access_hint(e, &host, cfg.broadcast))?;
         sent += 1;
         bytes += buf.len() as u64;
     }
@@ -52,7 +52,7 @@ pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
         display_addr(&peer)
     ));
 
-    match args.wait_reply {
+    match cfg.wait_reply {
         None => {
             udp::check_unreachable(&sock, &peer, UNREACHABLE_WAIT)?;
             Ok(Exit::Success)
@@ -135,17 +135,15 @@ enum Source {
 }
 
 impl Source {
-    fn new(args: &UdpSendArgs) -> Source {
-        if let Some(m) = &args.message {
-            Source::Message(m.clone().into_bytes())
-        } else if args.lines {
-            Source::Lines {
+    fn new(cfg: &UdpSend) -> Source {
+        match &cfg.payload {
+            Payload::Message(m) => Source::Message(m.clone()),
+            Payload::Lines => Source::Lines {
                 reader: BufReader::with_capacity(64 * 1024, std::io::stdin()),
-                size: args.size,
+                size: cfg.size,
                 line: 0,
-            }
-        } else {
-            Source::Chunks { size: args.size }
+            },
+            Payload::Chunks => Source::Chunks { size: cfg.size },
         }
     }
 

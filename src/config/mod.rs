@@ -5,6 +5,7 @@
 
 pub mod connect;
 pub mod listen;
+pub mod udp;
 
 use std::time::Duration;
 

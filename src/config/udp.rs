@@ -1,0 +1,175 @@
+//! `sonda udp-send` and `sonda udp-recv`: targets, payload sources and
+//! receive buffers, checked per transport.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::cli::{UdpRecvArgs, UdpSendArgs};
+use crate::engine::addr::{parse_port, Family};
+use crate::error::Error;
+
+use super::{host_and_port, nonzero, split_addr, unix_target, Target};
+
+/// The largest UDP payload (IPv6; IPv4 carries 20 bytes less).
+pub const INET_DATAGRAM_MAX: usize = 65527;
+/// The largest receive buffer for UDP: every IPv4 or IPv6 payload fits.
+pub const INET_BUFFER_MAX: usize = 65536;
+/// A Unix datagram is bounded by the socket buffer, not by a header field;
+/// this caps what sonda sends or allocates for one (16 MiB).
+pub const UNIX_DATAGRAM_MAX: usize = 16 << 20;
+
+/// Where datagrams come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payload {
+    /// `--message`: the same text each time.
+    Message(Vec<u8>),
+    /// `--lines`: one line of stdin each, without its newline.
+    Lines,
+    /// One read(2) of stdin each.
+    Chunks,
+}
+
+#[derive(Clone, Debug)]
+pub struct UdpSend {
+    pub target: Target,
+    pub family: Family,
+    pub source: Option<SocketAddr>,
+    pub broadcast: bool,
+    pub payload: Payload,
+    /// Largest datagram cut from stdin.
+    pub size: usize,
+    /// Datagrams to send at most.
+    pub count: u64,
+    pub interval: Option<Duration>,
+    pub wait_reply: Option<Duration>,
+}
+
+impl TryFrom<(&UdpSendArgs, Family)> for UdpSend {
+    type Error = Error;
+
+    fn try_from((args, family): (&UdpSendArgs, Family)) -> Result<UdpSend, Error> {
+        let target = match (&args.unix, &args.host) {
+            (Some(path), _) => unix_target(path)?,
+            (None, Some(host)) => {
+                let (host, port) = host_and_port(host, args.port.as_deref())?;
+                let port = parse_port(&port)
+                    .map_err(|why| Error::usage(format!("invalid port '{port}'"), why))?;
+                if args.size > INET_DATAGRAM_MAX {
+                    return Err(too_big("--size", args.size, INET_DATAGRAM_MAX));
+                }
+                Target::Inet {
+                    host: Some(host),
+                    port,
+                }
+            }
+            (None, None) => return Err(Error::usage("arguments", "expected HOST PORT or -U PATH")),
+        };
+        let payload = match (&args.message, args.lines) {
+            (Some(m), _) => Payload::Message(m.clone().into_bytes()),
+            (None, true) => Payload::Lines,
+            (None, false) => Payload::Chunks,
+        };
+        // A message is sent once unless --count says otherwise; stdin is
+        // sent to its end unless --count stops it earlier.
+        let default_count = if args.message.is_some() { 1 } else { u64::MAX };
+        Ok(UdpSend {
+            target,
+            family,
+            source: args.source,
+            broadcast: args.broadcast,
+            payload,
+            size: args.size,
+            count: args.count.unwrap_or(default_count),
+            interval: args.interval,
+            wait_reply: args.wait_reply,
+        })
+    }
+}
+
+fn too_big(flag: &str, n: usize, max: usize) -> Error {
+    Error::usage(
+        format!("invalid value '{n}' for '{flag}'"),
+        format!("above {max}, the most a UDP datagram holds (a Unix socket, -U, takes more)"),
+    )
+}
+
+/// How received datagrams are written to stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Raw,
+    Show,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct UdpRecv {
+    pub target: Target,
+    pub family: Family,
+    pub reuseaddr: bool,
+    /// The receive buffer's first size, and the most it grows to.
+    pub buffer: usize,
+    pub max_size: usize,
+    pub grow: bool,
+    pub format: Format,
+    pub count: Option<u64>,
+    /// Idle limit (exit 4); zero means none.
+    pub timeout: Option<Duration>,
+    pub echo: bool,
+}
+
+impl TryFrom<(&UdpRecvArgs, Family)> for UdpRecv {
+    type Error = Error;
+
+    fn try_from((args, family): (&UdpRecvArgs, Family)) -> Result<UdpRecv, Error> {
+        let (target, default_max) = match &args.unix {
+            Some(path) => (unix_target(path)?, UNIX_DATAGRAM_MAX),
+            None => {
+                let (host, port) = split_addr(&args.addr)?;
+                for (flag, n) in [
+                    ("--buffer", Some(args.buffer)),
+                    ("--max-size", args.max_size),
+                ] {
+                    if let Some(n) = n.filter(|&n| n > INET_BUFFER_MAX) {
+                        return Err(too_big(flag, n, INET_BUFFER_MAX));
+                    }
+                }
+                // Without --max-size the largest IPv4 or IPv6 payload fits.
+                (Target::Inet { host, port }, 65535)
+            }
+        };
+        // The buffer starts at --buffer and only grows, so a smaller limit
+        // is a contradiction (it used to be ignored, and a truncation then
+        // blamed --max-size).
+        let max_size = match args.max_size {
+            Some(max) if max < args.buffer => {
+                return Err(Error::usage(
+                    format!("invalid value '{max}' for '--max-size'"),
+                    format!(
+                        "below '--buffer' {}: the buffer starts at --buffer and only grows, so --max-size must be at least --buffer",
+                        args.buffer
+                    ),
+                ))
+            }
+            Some(max) => max,
+            None => default_max.max(args.buffer),
+        };
+        Ok(UdpRecv {
+            target,
+            family,
+            reuseaddr: args.reuseaddr,
+            buffer: args.buffer,
+            max_size,
+            grow: !args.no_grow,
+            format: if args.json {
+                Format::Json
+            } else if args.show {
+                Format::Show
+            } else {
+                Format::Raw
+            },
+            count: args.count,
+            timeout: nonzero(args.timeout),
+            echo: args.echo,
+        })
+    }
+}
