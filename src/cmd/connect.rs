@@ -19,7 +19,7 @@ use super::Global;
 
 pub fn run(global: &Global, args: ConnectArgs) -> anyhow::Result<Exit> {
     let cfg = match Plan::try_from((&args, global.family))? {
-        Plan::Scan { host, ports } => return super::scan::run(global, &args, &host, &ports),
+        Plan::Scan(scan) => return super::scan::run(&scan),
         Plan::Relay(cfg) => cfg,
     };
     let (stream, took) = connect_with_retries(&cfg)?;

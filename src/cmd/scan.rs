@@ -5,18 +5,16 @@
 //! one and closed on the other, and that is exactly what a scan is for
 //! (nc scans only the first address, which hides it).
 
-use std::time::Duration;
-
 use serde::Serialize;
 
-use crate::cli::ConnectArgs;
-use crate::engine::addr::{parse_port_list, resolve};
+use crate::config::connect::Scan;
+use crate::engine::addr::resolve;
 use crate::engine::scan::{self, PortResult, Proto, State};
 use crate::engine::socket::ShownIp;
 use crate::error::{Error, Exit};
 use crate::report;
 
-use super::{print_stdout, Global};
+use super::print_stdout;
 
 /// Probes in flight by default: enough to cover a slow network's timeouts,
 /// well under the usual descriptor limits.
@@ -31,31 +29,17 @@ struct JsonPort<'a> {
     rtt_ms: Option<f64>,
 }
 
-pub fn run(
-    global: &Global,
-    args: &ConnectArgs,
-    host: &str,
-    port_text: &str,
-) -> anyhow::Result<Exit> {
-    let ports = parse_port_list(port_text)
-        .map_err(|why| Error::usage(format!("invalid port list '{port_text}'"), why))?;
-    let addrs = resolve(host, 0, global.family)?;
+pub fn run(args: &Scan) -> anyhow::Result<Exit> {
+    let (host, ports, timeout) = (&args.host, &args.ports, args.timeout);
+    let addrs = resolve(host, 0, args.family)?;
     let limit = scan::raise_nofile();
     let fit = limit.saturating_sub(64).max(1);
-    let concurrency = args
-        .concurrency
-        .map(u64::from)
-        .unwrap_or(DEFAULT_CONCURRENCY)
-        .min(fit) as usize;
-    let timeout = args
-        .timeout
-        .filter(|d| !d.is_zero())
-        .unwrap_or(Duration::from_secs(1));
+    let concurrency = args.concurrency.unwrap_or(DEFAULT_CONCURRENCY).min(fit) as usize;
     let loops = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     let proto = if args.udp { Proto::Udp } else { Proto::Tcp };
-    let results = scan::scan(&addrs, &ports, proto, timeout, concurrency, loops)
+    let results = scan::scan(&addrs, ports, proto, timeout, concurrency, loops)
         .map_err(|e| Error::io(format!("scan {host}"), &e))?;
 
     let pname = if args.udp { "udp" } else { "tcp" };

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::cli::{ConnectArgs, TimeoutMethodArg};
-use crate::engine::addr::{parse_port, Family};
+use crate::engine::addr::{parse_port, parse_port_list, Family};
 use crate::engine::connect::{ConnectOpts, TimeoutMethod};
 use crate::engine::relay::RelayOpts;
 use crate::engine::transport::unix::Kind;
@@ -27,11 +27,25 @@ pub struct Connect {
     pub notice_peer_eof: bool,
 }
 
-/// What `connect` was asked to do: a relay, or a `-z` scan of the ports
-/// as typed (a list; cmd/scan reads it).
+/// `connect -z`: which ports of which host, how.
+#[derive(Clone, Debug)]
+pub struct Scan {
+    pub host: String,
+    pub family: Family,
+    pub ports: Vec<u16>,
+    pub udp: bool,
+    /// Probes in flight at most (`None`: the default, fitted to the
+    /// descriptor limit).
+    pub concurrency: Option<u64>,
+    pub json: bool,
+    /// The bound on each probe.
+    pub timeout: Duration,
+}
+
+/// What `connect` was asked to do: a relay, or a `-z` scan.
 pub enum Plan {
     Relay(Box<Connect>),
-    Scan { host: String, ports: String },
+    Scan(Scan),
 }
 
 impl TryFrom<(&ConnectArgs, Family)> for Plan {
@@ -43,10 +57,18 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
             (None, Some(host)) => {
                 let (host, port_text) = host_and_port(host, args.port.as_deref())?;
                 if args.zero_io {
-                    return Ok(Plan::Scan {
+                    let ports = parse_port_list(&port_text).map_err(|why| {
+                        Error::usage(format!("invalid port list '{port_text}'"), why)
+                    })?;
+                    return Ok(Plan::Scan(Scan {
                         host,
-                        ports: port_text,
-                    });
+                        family,
+                        ports,
+                        udp: args.udp,
+                        concurrency: args.concurrency.map(u64::from),
+                        json: args.json,
+                        timeout: nonzero(args.timeout).unwrap_or(Duration::from_secs(1)),
+                    }));
                 }
                 Target::Inet {
                     host: Some(host),
