@@ -6,12 +6,10 @@ use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-
 use crate::cli::ProbeArgs;
 use crate::engine::addr::parse_port;
 use crate::engine::diag::State;
-use crate::engine::socket::{bind_error, Proto};
+use crate::engine::socket::{listen_on, Proto, SocketOpts};
 use crate::error::{Error, Exit};
 
 use super::probe::{gather, render_table, trial, BindOpts, Target};
@@ -91,13 +89,11 @@ pub fn run(_global: &Global, args: ProbeArgs) -> anyhow::Result<Exit> {
 /// A loopback listener with SO_REUSEADDR on `port` (0: a free one).
 fn listen_reuseaddr(port: u16) -> Result<TcpListener, Error> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let what = format!("listen on {addr}");
-    let fail = |e: std::io::Error| bind_error(&what, port, Proto::Tcp, &e);
-    let sock = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).map_err(fail)?;
-    sock.set_reuse_address(true).map_err(fail)?;
-    sock.bind(&SockAddr::from(addr)).map_err(fail)?;
-    sock.listen(16).map_err(fail)?;
-    Ok(sock.into())
+    let opts = SocketOpts {
+        reuseaddr: true,
+        ..SocketOpts::default()
+    };
+    listen_on(addr, &opts, 16, None)
 }
 
 /// Polls (bounded) until the socket table shows TIME-WAIT on `port`: the

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::cli::ConnectArgs;
 use crate::engine::addr::{parse_port_list, resolve};
-use crate::engine::scan::{self, PortResult, Proto, State};
-use crate::engine::socket::ShownIp;
+use crate::engine::scan::{self, PortResult, State};
+use crate::engine::socket::{Proto, ShownIp};
 use crate::error::{Error, Exit};
 use crate::report;
 
