@@ -3,13 +3,13 @@
 //! every socket it opens is closed before it returns.
 
 use std::io::Read;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use crate::cli::ProbeArgs;
 use crate::engine::addr::parse_port;
 use crate::engine::diag::State;
-use crate::engine::socket::{listen_on, Proto, SocketOpts};
+use crate::engine::socket::{listen_on, tcp_connect, Proto, SocketOpts};
 use crate::error::{Error, Exit};
 
 use super::probe::{gather, render_table, trial, BindOpts, Target};
@@ -31,7 +31,7 @@ pub fn run(_global: &Global, args: ProbeArgs) -> anyhow::Result<Exit> {
     ))?;
 
     let fail = |what: &str, e: std::io::Error| Error::io(what, &e);
-    let mut client = TcpStream::connect(addr).map_err(|e| fail("connect", e))?;
+    let mut client = tcp_connect(&addr).map_err(|e| fail("connect", e))?;
     let (server_side, peer) = listener.accept().map_err(|e| fail("accept", e))?;
     print_stdout(&format!("2. a client connects from {peer}\n"))?;
 

@@ -56,6 +56,17 @@ pub fn tcp_socket(addr: &SocketAddr) -> io::Result<Socket> {
     inet_socket(addr, Proto::Tcp, false)
 }
 
+/// [`tcp_socket`] and a blocking connect(2) to `addr`, as
+/// `std::net::TcpStream::connect` does for one address (for sonda's own
+/// loopback helpers; user-facing connects go through `engine::connect`).
+/// EINTR is not retried: no signal with a handler reaches a thread that
+/// calls this (see `signals`).
+pub fn tcp_connect(addr: &SocketAddr) -> io::Result<TcpStream> {
+    let sock = tcp_socket(addr)?;
+    sock.connect(&SockAddr::from(*addr))?;
+    Ok(sock.into())
+}
+
 /// socket(AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG), close-on-exec: the
 /// kernel's socket tables (what ss reads). Made with nix, whose netlink
 /// address type then reaches the kernel with no hand-built sockaddr.
