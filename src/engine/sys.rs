@@ -14,8 +14,9 @@ use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal
 
 /// ioctl(SIOCOUTQ): bytes in a socket's send queue that the peer has not
 /// acknowledged yet (TCP; for a Unix stream, not yet read). Never blocks;
-/// fails with the ioctl's errno (EBADF, ENOTTY on a descriptor that is not
-/// a socket, EINVAL on a listening socket).
+/// fails with the ioctl's errno: EBADF, ENOTTY on a file that is neither a
+/// socket nor a terminal (the number is also TIOCOUTQ), EINVAL on a
+/// listening TCP socket.
 ///
 /// nix only offers ioctls as `unsafe` macros, hence this wrapper.
 pub fn unacked(fd: RawFd) -> io::Result<usize> {
@@ -30,8 +31,8 @@ pub fn unacked(fd: RawFd) -> io::Result<usize> {
 }
 
 /// The TCP state (TCP_ESTABLISHED, TCP_CLOSE, ...) from getsockopt(TCP_INFO).
-/// Never blocks; fails with getsockopt's errno (EBADF, ENOTSOCK, EOPNOTSUPP
-/// on a socket that is not TCP). Neither socket2 0.5 nor nix 0.29 reads
+/// Never blocks; fails with getsockopt's errno: EBADF, ENOTSOCK,
+/// ENOPROTOOPT or EOPNOTSUPP on a socket that is not TCP. Neither socket2 0.5 nor nix 0.29 reads
 /// TCP_INFO.
 pub fn tcp_state(fd: RawFd) -> io::Result<u8> {
     // SAFETY: tcp_info is plain data; all-zero is a valid value.
