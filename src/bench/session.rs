@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -20,6 +20,8 @@ use super::sampler::{recv_flow, Clock, Live, Sampler, Tally};
 use super::{
     current_cpu, pin_to, tcp, udp, Direction, Flow, Meter, Mode, Params, Proto, SideReport,
 };
+use crate::engine::poll::{self, Events};
+use crate::engine::socket::{tcp_listener, udp_bound};
 use crate::error::{Error, Exit};
 
 /// What each data connection carries, sent by the client as its first byte.
@@ -107,7 +109,8 @@ pub fn server_channels(
     let mut ch = Channels::default();
     match p.proto {
         Proto::Tcp => {
-            let listener = TcpListener::bind((ip, 0)).map_err(|e| data_fail("bind", &e))?;
+            let listener =
+                tcp_listener(SocketAddr::new(ip, 0)).map_err(|e| data_fail("bind", &e))?;
             let port = listener
                 .local_addr()
                 .map_err(|e| data_fail("bind", &e))?
@@ -144,7 +147,7 @@ pub fn server_channels(
         }
         Proto::Udp => {
             let (up, down, rrn) = udp_socket_count(p);
-            let bind = || UdpSocket::bind((ip, 0)).map_err(|e| data_fail("bind", &e));
+            let bind = || udp_bound(SocketAddr::new(ip, 0)).map_err(|e| data_fail("bind", &e));
             for _ in 0..up {
                 let s = bind()?;
                 udp::set_rcvbuf(&s, p.rcvbuf.unwrap_or(UDP_RCVBUF));
@@ -231,14 +234,11 @@ fn accept_until(
                 "the client did not open its data connections in time",
             ));
         }
-        let mut pfd = libc::pollfd {
-            fd: listener.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for the duration of the call.
-        let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
-        if n > 0 {
+        // In steps of at most CLIENT_CHECK, to look at the control
+        // connection in between.
+        let readable = poll::ready(listener.as_fd(), Events::POLLIN, Some(left))
+            .map_err(|e| data_fail("wait for a data connection", &e))?;
+        if readable {
             return listener
                 .accept()
                 .map(|(s, _)| s)
@@ -309,7 +309,7 @@ pub fn client_channels(
                 ));
             }
             let open = |port: u16| -> Result<UdpSocket, Error> {
-                let s = UdpSocket::bind((wildcard_like(server), 0))
+                let s = udp_bound(SocketAddr::new(wildcard_like(server), 0))
                     .map_err(|e| data_fail("bind", &e))?;
                 s.connect((server, port))
                     .map_err(|e| data_fail("connect", &e))?;

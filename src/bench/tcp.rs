@@ -49,7 +49,7 @@ pub fn receive(
 ) -> io::Result<()> {
     let usage = ThreadUsage::start();
     if let Some(n) = lowat {
-        set_rcvlowat(sock, n)?;
+        crate::engine::sys::set_rcvlowat(sock, n)?;
     }
     let mut buf = vec![0u8; size.max(64 * 1024)];
     let result = loop {
@@ -62,10 +62,4 @@ pub fn receive(
     };
     meter.add_worker_time(&usage);
     result
-}
-
-/// setsockopt(SO_RCVLOWAT); Linux grows the receive buffer to fit it.
-fn set_rcvlowat(sock: &TcpStream, bytes: usize) -> io::Result<()> {
-    let v = bytes.min(i32::MAX as usize) as libc::c_int;
-    crate::engine::socket::setsockopt_int(sock, libc::SOL_SOCKET, libc::SO_RCVLOWAT, v)
 }

@@ -7,18 +7,17 @@
 //! (UDP_GRO, the segment size in a control message): the cost of UDP is per
 //! call, so this is where the speed is.
 
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{Meter, ThreadUsage};
-use crate::engine::socket::setsockopt_int;
+use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
+use socket2::SockRef;
 
-const SOL_UDP: libc::c_int = 17;
-const UDP_SEGMENT: libc::c_int = 103;
-const UDP_GRO: libc::c_int = 104;
+use super::{Meter, ThreadUsage};
+
 /// The kernel's cap on segments per GSO call.
 const MAX_SEGMENTS: usize = 64;
 /// Sequence number size at the front of each datagram.
@@ -27,17 +26,20 @@ pub const HEADER: usize = super::params::UDP_HEADER;
 const DRAIN_QUIET: Duration = Duration::from_millis(100);
 
 /// Asks for a receive buffer of `bytes`: SO_RCVBUFFORCE (root) goes past
-/// net.core.rmem_max, SO_RCVBUF is capped by it.
+/// net.core.rmem_max, SO_RCVBUF is capped by it. Best effort: a buffer the
+/// kernel will not give shows in the loss figures. Sizes past `i32::MAX`
+/// are clamped (the option is an int).
 pub fn set_rcvbuf(sock: &UdpSocket, bytes: usize) {
-    let v = bytes.min(i32::MAX as usize) as libc::c_int;
-    if setsockopt_int(sock, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, v).is_err() {
-        let _ = setsockopt_int(sock, libc::SOL_SOCKET, libc::SO_RCVBUF, v);
+    let v = bytes.min(i32::MAX as usize);
+    if setsockopt(sock, sockopt::RcvBufForce, &v).is_err() {
+        let _ = SockRef::from(sock).set_recv_buffer_size(v);
     }
 }
 
+/// SO_SNDBUF, best effort, clamped as [`set_rcvbuf`].
 pub fn set_sndbuf(sock: &UdpSocket, bytes: usize) {
-    let v = bytes.min(i32::MAX as usize) as libc::c_int;
-    let _ = setsockopt_int(sock, libc::SOL_SOCKET, libc::SO_SNDBUF, v);
+    let v = bytes.min(i32::MAX as usize);
+    let _ = SockRef::from(sock).set_send_buffer_size(v);
 }
 
 /// Sends `size`-byte datagrams on a connected socket until `deadline` (or
@@ -70,7 +72,7 @@ pub fn send(
     } else {
         1
     };
-    if batch > 1 && setsockopt_int(sock, SOL_UDP, UDP_SEGMENT, size as libc::c_int).is_err() {
+    if batch > 1 && setsockopt(sock, sockopt::UdpGsoSegment, &(size as libc::c_int)).is_err() {
         batch = 1;
     }
     // Pacing: the rate earns one datagram every `gap`, and a call sends
@@ -129,7 +131,7 @@ pub fn send(
             }
             Err(e) if batch > 1 && e.raw_os_error() == Some(libc::EIO) => {
                 // GSO refused by the device: carry on one datagram per call.
-                let _ = setsockopt_int(sock, SOL_UDP, UDP_SEGMENT, 0);
+                let _ = setsockopt(sock, sockopt::UdpGsoSegment, &0);
                 batch = 1;
             }
             Err(e) => break Err(e),
@@ -149,13 +151,21 @@ pub fn receive(
     meter: &Meter,
 ) -> io::Result<()> {
     let usage = ThreadUsage::start();
-    let gro = gro && setsockopt_int(sock, SOL_UDP, UDP_GRO, 1).is_ok();
+    let gro = gro && setsockopt(sock, sockopt::UdpGroSegment, &true).is_ok();
     sock.set_read_timeout(Some(Duration::from_millis(20)))?;
     let mut buf = vec![0u8; 65536 * 2];
+    // Room for the one control message GRO adds; allocated once, reused by
+    // every call.
+    let mut cmsg = nix::cmsg_space!(libc::c_int);
     let mut highest: Option<u64> = None;
     let mut quiet_since = Instant::now();
     let result = loop {
-        match recv_segments(sock, &mut buf, gro) {
+        let got = if gro {
+            recv_segments(sock, &mut buf, &mut cmsg)
+        } else {
+            sock.recv(&mut buf).map(|n| (n, 0))
+        };
+        match got {
             Ok((len, seg)) => {
                 quiet_since = Instant::now();
                 let seg = if seg == 0 { len.max(1) } else { seg };
@@ -202,40 +212,26 @@ pub fn receive(
     result
 }
 
-/// recvmsg(2): returns the bytes received and, with GRO, the segment size
-/// from the UDP_GRO control message (0 when the buffer is one datagram).
-fn recv_segments(sock: &UdpSocket, buf: &mut [u8], gro: bool) -> io::Result<(usize, usize)> {
-    if !gro {
-        return sock.recv(buf).map(|n| (n, 0));
-    }
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let mut cbuf = [0u64; 8];
-    // SAFETY: msghdr is plain data; zeroes are valid; pointers set below.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
-    // SAFETY: msg points at live buffers for the duration of the call.
-    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, 0) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
+/// recvmsg(2) on a socket with UDP_GRO on: returns the bytes received and
+/// the segment size from the UDP_GRO control message (0 when the buffer is
+/// one datagram, which then comes without one). `cmsg` is the control
+/// buffer, reused across calls.
+fn recv_segments(
+    sock: &UdpSocket,
+    buf: &mut [u8],
+    cmsg: &mut Vec<u8>,
+) -> io::Result<(usize, usize)> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(cmsg), MsgFlags::empty())?;
     let mut seg = 0usize;
-    // SAFETY: walking the control buffer the kernel filled, with the
-    // CMSG_* helpers and within msg_controllen.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == SOL_UDP && (*c).cmsg_type == UDP_GRO {
-                let data = libc::CMSG_DATA(c) as *const libc::c_int;
-                seg = std::ptr::read_unaligned(data).max(0) as usize;
+    // A truncated control buffer (it has room for GRO's one int, so it
+    // cannot be) would only lose the segment size: read as one datagram.
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::UdpGroSegments(size) = c {
+                seg = size.max(0) as usize;
             }
-            c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    Ok((n as usize, seg))
+    Ok((msg.bytes, seg))
 }

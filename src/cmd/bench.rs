@@ -2,7 +2,7 @@
 //! `--server`, or `--client`.
 
 use std::io::IsTerminal;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use crate::bench::{Direction, Meter, Mode, Params, Proto, Side};
 use crate::cli::{BenchArgs, BenchMode, BenchProto};
 use crate::engine::addr::{parse_port, resolve, split_host_port, Family};
 use crate::engine::connect::{connect_any, ConnectOpts};
-use crate::engine::socket::{display_addr, listen_on, listen_wildcard, SocketOpts};
+use crate::engine::socket::{self, display_addr, listen_on, listen_wildcard, SocketOpts};
 use crate::error::{Error, Exit};
 use crate::report;
 
@@ -385,7 +385,7 @@ fn local(family: Family, p: &Params, a: &BenchArgs, report: &Report) -> Result<O
         Family::V6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
         _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
     };
-    let listener = TcpListener::bind((ip, 0))
+    let listener = socket::tcp_listener(SocketAddr::new(ip, 0))
         .map_err(|e| Error::io("bench: bind a loopback control port", &e))?;
     let addr = listener
         .local_addr()

@@ -3,15 +3,13 @@
 //! every socket it opens is closed before it returns.
 
 use std::io::Read;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
-
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::cli::ProbeArgs;
 use crate::engine::addr::parse_port;
 use crate::engine::diag::State;
-use crate::engine::socket::{bind_error, Proto};
+use crate::engine::socket::{listen_on, tcp_connect, Proto, SocketOpts};
 use crate::error::{Error, Exit};
 
 use super::probe::{gather, render_table, trial, BindOpts, Target};
@@ -33,7 +31,7 @@ pub fn run(_global: &Global, args: ProbeArgs) -> anyhow::Result<Exit> {
     ))?;
 
     let fail = |what: &str, e: std::io::Error| Error::io(what, &e);
-    let mut client = TcpStream::connect(addr).map_err(|e| fail("connect", e))?;
+    let mut client = tcp_connect(&addr).map_err(|e| fail("connect", e))?;
     let (server_side, peer) = listener.accept().map_err(|e| fail("accept", e))?;
     print_stdout(&format!("2. a client connects from {peer}\n"))?;
 
@@ -91,13 +89,11 @@ pub fn run(_global: &Global, args: ProbeArgs) -> anyhow::Result<Exit> {
 /// A loopback listener with SO_REUSEADDR on `port` (0: a free one).
 fn listen_reuseaddr(port: u16) -> Result<TcpListener, Error> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let what = format!("listen on {addr}");
-    let fail = |e: std::io::Error| bind_error(&what, port, Proto::Tcp, &e);
-    let sock = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).map_err(fail)?;
-    sock.set_reuse_address(true).map_err(fail)?;
-    sock.bind(&SockAddr::from(addr)).map_err(fail)?;
-    sock.listen(16).map_err(fail)?;
-    Ok(sock.into())
+    let opts = SocketOpts {
+        reuseaddr: true,
+        ..SocketOpts::default()
+    };
+    listen_on(addr, &opts, 16, None)
 }
 
 /// Polls (bounded) until the socket table shows TIME-WAIT on `port`: the

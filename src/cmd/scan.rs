@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::config::connect::Scan;
 use crate::engine::addr::resolve;
-use crate::engine::scan::{self, PortResult, Proto, State};
-use crate::engine::socket::ShownIp;
+use crate::engine::scan::{self, PortResult, State};
+use crate::engine::socket::{Proto, ShownIp};
 use crate::error::{Error, Exit};
 use crate::report;
 

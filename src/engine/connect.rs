@@ -10,16 +10,15 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::os::fd::{AsFd, AsRawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use socket2::{SockAddr, Socket};
 
 use super::icmp::{self, IcmpError};
 use super::poll::{self, Events};
 use super::socket::{apply, display_addr, tcp_socket, SocketOpts};
+use super::sys;
 use crate::error::{Error, Exit};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -212,12 +211,6 @@ fn connect_poll(sock: &Socket, target: &SockAddr, limit: Duration) -> io::Result
     sock.set_nonblocking(false)
 }
 
-static ALARM_FIRED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_alarm(_: libc::c_int) {
-    ALARM_FIRED.store(true, Ordering::SeqCst);
-}
-
 /// Blocking connect(2) interrupted by SIGALRM after `limit`.
 ///
 /// The timer repeats every 20 ms after it first fires, so a signal that lands
@@ -227,20 +220,14 @@ extern "C" fn on_alarm(_: libc::c_int) {
 /// connect. The caller must run this on a thread where SIGALRM is not
 /// blocked; `signals::install` keeps it unblocked on the main thread.
 fn connect_alarm(sock: &Socket, target: &SockAddr, limit: Duration) -> io::Result<()> {
-    ALARM_FIRED.store(false, Ordering::SeqCst);
-    let handler = SigAction::new(
-        SigHandler::Handler(on_alarm),
-        SaFlags::empty(),
-        SigSet::empty(),
-    );
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    let previous = unsafe { sigaction(Signal::SIGALRM, &handler) }.map_err(io::Error::from)?;
-    let armed = set_timer(limit, Duration::from_millis(20));
-    let result = match armed {
+    let alarm = sys::sigaction_sigalrm()?;
+    // A zero first expiry would disarm the timer, so a tiny limit is 1 us.
+    let first = limit.max(Duration::from_micros(1));
+    let result = match sys::setitimer_real(first, Duration::from_millis(20)) {
         Ok(()) => loop {
             match sock.connect(target) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    if ALARM_FIRED.load(Ordering::SeqCst) {
+                    if alarm.fired() {
                         break Err(io::ErrorKind::TimedOut.into());
                     }
                     // Another signal: the connect goes on in the kernel;
@@ -250,63 +237,32 @@ fn connect_alarm(sock: &Socket, target: &SockAddr, limit: Duration) -> io::Resul
                 Err(e) if e.raw_os_error() == Some(libc::EALREADY) => {
                     // An interrupted connect still in progress: wait for it
                     // the blocking way, on its writability.
-                    break wait_writable(sock);
+                    break wait_writable(sock, &alarm);
                 }
                 other => break other,
             }
         },
         Err(e) => Err(e),
     };
-    let _ = set_timer(Duration::ZERO, Duration::ZERO);
-    // SAFETY: restores the disposition that was in place before the call.
-    let _ = unsafe { sigaction(Signal::SIGALRM, &previous) };
+    let _ = sys::setitimer_real(Duration::ZERO, Duration::ZERO);
+    // Only now, with the timer off, the previous SIGALRM disposition back.
+    drop(alarm);
     result
 }
 
 /// Blocks until `sock` is writable (an interrupted connect finished), then
-/// reads SO_ERROR. EINTR here means the alarm fired.
-fn wait_writable(sock: &Socket) -> io::Result<()> {
-    let mut pfd = libc::pollfd {
-        fd: sock.as_raw_fd(),
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd for the duration of the call.
-    let n = unsafe { libc::poll(&mut pfd, 1, -1) };
-    if n < 0 {
-        let err = io::Error::last_os_error();
-        if err.kind() == io::ErrorKind::Interrupted && ALARM_FIRED.load(Ordering::SeqCst) {
-            return Err(io::ErrorKind::TimedOut.into());
+/// reads SO_ERROR. An EINTR from the alarm is the timeout; another signal's
+/// is waited through.
+fn wait_writable(sock: &Socket, alarm: &sys::SigalrmCatch) -> io::Result<()> {
+    match poll::ready_unless(sock.as_fd(), Events::POLLOUT, None, || alarm.fired()) {
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+            return Err(io::ErrorKind::TimedOut.into())
         }
-        return Err(err);
+        Err(e) => return Err(e),
+        Ok(_) => {}
     }
     match sock.take_error()? {
         Some(err) => Err(err),
         None => Ok(()),
     }
-}
-
-/// setitimer(ITIMER_REAL): first expiry after `first`, then every `every`.
-/// Zero for both disarms it.
-fn set_timer(first: Duration, every: Duration) -> io::Result<()> {
-    let tv = |d: Duration| libc::timeval {
-        tv_sec: d.as_secs() as libc::time_t,
-        tv_usec: d.subsec_micros() as libc::suseconds_t,
-    };
-    // A zero it_value disarms the timer, so a tiny limit becomes 1 us.
-    let first = if first.is_zero() && !every.is_zero() {
-        Duration::from_micros(1)
-    } else {
-        first
-    };
-    let value = libc::itimerval {
-        it_interval: tv(every),
-        it_value: tv(first),
-    };
-    // SAFETY: valid itimerval; the old value is not requested.
-    let rc = unsafe { libc::setitimer(libc::ITIMER_REAL, &value, std::ptr::null_mut()) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }

@@ -14,11 +14,16 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use socket2::{SockAddr, Socket};
+
+use super::poll::timeout_until;
+use super::socket::{inet_socket, Proto};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -50,32 +55,17 @@ pub struct PortResult {
     pub rtt: Option<Duration>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Proto {
-    Tcp,
-    Udp,
-}
-
-/// Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the soft
-/// limit in force afterwards.
+/// Raises RLIMIT_NOFILE's soft limit to the hard limit (getrlimit(2),
+/// setrlimit(2)); returns the soft limit in force afterwards, 1024 (the
+/// usual default) if it cannot be read.
 pub fn raise_nofile() -> u64 {
-    // SAFETY: getrlimit/setrlimit on a valid rlimit struct.
-    unsafe {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 1024;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                return raised.rlim_cur;
-            }
-        }
-        lim.rlim_cur
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 1024;
+    };
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        return hard;
     }
+    soft
 }
 
 /// Scans `ports` on every address of `addrs` (their ports are ignored)
@@ -121,7 +111,7 @@ pub fn scan(
 
 struct Probe {
     addr: SocketAddr,
-    sock: OwnedFd,
+    sock: Socket,
     started: Instant,
 }
 
@@ -131,18 +121,12 @@ fn event_loop(
     timeout: Duration,
     width: usize,
 ) -> io::Result<Vec<PortResult>> {
-    // SAFETY: epoll_create1 returns a fresh descriptor, owned at once.
-    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    if ep < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: ep is a fresh descriptor nobody else owns.
-    let ep = unsafe { OwnedFd::from_raw_fd(ep) };
+    let ep = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
     let mut out = Vec::with_capacity(targets.len());
     let mut inflight: HashMap<u64, Probe> = HashMap::with_capacity(width);
     // Probes in start order: with one timeout for all, the front expires first.
     let mut order: VecDeque<(Instant, u64)> = VecDeque::with_capacity(width);
-    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+    let mut events = vec![EpollEvent::empty(); 256];
     let mut next = 0usize;
     let mut token = 0u64;
     loop {
@@ -159,25 +143,12 @@ fn event_loop(
                 Ok(Started::Pending(sock)) => {
                     token += 1;
                     let interest = match proto {
-                        Proto::Tcp => libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP,
-                        Proto::Udp => libc::EPOLLIN | libc::EPOLLERR,
+                        Proto::Tcp => {
+                            EpollFlags::EPOLLOUT | EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP
+                        }
+                        Proto::Udp => EpollFlags::EPOLLIN | EpollFlags::EPOLLERR,
                     };
-                    let mut ev = libc::epoll_event {
-                        events: interest as u32,
-                        u64: token,
-                    };
-                    // SAFETY: both descriptors are open; ev is valid.
-                    let rc = unsafe {
-                        libc::epoll_ctl(
-                            ep.as_raw_fd(),
-                            libc::EPOLL_CTL_ADD,
-                            sock.as_raw_fd(),
-                            &mut ev,
-                        )
-                    };
-                    if rc != 0 {
-                        return Err(io::Error::last_os_error());
-                    }
+                    ep.add(&sock, EpollEvent::new(interest, token))?;
                     let started = Instant::now();
                     inflight.insert(
                         token,
@@ -204,24 +175,19 @@ fn event_loop(
         if inflight.is_empty() && next >= targets.len() {
             return Ok(out);
         }
-        let wait = order
+        // Until the oldest probe expires (the timeout itself when none is
+        // in flight: a port waiting for a free descriptor).
+        let until = order
             .front()
-            .map(|(d, _)| d.saturating_duration_since(Instant::now()))
-            .unwrap_or(timeout);
-        let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-        // SAFETY: events is valid for its length.
-        let n = unsafe {
-            libc::epoll_wait(ep.as_raw_fd(), events.as_mut_ptr(), events.len() as i32, ms)
+            .map(|&(d, _)| d)
+            .unwrap_or_else(|| Instant::now() + timeout);
+        let n = match ep.wait(&mut events, timeout_until(Some(until))) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
         };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        for ev in &events[..n as usize] {
-            let tok = ev.u64;
+        for ev in &events[..n] {
+            let tok = ev.data();
             if let Some(probe) = inflight.remove(&tok) {
                 let state = finish(&probe, proto);
                 out.push(PortResult {
@@ -266,17 +232,13 @@ fn is_resource_error(e: &io::Error) -> bool {
 
 enum Started {
     Done(State),
-    Pending(OwnedFd),
+    Pending(Socket),
 }
 
 /// socket(2) and a non-blocking connect(2) (TCP), or connect and an empty
 /// datagram (UDP).
 fn start(addr: SocketAddr, proto: Proto) -> io::Result<Started> {
-    let (ty, p) = match proto {
-        Proto::Tcp => (Type::STREAM, Protocol::TCP),
-        Proto::Udp => (Type::DGRAM, Protocol::UDP),
-    };
-    let sock = Socket::new(Domain::for_address(addr), ty.nonblocking(), Some(p))?;
+    let sock = inet_socket(&addr, proto, true)?;
     match sock.connect(&SockAddr::from(addr)) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
@@ -306,14 +268,12 @@ fn start(addr: SocketAddr, proto: Proto) -> io::Result<Started> {
             Err(e) => return Err(e),
         }
     }
-    Ok(Started::Pending(sock.into()))
+    Ok(Started::Pending(sock))
 }
 
 /// The outcome of a probe epoll reported ready.
 fn finish(probe: &Probe, proto: Proto) -> State {
-    let fd: RawFd = probe.sock.as_raw_fd();
-    // SAFETY: a borrowed view of a descriptor we own; not closed through it.
-    let sock = std::mem::ManuallyDrop::new(unsafe { Socket::from_raw_fd(fd) });
+    let sock = &probe.sock;
     match proto {
         Proto::Tcp => match sock.take_error() {
             Ok(None) => {

@@ -1,10 +1,14 @@
-//! Socket construction over socket2: the options a user can set, bind and
-//! listen, and the dual-stack wildcard listener.
+//! The one socket factory: every socket sonda opens is made here, over
+//! socket2 (nix for the netlink socket, which socket2 cannot address
+//! safely): the options a user can set, bind and listen, and the dual-stack
+//! wildcard listener.
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::OwnedFd;
 use std::time::Duration;
 
+use nix::sys::socket::{AddressFamily, SockFlag, SockProtocol, SockType};
 use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
 
 use super::addr::Family;
@@ -27,13 +31,53 @@ pub struct SocketOpts {
     pub keepalive: Option<Duration>,
 }
 
+/// TCP or UDP, for the functions that serve both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// socket(2) for `proto` in the family of `addr`, close-on-exec, and with
+/// `nonblocking` non-blocking from the start (SOCK_NONBLOCK: no separate
+/// fcntl). Fails with socket(2)'s errno: EAFNOSUPPORT where the family is
+/// off, EMFILE/ENFILE out of descriptors.
+pub fn inet_socket(addr: &SocketAddr, proto: Proto, nonblocking: bool) -> io::Result<Socket> {
+    let (ty, protocol) = match proto {
+        Proto::Tcp => (Type::STREAM, Protocol::TCP),
+        Proto::Udp => (Type::DGRAM, Protocol::UDP),
+    };
+    let ty = if nonblocking { ty.nonblocking() } else { ty };
+    Socket::new(Domain::for_address(*addr), ty, Some(protocol))
+}
+
 /// socket(2) for TCP in the family of `addr`, close-on-exec.
 pub fn tcp_socket(addr: &SocketAddr) -> io::Result<Socket> {
-    Socket::new(
-        Domain::for_address(*addr),
-        Type::STREAM,
-        Some(Protocol::TCP),
+    inet_socket(addr, Proto::Tcp, false)
+}
+
+/// [`tcp_socket`] and a blocking connect(2) to `addr`, as
+/// `std::net::TcpStream::connect` does for one address (for sonda's own
+/// loopback helpers; user-facing connects go through `engine::connect`).
+/// EINTR is not retried: no signal with a handler reaches a thread that
+/// calls this (see `signals`).
+pub fn tcp_connect(addr: &SocketAddr) -> io::Result<TcpStream> {
+    let sock = tcp_socket(addr)?;
+    sock.connect(&SockAddr::from(*addr))?;
+    Ok(sock.into())
+}
+
+/// socket(AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG), close-on-exec: the
+/// kernel's socket tables (what ss reads). Made with nix, whose netlink
+/// address type then reaches the kernel with no hand-built sockaddr.
+pub fn netlink_sock_diag() -> io::Result<OwnedFd> {
+    nix::sys::socket::socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkSockDiag,
     )
+    .map_err(io::Error::from)
 }
 
 /// setsockopt(2) for every option in `opts` that is set.
@@ -71,37 +115,6 @@ pub fn configure_accepted(stream: &TcpStream, opts: &SocketOpts) -> io::Result<(
     apply_stream(&socket2::SockRef::from(stream), opts)
 }
 
-/// setsockopt(2) of an int-valued option on any socket (for the options
-/// socket2 does not wrap: SO_RCVLOWAT, SO_RCVBUFFORCE, UDP_SEGMENT, UDP_GRO).
-pub fn setsockopt_int(
-    sock: &impl std::os::fd::AsRawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: an int option, passed by pointer with its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// TCP or UDP, for the functions that serve both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Proto {
-    Tcp,
-    Udp,
-}
-
 /// socket(2), setsockopt(2) for `opts` and bind(2) on one address.
 /// `v6only` sets IPV6_V6ONLY on an IPv6 socket when given; otherwise the
 /// system default stands. A failure names the address, with a hint for
@@ -116,18 +129,43 @@ pub fn bind_socket(
         Proto::Tcp => format!("listen on {}", display_addr(&addr)),
         Proto::Udp => format!("bind UDP {}", display_addr(&addr)),
     };
-    let fail = |e: io::Error| bind_error(&what, addr.port(), proto, &e);
-    let (ty, protocol) = match proto {
-        Proto::Tcp => (Type::STREAM, Protocol::TCP),
-        Proto::Udp => (Type::DGRAM, Protocol::UDP),
-    };
-    let sock = Socket::new(Domain::for_address(addr), ty, Some(protocol)).map_err(fail)?;
-    apply(&sock, opts).map_err(fail)?;
+    bound(addr, proto, opts, v6only).map_err(|e| bind_error(&what, addr.port(), proto, &e))
+}
+
+/// [`bind_socket`] with the error as the syscall gave it, for callers that
+/// word their own.
+pub fn bound(
+    addr: SocketAddr,
+    proto: Proto,
+    opts: &SocketOpts,
+    v6only: Option<bool>,
+) -> io::Result<Socket> {
+    let sock = inet_socket(&addr, proto, false)?;
+    apply(&sock, opts)?;
     if let (true, Some(only)) = (addr.is_ipv6(), v6only) {
-        sock.set_only_v6(only).map_err(fail)?;
+        sock.set_only_v6(only)?;
     }
-    sock.bind(&SockAddr::from(addr)).map_err(fail)?;
+    sock.bind(&SockAddr::from(addr))?;
     Ok(sock)
+}
+
+/// A TCP listener on `addr` made as `std::net::TcpListener::bind` makes one
+/// (SO_REUSEADDR, backlog 128), for sonda's own helper ports (bench's
+/// control and data listeners), with the syscall's error.
+pub fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let opts = SocketOpts {
+        reuseaddr: true,
+        ..SocketOpts::default()
+    };
+    let sock = bound(addr, Proto::Tcp, &opts, None)?;
+    sock.listen(128)?;
+    Ok(sock.into())
+}
+
+/// A UDP socket bound to `addr` with no options, as
+/// `std::net::UdpSocket::bind` makes one, with the syscall's error.
+pub fn udp_bound(addr: SocketAddr) -> io::Result<UdpSocket> {
+    bound(addr, Proto::Udp, &SocketOpts::default(), None).map(UdpSocket::from)
 }
 
 /// [`bind_socket`] then listen(2).

@@ -7,7 +7,12 @@
 //! effort, capped by /proc/sys/fs/pipe-max-size for unprivileged users).
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, SpliceFFlags};
+
+use super::sys;
 
 /// Bytes asked of each splice, sendfile or read call.
 pub const CHUNK: usize = 1 << 20;
@@ -23,14 +28,11 @@ pub enum Kind {
     Other,
 }
 
-/// fstat(2) of `fd`.
+/// fstat(2) of `fd`. A descriptor fstat refuses is [`Kind::Other`].
 pub fn kind(fd: RawFd) -> Kind {
-    // SAFETY: fstat writes one stat struct.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: st is valid for writes; a bad fd only makes fstat fail.
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+    let Ok(st) = nix::sys::stat::fstat(fd) else {
         return Kind::Other;
-    }
+    };
     match st.st_mode & libc::S_IFMT {
         libc::S_IFIFO => Kind::Pipe,
         libc::S_IFREG => Kind::File(st.st_size.max(0) as u64),
@@ -38,12 +40,11 @@ pub fn kind(fd: RawFd) -> Kind {
     }
 }
 
-/// fcntl(F_SETPIPE_SZ): grows a pipe so each call can move [`CHUNK`].
+/// fcntl(F_SETPIPE_SZ): grows a pipe so each call can move [`CHUNK`]. Best
+/// effort: a failure (EPERM past pipe-max-size, EBADF, not a pipe) leaves
+/// the pipe as it was.
 pub fn grow_pipe(fd: RawFd) {
-    // SAFETY: F_SETPIPE_SZ takes an int; failure leaves the pipe as it was.
-    unsafe {
-        libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE);
-    }
+    let _ = nix::fcntl::fcntl(fd, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
 }
 
 /// splice(2) of up to `len` bytes from `from` to `to` (one must be a pipe)
@@ -51,26 +52,27 @@ pub fn grow_pipe(fd: RawFd) {
 /// makes the pipe side non-blocking (EAGAIN when it is full); a blocking
 /// socket still waits for data, so call this only once poll(2) says the
 /// socket is readable.
-pub fn splice_nonblock(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+pub fn splice_nonblock_fd(
+    from: BorrowedFd<'_>,
+    to: BorrowedFd<'_>,
+    len: usize,
+) -> io::Result<usize> {
+    // SPLICE_F_MOVE: a hint to move pages rather than copy them.
+    let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
     loop {
-        // SAFETY: null offsets: both descriptors use and advance their own
-        // file position (pipes and sockets have none).
-        let n = unsafe {
-            libc::splice(
-                from,
-                std::ptr::null_mut(),
-                to,
-                std::ptr::null_mut(),
-                len,
-                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
-            )
-        };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
+        // No offsets: both descriptors use and advance their own file
+        // position (pipes and sockets have none).
+        match nix::fcntl::splice(from, None, to, None, len, flags) {
+            Err(Errno::EINTR) => continue,
+            other => return other.map_err(io::Error::from),
         }
     }
+}
+
+/// [`splice_nonblock_fd`] for callers that hold raw descriptors (open for
+/// the call).
+pub fn splice_nonblock(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+    sys::with_borrowed(from, |from| {
+        sys::with_borrowed(to, |to| splice_nonblock_fd(from, to, len))
+    })
 }

@@ -45,10 +45,8 @@ pub fn write_stdout(buf: &[u8]) -> io::Result<()> {
 pub fn close_stdout() -> io::Result<()> {
     let _chunk = STDOUT.lock().unwrap_or_else(|p| p.into_inner());
     let null = OpenOptions::new().write(true).open("/dev/null")?;
-    // SAFETY: both descriptors are open; dup2 replaces fd 1 atomically.
-    if unsafe { libc::dup2(null.as_raw_fd(), libc::STDOUT_FILENO) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // dup2 replaces fd 1 atomically: no moment where the number is free.
+    nix::unistd::dup2(null.as_raw_fd(), libc::STDOUT_FILENO)?;
     Ok(())
 }
 

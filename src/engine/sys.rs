@@ -1,14 +1,28 @@
-//! The raw libc calls that neither socket2 nor nix wrap, each with its
-//! SAFETY note. Everything else in the engine goes through those crates.
+//! The raw libc calls that neither socket2 nor nix wrap safely, each with
+//! its SAFETY note. Everything else in the crate goes through those crates,
+//! and this is the one file with `unsafe` in it.
+//!
+//! Each function is named after the call it makes and says how that call
+//! blocks and fails. None of them retries EINTR: none of these calls blocks.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 /// ioctl(SIOCOUTQ): bytes in a socket's send queue that the peer has not
-/// acknowledged yet (TCP; for a Unix stream, not yet read).
+/// acknowledged yet (TCP; for a Unix stream, not yet read). Never blocks;
+/// fails with the ioctl's errno: EBADF, ENOTTY on a file that is neither a
+/// socket nor a terminal (the number is also TIOCOUTQ), EINVAL on a
+/// listening TCP socket.
+///
+/// nix only offers ioctls as `unsafe` macros, hence this wrapper.
 pub fn unacked(fd: RawFd) -> io::Result<usize> {
     let mut n: libc::c_int = 0;
-    // SAFETY: SIOCOUTQ (TIOCOUTQ's number) writes one int through the pointer.
+    // SAFETY: SIOCOUTQ (TIOCOUTQ's number) writes one int through the
+    // pointer, which is valid for the call; a bad fd only makes it fail.
     let rc = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
@@ -17,6 +31,9 @@ pub fn unacked(fd: RawFd) -> io::Result<usize> {
 }
 
 /// The TCP state (TCP_ESTABLISHED, TCP_CLOSE, ...) from getsockopt(TCP_INFO).
+/// Never blocks; fails with getsockopt's errno: EBADF, ENOTSOCK,
+/// ENOPROTOOPT or EOPNOTSUPP on a socket that is not TCP. Neither socket2 0.5 nor nix 0.29 reads
+/// TCP_INFO.
 pub fn tcp_state(fd: RawFd) -> io::Result<u8> {
     // SAFETY: tcp_info is plain data; all-zero is a valid value.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
@@ -36,4 +53,149 @@ pub fn tcp_state(fd: RawFd) -> io::Result<u8> {
         return Err(io::Error::last_os_error());
     }
     Ok(info.tcpi_state)
+}
+
+/// getsockopt(IPV6_MTU): the path MTU a connected IPv6 socket knows. Never
+/// blocks; ENOTCONN on an unconnected socket. (nix wraps only IP_MTU, the
+/// IPv4 one.)
+pub fn ipv6_mtu(sock: &impl AsFd) -> io::Result<usize> {
+    getsockopt_int(sock.as_fd(), libc::IPPROTO_IPV6, libc::IPV6_MTU).map(|n| n.max(0) as usize)
+}
+
+/// setsockopt(SO_RCVLOWAT): a read waits until `bytes` are queued (or EOF,
+/// an error, or a signal). Linux grows the receive buffer to fit it. Never
+/// blocks; fails with setsockopt's errno. Neither socket2 0.5 nor nix 0.29
+/// has it. Values past `i32::MAX` are clamped.
+pub fn set_rcvlowat(sock: &impl AsFd, bytes: usize) -> io::Result<()> {
+    let value = bytes.min(i32::MAX as usize) as libc::c_int;
+    setsockopt_int(sock.as_fd(), libc::SOL_SOCKET, libc::SO_RCVLOWAT, value)
+}
+
+fn getsockopt_int(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int) -> io::Result<i32> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: an int option: the kernel writes at most `len` bytes (one
+    // int) into `value`, which lives for the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value)
+}
+
+fn setsockopt_int(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: an int option, passed by pointer with its size; the kernel
+    // only reads it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// setitimer(ITIMER_REAL): SIGALRM to the process after `first`, then every
+/// `every` (zero: once). A zero `first` disarms the timer, whatever `every`
+/// is. Never blocks; fails only with EINVAL (a value out of range). nix has
+/// POSIX timers (timer_create) but no setitimer.
+pub fn setitimer_real(first: Duration, every: Duration) -> io::Result<()> {
+    let tv = |d: Duration| libc::timeval {
+        tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_usec: d.subsec_micros() as libc::suseconds_t,
+    };
+    let value = libc::itimerval {
+        it_interval: tv(every),
+        it_value: tv(first),
+    };
+    // SAFETY: `value` is a valid itimerval for the call; the old value is
+    // not asked for (a null pointer is allowed there).
+    let rc = unsafe { libc::setitimer(libc::ITIMER_REAL, &value, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+static SIGALRM_SEEN: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigalrm(_: libc::c_int) {
+    SIGALRM_SEEN.store(true, Ordering::SeqCst);
+}
+
+/// SIGALRM caught for as long as this value lives: the previous disposition
+/// comes back when it is dropped.
+pub struct SigalrmCatch {
+    previous: SigAction,
+}
+
+/// sigaction(SIGALRM) with a handler that only notes the signal came, so
+/// [`SigalrmCatch::fired`] can tell an alarm's EINTR from another signal's.
+/// No SA_RESTART: a blocking call the alarm interrupts returns EINTR
+/// instead of being restarted. Fails only with EINVAL.
+///
+/// The handler is process-wide: one catch at a time (connect's alarm method
+/// runs on the main thread only).
+pub fn sigaction_sigalrm() -> io::Result<SigalrmCatch> {
+    SIGALRM_SEEN.store(false, Ordering::SeqCst);
+    let handler = SigAction::new(
+        SigHandler::Handler(on_sigalrm),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic, which is
+    // async-signal-safe.
+    let previous = unsafe { sigaction(Signal::SIGALRM, &handler) }?;
+    Ok(SigalrmCatch { previous })
+}
+
+impl SigalrmCatch {
+    /// Whether SIGALRM arrived since [`sigaction_sigalrm`].
+    pub fn fired(&self) -> bool {
+        SIGALRM_SEEN.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for SigalrmCatch {
+    fn drop(&mut self) {
+        // SAFETY: puts back the disposition sigaction returned when this
+        // catch began, which was in force (and so valid) then.
+        let _ = unsafe { sigaction(Signal::SIGALRM, &self.previous) };
+    }
+}
+
+/// Runs `f` with `fd` borrowed, for the functions whose callers still hand
+/// over a raw descriptor (the relay's splice path) while the safe wrapper
+/// they call wants a `BorrowedFd`. The borrow cannot outlive `f`. -1 is
+/// EBADF, as the syscall would say.
+pub fn with_borrowed<R>(
+    fd: RawFd,
+    f: impl FnOnce(BorrowedFd<'_>) -> io::Result<R>,
+) -> io::Result<R> {
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: not -1, and the callers pass descriptors they hold open for
+    // the call (as the raw syscall would need too); the borrow ends with
+    // `f`, and nothing closes or takes ownership through it.
+    f(unsafe { BorrowedFd::borrow_raw(fd) })
 }

@@ -7,14 +7,17 @@
 //! real. Only then can a datagram be cut, and the caller learns it was, with
 //! its real length.
 
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::Duration;
 
+use nix::errno::Errno;
+use nix::sys::socket::{getsockopt, recvmsg, sockopt, MsgFlags, SockaddrStorage};
 use socket2::{SockAddr, Socket};
 
 use super::socket::{bind_socket, display_addr, Proto, SocketOpts};
+use super::sys;
 use crate::error::{Error, Exit};
 
 /// The largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP).
@@ -75,7 +78,7 @@ impl Receiver {
         let start = self.buf.len();
         let mut growth = None;
         while self.grow && self.buf.len() < self.max {
-            let (real, _) = recvfrom(fd, &mut self.buf, libc::MSG_PEEK | libc::MSG_TRUNC)?;
+            let (real, _) = recvfrom(fd, &mut self.buf, MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC)?;
             if real <= self.buf.len() {
                 break;
             }
@@ -87,7 +90,7 @@ impl Receiver {
                 datagram: real,
             });
         }
-        let (real, from) = recvfrom(fd, &mut self.buf, libc::MSG_TRUNC)?;
+        let (real, from) = recvfrom(fd, &mut self.buf, MsgFlags::MSG_TRUNC)?;
         let datagram = Datagram {
             len: real.min(self.buf.len()),
             original_len: real,
@@ -111,13 +114,10 @@ impl Receiver {
 /// was full: the `drops` column of /proc/net/udp or udp6 for the socket's
 /// inode. `None` where /proc does not tell.
 pub fn kernel_drops(sock: &Socket) -> Option<u64> {
-    // SAFETY: fstat writes one stat struct.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: st is valid for writes; the descriptor is open.
-    if unsafe { libc::fstat(sock.as_raw_fd(), &mut st) } != 0 {
-        return None;
-    }
-    let inode = st.st_ino.to_string();
+    let inode = nix::sys::stat::fstat(sock.as_raw_fd())
+        .ok()?
+        .st_ino
+        .to_string();
     ["/proc/net/udp", "/proc/net/udp6"].iter().find_map(|file| {
         let text = std::fs::read_to_string(file).ok()?;
         text.lines().skip(1).find_map(|line| {
@@ -127,38 +127,31 @@ pub fn kernel_drops(sock: &Socket) -> Option<u64> {
     })
 }
 
-/// recvfrom(2) with `flags`, retrying EINTR. Returns the syscall's length
-/// (with MSG_TRUNC, the datagram's real length) and the sender.
-fn recvfrom(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<(usize, SocketAddr)> {
+/// recvmsg(2) with `flags` into one buffer, retrying EINTR (nix's
+/// recvfrom takes no flags). Returns the syscall's length (with MSG_TRUNC,
+/// the datagram's real length) and the sender.
+fn recvfrom(fd: RawFd, buf: &mut [u8], flags: MsgFlags) -> io::Result<(usize, SocketAddr)> {
     loop {
-        // SAFETY: sockaddr_storage is plain old data; zeroes are valid.
-        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        // SAFETY: buf and storage are valid for writes of the lengths given.
-        let n = unsafe {
-            libc::recvfrom(
-                fd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                flags,
-                (&mut storage as *mut libc::sockaddr_storage).cast(),
-                &mut len,
-            )
+        let mut iov = [IoSliceMut::new(buf)];
+        let (n, addr) = match recvmsg::<SockaddrStorage>(fd, &mut iov, None, flags) {
+            Ok(msg) => (msg.bytes, msg.address),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
         };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        // SAFETY: the kernel filled `len` bytes of a sockaddr_storage.
-        let addr = unsafe { SockAddr::new(storage, len) };
-        let from = addr.as_socket().ok_or_else(|| {
+        let from = addr.as_ref().and_then(inet_addr).ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidData, "sender is not an IP address")
         })?;
-        return Ok((n as usize, from));
+        return Ok((n, from));
     }
+}
+
+/// The IPv4 or IPv6 address in `addr` (flow info and scope id kept).
+fn inet_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
+    }
+    addr.as_sockaddr_in6()
+        .map(|v6| SocketAddr::V6((*v6).into()))
 }
 
 /// A UDP socket connected to the first address of `addrs` in the family of
@@ -232,23 +225,13 @@ fn send_error(sock: &UdpSocket, size: usize, peer: &SocketAddr, e: &io::Error) -
 }
 
 fn path_mtu(sock: &UdpSocket, peer: &SocketAddr) -> Option<usize> {
-    let (level, name) = match peer {
-        SocketAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_MTU),
-        SocketAddr::V6(_) => (libc::IPPROTO_IPV6, libc::IPV6_MTU),
+    let mtu = match peer {
+        SocketAddr::V4(_) => getsockopt(sock, sockopt::IpMtu)
+            .map(|n| n.max(0) as usize)
+            .map_err(io::Error::from),
+        SocketAddr::V6(_) => sys::ipv6_mtu(sock),
     };
-    let mut mtu: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt writes one int.
-    let rc = unsafe {
-        libc::getsockopt(
-            sock.as_raw_fd(),
-            level,
-            name,
-            (&mut mtu as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    (rc == 0 && mtu > 0).then_some(mtu as usize)
+    mtu.ok().filter(|&n| n > 0)
 }
 
 pub fn unreachable_error(peer: &SocketAddr) -> Error {

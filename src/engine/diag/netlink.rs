@@ -8,13 +8,15 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
-use super::{SockEntry, State};
-use crate::engine::socket::Proto;
+use nix::errno::Errno;
+use nix::sys::socket::{recv, sendto, MsgFlags, NetlinkAddr};
 
-const NETLINK_SOCK_DIAG: libc::c_int = 4;
+use super::{SockEntry, State};
+use crate::engine::socket::{netlink_sock_diag, Proto};
+
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const TCPDIAG_GETSOCK: u16 = 18;
 const NLM_F_REQUEST: u16 = 0x1;
@@ -34,7 +36,7 @@ const DIAG_MSG: usize = 72;
 /// makes the kernel walk every bound socket, so callers ask for it alone and
 /// only when they need it.
 pub fn dump_port(proto: Proto, port: u16, states: u32) -> io::Result<Vec<SockEntry>> {
-    let fd = open()?;
+    let fd = netlink_sock_diag()?;
     let mut out = Vec::new();
     if proto == Proto::Tcp {
         // The legacy TCPDIAG_GETSOCK request dumps both families in one walk
@@ -60,22 +62,6 @@ enum Request {
     Legacy,
     /// SOCK_DIAG_BY_FAMILY with struct inet_diag_req_v2: one family.
     ByFamily(u8),
-}
-
-fn open() -> io::Result<OwnedFd> {
-    // SAFETY: plain socket(2); the descriptor is owned at once.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            NETLINK_SOCK_DIAG,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// nlmsghdr + inet_diag_req or inet_diag_req_v2 + the bytecode attribute.
@@ -123,23 +109,9 @@ fn request(fd: &OwnedFd, req: Request, proto: Proto, states: u32, port: u16) -> 
     msg.extend_from_slice(&(attr_len as u16).to_ne_bytes());
     msg.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
     msg.extend_from_slice(&bytecode);
-    // SAFETY: a zeroed sockaddr_nl addresses the kernel (pid 0).
-    let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    // SAFETY: msg and kernel are valid for the lengths given.
-    let n = unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            msg.as_ptr().cast(),
-            msg.len(),
-            0,
-            (&kernel as *const libc::sockaddr_nl).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // Port id 0, no groups: the kernel.
+    let kernel = NetlinkAddr::new(0, 0);
+    sendto(fd.as_raw_fd(), &msg, &kernel, MsgFlags::empty())?;
     Ok(())
 }
 
@@ -155,16 +127,12 @@ fn u32_ne(b: &[u8], at: usize) -> u32 {
 fn receive(fd: &OwnedFd, proto: Proto, out: &mut Vec<SockEntry>) -> io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        // SAFETY: buf is valid for writes of its length.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        let data = &buf[..n as usize];
+        let n = match recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let data = &buf[..n];
         let mut at = 0;
         while at + NLMSG_HDR <= data.len() {
             let len = u32_ne(data, at) as usize;
