@@ -5,13 +5,16 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use serde::Serialize;
+use socket2::Type;
 
 use crate::cli::UdpRecvArgs;
 use crate::config::udp::{Format, UdpRecv};
 use crate::config::Target;
 use crate::engine::addr::{resolve, Family};
+use crate::engine::diag::UnixTable;
 use crate::engine::socket::{bind_socket, bind_wildcard, display_addr, Proto, SocketOpts};
 use crate::engine::stdio;
+use crate::engine::transport::unix::{self, BindOpts};
 use crate::engine::udp::{kernel_drops, Datagram, Receiver};
 use crate::error::{Error, Exit};
 use crate::{report, signals};
@@ -69,6 +72,8 @@ pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
         reuseaddr: cfg.reuseaddr,
         ..SocketOpts::default()
     };
+    // A Unix socket's file, removed when this goes (at any exit).
+    let mut bound = None;
     let sock = match &cfg.target {
         Target::Inet { host: None, port } => bind_wildcard(*port, cfg.family, Proto::Udp, &opts)?,
         Target::Inet {
@@ -79,10 +84,19 @@ pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
             let v6only = (cfg.family == Family::V6).then_some(true);
             bind_socket(addr, Proto::Udp, &opts, v6only)?
         }
-        Target::Unix(_) => return Err(Error::usage("-U/--unix", "not wired yet").into()),
+        Target::Unix(addr) => {
+            let b = unix::bind(addr, Type::DGRAM, BindOpts::default(), &UnixTable)?;
+            let sock = b
+                .try_clone_socket()
+                .map_err(|e| Error::io("dup socket", &e))?;
+            bound = Some(b);
+            sock
+        }
     };
-    if let Some(local) = sock.local_addr().ok().and_then(|a| a.as_socket()) {
-        report::info(format!("listening on {} (UDP)", display_addr(&local)));
+    match (&bound, sock.local_addr().ok().and_then(|a| a.as_socket())) {
+        (Some(b), _) => report::info(format!("listening on {} (Unix datagram)", b.addr())),
+        (None, Some(local)) => report::info(format!("listening on {} (UDP)", display_addr(&local))),
+        (None, None) => {}
     }
     sock.set_read_timeout(cfg.timeout)
         .map_err(|e| Error::io("set receive timeout", &e))?;
@@ -137,7 +151,7 @@ pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
         if d.truncated() {
             report::warn(format!(
                 "datagram from {} truncated: {} bytes, {} delivered ({})",
-                display_addr(&d.from),
+                d.from,
                 d.original_len,
                 d.len,
                 if !cfg.grow { "--no-grow" } else { "--max-size" }
@@ -160,7 +174,7 @@ pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
             if let Err(e) = rx.send_to(payload, &d.from) {
                 report::info(format!(
                     "echo to {}: {}",
-                    display_addr(&d.from),
+                    d.from,
                     crate::error::describe(&e)
                 ));
             }
@@ -187,7 +201,7 @@ fn emit(format: Format, d: &Datagram, payload: &[u8]) -> io::Result<()> {
             let line = format!(
                 "{} {} {} bytes{truncated} \"{}\"\n",
                 report::now_rfc3339(),
-                display_addr(&d.from),
+                d.from,
                 d.len,
                 report::escape_preview(payload, 64)
             );
@@ -196,7 +210,7 @@ fn emit(format: Format, d: &Datagram, payload: &[u8]) -> io::Result<()> {
         Format::Json => {
             let record = JsonDatagram {
                 time: &report::now_rfc3339(),
-                from: &display_addr(&d.from),
+                from: &d.from.to_string(),
                 len: d.len,
                 original_len: d.original_len,
                 truncated: d.truncated(),

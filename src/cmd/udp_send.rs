@@ -4,12 +4,14 @@ use std::io::{BufRead, BufReader, Read};
 use std::thread;
 use std::time::Duration;
 
+use socket2::Socket;
+
 use crate::cli::UdpSendArgs;
 use crate::config::udp::{Payload, UdpSend};
 use crate::config::Target;
 use crate::engine::addr::resolve;
-use crate::engine::socket::display_addr;
 use crate::engine::stdio;
+use crate::engine::transport::{unix, Peer, UnixName};
 use crate::engine::udp;
 use crate::error::{Error, Exit};
 use crate::report;
@@ -23,14 +25,25 @@ const UNREACHABLE_WAIT: Duration = Duration::from_millis(100);
 
 pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
     let cfg = UdpSend::try_from((&args, global.family))?;
-    let (host, port) = match &cfg.target {
-        Target::Inet { host, port } => (host.clone().unwrap_or_default(), *port),
-        Target::Unix(_) => return Err(Error::usage("-U/--unix", "not wired yet").into()),
+    let (sock, peer, host) = match &cfg.target {
+        Target::Inet { host, port } => {
+            let host = host.clone().unwrap_or_default();
+            let addrs = resolve(&host, *port, cfg.family)?;
+            let (sock, peer) = udp::connect(&addrs, cfg.source, cfg.broadcast)
+                .map_err(|e| access_hint(e, &host, cfg.broadcast))?;
+            (sock, peer, host)
+        }
+        Target::Unix(addr) => {
+            let (sock, peer) = unix::connect_datagram(addr, cfg.size)?;
+            (sock, peer, addr.to_string())
+        }
     };
-    let addrs = resolve(&host, port, cfg.family)?;
-    let (sock, peer) = udp::connect(&addrs, cfg.source, cfg.broadcast)
-        .map_err(|e| access_hint(e, &host, cfg.broadcast))?;
-    report::info(format!("sending to {}", display_addr(&peer)));
+    match sock.local_addr().ok().map(|a| UnixName::of(&a)) {
+        Some(UnixName::Bound(me)) if peer.ip().is_none() => {
+            report::info(format!("sending to {peer} from {me}"))
+        }
+        _ => report::info(format!("sending to {peer}")),
+    }
 
     let mut source = Source::new(&cfg);
     let (mut sent, mut bytes) = (0u64, 0u64);
@@ -49,7 +62,7 @@ pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
         "sent {sent} {}, {} to {}",
         if sent == 1 { "datagram" } else { "datagrams" },
         report::bytes(bytes),
-        display_addr(&peer)
+        peer
     ));
 
     match cfg.wait_reply {
@@ -57,7 +70,7 @@ pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
             udp::check_unreachable(&sock, &peer, UNREACHABLE_WAIT)?;
             Ok(Exit::Success)
         }
-        Some(wait) => wait_replies(&sock, &peer, wait),
+        Some(wait) => wait_replies(&sock, &peer, wait, cfg.size),
     }
 }
 
@@ -83,14 +96,11 @@ fn access_hint(e: Error, host: &str, broadcast: bool) -> Error {
 }
 
 /// Prints each reply's payload until `wait` passes without one.
-fn wait_replies(
-    sock: &std::net::UdpSocket,
-    peer: &std::net::SocketAddr,
-    wait: Duration,
-) -> anyhow::Result<Exit> {
+fn wait_replies(sock: &Socket, peer: &Peer, wait: Duration, size: usize) -> anyhow::Result<Exit> {
     sock.set_read_timeout(Some(wait.max(Duration::from_micros(1))))
         .map_err(|e| Error::io("set receive timeout", &e))?;
-    let mut buf = vec![0u8; 65536];
+    // A Unix reply may be as large as what was sent.
+    let mut buf = vec![0u8; 65536.max(size)];
     let mut replies = 0u64;
     while let Some(n) = udp::recv_reply(sock, &mut buf, peer)? {
         replies += 1;
@@ -107,7 +117,7 @@ fn wait_replies(
     if replies == 0 {
         return Err(Error::new(
             Exit::TimedOut,
-            format!("wait for a reply from {}", display_addr(peer)),
+            format!("wait for a reply from {peer}"),
             format!("none within {}", humantime::format_duration(wait)),
         )
         .into());

@@ -199,3 +199,37 @@ pub fn with_borrowed<R>(
     // `f`, and nothing closes or takes ownership through it.
     f(unsafe { BorrowedFd::borrow_raw(fd) })
 }
+
+/// recvfrom(2) of one datagram into `buf` with `flags` (MSG_PEEK,
+/// MSG_TRUNC): the syscall's length (with MSG_TRUNC, the datagram's real
+/// length, which may exceed `buf`) and the sender's address in any family.
+/// An unnamed Unix sender gives an address of no family. Not retried on
+/// EINTR. nix's recvmsg cannot be used for Unix senders: it reads the
+/// address length before setting it, and a zero length panics in its
+/// path accessor.
+pub fn recvfrom(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    flags: libc::c_int,
+) -> io::Result<(usize, socket2::SockAddr)> {
+    // SAFETY: try_init hands over zeroed storage and its size; recvfrom
+    // writes at most that many address bytes (and the length it wrote),
+    // and at most buf.len() bytes into buf, which is valid for writes.
+    let (n, addr) = unsafe {
+        socket2::SockAddr::try_init(|storage, len| {
+            let n = libc::recvfrom(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                flags,
+                storage.cast(),
+                len,
+            );
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(n as usize)
+        })
+    }?;
+    Ok((n, addr))
+}

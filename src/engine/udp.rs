@@ -1,5 +1,6 @@
-//! Datagrams: a receiver that never truncates silently, and a connected
-//! sender that hears ICMP port unreachable.
+//! Datagrams, UDP or Unix: a receiver that never truncates silently, and a
+//! connected sender that hears ICMP port unreachable (UDP) or the receiver
+//! going away (Unix).
 //!
 //! The receiver peeks each datagram (MSG_PEEK | MSG_TRUNC: Linux then returns
 //! the datagram's real length, whatever the buffer) and doubles its buffer
@@ -7,17 +8,17 @@
 //! real. Only then can a datagram be cut, and the caller learns it was, with
 //! its real length.
 
-use std::io::{self, IoSliceMut};
-use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::Duration;
 
-use nix::errno::Errno;
-use nix::sys::socket::{getsockopt, recvmsg, sockopt, MsgFlags, SockaddrStorage};
+use nix::sys::socket::{getsockopt, sockopt};
 use socket2::{SockAddr, Socket};
 
 use super::socket::{bind_socket, display_addr, Proto, SocketOpts};
 use super::sys;
+use super::transport::{Peer, UnixName};
 use crate::error::{Error, Exit};
 
 /// The largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP).
@@ -27,11 +28,11 @@ pub const MAX_PAYLOAD_V6: usize = 65527;
 
 /// One received datagram: `len` bytes are in the receiver's buffer;
 /// `original_len` is what the sender sent.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Datagram {
     pub len: usize,
     pub original_len: usize,
-    pub from: SocketAddr,
+    pub from: Peer,
 }
 
 impl Datagram {
@@ -74,11 +75,10 @@ impl Receiver {
     /// `WouldBlock` when it passes). Grows the buffer first if the datagram
     /// does not fit and growth is allowed.
     pub fn recv(&mut self) -> io::Result<(Datagram, Option<Growth>)> {
-        let fd = self.sock.as_raw_fd();
         let start = self.buf.len();
         let mut growth = None;
         while self.grow && self.buf.len() < self.max {
-            let (real, _) = recvfrom(fd, &mut self.buf, MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC)?;
+            let (real, _) = recvfrom(&self.sock, &mut self.buf, libc::MSG_PEEK | libc::MSG_TRUNC)?;
             if real <= self.buf.len() {
                 break;
             }
@@ -90,7 +90,7 @@ impl Receiver {
                 datagram: real,
             });
         }
-        let (real, from) = recvfrom(fd, &mut self.buf, MsgFlags::MSG_TRUNC)?;
+        let (real, from) = recvfrom(&self.sock, &mut self.buf, libc::MSG_TRUNC)?;
         let datagram = Datagram {
             len: real.min(self.buf.len()),
             original_len: real,
@@ -104,9 +104,16 @@ impl Receiver {
         &self.buf[..d.len]
     }
 
-    /// sendto(2) of `data` to `to` (for `--echo`).
-    pub fn send_to(&self, data: &[u8], to: &SocketAddr) -> io::Result<usize> {
-        self.sock.send_to(data, &SockAddr::from(*to))
+    /// sendto(2) of `data` to `to` (for `--echo`). An unnamed Unix sender
+    /// cannot be answered: there is no address to send to.
+    pub fn send_to(&self, data: &[u8], to: &Peer) -> io::Result<usize> {
+        let addr = to.sockaddr().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                "the sender is unnamed (its socket is not bound), so it cannot be answered",
+            )
+        })??;
+        self.sock.send_to(data, &addr)
     }
 }
 
@@ -127,31 +134,28 @@ pub fn kernel_drops(sock: &Socket) -> Option<u64> {
     })
 }
 
-/// recvmsg(2) with `flags` into one buffer, retrying EINTR (nix's
-/// recvfrom takes no flags). Returns the syscall's length (with MSG_TRUNC,
-/// the datagram's real length) and the sender.
-fn recvfrom(fd: RawFd, buf: &mut [u8], flags: MsgFlags) -> io::Result<(usize, SocketAddr)> {
+/// recvfrom(2) with `flags`, retrying EINTR: the syscall's length (with
+/// MSG_TRUNC, the datagram's real length) and the sender.
+fn recvfrom(sock: &Socket, buf: &mut [u8], flags: libc::c_int) -> io::Result<(usize, Peer)> {
     loop {
-        let mut iov = [IoSliceMut::new(buf)];
-        let (n, addr) = match recvmsg::<SockaddrStorage>(fd, &mut iov, None, flags) {
-            Ok(msg) => (msg.bytes, msg.address),
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let from = addr.as_ref().and_then(inet_addr).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, "sender is not an IP address")
-        })?;
-        return Ok((n, from));
+        match sys::recvfrom(sock.as_fd(), buf, flags) {
+            Ok((n, addr)) => return Ok((n, sender(&addr))),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
     }
 }
 
-/// The IPv4 or IPv6 address in `addr` (flow info and scope id kept).
-fn inet_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
-    if let Some(v4) = addr.as_sockaddr_in() {
-        return Some(SocketAddr::V4((*v4).into()));
+/// Who sent a datagram: an IP address, or a Unix socket's name (a path,
+/// an abstract name such as an autobound sender's, or none at all).
+fn sender(addr: &SockAddr) -> Peer {
+    match addr.as_socket() {
+        Some(inet) => Peer::Inet(inet),
+        None => Peer::Unix {
+            name: UnixName::of(addr),
+            cred: None,
+        },
     }
-    addr.as_sockaddr_in6()
-        .map(|v6| SocketAddr::V6((*v6).into()))
 }
 
 /// A UDP socket connected to the first address of `addrs` in the family of
@@ -161,7 +165,7 @@ pub fn connect(
     addrs: &[SocketAddr],
     source: Option<SocketAddr>,
     broadcast: bool,
-) -> Result<(UdpSocket, SocketAddr), Error> {
+) -> Result<(Socket, Peer), Error> {
     let peer = *addrs
         .iter()
         .find(|a| source.is_none_or(|s| s.is_ipv4() == a.is_ipv4()))
@@ -183,12 +187,12 @@ pub fn connect(
     }
     sock.connect(&SockAddr::from(peer))
         .map_err(|e| Error::io(&what, &e))?;
-    Ok((sock.into(), peer))
+    Ok((sock, Peer::Inet(peer)))
 }
 
 /// send(2) of one datagram on a connected socket. ECONNREFUSED here is an
 /// earlier datagram's ICMP port unreachable; EMSGSIZE names the limit.
-pub fn send(sock: &UdpSocket, data: &[u8], peer: &SocketAddr) -> Result<(), Error> {
+pub fn send(sock: &Socket, data: &[u8], peer: &Peer) -> Result<(), Error> {
     loop {
         match sock.send(data) {
             Ok(_) => return Ok(()),
@@ -198,33 +202,37 @@ pub fn send(sock: &UdpSocket, data: &[u8], peer: &SocketAddr) -> Result<(), Erro
     }
 }
 
-fn send_error(sock: &UdpSocket, size: usize, peer: &SocketAddr, e: &io::Error) -> Error {
+fn send_error(sock: &Socket, size: usize, peer: &Peer, e: &io::Error) -> Error {
     match e.raw_os_error() {
         Some(libc::ECONNREFUSED) => unreachable_error(peer),
         Some(libc::EMSGSIZE) => {
             let (limit, why) = match peer {
-                SocketAddr::V4(_) if size > MAX_PAYLOAD_V4 => {
+                Peer::Inet(SocketAddr::V4(_)) if size > MAX_PAYLOAD_V4 => {
                     (MAX_PAYLOAD_V4, "the most UDP carries over IPv4".to_string())
                 }
-                SocketAddr::V6(_) if size > MAX_PAYLOAD_V6 => {
+                Peer::Inet(SocketAddr::V6(_)) if size > MAX_PAYLOAD_V6 => {
                     (MAX_PAYLOAD_V6, "the most UDP carries over IPv6".to_string())
                 }
-                _ => match path_mtu(sock, peer) {
+                Peer::Inet(addr) => match path_mtu(sock, addr) {
                     Some(mtu) => (mtu, "the path MTU, with fragmentation off".to_string()),
                     None => (size, "the path limit".to_string()),
                 },
+                Peer::Unix { .. } => (
+                    sock.send_buffer_size().unwrap_or(size).saturating_sub(32),
+                    "the send buffer, SO_SNDBUF, bounded by net.core.wmem_max".to_string(),
+                ),
             };
             Error::new(
                 Exit::Failure,
-                format!("send a {size}-byte datagram to {}", display_addr(peer)),
+                format!("send a {size}-byte datagram to {peer}"),
                 format!("message too long: the limit is {limit} bytes ({why})"),
             )
         }
-        _ => Error::io(format!("send to {}", display_addr(peer)), e),
+        _ => Error::io(format!("send to {peer}"), e),
     }
 }
 
-fn path_mtu(sock: &UdpSocket, peer: &SocketAddr) -> Option<usize> {
+fn path_mtu(sock: &Socket, peer: &SocketAddr) -> Option<usize> {
     let mtu = match peer {
         SocketAddr::V4(_) => getsockopt(sock, sockopt::IpMtu)
             .map(|n| n.max(0) as usize)
@@ -234,18 +242,24 @@ fn path_mtu(sock: &UdpSocket, peer: &SocketAddr) -> Option<usize> {
     mtu.ok().filter(|&n| n > 0)
 }
 
-pub fn unreachable_error(peer: &SocketAddr) -> Error {
-    Error::new(
-        Exit::Refused,
-        format!("send to {}", display_addr(peer)),
-        "port unreachable (the host answered ICMP: nothing listens on that UDP port)",
-    )
+pub fn unreachable_error(peer: &Peer) -> Error {
+    let why = match peer {
+        Peer::Inet(_) => {
+            "port unreachable (the host answered ICMP: nothing listens on that UDP port)"
+        }
+        Peer::Unix { .. } => "connection refused: the receiving socket is gone",
+    };
+    Error::new(Exit::Refused, format!("send to {peer}"), why)
 }
 
 /// After the last datagram: waits up to `wait` for the peer's ICMP port
 /// unreachable, which arrives as a pending socket error. A reply datagram
 /// or silence within `wait` is success.
-pub fn check_unreachable(sock: &UdpSocket, peer: &SocketAddr, wait: Duration) -> Result<(), Error> {
+pub fn check_unreachable(sock: &Socket, peer: &Peer, wait: Duration) -> Result<(), Error> {
+    if !matches!(peer, Peer::Inet(_)) {
+        // A Unix send fails at once when nobody receives: nothing comes later.
+        return Ok(());
+    }
     let answered = super::poll::ready(sock.as_fd(), super::poll::Events::POLLIN, Some(wait));
     if !matches!(answered, Ok(true)) {
         return Ok(());
@@ -257,13 +271,10 @@ pub fn check_unreachable(sock: &UdpSocket, peer: &SocketAddr, wait: Duration) ->
 }
 
 /// recv(2) of one reply on a connected socket, bounded by SO_RCVTIMEO.
-pub fn recv_reply(
-    sock: &UdpSocket,
-    buf: &mut [u8],
-    peer: &SocketAddr,
-) -> Result<Option<usize>, Error> {
+pub fn recv_reply(sock: &Socket, buf: &mut [u8], peer: &Peer) -> Result<Option<usize>, Error> {
     loop {
-        match sock.recv(buf) {
+        // On a connected datagram socket read(2) is recv(2).
+        match (&mut &*sock).read(buf) {
             Ok(n) => return Ok(Some(n)),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e)
@@ -277,12 +288,7 @@ pub fn recv_reply(
             Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
                 return Err(unreachable_error(peer))
             }
-            Err(e) => {
-                return Err(Error::io(
-                    format!("receive from {}", display_addr(peer)),
-                    &e,
-                ))
-            }
+            Err(e) => return Err(Error::io(format!("receive from {peer}"), &e)),
         }
     }
 }

@@ -56,6 +56,19 @@ impl Peer {
 }
 
 impl Peer {
+    /// The address to send to, for a datagram's answer: `None` for an
+    /// unnamed Unix socket; an error for a name socket2 cannot hold.
+    pub fn sockaddr(&self) -> Option<io::Result<socket2::SockAddr>> {
+        match self {
+            Peer::Inet(addr) => Some(Ok(socket2::SockAddr::from(*addr))),
+            Peer::Unix {
+                name: UnixName::Bound(addr),
+                ..
+            } => Some(addr.sockaddr()),
+            Peer::Unix { .. } => None,
+        }
+    }
+
     /// SO_PEERCRED in words, for `-v`: "pid 4242 (python3) uid 1000 gid 1000".
     pub fn credentials(&self) -> Option<String> {
         match self {

@@ -117,13 +117,15 @@ impl fmt::Display for UnixName {
     }
 }
 
-/// SOCK_STREAM or SOCK_SEQPACKET.
+/// The socket type: listen/connect use a stream or seqpacket,
+/// udp-send/udp-recv datagrams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Kind {
     #[default]
     Stream,
     /// One record per read, boundaries kept.
     SeqPacket,
+    Datagram,
 }
 
 impl Kind {
@@ -131,8 +133,39 @@ impl Kind {
         match self {
             Kind::Stream => Type::STREAM,
             Kind::SeqPacket => Type::SEQPACKET,
+            Kind::Datagram => Type::DGRAM,
         }
     }
+}
+
+/// A datagram socket connected to `addr`, for datagrams of up to `size`
+/// bytes. It is autobound to an abstract name of the kernel's choosing
+/// (no file to leave behind), so a reply can reach it; the send buffer
+/// is raised to fit `size`, which bounds a Unix datagram.
+pub fn connect_datagram(addr: &UnixAddr, size: usize) -> Result<(Socket, Peer), Error> {
+    let what = format!("connect {addr}");
+    let fail = |e: io::Error| Error::io(&what, &e);
+    let target = addr
+        .sockaddr()
+        .map_err(|e| Error::usage(format!("socket path '{addr}'"), e.to_string()))?;
+    let sock = Socket::new(Domain::UNIX, Type::DGRAM, None).map_err(fail)?;
+    // An address of the family alone asks the kernel to pick an abstract
+    // name (autobind).
+    let autobind = SockAddr::unix("").map_err(fail)?;
+    sock.bind(&autobind).map_err(fail)?;
+    // A datagram needs its length plus a little bookkeeping below
+    // SO_SNDBUF (the kernel doubles what is set, up to wmem_max).
+    if sock.send_buffer_size().is_ok_and(|n| n < size + 1024) {
+        sock.set_send_buffer_size(size + 1024).map_err(fail)?;
+    }
+    if let Err(e) = sock.connect(&target) {
+        return Err(connect_error(addr, Kind::Datagram, None, &e));
+    }
+    let peer = Peer::Unix {
+        name: UnixName::Bound(addr.clone()),
+        cred: None,
+    };
+    Ok((sock, peer))
 }
 
 /// socket(2) + connect(2) to `addr`. With `timeout`, a connect that waits
@@ -202,6 +235,9 @@ fn connect_error(addr: &UnixAddr, kind: Kind, timeout: Option<Duration>, e: &io:
 /// Which command speaks to a socket of another type. A datagram connect
 /// only sets the destination, so trying one has no effect on the socket.
 fn type_hint(addr: &UnixAddr, kind: Kind) -> String {
+    if kind == Kind::Datagram {
+        return format!("a stream socket is bound there: 'sonda connect -U {addr}' talks to it (with --seqpacket for SOCK_SEQPACKET)");
+    }
     let dgram = addr.sockaddr().ok().is_some_and(|target| {
         Socket::new(Domain::UNIX, Type::DGRAM, None).is_ok_and(|s| s.connect(&target).is_ok())
     });
@@ -209,8 +245,8 @@ fn type_hint(addr: &UnixAddr, kind: Kind) -> String {
         (true, _) => format!(
             "a datagram socket (SOCK_DGRAM) is bound there: 'sonda udp-send -U {addr}' sends to it"
         ),
-        (false, Kind::Stream) => "a SOCK_SEQPACKET socket is bound there: add --seqpacket".into(),
         (false, Kind::SeqPacket) => "a SOCK_STREAM socket is bound there: drop --seqpacket".into(),
+        (false, _) => "a SOCK_SEQPACKET socket is bound there: add --seqpacket".into(),
     }
 }
 
@@ -438,6 +474,12 @@ impl Bound {
 
     pub fn addr(&self) -> &UnixAddr {
         &self.addr
+    }
+
+    /// A second descriptor for the socket (dup(2)), for a caller that owns
+    /// its socket; the file still goes when this `Bound` does.
+    pub fn try_clone_socket(&self) -> io::Result<Socket> {
+        self.sock.try_clone()
     }
 
     /// listen(2), as a [`Listener`] of `kind`.
