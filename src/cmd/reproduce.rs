@@ -10,11 +10,12 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::cli::ProbeArgs;
 use crate::engine::addr::parse_port;
+use crate::engine::diag::trial::{trial, BindOpts, BindTarget, Target};
 use crate::engine::diag::State;
 use crate::engine::socket::{bind_error, Proto};
 use crate::error::{Error, Exit};
 
-use super::probe::{gather, render_table, trial, BindOpts, Target};
+use super::probe::{gather, render_table};
 use super::{print_stdout, Global};
 
 pub fn run(_global: &Global, args: ProbeArgs) -> anyhow::Result<Exit> {
@@ -58,7 +59,7 @@ pub fn run(_global: &Global, args: ProbeArgs) -> anyhow::Result<Exit> {
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         v6only: None,
     };
-    let plain = trial(&target, Proto::Tcp, BindOpts::Plain);
+    let plain = trial(&BindTarget::Inet(target, Proto::Tcp), BindOpts::Plain);
     let plain_text = match (&plain.errno, &plain.error) {
         (Some(n), Some(e)) => format!("{n} ({e})"),
         _ => "ok".to_string(),

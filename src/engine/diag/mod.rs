@@ -1,11 +1,13 @@
 //! Socket-table inspection for `probe`: every socket on one local port, read
 //! the way `ss` reads it (NETLINK_SOCK_DIAG with a port filter in the kernel
 //! request), falling back to /proc/net when netlink is unavailable; and the
-//! processes that own those sockets, from /proc/*/fd.
+//! processes that own those sockets, from /proc/*/fd; and trial binds, the
+//! kernel's own answer to "would this bind succeed?".
 
 mod netlink;
 mod owners;
 mod procnet;
+pub mod trial;
 
 use std::net::SocketAddr;
 use std::time::Duration;
