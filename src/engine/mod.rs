@@ -15,3 +15,4 @@ pub mod splice;
 pub mod stdio;
 pub mod sys;
 pub mod udp;
+pub mod unix_name;

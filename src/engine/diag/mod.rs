@@ -1,6 +1,7 @@
 //! Socket-table inspection for `probe`: every socket on one local port, read
 //! the way `ss` reads it (NETLINK_SOCK_DIAG with a port filter in the kernel
-//! request), falling back to /proc/net when netlink is unavailable; and the
+//! request), falling back to /proc/net when netlink is unavailable; every
+//! Unix socket (unix_diag, or /proc/net/unix) and the file at a path; the
 //! processes that own those sockets, from /proc/*/fd; and trial binds, the
 //! kernel's own answer to "would this bind succeed?".
 
@@ -8,11 +9,14 @@ mod netlink;
 mod owners;
 mod procnet;
 pub mod trial;
+mod unix;
+mod unix_diag;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use owners::{find_owners, Owner, Owners};
+pub use unix::{stat_path, unix_sockets, FileFacts, FileKind, UnixEntry, UnixTable, UnixType, Vfs};
 
 use super::socket::Proto;
 

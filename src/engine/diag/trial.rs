@@ -3,12 +3,17 @@
 //! socket table can only suggest (a table may miss a socket this user cannot
 //! see; a trial bind never does).
 
+use std::ffi::OsStr;
 use std::io;
 use std::net::SocketAddr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use super::UnixType;
 use crate::engine::socket::{display_addr, Proto};
+use crate::engine::unix_name::UnixName;
 
 /// The socket options of one trial bind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +47,10 @@ pub struct Target {
 pub enum BindTarget {
     /// A TCP (bind and listen) or UDP (bind) socket on an IP address.
     Inet(Target, Proto),
+    /// A Unix socket of this type (stream and seqpacket also listen) on a
+    /// path or an abstract name. A path must not exist yet: the bind
+    /// creates the file, and the trial removes it again.
+    Unix(UnixName, UnixType),
 }
 
 /// The outcome of one trial bind.
@@ -70,6 +79,7 @@ pub fn trial(target: &BindTarget, opts: BindOpts) -> BindAttempt {
             display_addr(&t.addr),
             t.v6only == Some(false),
         ),
+        BindTarget::Unix(name, ty) => (trial_unix(name, *ty, opts), name.to_string(), false),
     };
     let (errno, error, raw) = match &result {
         Ok(()) => (None, None, None),
@@ -107,6 +117,41 @@ fn trial_inet(target: &Target, proto: Proto, opts: BindOpts) -> io::Result<()> {
     Ok(())
 }
 
+fn trial_unix(name: &UnixName, ty: UnixType, opts: BindOpts) -> io::Result<()> {
+    let socket_type = match ty {
+        UnixType::Dgram => Type::DGRAM,
+        UnixType::SeqPacket => Type::SEQPACKET,
+        _ => Type::STREAM,
+    };
+    let sock = Socket::new(Domain::UNIX, socket_type, None)?;
+    set_opts(&sock, opts)?;
+    let sun_path = name.sun_path();
+    sock.bind(&SockAddr::unix(OsStr::from_bytes(&sun_path))?)?;
+    // The file the bind just made, to remove exactly that one: if another
+    // process replaced it in between, its file stays.
+    let made = name
+        .path()
+        .and_then(|p| std::fs::symlink_metadata(p).ok())
+        .map(|m| (m.dev(), m.ino()));
+    let listened = if ty.connection_oriented() {
+        sock.listen(1)
+    } else {
+        Ok(())
+    };
+    drop(sock);
+    if let (Some(path), Some(made)) = (name.path(), made) {
+        let still = std::fs::symlink_metadata(path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        if still == Some(made) {
+            // Best effort: a failure leaves a stale socket file, which the
+            // caller's next stat shows.
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    listened
+}
+
 fn set_opts(sock: &Socket, opts: BindOpts) -> io::Result<()> {
     match opts {
         BindOpts::Plain => Ok(()),
@@ -125,6 +170,12 @@ pub fn errno_name(code: i32) -> &'static str {
         libc::EAFNOSUPPORT => "EAFNOSUPPORT",
         libc::EPERM => "EPERM",
         libc::EINVAL => "EINVAL",
+        // A Unix socket path's directory: missing, not a directory,
+        // read-only, or a loop of symbolic links.
+        libc::ENOENT => "ENOENT",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EROFS => "EROFS",
+        libc::ELOOP => "ELOOP",
         _ => "EOTHER",
     }
 }
