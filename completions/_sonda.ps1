@@ -35,7 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Connect to HOST PORT over TCP and relay stdin and stdout')
             [CompletionResult]::new('udp-send', 'udp-send', [CompletionResultType]::ParameterValue, 'Send datagrams from stdin or --message over connected UDP')
             [CompletionResult]::new('udp-recv', 'udp-recv', [CompletionResultType]::ParameterValue, 'Receive datagrams, never truncating one silently')
-            [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Say why a port will not bind, and prove it')
+            [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Say why a port or a Unix socket path will not bind, and prove it')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Measure throughput and latency, over loopback or between two hosts')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write man pages or shell completions (for packagers)')
             break
@@ -159,6 +159,8 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             break
         }
         'sonda;probe' {
+            [CompletionResult]::new('-U', '-U ', [CompletionResultType]::ParameterName, 'Probe a Unix domain socket path instead of a port (@NAME: a Linux abstract name): free, a live listener, a stale socket file, an orphaned listener, or not a socket. At most 107 bytes')
+            [CompletionResult]::new('--unix', '--unix', [CompletionResultType]::ParameterName, 'Probe a Unix domain socket path instead of a port (@NAME: a Linux abstract name): free, a live listener, a stale socket file, an orphaned listener, or not a socket. At most 107 bytes')
             [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'Probe UDP instead of TCP')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (schema in DESCRIPTION) instead of text')
             [CompletionResult]::new('--reproduce', '--reproduce', [CompletionResultType]::ParameterName, 'Demonstrate TIME-WAIT and SO_REUSEADDR on loopback')

@@ -266,12 +266,20 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__probe)
-            opts="-v -q -4 -6 -h -V --udp --json --reproduce --verbose --quiet --help --version"
+            opts="-U -v -q -4 -6 -h -V --unix --udp --json --reproduce --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --unix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -U)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

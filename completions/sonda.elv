@@ -32,7 +32,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand connect 'Connect to HOST PORT over TCP and relay stdin and stdout'
             cand udp-send 'Send datagrams from stdin or --message over connected UDP'
             cand udp-recv 'Receive datagrams, never truncating one silently'
-            cand probe 'Say why a port will not bind, and prove it'
+            cand probe 'Say why a port or a Unix socket path will not bind, and prove it'
             cand bench 'Measure throughput and latency, over loopback or between two hosts'
             cand generate 'Write man pages or shell completions (for packagers)'
         }
@@ -151,6 +151,8 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --version 'Print version'
         }
         &'sonda;probe'= {
+            cand -U 'Probe a Unix domain socket path instead of a port (@NAME: a Linux abstract name): free, a live listener, a stale socket file, an orphaned listener, or not a socket. At most 107 bytes'
+            cand --unix 'Probe a Unix domain socket path instead of a port (@NAME: a Linux abstract name): free, a live listener, a stale socket file, an orphaned listener, or not a socket. At most 107 bytes'
             cand --udp 'Probe UDP instead of TCP'
             cand --json 'Print one JSON object (schema in DESCRIPTION) instead of text'
             cand --reproduce 'Demonstrate TIME-WAIT and SO_REUSEADDR on loopback'

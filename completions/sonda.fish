@@ -34,7 +34,7 @@ complete -c sonda -n "__fish_sonda_needs_command" -f -a "listen" -d 'Accept TCP 
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "connect" -d 'Connect to HOST PORT over TCP and relay stdin and stdout'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "udp-send" -d 'Send datagrams from stdin or --message over connected UDP'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "udp-recv" -d 'Receive datagrams, never truncating one silently'
-complete -c sonda -n "__fish_sonda_needs_command" -f -a "probe" -d 'Say why a port will not bind, and prove it'
+complete -c sonda -n "__fish_sonda_needs_command" -f -a "probe" -d 'Say why a port or a Unix socket path will not bind, and prove it'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "bench" -d 'Measure throughput and latency, over loopback or between two hosts'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "generate" -d 'Write man pages or shell completions (for packagers)'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l max-conns -d 'With -k, the most clients served at once (default 100); a connection over the limit is closed at once, unread' -r
@@ -123,6 +123,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s 4 -d 'Use IPv4 
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s 6 -d 'Use IPv6 only'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s V -l version -d 'Print version'
+complete -c sonda -n "__fish_sonda_using_subcommand probe" -s U -l unix -d 'Probe a Unix domain socket path instead of a port (@NAME: a Linux abstract name): free, a live listener, a stale socket file, an orphaned listener, or not a socket. At most 107 bytes' -r
 complete -c sonda -n "__fish_sonda_using_subcommand probe" -l udp -d 'Probe UDP instead of TCP'
 complete -c sonda -n "__fish_sonda_using_subcommand probe" -l json -d 'Print one JSON object (schema in DESCRIPTION) instead of text'
 complete -c sonda -n "__fish_sonda_using_subcommand probe" -l reproduce -d 'Demonstrate TIME-WAIT and SO_REUSEADDR on loopback'

@@ -1,4 +1,5 @@
-//! `sonda probe [HOST] PORT`: why a port will not bind, with proof.
+//! `sonda probe [HOST] PORT`: why a port will not bind, with proof; and
+//! `sonda probe -U PATH`, the same for a Unix socket path ([`unix`]).
 //!
 //! This file orchestrates: it reads the socket table and the sysctls, makes
 //! the trial binds, hands them to [`analysis`] (pure) and prints what
@@ -7,6 +8,7 @@
 mod analysis;
 mod model;
 mod render;
+mod unix;
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -26,6 +28,9 @@ pub use self::render::render_table;
 use super::Global;
 
 pub fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<Exit> {
+    if let Some(name) = &args.unix {
+        return unix::run(name, args.json);
+    }
     if args.addr.is_empty() {
         return Err(Error::usage("probe", "missing PORT (sonda probe [HOST] PORT)").into());
     }
