@@ -162,50 +162,26 @@ pub fn analyse(
         });
     }
 
-    let (verdict, holder) = match asked.name {
-        UnixName::Abstract(_) => (abstract_verdict(rows, live, &shown, binds), live),
-        UnixName::Path(_) => match asked.file {
-            None => match (failed_bind(binds), orphan) {
-                (Some(b), _) => (absent_but_unbindable(&shown, b, orphan.map(|i| &rows[i])), orphan),
-                (None, Some(i)) => (
-                    UnixVerdict {
-                        state: PathState::Orphaned,
-                        bind_ok: true,
-                        text: format!(
-                            "orphaned: nothing is at {shown}, yet {} still {} that name on a file since unlinked: no client can reach it by path (connect gets ENOENT); restart it so it binds a new file, or stop it. A new listener can bind {shown} now",
-                            who(&rows[i]),
-                            holds_verb(&rows[i])
-                        ),
-                    },
-                    Some(i),
-                ),
-                (None, None) => (
-                    UnixVerdict {
-                        state: PathState::Free,
-                        bind_ok: true,
-                        text: format!("free: nothing is at {shown} and no socket is bound to that name; a listener can bind it"),
-                    },
-                    None,
-                ),
-            },
-            Some(f) if f.kind != FileKind::Socket => (not_a_socket(&shown, f), orphan),
-            Some(f) => match live {
-                Some(i) => (live_verdict(rows, i, &shown), Some(i)),
-                None => {
-                    let left = rows
-                        .iter()
-                        .filter(|r| r.role == Role::Connection && r.binding == Binding::ThisFile)
-                        .count();
-                    if left > 0 {
-                        findings.push(Finding {
-                            kind: "connections-left",
-                            text: format!("{left} connected socket(s) still carry this file (accepted by an earlier listener, or a client bound to it); removing the file does not disturb them"),
-                        });
-                    }
-                    (stale_verdict(&shown, f, source), orphan)
-                }
-            },
-        },
+    let stale = file_is_socket && live.is_none();
+    let left = rows
+        .iter()
+        .filter(|r| r.role == Role::Connection && r.binding == Binding::ThisFile)
+        .count();
+    if stale && left > 0 {
+        findings.push(Finding {
+            kind: "connections-left",
+            text: format!("{left} connected socket(s) still carry this file (accepted by an earlier listener, or a client bound to it); removing the file does not disturb them"),
+        });
+    }
+
+    let (verdict, holder) = match (asked.name, asked.file, live) {
+        (UnixName::Abstract(_), _, _) => (abstract_verdict(rows, live, &shown, binds), live),
+        (UnixName::Path(_), None, _) => (absent_verdict(rows, orphan, &shown, binds), orphan),
+        (UnixName::Path(_), Some(f), _) if f.kind != FileKind::Socket => {
+            (not_a_socket(&shown, f), orphan)
+        }
+        (UnixName::Path(_), Some(_), Some(i)) => (live_verdict(rows, i, &shown), live),
+        (UnixName::Path(_), Some(f), None) => (stale_verdict(&shown, f, source), orphan),
     };
     let connected_peers = holder.map_or(0, |i| connections_of(rows, &rows[i]));
     Analysis {
@@ -365,6 +341,38 @@ fn not_a_socket(shown: &str, f: &FileFacts) -> UnixVerdict {
         text: format!(
             "not a socket: {shown} is {what}; a listener cannot bind there (EADDRINUSE) and no client can connect to it. sonda removes only stale socket files (--unlink-stale), never this: move it, or use another path"
         ),
+    }
+}
+
+/// Nothing at the path: free, unless a trial bind failed; an orphan that
+/// still carries the name is the news.
+fn absent_verdict(
+    rows: &[SockRow],
+    orphan: Option<usize>,
+    shown: &str,
+    binds: &[UnixBind],
+) -> UnixVerdict {
+    let orphan = orphan.and_then(|i| rows.get(i));
+    if let Some(b) = failed_bind(binds) {
+        return absent_but_unbindable(shown, b, orphan);
+    }
+    match orphan {
+        Some(o) => UnixVerdict {
+            state: PathState::Orphaned,
+            bind_ok: true,
+            text: format!(
+                "orphaned: nothing is at {shown}, yet {} still {} that name on a file since unlinked: no client can reach it by path (connect gets ENOENT); restart it so it binds a new file, or stop it. A new listener can bind {shown} now",
+                who(o),
+                holds_verb(o)
+            ),
+        },
+        None => UnixVerdict {
+            state: PathState::Free,
+            bind_ok: true,
+            text: format!(
+                "free: nothing is at {shown} and no socket is bound to that name; a listener can bind it"
+            ),
+        },
     }
 }
 
