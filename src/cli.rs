@@ -213,7 +213,7 @@ With -U, --json prints one object: {\"path\", \"abstract\", \"source\" \
 \"owners\": [{\"pid\", \"command\"}], \"owner_visible\"}], \"holder\": the socket the \
 verdict is about or null, \"connected_peers\", \"findings\": [{\"kind\", \"text\"}], \
 \"verdict\": {\"state\" (\"free\", \"live\", \"stale\", \"orphaned\", \
-\"not-a-socket\"), \"bind_ok\", \"text\"}}.\n\n\
+\"not-a-socket\"), \"bind_ok\", \"text\"}, \"hint\": a command to run, or null}.\n\n\
 --reproduce makes TIME-WAIT on loopback and shows the two outcomes: a listener opens, \
 a client connects, the server side closes first so its end enters TIME-WAIT; then a \
 bind without SO_REUSEADDR fails with EADDRINUSE and one with it succeeds, with the \

@@ -1310,13 +1310,16 @@ fn unix_stale_file_is_safe_to_remove() {
     f.expect_code(5);
     let v = verdict(&f);
     assert!(v.starts_with("stale socket file:"), "verdict: {v}");
-    assert!(v.contains("Safe to remove"), "verdict: {v}");
+    assert!(v.contains("safe to remove"), "verdict: {v}");
+    let hint = format!("sonda listen -U {path} --unlink-stale");
     assert!(
-        v.contains(&format!("sonda listen -U {path} --unlink-stale")),
-        "verdict: {v}"
+        out(&f).lines().any(|l| l == format!("hint: {hint}")),
+        "no hint line\n{}",
+        out(&f)
     );
     let (_, j) = probe_unix_json(&path);
     assert_eq!(verdict_state(&j), "stale", "{j}");
+    assert_eq!(j["hint"], hint.as_str(), "{j}");
     assert_eq!(j["file"]["kind"], "socket", "{j}");
     assert!(j["holder"].is_null(), "{j}");
     // probe only looks: the file is still there.

@@ -95,6 +95,8 @@ fn role(e: &UnixEntry) -> Role {
 pub struct Analysis {
     pub findings: Vec<Finding>,
     pub verdict: UnixVerdict,
+    /// The command that fixes it, when there is one to run.
+    pub hint: Option<String>,
     pub holder: Option<usize>,
     pub connected_peers: usize,
 }
@@ -184,11 +186,27 @@ pub fn analyse(
         (UnixName::Path(_), Some(f), None) => (stale_verdict(&shown, f, source), orphan),
     };
     let connected_peers = holder.map_or(0, |i| connections_of(rows, &rows[i]));
+    let hint = (verdict.state == PathState::Stale)
+        .then(|| format!("sonda listen -U {} --unlink-stale", shell_word(&shown)));
     Analysis {
         findings,
         verdict,
+        hint,
         holder,
         connected_peers,
+    }
+}
+
+/// A path as one word of a shell command: as is when it is plain, in
+/// single quotes otherwise (a quote inside becomes '\'').
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
     }
 }
 
@@ -323,7 +341,8 @@ fn stale_verdict(shown: &str, f: &FileFacts, source: TableSource) -> UnixVerdict
         state: PathState::Stale,
         bind_ok: false,
         text: format!(
-            "stale socket file: {nobody}; a client's connect is refused (ECONNREFUSED) and a new listener's bind fails (EADDRINUSE). Safe to remove (rm {shown}), or let the listener replace it: sonda listen -U {shown} --unlink-stale"
+            "stale socket file: {nobody}, so it is safe to remove. A client's connect is refused (ECONNREFUSED) and a new listener's bind fails (EADDRINUSE) while it is there: rm {}, or let the listener replace it with --unlink-stale",
+            shell_word(shown)
         ),
     }
 }
@@ -777,16 +796,22 @@ mod tests {
         assert_eq!(a.verdict.exit(), Exit::AddrInUse);
         assert!(a.verdict.text.starts_with("stale socket file: no socket in this network namespace is bound to /run/app.sock (inode 5000)"), "{}", a.verdict.text);
         assert!(
-            a.verdict.text.contains("Safe to remove (rm /run/app.sock)"),
+            a.verdict
+                .text
+                .contains("(inode 5000), so it is safe to remove"),
             "{}",
             a.verdict.text
         );
         assert!(
             a.verdict
                 .text
-                .ends_with("sonda listen -U /run/app.sock --unlink-stale"),
+                .ends_with("rm /run/app.sock, or let the listener replace it with --unlink-stale"),
             "{}",
             a.verdict.text
+        );
+        assert_eq!(
+            a.hint.as_deref(),
+            Some("sonda listen -U /run/app.sock --unlink-stale")
         );
         // The listener is gone; a connection it accepted is still open.
         let (_, a) = run_with(
@@ -799,6 +824,30 @@ mod tests {
         );
         assert_eq!(a.verdict.state, PathState::Stale);
         assert_eq!(kinds(&a), ["connections-left"]);
+    }
+
+    #[test]
+    fn hints_quote_paths_for_the_shell() {
+        assert_eq!(shell_word("/run/app.sock"), "/run/app.sock");
+        assert_eq!(shell_word("/tmp/a b.sock"), "'/tmp/a b.sock'");
+        assert_eq!(shell_word("/tmp/it's"), r"'/tmp/it'\''s'");
+        let spaced = UnixName::Path("/tmp/a b".into());
+        let f = socket_file();
+        let (_, a) = run_with(&[], &spaced, Some(&f), TableSource::SockDiag, &[], &[]);
+        assert_eq!(
+            a.hint.as_deref(),
+            Some("sonda listen -U '/tmp/a b' --unlink-stale")
+        );
+        // Only a stale file gets one.
+        let (_, a) = run_with(
+            &[listener(8120)],
+            &path_name(),
+            Some(&f),
+            TableSource::SockDiag,
+            &[],
+            &[],
+        );
+        assert_eq!(a.hint, None);
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub fn run(name: &UnixName, json: bool) -> anyhow::Result<Exit> {
             connected_peers: a.connected_peers,
             findings: &a.findings,
             verdict: &a.verdict,
+            hint: a.hint.as_deref(),
         };
         let text = serde_json::to_string_pretty(&report)?;
         super::super::print_stdout(&format!("{text}\n"))?;
@@ -70,8 +71,7 @@ pub fn run(name: &UnixName, json: bool) -> anyhow::Result<Exit> {
             &binds,
             &rows,
             table.source,
-            &a.findings,
-            &a.verdict,
+            &a,
         ))?;
     }
     Ok(a.verdict.exit())

@@ -265,6 +265,8 @@ pub struct Report<'a> {
     pub connected_peers: usize,
     pub findings: &'a [Finding],
     pub verdict: &'a UnixVerdict,
+    /// The command that fixes it (a stale file), or null.
+    pub hint: Option<&'a str>,
 }
 
 /// What the table came from, for both renderings.

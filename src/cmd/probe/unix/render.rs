@@ -6,10 +6,9 @@ use std::fmt::Write as _;
 use crate::engine::diag::{FileFacts, TableSource};
 use crate::engine::unix_name::UnixName;
 
-use super::super::model::{Finding, OwnerJson};
-use super::model::{
-    device_text, source_name, type_name, Binding, Role, SockRow, UnixBind, UnixVerdict,
-};
+use super::super::model::OwnerJson;
+use super::analysis::Analysis;
+use super::model::{device_text, source_name, type_name, Binding, Role, SockRow, UnixBind};
 
 fn owners_text(owners: &[OwnerJson]) -> String {
     owners
@@ -153,8 +152,7 @@ pub fn report_text(
     binds: &[UnixBind],
     rows: &[SockRow],
     source: TableSource,
-    findings: &[Finding],
-    verdict: &UnixVerdict,
+    analysis: &Analysis,
 ) -> String {
     let mut out = file_line(name, file);
     if !binds.is_empty() {
@@ -168,12 +166,15 @@ pub fn report_text(
         }
     }
     out.push_str(&table(rows, name, source));
-    if !findings.is_empty() {
+    if !analysis.findings.is_empty() {
         out.push_str("notes:\n");
-        for f in findings {
+        for f in &analysis.findings {
             let _ = writeln!(out, "  - {}", f.text);
         }
     }
-    let _ = writeln!(out, "verdict: {}", verdict.text);
+    let _ = writeln!(out, "verdict: {}", analysis.verdict.text);
+    if let Some(h) = &analysis.hint {
+        let _ = writeln!(out, "hint: {h}");
+    }
     out
 }
