@@ -35,7 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Connect to HOST PORT over TCP and relay stdin and stdout')
             [CompletionResult]::new('udp-send', 'udp-send', [CompletionResultType]::ParameterValue, 'Send datagrams from stdin or --message over connected UDP')
             [CompletionResult]::new('udp-recv', 'udp-recv', [CompletionResultType]::ParameterValue, 'Receive datagrams, never truncating one silently')
-            [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Say why a port will not bind, and prove it')
+            [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Say why a port or a Unix socket path will not bind, and prove it')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Measure throughput and latency, over loopback or between two hosts')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write man pages or shell completions (for packagers)')
             break
@@ -121,7 +121,9 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             break
         }
         'sonda;udp-send' {
-            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Largest datagram cut from stdin, in bytes (1-65527; IPv4 carries at most 65507)')
+            [CompletionResult]::new('-U', '-U ', [CompletionResultType]::ParameterName, 'Send to the Unix datagram socket at PATH instead (@NAME: a Linux abstract name). The sending socket is bound to an abstract name of its own, so replies can reach it')
+            [CompletionResult]::new('--unix', '--unix', [CompletionResultType]::ParameterName, 'Send to the Unix datagram socket at PATH instead (@NAME: a Linux abstract name). The sending socket is bound to an abstract name of its own, so replies can reach it')
+            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Largest datagram cut from stdin, in bytes (1-65527; IPv4 carries at most 65507; a Unix datagram may be larger, up to the socket buffer)')
             [CompletionResult]::new('--message', '--message', [CompletionResultType]::ParameterName, 'Send exactly TEXT instead of reading stdin')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Datagrams to send: the message N times (default once), or at most N from stdin (default all of it)')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Pause DUR between datagrams')
@@ -143,6 +145,8 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             break
         }
         'sonda;udp-recv' {
+            [CompletionResult]::new('-U', '-U ', [CompletionResultType]::ParameterName, 'Receive on a Unix datagram socket at PATH instead (@NAME: a Linux abstract name); the file is removed when udp-recv exits')
+            [CompletionResult]::new('--unix', '--unix', [CompletionResultType]::ParameterName, 'Receive on a Unix datagram socket at PATH instead (@NAME: a Linux abstract name); the file is removed when udp-recv exits')
             [CompletionResult]::new('--buffer', '--buffer', [CompletionResultType]::ParameterName, 'Initial receive buffer, in bytes')
             [CompletionResult]::new('--max-size', '--max-size', [CompletionResultType]::ParameterName, 'Largest the buffer may grow to, in bytes; at least --buffer (default: 65535, or --buffer if that is larger)')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Exit after N datagrams')
@@ -166,6 +170,8 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             break
         }
         'sonda;probe' {
+            [CompletionResult]::new('-U', '-U ', [CompletionResultType]::ParameterName, 'Probe a Unix domain socket path instead of a port (@NAME: a Linux abstract name): free, a live listener, a stale socket file, an orphaned listener, or not a socket. At most 107 bytes')
+            [CompletionResult]::new('--unix', '--unix', [CompletionResultType]::ParameterName, 'Probe a Unix domain socket path instead of a port (@NAME: a Linux abstract name): free, a live listener, a stale socket file, an orphaned listener, or not a socket. At most 107 bytes')
             [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'Probe UDP instead of TCP')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (schema in DESCRIPTION) instead of text')
             [CompletionResult]::new('--reproduce', '--reproduce', [CompletionResultType]::ParameterName, 'Demonstrate TIME-WAIT and SO_REUSEADDR on loopback')

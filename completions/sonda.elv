@@ -32,7 +32,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand connect 'Connect to HOST PORT over TCP and relay stdin and stdout'
             cand udp-send 'Send datagrams from stdin or --message over connected UDP'
             cand udp-recv 'Receive datagrams, never truncating one silently'
-            cand probe 'Say why a port will not bind, and prove it'
+            cand probe 'Say why a port or a Unix socket path will not bind, and prove it'
             cand bench 'Measure throughput and latency, over loopback or between two hosts'
             cand generate 'Write man pages or shell completions (for packagers)'
         }
@@ -115,7 +115,9 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --version 'Print version'
         }
         &'sonda;udp-send'= {
-            cand --size 'Largest datagram cut from stdin, in bytes (1-65527; IPv4 carries at most 65507)'
+            cand -U 'Send to the Unix datagram socket at PATH instead (@NAME: a Linux abstract name). The sending socket is bound to an abstract name of its own, so replies can reach it'
+            cand --unix 'Send to the Unix datagram socket at PATH instead (@NAME: a Linux abstract name). The sending socket is bound to an abstract name of its own, so replies can reach it'
+            cand --size 'Largest datagram cut from stdin, in bytes (1-65527; IPv4 carries at most 65507; a Unix datagram may be larger, up to the socket buffer)'
             cand --message 'Send exactly TEXT instead of reading stdin'
             cand --count 'Datagrams to send: the message N times (default once), or at most N from stdin (default all of it)'
             cand --interval 'Pause DUR between datagrams'
@@ -136,6 +138,8 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --version 'Print version'
         }
         &'sonda;udp-recv'= {
+            cand -U 'Receive on a Unix datagram socket at PATH instead (@NAME: a Linux abstract name); the file is removed when udp-recv exits'
+            cand --unix 'Receive on a Unix datagram socket at PATH instead (@NAME: a Linux abstract name); the file is removed when udp-recv exits'
             cand --buffer 'Initial receive buffer, in bytes'
             cand --max-size 'Largest the buffer may grow to, in bytes; at least --buffer (default: 65535, or --buffer if that is larger)'
             cand --count 'Exit after N datagrams'
@@ -158,6 +162,8 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --version 'Print version'
         }
         &'sonda;probe'= {
+            cand -U 'Probe a Unix domain socket path instead of a port (@NAME: a Linux abstract name): free, a live listener, a stale socket file, an orphaned listener, or not a socket. At most 107 bytes'
+            cand --unix 'Probe a Unix domain socket path instead of a port (@NAME: a Linux abstract name): free, a live listener, a stale socket file, an orphaned listener, or not a socket. At most 107 bytes'
             cand --udp 'Probe UDP instead of TCP'
             cand --json 'Print one JSON object (schema in DESCRIPTION) instead of text'
             cand --reproduce 'Demonstrate TIME-WAIT and SO_REUSEADDR on loopback'

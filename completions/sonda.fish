@@ -34,7 +34,7 @@ complete -c sonda -n "__fish_sonda_needs_command" -f -a "listen" -d 'Accept TCP 
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "connect" -d 'Connect to HOST PORT over TCP and relay stdin and stdout'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "udp-send" -d 'Send datagrams from stdin or --message over connected UDP'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "udp-recv" -d 'Receive datagrams, never truncating one silently'
-complete -c sonda -n "__fish_sonda_needs_command" -f -a "probe" -d 'Say why a port will not bind, and prove it'
+complete -c sonda -n "__fish_sonda_needs_command" -f -a "probe" -d 'Say why a port or a Unix socket path will not bind, and prove it'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "bench" -d 'Measure throughput and latency, over loopback or between two hosts'
 complete -c sonda -n "__fish_sonda_needs_command" -f -a "generate" -d 'Write man pages or shell completions (for packagers)'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s U -l unix -d 'Listen on a Unix domain socket at PATH instead (@NAME: a Linux abstract name). The file is created, and removed when sonda exits; an existing path is never replaced (see --unlink-stale)' -r
@@ -98,7 +98,8 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -s 4 -d 'Use IPv4 o
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s 6 -d 'Use IPv6 only'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s V -l version -d 'Print version'
-complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l size -d 'Largest datagram cut from stdin, in bytes (1-65527; IPv4 carries at most 65507)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s U -l unix -d 'Send to the Unix datagram socket at PATH instead (@NAME: a Linux abstract name). The sending socket is bound to an abstract name of its own, so replies can reach it' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l size -d 'Largest datagram cut from stdin, in bytes (1-65527; IPv4 carries at most 65507; a Unix datagram may be larger, up to the socket buffer)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l message -d 'Send exactly TEXT instead of reading stdin' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l count -d 'Datagrams to send: the message N times (default once), or at most N from stdin (default all of it)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l interval -d 'Pause DUR between datagrams' -r
@@ -112,6 +113,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s 4 -d 'Use IPv4 
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s 6 -d 'Use IPv6 only'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s V -l version -d 'Print version'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s U -l unix -d 'Receive on a Unix datagram socket at PATH instead (@NAME: a Linux abstract name); the file is removed when udp-recv exits' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l buffer -d 'Initial receive buffer, in bytes' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l max-size -d 'Largest the buffer may grow to, in bytes; at least --buffer (default: 65535, or --buffer if that is larger)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l count -d 'Exit after N datagrams' -r
@@ -128,6 +130,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s 4 -d 'Use IPv4 
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s 6 -d 'Use IPv6 only'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s V -l version -d 'Print version'
+complete -c sonda -n "__fish_sonda_using_subcommand probe" -s U -l unix -d 'Probe a Unix domain socket path instead of a port (@NAME: a Linux abstract name): free, a live listener, a stale socket file, an orphaned listener, or not a socket. At most 107 bytes' -r
 complete -c sonda -n "__fish_sonda_using_subcommand probe" -l udp -d 'Probe UDP instead of TCP'
 complete -c sonda -n "__fish_sonda_using_subcommand probe" -l json -d 'Print one JSON object (schema in DESCRIPTION) instead of text'
 complete -c sonda -n "__fish_sonda_using_subcommand probe" -l reproduce -d 'Demonstrate TIME-WAIT and SO_REUSEADDR on loopback'

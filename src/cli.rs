@@ -12,6 +12,7 @@ use ipnet::IpNet;
 
 use crate::bench::params as bench;
 use crate::engine::addr::{parse_cidr, parse_source};
+use crate::engine::transport::UnixAddr;
 use crate::parse::{parse_buffer_size, parse_duration, parse_keepalive};
 
 #[derive(Debug, Parser)]
@@ -154,9 +155,9 @@ which a diagnostic tool must not do to a running service behind its back. \
     )]
     UdpRecv(UdpRecvArgs),
 
-    /// Say why a port will not bind, and prove it.
+    /// Say why a port or a Unix socket path will not bind, and prove it.
     #[command(
-        override_usage = "sonda probe [OPTIONS] [HOST] PORT\n       sonda probe --reproduce [PORT]",
+        override_usage = "sonda probe [OPTIONS] [HOST] PORT\n       sonda probe [--json] -U PATH\n       sonda probe --reproduce [PORT]",
         long_about = "Answer \"why will this port not bind?\" in one command. sonda probe tries \
 the bind for real on throw-away sockets (TCP: bind and listen) without SO_REUSEADDR, with \
 it, and with SO_REUSEPORT; lists every socket on that local port with its state, peer, \
@@ -186,6 +187,33 @@ SO_REUSEPORT shares the port between sockets of one user, split by sender.\n\n\
 without a timer), \"uid\", \"inode\", \"v6only\" (null when unknown), \"owners\": \
 [{\"pid\", \"command\"}], \"owner_visible\"}], \"findings\": [{\"kind\", \"text\"}], \
 \"verdict\": {\"bind_ok\", \"text\"}}.\n\n\
+-U PATH (Unix domain sockets) asks the same of a socket path, whose bind fails \
+whenever anything is there. A socket is bound to a file's inode, not to its name, so \
+probe compares the file at PATH (stat: inode and device) with every Unix socket the \
+kernel lists (NETLINK_SOCK_DIAG unix_diag: name, the inode and device of the file \
+it is bound to, peer, queue, uid; or /proc/net/unix when netlink is unavailable, \
+which shows names but not files) and says which of these it is: free (nothing there, \
+exit 0; a trial bind, whose file is removed at once, proves the directory takes it); \
+a live listener (exit 5: its pid, command and uid, pending connections and backlog, \
+connected peers); a stale socket file that no socket is bound to (exit 5: safe to \
+remove, or 'sonda listen -U PATH --unlink-stale'); an orphaned listener, one with \
+the same name but bound to a file since unlinked or replaced, which no client can \
+reach by path (reported beside the state of the file at PATH, which sets the exit \
+status); or not a socket (exit 5). @NAME is a Linux abstract name: no file, matched \
+by name, tried with a stream and a datagram bind (the kernel keeps one abstract \
+namespace per socket type). Only this network namespace's sockets are visible. A \
+relative path that begins with @ is written ./@NAME.\n\n\
+With -U, --json prints one object: {\"path\", \"abstract\", \"source\" \
+(\"sock_diag\" or \"/proc/net/unix\"), \"file\": null or {\"kind\", \"inode\", \
+\"device\" (\"MAJOR:MINOR\"), \"uid\", \"gid\", \"mode\", \"link_target\"}, \"binds\": \
+[{\"type\", \"ok\", \"errno\", \"error\"}], \"sockets\": [{\"type\", \"state\", \"role\" \
+(\"listener\", \"bound\", \"connection\", \"pending\"), \"binding\" (\"this-file\", \
+\"other-inode\", \"unknown\", \"abstract\"), \"inode\", \"name\", \"file_inode\", \
+\"file_device\", \"uid\", \"pending\", \"backlog\", \"peer\", \"peer_owners\", \
+\"owners\": [{\"pid\", \"command\"}], \"owner_visible\"}], \"holder\": the socket the \
+verdict is about or null, \"connected_peers\", \"findings\": [{\"kind\", \"text\"}], \
+\"verdict\": {\"state\" (\"free\", \"live\", \"stale\", \"orphaned\", \
+\"not-a-socket\"), \"bind_ok\", \"text\"}, \"hint\": a command to run, or null}.\n\n\
 --reproduce makes TIME-WAIT on loopback and shows the two outcomes: a listener opens, \
 a client connects, the server side closes first so its end enters TIME-WAIT; then a \
 bind without SO_REUSEADDR fails with EADDRINUSE and one with it succeeds, with the \
@@ -262,8 +290,8 @@ pub struct ListenArgs {
     /// Listen on a Unix domain socket at PATH instead (@NAME: a Linux
     /// abstract name). The file is created, and removed when sonda exits;
     /// an existing path is never replaced (see --unlink-stale).
-    #[arg(short = 'U', long, value_name = "PATH", conflicts_with_all = ["addr", "allow", "deny", "reuseport", "no_reuseaddr"])]
-    pub unix: Option<String>,
+    #[arg(short = 'U', long, value_name = "PATH", value_parser = unix_addr_parser(), conflicts_with_all = ["addr", "allow", "deny", "reuseport", "no_reuseaddr"])]
+    pub unix: Option<UnixAddr>,
 
     /// With -U, SOCK_SEQPACKET instead of SOCK_STREAM: record boundaries
     /// are kept, one record per read.
@@ -344,8 +372,8 @@ pub struct ConnectArgs {
 
     /// Connect to the Unix domain socket at PATH instead of HOST PORT
     /// (@NAME: a Linux abstract name).
-    #[arg(short = 'U', long, value_name = "PATH", conflicts_with_all = ["host", "port", "zero_io", "source"])]
-    pub unix: Option<String>,
+    #[arg(short = 'U', long, value_name = "PATH", value_parser = unix_addr_parser(), conflicts_with_all = ["host", "port", "zero_io", "source"])]
+    pub unix: Option<UnixAddr>,
 
     /// With -U, SOCK_SEQPACKET instead of SOCK_STREAM.
     #[arg(long, requires = "unix")]
@@ -509,8 +537,8 @@ pub struct UdpSendArgs {
     /// Send to the Unix datagram socket at PATH instead (@NAME: a Linux
     /// abstract name). The sending socket is bound to an abstract name of
     /// its own, so replies can reach it.
-    #[arg(short = 'U', long, value_name = "PATH", conflicts_with_all = ["host", "port", "source", "broadcast"])]
-    pub unix: Option<String>,
+    #[arg(short = 'U', long, value_name = "PATH", value_parser = unix_addr_parser(), conflicts_with_all = ["host", "port", "source", "broadcast"])]
+    pub unix: Option<UnixAddr>,
 
     /// Largest datagram cut from stdin, in bytes (1-65527; IPv4 carries at
     /// most 65507; a Unix datagram may be larger, up to the socket buffer).
@@ -560,8 +588,8 @@ pub struct UdpRecvArgs {
 
     /// Receive on a Unix datagram socket at PATH instead (@NAME: a Linux
     /// abstract name); the file is removed when udp-recv exits.
-    #[arg(short = 'U', long, value_name = "PATH", conflicts_with_all = ["addr", "reuseaddr", "no_reuseaddr"])]
-    pub unix: Option<String>,
+    #[arg(short = 'U', long, value_name = "PATH", value_parser = unix_addr_parser(), conflicts_with_all = ["addr", "reuseaddr", "no_reuseaddr"])]
+    pub unix: Option<UnixAddr>,
 
     /// Initial receive buffer, in bytes.
     #[arg(long, value_name = "N", default_value = "2048", value_parser = parse_datagram_buffer)]
@@ -616,8 +644,24 @@ pub struct ProbeArgs {
     /// Address to probe (default: what 'sonda listen PORT' binds), then the
     /// port, or HOST:PORT; with --reproduce, an optional port (default: a
     /// free one).
-    #[arg(value_name = "[HOST] PORT", num_args = 0..=2)]
+    #[arg(
+        value_name = "[HOST] PORT",
+        num_args = 0..=2,
+        required_unless_present_any = ["unix", "reproduce"]
+    )]
     pub addr: Vec<String>,
+
+    /// Probe a Unix domain socket path instead of a port (@NAME: a Linux
+    /// abstract name): free, a live listener, a stale socket file, an
+    /// orphaned listener, or not a socket. At most 107 bytes.
+    #[arg(
+        short = 'U',
+        long = "unix",
+        value_name = "PATH",
+        value_parser = unix_addr_parser(),
+        conflicts_with_all = ["addr", "udp", "reproduce"]
+    )]
+    pub unix: Option<UnixAddr>,
 
     /// Probe UDP instead of TCP.
     #[arg(long)]
@@ -747,6 +791,13 @@ pub enum BenchProto {
 pub enum BenchMode {
     Stream,
     Rr,
+}
+
+/// `-U PATH` or `-U @NAME`, checked against sun_path's size (a longer
+/// one is exit 2, not a truncated address).
+fn unix_addr_parser() -> impl clap::builder::TypedValueParser<Value = UnixAddr> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new().try_map(|s| UnixAddr::parse(&s))
 }
 
 fn parse_bench_size(s: &str) -> Result<usize, String> {

@@ -97,6 +97,8 @@ const PROBE_EXAMPLES: Examples = &[
     ("sonda probe --json 127.0.0.1 8080 | jq .verdict", "The facts as one JSON object, for scripts."),
     ("sonda probe --reproduce", "Make TIME-WAIT on loopback and watch a plain bind fail with EADDRINUSE and an SO_REUSEADDR bind succeed. The side that closes first keeps the connection in TIME-WAIT for 2*MSL (60 s on Linux); SO_REUSEADDR lets a new listener bind beside such entries, never beside another listener. SO_REUSEPORT instead lets several live sockets share the port, and the kernel splits connections between them."),
     ("sudo sonda probe 443", "As root every owning process is named; otherwise other users' processes are 'not visible'."),
+    ("sonda probe -U /run/app.sock", "UNIX DOMAIN SOCKETS: who holds a socket path. A live listener (exit 5) is named with its pid, uid, pending connections and backlog; a stale file (exit 5) is safe to remove; a listener whose file was unlinked or replaced is reported as orphaned, unreachable by path."),
+    ("sonda probe -U @app --json | jq .verdict.state", "An abstract name: matched by name, no file; the verdict's state for scripts (free, live, stale, orphaned, not-a-socket)."),
 ];
 
 const BENCH_EXAMPLES: Examples = &[
@@ -138,8 +140,8 @@ const EXIT_STATUS: &[(&str, &str)] = &[
     ("2", "Usage error: unknown flag, port out of range, malformed address, duration, size or CIDR block."),
     ("3", "Connection refused, or ICMP port unreachable (udp-send)."),
     ("4", "Timed out: connect (--timeout; bench --control-timeout while connecting), idle (--idle-timeout), no datagram (udp-recv --timeout), no reply (udp-send --wait-reply)."),
-    ("5", "Address in use: bind failed (listen, udp-recv, or --source; for -U, a live socket, a stale socket file or another file at the path); for probe, a plain bind would fail."),
-    ("6", "The name or address could not be resolved, or has no address in the family forced by -4 or -6; for -U, no such socket file."),
+    ("5", "Address in use: bind failed (listen, udp-recv, or --source; for -U, a live socket, a stale socket file or another file at the path); for probe, a plain bind would fail (with -U: the path is held by a live socket, is a stale socket file, or is not a socket)."),
+    ("6", "The name or address could not be resolved, or has no address in the family forced by -4 or -6; for -U (connect, udp-send), no such socket file."),
     ("130", "Interrupted by SIGINT (143 for SIGTERM)."),
 ];
 

@@ -3,7 +3,9 @@
 //! and by the test itself: a free port, a listener, TIME-WAIT, a UDP socket, a
 //! bound-inactive socket, SO_REUSEPORT siblings, a dual-stack listener, an
 //! owner another user cannot see; `--reproduce`, `--json`, usage errors and a
-//! closed stdout.
+//! closed stdout; and `-U PATH`: a free path, a live listener (with queued
+//! and accepted connections), a stale socket file, an orphaned listener, a
+//! regular file, an abstract name, and a path too long for sun_path.
 //!
 //! Loopback only (a wildcard is bound only where the case is about the
 //! wildcard: the dual-stack listener). A python3 holder binds port 0, prints
@@ -42,6 +44,14 @@ impl Holder {
     fn start(script: &str) -> Holder {
         let mut cmd = Command::new("python3");
         cmd.arg("-c").arg(script);
+        Holder::start_cmd(cmd)
+    }
+
+    /// Runs `script` with `args` (sys.argv[1:]); a holder of Unix sockets
+    /// prints 0, having no port.
+    fn start_args(script: &str, args: &[&str]) -> Holder {
+        let mut cmd = Command::new("python3");
+        cmd.arg("-c").arg(script).args(args);
         Holder::start_cmd(cmd)
     }
 
@@ -1053,4 +1063,540 @@ fn closed_stdout_does_not_panic() {
         assert_quiet_exit(&f, code);
         assert!(!f.stdout.is_empty(), "nothing read\n{}", f.dump());
     }
+}
+
+// ---------------------------------------------------------------- -U PATH
+
+/// A Unix stream listener: `argv[1]` path (or `@NAME`, abstract), backlog
+/// `argv[2]`, then `argv[3]` clients of its own connect and `argv[4]` of
+/// them are accepted. Prints 0 when all of that is in place.
+const PY_UNIX_LISTEN: &str = r#"
+import socket, sys
+path, backlog, clients, accepts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+if path.startswith("@"):
+    path = "\0" + path[1:]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path)
+s.listen(backlog)
+cs = []
+for _ in range(clients):
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(path)
+    cs.append(c)
+got = [s.accept()[0] for _ in range(accepts)]
+print(0, flush=True)
+sys.stdin.read()
+"#;
+
+/// Binds a Unix stream socket at `argv[1]` and exits without removing the
+/// file (Python never unlinks it), leaving a stale socket file.
+const PY_UNIX_BIND_AND_EXIT: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(1)
+"#;
+
+fn unix_listener(path: &str, backlog: u32, clients: u32, accepts: u32) -> Holder {
+    let (b, c, a) = (
+        backlog.to_string(),
+        clients.to_string(),
+        accepts.to_string(),
+    );
+    Holder::start_args(PY_UNIX_LISTEN, &[path, &b, &c, &a])
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn path_in(dir: &tempfile::TempDir, name: &str) -> String {
+    dir.path().join(name).to_str().unwrap().to_string()
+}
+
+/// `probe --json -U NAME`, parsed.
+fn probe_unix_json(name: &str) -> (Finished, Value) {
+    probe_json(&["-U", name])
+}
+
+fn verdict_state(v: &Value) -> &str {
+    v["verdict"]["state"].as_str().unwrap_or("?")
+}
+
+/// The notes of kind `kind` in a --json report.
+fn findings_of<'a>(v: &'a Value, kind: &str) -> Vec<&'a Value> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == kind)
+        .collect()
+}
+
+#[test]
+fn unix_free_path() {
+    let dir = tempdir();
+    let path = path_in(&dir, "free.sock");
+    let f = probe(&["-U", &path]);
+    f.expect_code(0);
+    let v = verdict(&f);
+    assert!(
+        v.starts_with("free: nothing is at"),
+        "verdict: {v}\n{}",
+        out(&f)
+    );
+    assert!(
+        out(&f).contains(&format!("path {path}: nothing there")),
+        "{}",
+        out(&f)
+    );
+    // The trial bind made a file for an instant; none is left.
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "the trial bind left {path} behind"
+    );
+    let (jf, j) = probe_unix_json(&path);
+    jf.expect_code(0);
+    assert_eq!(verdict_state(&j), "free", "{j}");
+    assert_eq!(j["verdict"]["bind_ok"], true, "{j}");
+    assert!(j["file"].is_null(), "{j}");
+    assert_eq!(j["binds"][0]["ok"], true, "{j}");
+    assert!(!std::path::Path::new(&path).exists());
+    // A directory that does not exist: nothing holds the path, yet no
+    // listener can bind there.
+    let missing = path_in(&dir, "no/such/dir.sock");
+    let f = probe(&["-U", &missing]);
+    f.expect_code(5);
+    assert!(verdict(&f).contains("ENOENT"), "{}", out(&f));
+}
+
+#[test]
+fn unix_live_listener_names_python() {
+    require!("python3");
+    let dir = tempdir();
+    let path = path_in(&dir, "live.sock");
+    let h = unix_listener(&path, 16, 0, 0);
+    let owner = format!("pid {} (python3)", h.pid());
+    let f = probe(&["-U", &path]);
+    f.expect_code(5);
+    let v = verdict(&f);
+    assert!(
+        v.starts_with(&format!("live listener: {owner}")),
+        "verdict: {v}\n{}",
+        out(&f)
+    );
+    assert!(v.contains("backlog of 16"), "verdict: {v}");
+    assert!(
+        table_rows_unix(&f).iter().any(|r| r.starts_with("stream")
+            && r.contains("LISTEN")
+            && r.contains("this file")
+            && r.contains(&owner)),
+        "no LISTEN row on this file owned by {owner}\n{}",
+        out(&f)
+    );
+    let (jf, j) = probe_unix_json(&path);
+    jf.expect_code(5);
+    assert_eq!(verdict_state(&j), "live", "{j}");
+    assert_eq!(
+        j["holder"]["owners"][0]["pid"].as_u64(),
+        Some(u64::from(h.pid())),
+        "{j}"
+    );
+    assert_eq!(j["holder"]["owners"][0]["command"], "python3", "{j}");
+    assert_eq!(j["holder"]["binding"], "this-file", "{j}");
+    // The holder is bound to the very file stat(2) sees: inode and device
+    // (unix_diag's device converted to st_dev's encoding) agree.
+    let meta = std::fs::metadata(&path).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(j["file"]["inode"].as_u64(), Some(meta.ino()), "{j}");
+    if j["source"] == "sock_diag" {
+        assert_eq!(
+            j["holder"]["file_inode"].as_u64(),
+            Some(meta.ino() & 0xffff_ffff),
+            "{j}"
+        );
+        assert_eq!(j["holder"]["file_device"], j["file"]["device"], "{j}");
+        assert_eq!(
+            j["holder"]["uid"].as_u64(),
+            Some(u64::from(meta.uid())),
+            "{j}"
+        );
+    }
+    assert!(
+        j["binds"].as_array().unwrap().is_empty(),
+        "an existing path got a trial bind: {j}"
+    );
+}
+
+/// Table rows of a -U report (after its header), trimmed.
+fn table_rows_unix(f: &Finished) -> Vec<String> {
+    let text = out(f);
+    let mut rows = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.starts_with("sockets ") {
+            inside = true;
+            continue;
+        }
+        if inside && line.starts_with("  ") {
+            if !line.trim_start().starts_with("TYPE ") {
+                rows.push(line.trim().to_string());
+            }
+        } else if inside {
+            break;
+        }
+    }
+    rows
+}
+
+#[test]
+fn unix_listener_with_pending_and_accepted_connections() {
+    require!("python3");
+    let dir = tempdir();
+    let path = path_in(&dir, "queue.sock");
+    // Four clients connect; one is accepted, three wait in the queue.
+    let h = unix_listener(&path, 8, 4, 1);
+    let f = probe(&["-U", &path]);
+    f.expect_code(5);
+    let v = verdict(&f);
+    assert!(
+        v.contains(&format!("pid {} (python3)", h.pid())),
+        "verdict: {v}"
+    );
+    let (_, j) = probe_unix_json(&path);
+    if j["source"] == "sock_diag" {
+        assert!(
+            v.contains("3 pending connection(s) of a backlog of 8, 1 connected peer(s)"),
+            "verdict: {v}"
+        );
+        assert_eq!(j["holder"]["pending"].as_u64(), Some(3), "{j}");
+        assert_eq!(j["holder"]["backlog"].as_u64(), Some(8), "{j}");
+    } else {
+        assert!(v.contains("3 pending connection(s)"), "verdict: {v}");
+    }
+    assert_eq!(j["connected_peers"].as_u64(), Some(1), "{j}");
+    let conns: Vec<&Value> = sockets(&j)
+        .iter()
+        .filter(|s| s["role"] == "connection")
+        .collect();
+    assert_eq!(conns.len(), 1, "{j}");
+}
+
+#[test]
+fn unix_stale_file_is_safe_to_remove() {
+    require!("python3");
+    let dir = tempdir();
+    let path = path_in(&dir, "stale.sock");
+    let mut py = Command::new("python3")
+        .args(["-c", PY_UNIX_BIND_AND_EXIT, &path])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + LONG;
+    let status = loop {
+        if let Some(s) = py.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "python3 did not exit");
+        thread::sleep(Duration::from_millis(5));
+    };
+    assert!(status.success(), "python3 failed: {status}");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::metadata(&path).unwrap().file_type().is_socket(),
+        "no socket file left"
+    );
+    let f = probe(&["-U", &path]);
+    f.expect_code(5);
+    let v = verdict(&f);
+    assert!(v.starts_with("stale socket file:"), "verdict: {v}");
+    assert!(v.contains("safe to remove"), "verdict: {v}");
+    let hint = format!("sonda listen -U {path} --unlink-stale");
+    assert!(
+        out(&f).lines().any(|l| l == format!("hint: {hint}")),
+        "no hint line\n{}",
+        out(&f)
+    );
+    let (_, j) = probe_unix_json(&path);
+    assert_eq!(verdict_state(&j), "stale", "{j}");
+    assert_eq!(j["hint"], hint.as_str(), "{j}");
+    assert_eq!(j["file"]["kind"], "socket", "{j}");
+    assert!(j["holder"].is_null(), "{j}");
+    // probe only looks: the file is still there.
+    assert!(std::path::Path::new(&path).exists());
+}
+
+#[test]
+fn unix_orphaned_listener_is_unreachable_by_path() {
+    require!("python3");
+    let dir = tempdir();
+    let path = path_in(&dir, "orphan.sock");
+    let a = unix_listener(&path, 16, 0, 0);
+    std::fs::remove_file(&path).unwrap();
+    let a_owner = format!("pid {} (python3)", a.pid());
+
+    // Nothing at the path: free to bind, but A still listens on the name.
+    let (jf, j) = probe_unix_json(&path);
+    jf.expect_code(0);
+    assert_eq!(verdict_state(&j), "orphaned", "{j}");
+    let text = j["verdict"]["text"].as_str().unwrap();
+    assert!(text.contains(&a_owner), "verdict: {text}");
+    assert!(
+        text.contains("no client can reach it by path"),
+        "verdict: {text}"
+    );
+    assert_eq!(
+        j["holder"]["owners"][0]["pid"].as_u64(),
+        Some(u64::from(a.pid())),
+        "{j}"
+    );
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "the trial bind left a file"
+    );
+
+    // B binds the same path: B is live, A is orphaned beside it.
+    let b = unix_listener(&path, 16, 0, 0);
+    let b_owner = format!("pid {} (python3)", b.pid());
+    let f = probe(&["-U", &path]);
+    f.expect_code(5);
+    let v = verdict(&f);
+    assert!(
+        v.starts_with(&format!("live listener: {b_owner}")),
+        "verdict: {v}\n{}",
+        out(&f)
+    );
+    let orphan_notes: Vec<String> = notes(&f)
+        .into_iter()
+        .filter(|n| n.starts_with("orphaned:"))
+        .collect();
+    assert_eq!(orphan_notes.len(), 1, "{}", out(&f));
+    assert!(
+        orphan_notes[0].contains(&a_owner),
+        "note: {}",
+        orphan_notes[0]
+    );
+    let (_, j) = probe_unix_json(&path);
+    assert_eq!(verdict_state(&j), "live", "{j}");
+    assert_eq!(
+        j["holder"]["owners"][0]["pid"].as_u64(),
+        Some(u64::from(b.pid())),
+        "{j}"
+    );
+    assert_eq!(findings_of(&j, "orphaned").len(), 1, "{j}");
+    if j["source"] == "sock_diag" {
+        let a_row = sockets(&j)
+            .iter()
+            .find(|s| s["owners"][0]["pid"].as_u64() == Some(u64::from(a.pid())))
+            .expect("A's listener in the table");
+        assert_eq!(a_row["binding"], "other-inode", "{a_row}");
+    }
+}
+
+#[test]
+fn unix_regular_file_is_not_a_socket() {
+    let dir = tempdir();
+    let path = path_in(&dir, "plain.txt");
+    std::fs::write(&path, b"keep me").unwrap();
+    let f = probe(&["-U", &path]);
+    f.expect_code(5);
+    let v = verdict(&f);
+    assert!(
+        v.starts_with(&format!("not a socket: {path} is a regular file")),
+        "verdict: {v}"
+    );
+    let (_, j) = probe_unix_json(&path);
+    assert_eq!(verdict_state(&j), "not-a-socket", "{j}");
+    assert_eq!(j["file"]["kind"], "regular file", "{j}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"keep me",
+        "probe touched the file"
+    );
+    let f = probe(&["-U", dir.path().to_str().unwrap()]);
+    f.expect_code(5);
+    assert!(verdict(&f).contains("is a directory"), "{}", out(&f));
+}
+
+/// A name no other test or run uses.
+fn abstract_name(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("@sonda-test-{tag}-{}-{nanos}", std::process::id())
+}
+
+#[test]
+fn unix_abstract_name_held_by_python() {
+    require!("python3");
+    let name = abstract_name("py");
+    let f = probe(&["-U", &name]);
+    f.expect_code(0);
+    assert!(
+        verdict(&f).starts_with("free: no socket holds the abstract name"),
+        "{}",
+        out(&f)
+    );
+    let h = unix_listener(&name, 4, 0, 0);
+    let f = probe(&["-U", &name]);
+    f.expect_code(5);
+    let v = verdict(&f);
+    assert!(
+        v.starts_with(&format!("live: pid {} (python3)", h.pid())),
+        "verdict: {v}"
+    );
+    let (_, j) = probe_unix_json(&name);
+    assert_eq!(j["abstract"], true, "{j}");
+    assert!(j["file"].is_null(), "{j}");
+    let stream = binds(&j)
+        .iter()
+        .find(|b| b["type"] == "stream")
+        .expect("a stream trial");
+    assert_eq!(stream["errno"], "EADDRINUSE", "{j}");
+    let dgram = binds(&j)
+        .iter()
+        .find(|b| b["type"] == "dgram")
+        .expect("a dgram trial");
+    assert_eq!(dgram["ok"], true, "abstract names are per socket type: {j}");
+}
+
+#[test]
+fn unix_abstract_name_held_by_socat() {
+    if !have("socat") {
+        eprintln!("skipped: socat is not installed");
+        return;
+    }
+    let name = abstract_name("socat");
+    let mut socat = Command::new("socat")
+        .arg(format!("ABSTRACT-LISTEN:{}", &name[1..]))
+        .arg("STDOUT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = u64::from(socat.id());
+    // socat prints nothing when it listens: poll probe (bounded) instead.
+    let deadline = Instant::now() + LONG;
+    let j = loop {
+        let (_, j) = probe_unix_json(&name);
+        if j["holder"]["owners"][0]["pid"].as_u64() == Some(pid) {
+            break j;
+        }
+        if let Ok(Some(status)) = socat.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = socat.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("socat exited ({status}) before listening\nstderr:\n{err}");
+        }
+        if Instant::now() >= deadline {
+            let _ = socat.kill();
+            let _ = socat.wait();
+            panic!("socat's listener never showed up\n{j}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(verdict_state(&j), "live", "{j}");
+    assert_eq!(j["holder"]["owners"][0]["command"], "socat", "{j}");
+    let f = probe(&["-U", &name]);
+    f.expect_code(5);
+    assert!(
+        verdict(&f).contains(&format!("pid {pid} (socat)")),
+        "{}",
+        out(&f)
+    );
+    let _ = socat.kill();
+    let _ = socat.wait();
+}
+
+#[test]
+fn unix_json_is_one_object_with_every_field() {
+    require!("python3");
+    let dir = tempdir();
+    let path = path_in(&dir, "json.sock");
+    let _h = unix_listener(&path, 8, 1, 1);
+    let (f, j) = probe_unix_json(&path);
+    f.expect_code(5);
+    for key in [
+        "path",
+        "abstract",
+        "source",
+        "file",
+        "binds",
+        "sockets",
+        "holder",
+        "connected_peers",
+        "findings",
+        "verdict",
+    ] {
+        assert!(j.get(key).is_some(), "no '{key}' in {j}");
+    }
+    assert_eq!(j["path"], path.as_str());
+    assert_eq!(j["abstract"], false);
+    for s in sockets(&j) {
+        for key in [
+            "type",
+            "state",
+            "role",
+            "binding",
+            "inode",
+            "name",
+            "owners",
+            "owner_visible",
+        ] {
+            assert!(s.get(key).is_some(), "no '{key}' in socket {s}");
+        }
+    }
+    assert!(
+        j["file"]["mode"].as_str().is_some_and(|m| m.len() == 4),
+        "{j}"
+    );
+    assert!(
+        j["file"]["device"]
+            .as_str()
+            .is_some_and(|d| d.contains(':')),
+        "{j}"
+    );
+    // The text report and the JSON say the same.
+    let t = probe(&["-U", &path]);
+    assert_eq!(j["verdict"]["text"].as_str().unwrap(), verdict(&t));
+}
+
+#[test]
+fn unix_bad_paths_are_usage_errors() {
+    let dir = tempdir();
+    let base = dir.path().to_str().unwrap().to_string();
+    let sized = |n: usize| {
+        let fill = n - base.len() - 1;
+        format!("{base}/{}", "a".repeat(fill))
+    };
+    let long = sized(108);
+    assert_eq!(long.len(), 108);
+    let longer = sized(200);
+    let abstract_long = format!("@{}", "n".repeat(107));
+    let cases: [&[&str]; 7] = [
+        &["probe", "-U", &long],
+        &["probe", "-U", &longer],
+        &["probe", "-U", &abstract_long],
+        &["probe", "-U", ""],
+        &["probe", "-U", "@"],
+        &["probe", "-U", "/tmp/x.sock", "8080"],
+        &["probe", "--udp", "-U", "/tmp/x.sock"],
+    ];
+    for args in cases {
+        let f = run(args, Input::Null);
+        f.expect_code(2);
+        assert_one_error_line(&f);
+    }
+    let f = run(&["probe", "-U", &long], Input::Null);
+    assert!(f.stderr.contains("too long"), "{}", f.dump());
+    // 107 bytes fit.
+    let fits = sized(107);
+    let f = probe(&["-U", &fits]);
+    f.expect_code(0);
+    assert!(!std::path::Path::new(&fits).exists());
+    let f = run(&["probe", "--reproduce", "-U", &fits], Input::Null);
+    f.expect_code(2);
 }

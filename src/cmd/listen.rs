@@ -62,7 +62,7 @@ fn open(cfg: &Listen) -> Result<Arc<dyn Listener>, Error> {
                 addr,
                 cfg.kind.socket_type(),
                 cfg.unix_bind,
-                &crate::engine::diag::UnixTable,
+                &crate::engine::diag::SocketTable,
             )?;
             Ok(Arc::new(bound.listen(cfg.backlog)?))
         }

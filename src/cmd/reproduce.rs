@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use crate::cli::ProbeArgs;
 use crate::engine::addr::parse_port;
+use crate::engine::diag::trial::{trial, BindOpts, BindTarget, Target};
 use crate::engine::diag::State;
 use crate::engine::socket::{listen_on, tcp_connect, Proto, SocketOpts};
 use crate::error::{Error, Exit};
 
-use super::probe::{gather, render_table, trial, BindOpts, Target};
+use super::probe::{gather, render_table};
 use super::{print_stdout, Global};
 
 pub fn run(_global: &Global, args: ProbeArgs) -> anyhow::Result<Exit> {
@@ -56,7 +57,7 @@ pub fn run(_global: &Global, args: ProbeArgs) -> anyhow::Result<Exit> {
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         v6only: None,
     };
-    let plain = trial(&target, Proto::Tcp, BindOpts::Plain);
+    let plain = trial(&BindTarget::Inet(target, Proto::Tcp), BindOpts::Plain);
     let plain_text = match (&plain.errno, &plain.error) {
         (Some(n), Some(e)) => format!("{n} ({e})"),
         _ => "ok".to_string(),

@@ -11,7 +11,7 @@ use crate::cli::UdpRecvArgs;
 use crate::config::udp::{Format, UdpRecv};
 use crate::config::Target;
 use crate::engine::addr::{resolve, Family};
-use crate::engine::diag::UnixTable;
+use crate::engine::diag::SocketTable;
 use crate::engine::socket::{bind_socket, bind_wildcard, display_addr, Proto, SocketOpts};
 use crate::engine::stdio;
 use crate::engine::transport::unix::{self, BindOpts};
@@ -85,7 +85,7 @@ pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
             bind_socket(addr, Proto::Udp, &opts, v6only)?
         }
         Target::Unix(addr) => {
-            let b = unix::bind(addr, Type::DGRAM, BindOpts::default(), &UnixTable)?;
+            let b = unix::bind(addr, Type::DGRAM, BindOpts::default(), &SocketTable)?;
             let sock = b
                 .try_clone_socket()
                 .map_err(|e| Error::io("dup socket", &e))?;

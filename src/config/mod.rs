@@ -27,13 +27,6 @@ pub enum Target {
     Unix(UnixAddr),
 }
 
-/// `-U PATH` checked: at most 107 bytes, `@NAME` abstract.
-pub fn unix_target(text: &str) -> Result<Target, Error> {
-    UnixAddr::parse(text)
-        .map(Target::Unix)
-        .map_err(|why| Error::usage(format!("-U/--unix '{text}'"), why))
-}
-
 /// "Zero means none" for the durations that turn something off at 0.
 pub fn nonzero(d: Option<Duration>) -> Option<Duration> {
     d.filter(|d| !d.is_zero())

@@ -1,16 +1,22 @@
 //! Socket-table inspection for `probe`: every socket on one local port, read
 //! the way `ss` reads it (NETLINK_SOCK_DIAG with a port filter in the kernel
-//! request), falling back to /proc/net when netlink is unavailable; and the
-//! processes that own those sockets, from /proc/*/fd.
+//! request), falling back to /proc/net when netlink is unavailable; every
+//! Unix socket (unix_diag, or /proc/net/unix) and the file at a path; the
+//! processes that own those sockets, from /proc/*/fd; and trial binds, the
+//! kernel's own answer to "would this bind succeed?".
 
 mod netlink;
 mod owners;
 mod procnet;
+pub mod trial;
+mod unix;
+mod unix_diag;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use owners::{find_owners, Owner, Owners};
+pub use unix::{stat_path, unix_sockets, FileFacts, FileKind, UnixEntry, UnixTable, UnixType, Vfs};
 
 use super::socket::Proto;
 
@@ -109,15 +115,51 @@ pub fn bound_inactive_on_port(port: u16) -> Vec<SockEntry> {
 }
 
 /// The kernel's Unix socket table as [`crate::engine::transport::unix::Holders`]:
-/// which socket, if any, is bound to a file or an abstract name.
-pub struct UnixTable;
+/// which socket, if any, is bound to a file (by its inode and device, the
+/// way bind(2) and connect(2) see it, not by name) or an abstract name.
+/// Any socket sharing the address counts, an accepted connection whose
+/// listener is gone too: a file is called stale only when nothing at all
+/// is bound to it. Where only /proc/net/unix can be read (no inodes of
+/// files there), a socket with the same name counts, which errs on the
+/// side of leaving a file alone.
+pub struct SocketTable;
 
-impl crate::engine::transport::unix::Holders for UnixTable {
+impl crate::engine::transport::unix::Holders for SocketTable {
     fn holder(
         &self,
-        _addr: &crate::engine::transport::UnixAddr,
-        _file: Option<(u64, u64)>,
+        addr: &crate::engine::transport::UnixAddr,
+        file: Option<(u64, u64)>,
     ) -> std::io::Result<Option<String>> {
-        Err(std::io::ErrorKind::Unsupported.into())
+        let table = unix_sockets()?;
+        let name = addr.sun_path();
+        let bound: Vec<&UnixEntry> = table
+            .entries
+            .iter()
+            .filter(|e| match (file, e.vfs) {
+                // unix_diag cuts the file's inode to 32 bits.
+                (Some((dev, ino)), Some(v)) => v.ino == ino as u32 && v.dev == dev,
+                (Some(_), None) => e.name.as_deref() == Some(&name[..]),
+                (None, _) => e.name.as_deref() == Some(&name[..]),
+            })
+            .collect();
+        if bound.is_empty() {
+            return Ok(None);
+        }
+        // A listener or a datagram socket is what holds the address; name
+        // its owner first.
+        let first = bound
+            .iter()
+            .find(|e| e.state == State::LISTEN || e.peer.is_none_or(|p| p == 0))
+            .unwrap_or(&bound[0]);
+        let inodes: std::collections::HashSet<u64> = [first.inode].into_iter().collect();
+        let owners = find_owners(&inodes);
+        let who = match owners.by_inode.get(&first.inode).and_then(|o| o.first()) {
+            Some(o) => format!("pid {} ({})", o.pid, o.command),
+            None => format!(
+                "socket inode {} (its process is not visible to this user)",
+                first.inode
+            ),
+        };
+        Ok(Some(who))
     }
 }

@@ -1,4 +1,7 @@
-//! NETLINK_SOCK_DIAG (inet_diag) dumps filtered by local port in the kernel.
+//! NETLINK_SOCK_DIAG: the framing every family's dump shares (socket,
+//! request, multipart reply, attributes), and the inet_diag dumps filtered
+//! by local port in the kernel. The unix_diag request and reply live in
+//! `unix_diag.rs`.
 //!
 //! Hand-written framing: the maintained Rust sock_diag crates build the
 //! request without an INET_DIAG_REQ_BYTECODE attribute, and that filter is
@@ -17,17 +20,17 @@ use nix::sys::socket::{recv, sendto, MsgFlags, NetlinkAddr};
 use super::{SockEntry, State};
 use crate::engine::socket::{netlink_sock_diag, Proto};
 
-const SOCK_DIAG_BY_FAMILY: u16 = 20;
+pub(super) const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const TCPDIAG_GETSOCK: u16 = 18;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
+pub(super) const NLM_F_REQUEST: u16 = 0x1;
+pub(super) const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
 const INET_DIAG_BC_S_GE: u8 = 2;
 const INET_DIAG_BC_S_LE: u8 = 3;
 const INET_DIAG_SKV6ONLY: u16 = 11;
-const NLMSG_HDR: usize = 16;
+pub(super) const NLMSG_HDR: usize = 16;
 const DIAG_MSG: usize = 72;
 
 /// Every socket on `port`, IPv4 and IPv6, in the states of the bit mask
@@ -62,6 +65,11 @@ enum Request {
     Legacy,
     /// SOCK_DIAG_BY_FAMILY with struct inet_diag_req_v2: one family.
     ByFamily(u8),
+}
+
+/// socket(2) for NETLINK_SOCK_DIAG, close-on-exec (the socket factory's).
+pub(super) fn open() -> io::Result<OwnedFd> {
+    netlink_sock_diag()
 }
 
 /// nlmsghdr + inet_diag_req or inet_diag_req_v2 + the bytecode attribute.
@@ -109,9 +117,13 @@ fn request(fd: &OwnedFd, req: Request, proto: Proto, states: u32, port: u16) -> 
     msg.extend_from_slice(&(attr_len as u16).to_ne_bytes());
     msg.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
     msg.extend_from_slice(&bytecode);
-    // Port id 0, no groups: the kernel.
+    send(fd, &msg)
+}
+
+/// sendto(2) of one request to the kernel (netlink port 0, no groups).
+pub(super) fn send(fd: &OwnedFd, msg: &[u8]) -> io::Result<()> {
     let kernel = NetlinkAddr::new(0, 0);
-    sendto(fd.as_raw_fd(), &msg, &kernel, MsgFlags::empty())?;
+    sendto(fd.as_raw_fd(), msg, &kernel, MsgFlags::empty())?;
     Ok(())
 }
 
@@ -123,8 +135,42 @@ fn u32_ne(b: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// Reads the multipart answer until NLMSG_DONE.
-fn receive(fd: &OwnedFd, proto: Proto, out: &mut Vec<SockEntry>) -> io::Result<()> {
+/// The native-endian u32 at `at`, or None past the end: for parsers of
+/// replies whose lengths are not yet validated.
+pub(super) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    let bytes = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+}
+
+/// The attributes after a fixed header, as (type, payload). A malformed
+/// length ends the walk: what came before it is still good.
+pub(super) fn attributes(b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    let mut rest = b;
+    std::iter::from_fn(move || {
+        let len = u16::from_ne_bytes([*rest.first()?, *rest.get(1)?]) as usize;
+        let kind = u16::from_ne_bytes([*rest.get(2)?, *rest.get(3)?]);
+        if len < 4 || len > rest.len() {
+            return None;
+        }
+        let payload = &rest[4..len];
+        // Attributes are padded to 4 bytes; the last one may not be.
+        rest = rest.get((len + 3) & !3..).unwrap_or_default();
+        // The type's top bits are the NESTED and BYTEORDER flags.
+        Some((kind & 0x3fff, payload))
+    })
+}
+
+/// Reads the multipart answer to one dump request until NLMSG_DONE and
+/// hands each message of type `kinds` (its body after nlmsghdr) to `each`.
+/// An NLMSG_ERROR is returned as the errno it carries; a reply cut short
+/// (a message longer than what arrived) is InvalidData.
+pub(super) fn receive_each(
+    fd: &OwnedFd,
+    kinds: &[u16],
+    mut each: impl FnMut(&[u8]),
+) -> io::Result<()> {
+    // The kernel sizes a dump's datagrams to the reader's buffer, up to
+    // 32 KiB; twice that leaves room to spare.
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
@@ -132,37 +178,57 @@ fn receive(fd: &OwnedFd, proto: Proto, out: &mut Vec<SockEntry>) -> io::Result<(
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
         };
-        let data = &buf[..n];
-        let mut at = 0;
-        while at + NLMSG_HDR <= data.len() {
-            let len = u32_ne(data, at) as usize;
-            let kind = u16_ne(data, at + 4);
-            if len < NLMSG_HDR || at + len > data.len() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "truncated netlink message",
-                ));
-            }
-            match kind {
-                NLMSG_DONE => return Ok(()),
-                NLMSG_ERROR => {
-                    let code = if len >= NLMSG_HDR + 4 {
-                        u32_ne(data, at + NLMSG_HDR) as i32
-                    } else {
-                        -libc::EIO
-                    };
-                    return Err(io::Error::from_raw_os_error(-code));
-                }
-                SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
-                    if let Some(e) = parse(&data[at + NLMSG_HDR..at + len], proto) {
-                        out.push(e);
-                    }
-                }
-                _ => {}
-            }
-            at += (len + 3) & !3;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "netlink socket closed before the end of the dump",
+            ));
+        }
+        if walk(&buf[..n], kinds, &mut each)? {
+            return Ok(());
         }
     }
+}
+
+/// The messages of one datagram of a dump reply: Ok(true) at NLMSG_DONE,
+/// Ok(false) when more datagrams follow. Every length is checked against
+/// what arrived before it is used.
+fn walk(data: &[u8], kinds: &[u16], each: &mut impl FnMut(&[u8])) -> io::Result<bool> {
+    let mut at = 0;
+    while at + NLMSG_HDR <= data.len() {
+        let len = u32_ne(data, at) as usize;
+        let kind = u16_ne(data, at + 4);
+        if len < NLMSG_HDR || len > data.len() - at {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "truncated netlink message",
+            ));
+        }
+        match kind {
+            NLMSG_DONE => return Ok(true),
+            NLMSG_ERROR => {
+                let code = if len >= NLMSG_HDR + 4 {
+                    u32_ne(data, at + NLMSG_HDR) as i32
+                } else {
+                    -libc::EIO
+                };
+                return Err(io::Error::from_raw_os_error(code.saturating_neg()));
+            }
+            k if kinds.contains(&k) => each(&data[at + NLMSG_HDR..at + len]),
+            _ => {}
+        }
+        at = at.saturating_add((len + 3) & !3);
+    }
+    Ok(false)
+}
+
+/// Reads the multipart answer until NLMSG_DONE.
+fn receive(fd: &OwnedFd, proto: Proto, out: &mut Vec<SockEntry>) -> io::Result<()> {
+    receive_each(fd, &[SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK], |msg| {
+        if let Some(e) = parse(msg, proto) {
+            out.push(e);
+        }
+    })
 }
 
 /// inet_diag_msg and its attributes.
@@ -213,4 +279,107 @@ fn parse(msg: &[u8], proto: Proto) -> Option<SockEntry> {
         inode,
         v6only,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nlmsg(kind: u16, body: &[u8]) -> Vec<u8> {
+        let len = NLMSG_HDR + body.len();
+        let mut m = (len as u32).to_ne_bytes().to_vec();
+        m.extend_from_slice(&kind.to_ne_bytes());
+        m.extend_from_slice(&[0u8; 10]);
+        m.extend_from_slice(body);
+        m.resize((m.len() + 3) & !3, 0);
+        m
+    }
+
+    fn walk_all(data: &[u8]) -> (io::Result<bool>, Vec<Vec<u8>>) {
+        let mut got = Vec::new();
+        let r = walk(data, &[SOCK_DIAG_BY_FAMILY], &mut |m: &[u8]| {
+            got.push(m.to_vec())
+        });
+        (r, got)
+    }
+
+    #[test]
+    fn walks_messages_to_done() {
+        let mut d = nlmsg(SOCK_DIAG_BY_FAMILY, b"abcde");
+        d.extend(nlmsg(99, b"other"));
+        d.extend(nlmsg(SOCK_DIAG_BY_FAMILY, b"xy"));
+        let (r, got) = walk_all(&d);
+        assert!(matches!(r, Ok(false)));
+        assert_eq!(got, [b"abcde".to_vec(), b"xy".to_vec()]);
+        d.extend(nlmsg(NLMSG_DONE, &0i32.to_ne_bytes()));
+        assert!(matches!(walk_all(&d).0, Ok(true)));
+    }
+
+    #[test]
+    fn an_error_message_is_its_errno() {
+        let d = nlmsg(NLMSG_ERROR, &(-libc::ENOENT).to_ne_bytes());
+        let err = walk_all(&d).0.expect_err("an error");
+        assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+        // Without its code, and with a code that cannot be negated.
+        assert_eq!(
+            walk_all(&nlmsg(NLMSG_ERROR, &[]))
+                .0
+                .expect_err("EIO")
+                .raw_os_error(),
+            Some(libc::EIO)
+        );
+        assert!(walk_all(&nlmsg(NLMSG_ERROR, &i32::MIN.to_ne_bytes()))
+            .0
+            .is_err());
+    }
+
+    #[test]
+    fn truncated_datagrams_are_errors_not_panics() {
+        let mut d = nlmsg(SOCK_DIAG_BY_FAMILY, &[7u8; 40]);
+        d.extend(nlmsg(NLMSG_DONE, &[0u8; 4]));
+        for cut in 0..d.len() {
+            let (r, got) = walk_all(&d[..cut]);
+            match r {
+                // Cut between messages: what is whole is delivered, and
+                // the walk asks for more.
+                Ok(done) => {
+                    assert!(!done, "cut at {cut}");
+                    assert!(cut < 16 || (56..72).contains(&cut), "cut at {cut}");
+                    assert_eq!(got.len(), usize::from(cut >= 56), "cut at {cut}");
+                }
+                // Cut inside a message.
+                Err(e) => assert_eq!(e.kind(), io::ErrorKind::InvalidData, "cut at {cut}"),
+            }
+        }
+        // A length below the header's own size.
+        let mut bad = nlmsg(SOCK_DIAG_BY_FAMILY, b"");
+        bad[..4].copy_from_slice(&3u32.to_ne_bytes());
+        assert!(walk_all(&bad).0.is_err());
+        // A length beyond what arrived.
+        let mut long = nlmsg(SOCK_DIAG_BY_FAMILY, b"abcd");
+        long[..4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        assert!(walk_all(&long).0.is_err());
+    }
+
+    #[test]
+    fn attributes_stop_at_a_bad_length() {
+        let mut b = Vec::new();
+        b.extend_from_slice(&6u16.to_ne_bytes());
+        b.extend_from_slice(&(1u16 | 0x8000).to_ne_bytes());
+        b.extend_from_slice(b"ab\0\0");
+        b.extend_from_slice(&5u16.to_ne_bytes());
+        b.extend_from_slice(&2u16.to_ne_bytes());
+        b.push(b'z'); // the last attribute, unpadded
+        let got: Vec<(u16, &[u8])> = attributes(&b).collect();
+        assert_eq!(got, [(1, &b"ab"[..]), (2, &b"z"[..])]);
+        for cut in 0..b.len() {
+            assert!(attributes(&b[..cut]).count() <= 2);
+        }
+        let mut over = b.clone();
+        over[..2].copy_from_slice(&64u16.to_ne_bytes());
+        assert_eq!(attributes(&over).count(), 0);
+        assert_eq!(attributes(&[3, 0, 0, 0]).count(), 0);
+        assert_eq!(u32_at(&[1, 2, 3], 0), None);
+        assert_eq!(u32_at(&[1, 2, 3, 4], usize::MAX), None);
+    }
 }

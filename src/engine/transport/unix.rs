@@ -30,31 +30,44 @@ pub enum UnixAddr {
 }
 
 impl UnixAddr {
-    /// `PATH`, or `@NAME` for an abstract name.
-    pub fn parse(s: &str) -> Result<UnixAddr, String> {
-        if let Some(name) = s.strip_prefix('@') {
-            if name.is_empty() {
-                return Err("an abstract name needs a name after '@'".into());
-            }
-            if name.len() >= SUN_PATH {
-                return Err(format!(
-                    "an abstract name takes at most {} bytes (this one has {})",
-                    SUN_PATH - 1,
-                    name.len()
-                ));
-            }
-            return Ok(UnixAddr::Abstract(name.as_bytes().to_vec()));
+    /// `-U PATH` or `-U @NAME`, as typed. Either must fit sun_path: 107
+    /// bytes at most (a path needs its terminating NUL there; an abstract
+    /// name takes the `@` position as its leading NUL). A relative path
+    /// that begins with `@` is written `./@NAME`.
+    pub fn parse(s: &std::ffi::OsStr) -> Result<UnixAddr, String> {
+        let bytes = s.as_bytes();
+        if bytes.is_empty() {
+            return Err("a Unix socket path cannot be empty".to_string());
         }
-        if s.is_empty() {
-            return Err("an empty socket path".into());
-        }
-        if s.len() >= SUN_PATH {
+        if bytes.len() >= SUN_PATH {
             return Err(format!(
-                "a socket path must be shorter than {SUN_PATH} bytes (this one has {}); use a shorter or relative path",
-                s.len()
+                "{} bytes is too long for a Unix socket address (sun_path holds {SUN_PATH}, so at most {} bytes)",
+                bytes.len(),
+                SUN_PATH - 1
             ));
         }
-        Ok(UnixAddr::Path(PathBuf::from(s)))
+        if bytes.contains(&0) {
+            return Err("a Unix socket path cannot contain a NUL byte".to_string());
+        }
+        match bytes.strip_prefix(b"@") {
+            Some([]) => Err("an abstract name needs at least one byte after '@'".to_string()),
+            Some(name) => Ok(UnixAddr::Abstract(name.to_vec())),
+            None => Ok(UnixAddr::Path(PathBuf::from(s))),
+        }
+    }
+
+    /// The bytes of sun_path as the kernel stores and reports them: the
+    /// path, or a NUL followed by the abstract name.
+    pub fn sun_path(&self) -> Vec<u8> {
+        match self {
+            UnixAddr::Path(p) => p.as_os_str().as_bytes().to_vec(),
+            UnixAddr::Abstract(name) => {
+                let mut v = Vec::with_capacity(name.len() + 1);
+                v.push(0);
+                v.extend_from_slice(name);
+                v
+            }
+        }
     }
 
     pub fn sockaddr(&self) -> io::Result<SockAddr> {
@@ -79,11 +92,19 @@ impl UnixAddr {
     }
 }
 
+/// The path lossily as text; an abstract name as `@NAME`, with any NUL in
+/// it shown as `@` the way /proc/net/unix and ss show it.
 impl fmt::Display for UnixAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             UnixAddr::Path(p) => write!(f, "{}", p.display()),
-            UnixAddr::Abstract(name) => write!(f, "@{}", String::from_utf8_lossy(name)),
+            UnixAddr::Abstract(name) => {
+                let shown: Vec<u8> = name
+                    .iter()
+                    .map(|&b| if b == 0 { b'@' } else { b })
+                    .collect();
+                write!(f, "@{}", String::from_utf8_lossy(&shown))
+            }
         }
     }
 }
@@ -530,5 +551,40 @@ impl Listener for UnixListener {
 impl AsRawFd for UnixListener {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.bound.sock.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<UnixAddr, String> {
+        UnixAddr::parse(std::ffi::OsStr::new(s))
+    }
+
+    #[test]
+    fn paths_and_abstract_names() {
+        assert_eq!(
+            parse("/tmp/a.sock"),
+            Ok(UnixAddr::Path("/tmp/a.sock".into()))
+        );
+        assert_eq!(parse("rel.sock"), Ok(UnixAddr::Path("rel.sock".into())));
+        assert_eq!(parse("./@x"), Ok(UnixAddr::Path("./@x".into())));
+        assert_eq!(parse("@app"), Ok(UnixAddr::Abstract(b"app".to_vec())));
+        assert_eq!(parse("@app").map(|n| n.sun_path()), Ok(b"\0app".to_vec()));
+        assert_eq!(parse("@a b").map(|n| n.to_string()), Ok("@a b".to_string()));
+    }
+
+    #[test]
+    fn the_sun_path_limit() {
+        let at_limit = format!("/{}", "a".repeat(SUN_PATH - 2));
+        assert_eq!(at_limit.len(), 107);
+        assert!(parse(&at_limit).is_ok());
+        let over = format!("/{}", "a".repeat(SUN_PATH - 1));
+        let err = parse(&over).unwrap_err();
+        assert!(err.starts_with("108 bytes is too long"), "{err}");
+        assert!(parse(&format!("@{}", "n".repeat(107))).is_err());
+        assert!(parse("").is_err());
+        assert!(parse("@").is_err());
     }
 }
