@@ -543,3 +543,284 @@ fn bad_paths_are_usage_errors() {
     );
     f.expect_code(2);
 }
+
+#[test]
+fn listen_names_the_pid_of_a_live_socket_and_never_replaces_it() {
+    require!("python3");
+    let (_d, path) = sock_path("live.sock");
+    let mut py = python(
+        "import socket,sys,time\n\
+         s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); print('up',flush=True); time.sleep(30)\n",
+        &[s(&path)],
+    );
+    assert_eq!(ready_line(&mut py), "up");
+    for extra in [&[][..], &["--unlink-stale"][..]] {
+        let mut args = vec!["listen"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["-U", s(&path)]);
+        let f = run(&args, Input::Null);
+        f.expect_code(5);
+        assert!(
+            f.stderr.contains(&format!("pid {} (python3)", py.id())),
+            "{}",
+            f.dump()
+        );
+    }
+    // Still python's: a client reaches it.
+    UnixStream::connect(&path).unwrap();
+    let _ = py.kill();
+    let _ = py.wait();
+}
+
+#[test]
+fn a_stale_file_is_exit_5_with_the_hint_and_unlink_stale_replaces_it() {
+    let (_d, path) = sock_path("stale.sock");
+    drop(UnixListener::bind(&path).unwrap());
+    assert!(path.exists());
+    let f = run(&["listen", "-U", s(&path)], Input::Null);
+    f.expect_code(5);
+    assert!(f.stderr.contains("stale"), "{}", f.dump());
+    assert!(f.stderr.contains("--unlink-stale"), "{}", f.dump());
+    let l = listen_unix(s(&path), &["--unlink-stale"], Input::Null, Output::Capture);
+    let mut c = UnixStream::connect(&path).unwrap();
+    c.write_all(b"reclaimed").unwrap();
+    drop(c);
+    let f = l.finish();
+    f.expect_code(0);
+    assert_eq!(f.stdout, b"reclaimed");
+    assert!(!path.exists(), "listen left its file");
+    // --unlink-stale never removes anything but a socket file.
+    std::fs::write(&path, b"data").unwrap();
+    let f = run(&["listen", "--unlink-stale", "-U", s(&path)], Input::Null);
+    f.expect_code(5);
+    assert_eq!(std::fs::read(&path).unwrap(), b"data");
+}
+
+/// `udp-recv -U` with --json: what sonda, python (unbound: "unnamed") and
+/// socat send, a 200 KiB datagram whole, and the file gone at the end.
+#[test]
+fn unix_datagrams_arrive_whole_and_name_their_sender() {
+    require!("python3");
+    let (_d, path) = sock_path("dgram.sock");
+    let mut rx = spawn(
+        &["-v", "udp-recv", "--json", "--count", "3", "-U", s(&path)],
+        Input::Null,
+        Output::Capture,
+    );
+    rx.wait_for_stderr("listening on");
+    // From a file: each read(2) of stdin is one datagram, and a pipe may
+    // hand over less than its writer wrote.
+    let big = random_bytes(200 << 10, 41);
+    let file = path.with_extension("big");
+    std::fs::write(&file, &big).unwrap();
+    let f = run(
+        &["udp-send", "--size", "256K", "-U", s(&path)],
+        Input::File(file),
+    );
+    f.expect_code(0);
+    let st = Command::new("python3")
+        .args([
+            "-c",
+            "import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'anon', sys.argv[1])",
+            s(&path),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    run(
+        &["udp-send", "--message", "hi", "-U", s(&path)],
+        Input::Null,
+    )
+    .expect_code(0);
+    let f = rx.finish();
+    f.expect_code(0);
+    let lines: Vec<serde_json::Value> = String::from_utf8(f.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", f.dump());
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(lines[0]["payload_base64"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(lines[0]["len"], 200 << 10);
+    assert_eq!(lines[0]["truncated"], false);
+    assert_eq!(sha256(&payload), sha256(&big));
+    // sonda's sender is autobound to an abstract name; python's is unnamed.
+    assert!(
+        lines[0]["from"].as_str().unwrap().starts_with('@'),
+        "{}",
+        f.dump()
+    );
+    assert_eq!(lines[1]["from"], "unnamed");
+    assert!(lines[2]["from"].as_str().unwrap().starts_with('@'));
+    assert!(!path.exists(), "udp-recv left its file");
+}
+
+#[test]
+fn unix_datagram_echo_replies_reach_an_autobound_sender() {
+    let (_d, path) = sock_path("echo.sock");
+    let mut rx = spawn(
+        &["-v", "udp-recv", "--echo", "--count", "1", "-U", s(&path)],
+        Input::Null,
+        Output::Null,
+    );
+    rx.wait_for_stderr("listening on");
+    let f = run(
+        &[
+            "udp-send",
+            "--message",
+            "ping",
+            "--wait-reply",
+            "2s",
+            "-U",
+            s(&path),
+        ],
+        Input::Null,
+    );
+    f.expect_code(0);
+    assert_eq!(f.stdout, b"ping");
+    rx.finish().expect_code(0);
+}
+
+#[test]
+fn unix_datagram_truncation_beyond_64k_is_reported_with_the_real_length() {
+    let (_d, path) = sock_path("trunc.sock");
+    let mut rx = spawn(
+        &[
+            "udp-recv",
+            "--buffer",
+            "1000",
+            "--no-grow",
+            "--show",
+            "--count",
+            "1",
+            "-U",
+            s(&path),
+        ],
+        Input::Null,
+        Output::Capture,
+    );
+    // Without -v there is no "listening" line: wait for the file.
+    let deadline = Instant::now() + LONG;
+    while !path.exists() {
+        assert!(Instant::now() < deadline);
+        thread::sleep(Duration::from_millis(10));
+    }
+    let file = path.with_extension("data");
+    std::fs::write(&file, random_bytes(100 << 10, 42)).unwrap();
+    let f = run(
+        &["udp-send", "--size", "100K", "-U", s(&path)],
+        Input::File(file),
+    );
+    f.expect_code(0);
+    let r = rx.finish_within(LONG);
+    r.expect_code(0);
+    assert!(
+        r.stderr.contains("102400 bytes, 1000 delivered"),
+        "{}",
+        r.dump()
+    );
+    assert!(String::from_utf8_lossy(&r.stdout).contains("truncated from 102400"));
+}
+
+#[test]
+fn unix_datagram_interop_with_socat_and_nc() {
+    let (_d, path) = sock_path("peer.sock");
+    // socat and nc.openbsd send to sonda.
+    for (peer, args) in [
+        (
+            "socat",
+            vec![
+                "-u".to_string(),
+                "-".into(),
+                format!("UNIX-SENDTO:{}", s(&path)),
+            ],
+        ),
+        ("nc", vec!["-uU".to_string(), s(&path).into()]),
+    ] {
+        if !have(peer) {
+            eprintln!("skipped: {peer} is not installed");
+            continue;
+        }
+        let mut rx = spawn(
+            &["-v", "udp-recv", "--count", "1", "-U", s(&path)],
+            Input::Null,
+            Output::Capture,
+        );
+        rx.wait_for_stderr("listening on");
+        let mut child = Command::new(peer)
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"from-peer").unwrap();
+        let f = rx.finish();
+        let _ = child.kill();
+        let _ = child.wait();
+        f.expect_code(0);
+        assert_eq!(f.stdout, b"from-peer", "{peer}\n{}", f.dump());
+    }
+    // sonda sends to socat's receiver.
+    if have("socat") {
+        let out = path.with_extension("out");
+        let mut child = Command::new("socat")
+            .args(["-u", &format!("UNIX-RECV:{}", s(&path)), "-"])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + LONG;
+        while !path.exists() {
+            assert!(Instant::now() < deadline, "socat never bound");
+            thread::sleep(Duration::from_millis(10));
+        }
+        run(
+            &["udp-send", "--message", "to-socat", "-U", s(&path)],
+            Input::Null,
+        )
+        .expect_code(0);
+        let deadline = Instant::now() + LONG;
+        while std::fs::read(&out).unwrap().len() < 8 {
+            assert!(Instant::now() < deadline, "socat got nothing");
+            thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(std::fs::read(&out).unwrap(), b"to-socat");
+    }
+}
+
+#[test]
+fn udp_send_errors_name_the_cause() {
+    let (_d, dir) = sock_path("");
+    let f = run(
+        &[
+            "udp-send",
+            "--message",
+            "x",
+            "-U",
+            s(&dir.join("none.sock")),
+        ],
+        Input::Null,
+    );
+    f.expect_code(6);
+    let stream = dir.join("stream.sock");
+    let _l = UnixListener::bind(&stream).unwrap();
+    let f = run(
+        &["udp-send", "--message", "x", "-U", s(&stream)],
+        Input::Null,
+    );
+    f.expect_code(1);
+    assert!(f.stderr.contains("sonda connect -U"), "{}", f.dump());
+    // udp-recv's idle timeout is exit 4 and leaves no file.
+    let idle = dir.join("idle.sock");
+    let f = run(
+        &["udp-recv", "--timeout", "200ms", "-U", s(&idle)],
+        Input::Null,
+    );
+    f.expect_code(4);
+    assert!(!idle.exists());
+}

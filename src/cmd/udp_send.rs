@@ -10,9 +10,9 @@ use crate::cli::UdpSendArgs;
 use crate::config::udp::{Payload, UdpSend};
 use crate::config::Target;
 use crate::engine::addr::resolve;
-use crate::engine::stdio;
 use crate::engine::transport::{unix, Peer, UnixName};
 use crate::engine::udp;
+use crate::engine::{splice, stdio};
 use crate::error::{Error, Exit};
 use crate::report;
 
@@ -45,6 +45,11 @@ pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
         _ => report::info(format!("sending to {peer}")),
     }
 
+    // A default pipe hands over 64 KiB per read: let a larger datagram
+    // (Unix) come out of one read when its writer wrote it in one.
+    if cfg.size > 64 * 1024 && splice::kind(libc::STDIN_FILENO) == splice::Kind::Pipe {
+        splice::grow_pipe(libc::STDIN_FILENO);
+    }
     let mut source = Source::new(&cfg);
     let (mut sent, mut bytes) = (0u64, 0u64);
     let mut buf = Vec::with_capacity(cfg.size);
