@@ -182,7 +182,10 @@ pub fn spawn_cmd(mut cmd: Command, input: Input, output: Output) -> Running {
         Output::Null => cmd.stdout(Stdio::null()),
         Output::File(p) => cmd.stdout(std::fs::File::create(p).expect("create stdout file")),
         Output::Closed => {
-            let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
+            // O_CLOEXEC: a child spawned meanwhile by another test thread
+            // must not inherit the read end (and keep the pipe open).
+            let (read_end, write_end) =
+                nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2");
             drop(read_end);
             cmd.stdout(Stdio::from(write_end))
         }
