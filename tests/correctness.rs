@@ -121,13 +121,9 @@ fn lock_step_dialogue_through_listen_splice_plain_and_keep_open() {
 /// path), carrying a lock-step dialogue between a client and a server.
 #[test]
 fn lock_step_dialogue_through_a_fifo_forward_of_two_sondas() {
-    require!("mkfifo");
     for lo in loopbacks() {
         let dir = tempfile::tempdir().unwrap();
-        let (g1, g2) = (dir.path().join("g1"), dir.path().join("g2"));
-        for g in [&g1, &g2] {
-            assert!(Command::new("mkfifo").arg(g).status().unwrap().success());
-        }
+        let (g1, g2) = (fifo(dir.path(), "g1"), fifo(dir.path(), "g2"));
         let (server, server_port) = lo.std_listener();
         // Each sonda opens its FIFOs from a shell, as a user would type it;
         // the opens pair up (g1: listen reads, connect writes; g2 the other
@@ -141,7 +137,7 @@ fn lock_step_dialogue_through_a_fifo_forward_of_two_sondas() {
             sh(format!(
                 "exec {} -v listen {} >{} <{}",
                 bin(),
-                lo.listen_args().join(" "),
+                lo.listen_args(0).join(" "),
                 g2.display(),
                 g1.display()
             )),
@@ -408,7 +404,7 @@ fn keep_open_ends_0_when_stdout_is_closed() {
         sh.arg("-c").arg(format!(
             "{} -v listen -k {} | head -c 5",
             bin(),
-            lo.listen_args().join(" ")
+            lo.listen_args(0).join(" ")
         ));
         let mut sonda = spawn_cmd(sh, Input::Null, Output::Capture);
         let port = sonda.listening_port();

@@ -597,6 +597,14 @@ pub fn sha256_file(path: &Path) -> String {
     sha256(&std::fs::read(path).expect("read file"))
 }
 
+/// A named pipe at `dir/name`.
+pub fn fifo(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .unwrap_or_else(|e| panic!("mkfifo {}: {e}", p.display()));
+    p
+}
+
 // ---------------------------------------------------------------- tools
 
 /// True when `program` is on PATH.
@@ -721,10 +729,10 @@ impl Loop {
         }
     }
 
-    /// sonda's operands to listen here on a port the kernel picks (printed
-    /// with `-v`; see [`Running::listening_port`]).
-    pub fn listen_args(self) -> Vec<String> {
-        vec![self.host().to_string(), "0".to_string()]
+    /// sonda's operands to listen here on `port`; 0 lets the kernel pick
+    /// one (printed with `-v`; see [`Running::listening_port`]).
+    pub fn listen_args(self, port: u16) -> Vec<String> {
+        vec![self.host().to_string(), port.to_string()]
     }
 
     /// sonda's operands to connect to `port` here.
@@ -752,7 +760,7 @@ impl Loop {
 
 /// `sonda -v listen EXTRA... <lo's operands>`, running, with its port.
 pub fn listen_on(lo: Loop, extra: &[&str], input: Input, output: Output) -> (Running, u16) {
-    let ops = lo.listen_args();
+    let ops = lo.listen_args(0);
     let mut args = vec!["-v", "listen"];
     args.extend_from_slice(extra);
     args.extend(ops.iter().map(String::as_str));
