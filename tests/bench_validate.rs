@@ -460,10 +460,7 @@ fn client_and_server_take_host_colon_port() {
 
 #[test]
 fn client_and_server_take_bracketed_and_bare_ipv6() {
-    if !have_ipv6() {
-        eprintln!("skipped: no IPv6 loopback");
-        return;
-    }
+    require_ipv6!();
     let mut server = spawn(
         &["-v", "bench", "--server", "[::1]:0"],
         Input::Null,

@@ -786,6 +786,12 @@ pub fn closed_port(host: &str) -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// A UDP port on `host` that nothing holds (bound, then released).
+pub fn free_udp_port(host: &str) -> u16 {
+    let s = std::net::UdpSocket::bind((host, 0)).expect("bind udp");
+    s.local_addr().unwrap().port()
+}
+
 /// A TCP client to `addr` (connect bounded), with read and write timeouts
 /// of [`LONG`].
 pub fn tcp_client(addr: SocketAddr) -> TcpStream {
