@@ -913,9 +913,15 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
 
 /// Starts `sonda -v bench --server HOST 0 [extra]` and returns it with its port.
 pub fn bench_server(host: &str, extra: &[&str]) -> (Running, u16) {
-    let mut args = vec!["-v", "bench", "--server", host, "0"];
-    args.extend_from_slice(extra);
-    let mut s = spawn(&args, Input::Null, Output::Null);
+    let mut cmd = Command::new(bin());
+    cmd.args(["-v", "bench", "--server", host, "0"]).args(extra);
+    bench_server_cmd(cmd)
+}
+
+/// Starts `cmd`, a `sonda -v bench --server ...` however it is wrapped
+/// (`ip netns exec NS sonda ...`), and returns it with the port it printed.
+pub fn bench_server_cmd(cmd: Command) -> (Running, u16) {
+    let mut s = spawn_cmd(cmd, Input::Null, Output::Null);
     s.wait_for_stderr("bench server listening on ");
     let port = s.listening_port();
     assert_ne!(port, 0, "the server printed port 0\n{}", s.dump());
