@@ -13,7 +13,7 @@ mod common;
 use common::*;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
@@ -602,8 +602,7 @@ fn client_against_netcat_times_out_naming_the_problem() {
 
 #[test]
 fn client_against_http_server_says_not_a_sonda_peer() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
+    let (l, port) = Loop::V4.std_listener();
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let peer = thread::spawn(move || {
         let mut s = accept_within(&l, LONG);

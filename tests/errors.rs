@@ -120,8 +120,8 @@ fn connect_timeout_bare_number_is_seconds() {
 // ---------------------------------------------------------------- EADDRINUSE
 
 fn listen_on_busy_port(extra: &[&str]) {
-    let holder = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = holder.local_addr().expect("local_addr").port().to_string();
+    let (holder, port) = Loop::V4.std_listener();
+    let port = port.to_string();
     let mut args = vec!["listen"];
     args.extend_from_slice(extra);
     args.extend_from_slice(&["127.0.0.1", &port]);
@@ -280,10 +280,9 @@ fn bad_listen_negative_backlog() {
 
 #[test]
 fn source_port_busy_is_an_error_not_a_fallback() {
-    let busy = TcpListener::bind("127.0.0.1:0").expect("bind source holder");
-    let src_port = busy.local_addr().expect("local_addr").port();
-    let target = TcpListener::bind("127.0.0.1:0").expect("bind target");
-    let dst_port = target.local_addr().expect("local_addr").port().to_string();
+    let (busy, src_port) = Loop::V4.std_listener();
+    let (target, dst_port) = Loop::V4.std_listener();
+    let dst_port = dst_port.to_string();
     let source = format!("127.0.0.1:{src_port}");
     let f = run(
         &["connect", "-s", &source, "127.0.0.1", &dst_port],
@@ -367,8 +366,8 @@ fn listen_stdout_dev_full() {
 
 #[test]
 fn connect_stdout_dev_full() {
-    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = server.local_addr().expect("local_addr").port().to_string();
+    let (server, port) = Loop::V4.std_listener();
+    let port = port.to_string();
     let c = spawn(
         &["connect", "127.0.0.1", &port],
         Input::Null,
