@@ -7,9 +7,9 @@
 //!
 //! A captured stdout (`Output::Capture`) is a pipe, so it takes the splice
 //! path; where a test must read a pipe as it fills (or hash 1 GiB without
-//! holding it), stdout is a FIFO (`Output::File` on a named pipe, also a pipe
-//! to sonda) read by a thread of the test. Every case runs over every
-//! loopback of the table.
+//! holding it, or close it early), stdout is `Output::Pipe`, read by the
+//! test itself, each read bounded. Every case runs over every loopback of
+//! the table.
 
 #![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
@@ -18,9 +18,7 @@ use common::*;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::Command;
-use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -41,44 +39,6 @@ fn cases() -> Vec<(Loop, &'static [&'static str])> {
 }
 
 // ---------------------------------------------------------------- helpers
-
-/// Opens `path` (a FIFO) for reading on a thread and reads it to EOF,
-/// hashing as it goes; delivers (length, sha256). Start it before the
-/// writer opens the FIFO (opening either end waits for the other).
-fn hash_fifo(path: PathBuf) -> mpsc::Receiver<(u64, String)> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut f = std::fs::File::open(&path).unwrap();
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; MIB];
-        let mut len = 0u64;
-        loop {
-            match f.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    h.update(&buf[..n]);
-                    len += n as u64;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => panic!("read fifo: {e}"),
-            }
-        }
-        let _ = tx.send((len, hex(&h.finalize())));
-    });
-    rx
-}
-
-/// Opens the FIFO `path` for reading on a thread, reads to EOF, delivers it.
-fn read_fifo(path: PathBuf) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut f = std::fs::File::open(&path).unwrap();
-        let mut out = Vec::new();
-        f.read_to_end(&mut out).unwrap();
-        let _ = tx.send(out);
-    });
-    rx
-}
 
 /// `up` bytes from connect's stdin (a file or a pipe) to listen's stdout
 /// (a pipe) while `down` bytes go from listen's stdin (a file) to connect's
@@ -158,9 +118,9 @@ fn no_splice_byte_exact_pipe_stdin() {
 }
 
 /// Large transfer: 1 GiB from a file on connect's stdin to listen's stdout,
-/// a FIFO (so the default run takes the splice path) hashed as it is read,
-/// then the same through `--no-splice`. Each run takes a few seconds; the
-/// harness bound (60 s a wait) leaves a wide margin.
+/// a pipe (so the default run takes the splice path) hashed as it is read,
+/// then the same through `--no-splice`. Each run takes a few seconds; each
+/// read waits at most the harness bound (60 s).
 #[test]
 fn one_gib_through_both_paths() {
     let dir = tempfile::tempdir().unwrap();
@@ -176,20 +136,26 @@ fn one_gib_through_both_paths() {
         f.flush().unwrap();
         hex(&h.finalize())
     };
-    for (i, (lo, extra)) in cases().into_iter().enumerate() {
-        let out = fifo(dir.path(), &format!("out{i}"));
-        let hashed = hash_fifo(out.clone());
+    for (lo, extra) in cases() {
         let started = Instant::now();
-        let (server, port) = listen_on(lo, extra, Input::Null, Output::File(out));
+        let (mut server, port) = listen_on(lo, extra, Input::Null, Output::Pipe);
         let client = connect_to(lo, port, extra, Input::File(big.clone()), Output::Capture);
+        let mut out = server.stdout_pipe();
+        let mut h = Sha256::new();
+        let mut len = 0usize;
+        loop {
+            let chunk = out.read_within(MIB, LONG);
+            if chunk.is_empty() {
+                break;
+            }
+            h.update(&chunk);
+            len += chunk.len();
+        }
         let (c, s) = (client.finish(), server.finish());
         c.expect_code(0);
         s.expect_code(0);
-        let (len, got) = hashed
-            .recv_timeout(LONG)
-            .unwrap_or_else(|_| panic!("{lo:?} {extra:?}: the stdout FIFO never reached EOF"));
         assert_eq!(len, 1 << 30, "{lo:?} {extra:?}: length\n{}", s.dump());
-        assert_eq!(got, want, "{lo:?} {extra:?}: 1 GiB differs");
+        assert_eq!(hex(&h.finalize()), want, "{lo:?} {extra:?}: 1 GiB differs");
         assert!(c.stdout.is_empty(), "{}", c.dump());
         eprintln!("1 GiB {lo:?} {extra:?}: {:?}", started.elapsed());
     }
@@ -201,13 +167,10 @@ fn one_gib_through_both_paths() {
 /// its EOF while the server still runs; the reply reaches the client.
 #[test]
 fn half_close_on_the_splice_path() {
-    let dir = tempfile::tempdir().unwrap();
     for (i, (lo, extra)) in cases().into_iter().enumerate() {
-        let out = fifo(dir.path(), &format!("out{i}"));
         let request = b"GET /status HTTP/1.0\r\n\r\n".to_vec();
         let reply = random_bytes(3 * MIB + 17, 30 + i as u64);
-        let got = read_fifo(out.clone());
-        let (mut server, port) = listen_on(lo, extra, Input::Pipe, Output::File(out));
+        let (mut server, port) = listen_on(lo, extra, Input::Pipe, Output::Pipe);
         let client = connect_to(
             lo,
             port,
@@ -216,9 +179,7 @@ fn half_close_on_the_splice_path() {
             Output::Capture,
         );
 
-        let seen = got
-            .recv_timeout(LONG)
-            .unwrap_or_else(|_| panic!("{lo:?} {extra:?}: server stdout never reached EOF"));
+        let seen = server.stdout_pipe().read_to_end_within(LONG);
         assert_eq!(
             seen, request,
             "{lo:?} {extra:?}: request on the server's stdout"
@@ -296,25 +257,11 @@ fn stdout_closed_early_on_the_splice_path() {
     let data = random_bytes(50 * MIB, 40);
     let src = dir.path().join("src");
     std::fs::write(&src, &data).unwrap();
-    for (i, (lo, extra)) in cases().into_iter().enumerate() {
-        let out = fifo(dir.path(), &format!("out{i}"));
-        let (tx, rx) = mpsc::channel();
-        let reader = {
-            let out = out.clone();
-            thread::spawn(move || {
-                let mut f = std::fs::File::open(&out).unwrap();
-                let mut first = [0u8; 10];
-                f.read_exact(&mut first).unwrap();
-                let _ = tx.send(first);
-                // Dropping `f` closes the only read end.
-            })
-        };
+    for (lo, extra) in cases() {
         let (server, port) = listen_on(lo, extra, Input::File(src.clone()), Output::Null);
-        let mut client = connect_to(lo, port, extra, Input::Pipe, Output::File(out));
-        let first = rx
-            .recv_timeout(LONG)
-            .unwrap_or_else(|_| panic!("{lo:?} {extra:?}: no 10 bytes on stdout"));
-        reader.join().unwrap();
+        let mut client = connect_to(lo, port, extra, Input::Pipe, Output::Pipe);
+        // Ten bytes, then the pipe drops: its only read end closes.
+        let first = client.stdout_pipe().read_exact_within(10, LONG);
         assert_eq!(&first[..], &data[..10], "{lo:?} {extra:?}");
         let c = client.finish_within(LONG);
         c.expect_code(0);

@@ -368,6 +368,7 @@ impl Running {
         StdoutPipe {
             out: self.stdout.take().expect("Output::Pipe"),
             pending: Vec::new(),
+            buf: vec![0; 256 * 1024],
             read: 0,
             desc: self.desc.clone(),
             stderr: self.stderr.clone(),
@@ -401,6 +402,8 @@ pub struct StdoutPipe {
     out: ChildStdout,
     /// Read from the pipe, not yet handed out (a line's tail).
     pending: Vec<u8>,
+    /// What one read(2) reads into (allocated once: reads are many).
+    buf: Vec<u8>,
     /// Bytes read from the pipe so far.
     read: u64,
     desc: String,
@@ -436,19 +439,15 @@ impl StdoutPipe {
                 Err(e) => self.fail(format!("poll stdout: {e}")),
             }
         }
-        let start = self.pending.len();
-        self.pending.resize(start + max, 0);
+        let want = max.clamp(1, self.buf.len());
         let n = loop {
-            match self.out.read(&mut self.pending[start..]) {
+            match self.out.read(&mut self.buf[..want]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.pending.truncate(start);
-                    self.fail(format!("read stdout: {e}"));
-                }
+                Err(e) => self.fail(format!("read stdout: {e}")),
             }
         };
-        self.pending.truncate(start + n);
+        self.pending.extend_from_slice(&self.buf[..n]);
         self.read += n as u64;
         n
     }
@@ -463,8 +462,16 @@ impl StdoutPipe {
                 &format!("bytes within {limit:?}"),
             );
         }
-        let n = self.pending.len().min(max);
-        self.pending.drain(..n).collect()
+        self.take(max)
+    }
+
+    /// The first `n` (at most) pending bytes.
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        if n >= self.pending.len() {
+            std::mem::take(&mut self.pending)
+        } else {
+            self.pending.drain(..n).collect()
+        }
     }
 
     /// Exactly `n` bytes within `limit`; panics at an earlier EOF.
@@ -476,7 +483,7 @@ impl StdoutPipe {
                 self.fail(format!("stdout ended before {n} bytes"));
             }
         }
-        self.pending.drain(..n).collect()
+        self.take(n)
     }
 
     /// The next line (newline kept) within `limit`; `None` at EOF (a last
@@ -485,7 +492,7 @@ impl StdoutPipe {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(i) = self.pending.iter().position(|&b| b == b'\n') {
-                return Some(self.pending.drain(..=i).collect());
+                return Some(self.take(i + 1));
             }
             if self.fill(4096, deadline, &format!("line within {limit:?}")) == 0 {
                 return (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending));
