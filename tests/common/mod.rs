@@ -600,10 +600,6 @@ pub fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn sha256_file(path: &Path) -> String {
-    sha256(&std::fs::read(path).expect("read file"))
-}
-
 /// A named pipe at `dir/name`.
 pub fn fifo(dir: &Path, name: &str) -> PathBuf {
     let p = dir.join(name);
@@ -679,8 +675,11 @@ pub fn port_holder(cmd: Command) -> (Running, u16) {
 /// Each entry says what sonda is given (`listen_args`, `connect_args`) and
 /// how the test's own end reaches it (`std_listener`, `std_connect`), so a
 /// test written against the table does not name an address. A Unix-socket
-/// entry (`Unix(&'static Path)`) slots in here: its args are the path, its
-/// std end a `UnixListener`/`UnixStream` behind the same methods.
+/// entry slots in here as `Unix(&'static Path)` (a leaked temp path keeps
+/// the enum `Copy`): its operands are the path (the port then unused), and
+/// `std_listener`/`std_connect` return a small listener/stream enum over
+/// the TCP and Unix types instead of the TCP ones, with the same methods
+/// the tests call (read, write, shutdown, set_read_timeout, try_clone).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Loop {
     /// 127.0.0.1
@@ -866,15 +865,6 @@ pub fn poll_until(limit: Duration, mut done: impl FnMut() -> bool, what: impl Fn
         );
         thread::sleep(Duration::from_millis(10));
     }
-}
-
-/// Polls (bounded) until something accepts TCP connections on `addr`.
-pub fn wait_port(addr: SocketAddr) {
-    poll_until(
-        LONG,
-        || TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok(),
-        || format!("nothing listens on {addr}"),
-    );
 }
 
 /// Polls (bounded) the kernel's socket table until a TCP socket listens on
