@@ -13,7 +13,7 @@ mod common;
 use common::*;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
@@ -187,26 +187,6 @@ fn allowed_cpus() -> Vec<usize> {
         }
     }
     cpus
-}
-
-/// Polls (bounded) the kernel's socket table until a TCP socket listens on
-/// 127.0.0.1:`port`. Connecting to find out would use up the one connection
-/// a `nc -l` accepts.
-fn wait_tcp_listen(port: u16) {
-    let local = format!("0100007F:{port:04X}");
-    let deadline = Instant::now() + LONG;
-    loop {
-        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
-        let listening = table.lines().skip(1).any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() > 3 && f[1] == local && f[3] == "0A"
-        });
-        if listening {
-            return;
-        }
-        assert!(Instant::now() < deadline, "nothing listens on port {port}");
-        thread::sleep(Duration::from_millis(10));
-    }
 }
 
 // ---------------------------------------------------------------- local runs
@@ -568,10 +548,7 @@ fn two_processes_reverse() {
 
 #[test]
 fn two_processes_ipv6() {
-    if !have_ipv6() {
-        eprintln!("skipped: no IPv6 loopback");
-        return;
-    }
+    require_ipv6!();
     server_and_client("::1", &[], "client->server", false);
 }
 
@@ -585,7 +562,7 @@ fn client_against_netcat_times_out_naming_the_problem() {
     cmd.args(["-l", "127.0.0.1", &port.to_string()]);
     // Its stdin stays open (the pipe is kept), so nc neither sends nor exits.
     let nc = spawn_cmd(cmd, Input::Pipe, Output::Null);
-    wait_tcp_listen(port);
+    wait_tcp_listen(Loop::V4, port);
     let started = Instant::now();
     let port_s = port.to_string();
     let mut c = spawn(
@@ -625,11 +602,10 @@ fn client_against_netcat_times_out_naming_the_problem() {
 
 #[test]
 fn client_against_http_server_says_not_a_sonda_peer() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
+    let (l, port) = Loop::V4.std_listener();
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let peer = thread::spawn(move || {
-        let (mut s, _) = l.accept().unwrap();
+        let mut s = accept_within(&l, LONG);
         s.write_all(b"HTTP/1.0 200 OK\r\n\r\n").unwrap();
         // Hold the connection open until the test is done (bounded).
         let _ = stop_rx.recv_timeout(LONG);
@@ -877,16 +853,9 @@ fn interrupted_run(extra: &[&str]) -> Finished {
     let from = cpu_ticks(b.pid());
     let deadline = Instant::now() + LONG;
     while cpu_ticks(b.pid()) < from + 20 {
-        assert!(
-            Instant::now() < deadline,
-            "no work done\n{}",
-            b.stderr_now()
-        );
-        assert!(
-            b.child.try_wait().unwrap().is_none(),
-            "the bench ended early\n{}",
-            b.stderr_now()
-        );
+        assert!(b.is_running(), "the bench ended early\n{}", b.dump());
+        assert!(Instant::now() < deadline, "no work done\n{}", b.dump());
+        // Polling the CPU counter, bounded above.
         thread::sleep(Duration::from_millis(20));
     }
     b.signal(libc::SIGINT);

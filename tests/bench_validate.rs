@@ -12,7 +12,7 @@ mod common;
 use common::*;
 
 use std::cell::{Cell, RefCell};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -460,10 +460,7 @@ fn client_and_server_take_host_colon_port() {
 
 #[test]
 fn client_and_server_take_bracketed_and_bare_ipv6() {
-    if !have_ipv6() {
-        eprintln!("skipped: no IPv6 loopback");
-        return;
-    }
+    require_ipv6!();
     let mut server = spawn(
         &["-v", "bench", "--server", "[::1]:0"],
         Input::Null,
@@ -508,12 +505,10 @@ fn port_given_twice_is_a_usage_error() {
 /// exit 1 (DESIGN: not a working sonda bench server).
 #[test]
 fn control_timeout_after_connecting_is_exit_1() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let data = TcpListener::bind("127.0.0.1:0").unwrap();
-    let data_port = data.local_addr().unwrap().port();
+    let (l, port) = Loop::V4.std_listener();
+    let (data, data_port) = Loop::V4.std_listener();
     let peer = thread::spawn(move || {
-        let (s, _) = l.accept().unwrap();
+        let s = accept_within(&l, LONG);
         let mut ctrl = Control::new(s, "client".into());
         ctrl.set_timeout(LONG).unwrap();
         ctrl.expect_magic().unwrap();
@@ -525,7 +520,7 @@ fn control_timeout_after_connecting_is_exit_1() {
         .unwrap();
         // Take the data (and drop it), then go silent on the control
         // connection until the client leaves.
-        let (mut d, _) = data.accept().unwrap();
+        let mut d = accept_within(&data, LONG);
         let sink = thread::spawn(move || {
             d.set_read_timeout(Some(LONG)).unwrap();
             let _ = std::io::copy(&mut d, &mut std::io::sink());
@@ -604,13 +599,11 @@ fn server_log_names_the_client_once() {
 fn interrupted_rr_with_a_stuck_worker_reports_at_once() {
     use std::io::{Read, Write};
     const ECHOED: u64 = 100;
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let data = TcpListener::bind("127.0.0.1:0").unwrap();
-    let data_port = data.local_addr().unwrap().port();
+    let (l, port) = Loop::V4.std_listener();
+    let (data, data_port) = Loop::V4.std_listener();
     let (stuck_tx, stuck_rx) = std::sync::mpsc::channel();
     let peer = thread::spawn(move || {
-        let (s, _) = l.accept().unwrap();
+        let s = accept_within(&l, LONG);
         let mut ctrl = Control::new(s, "client".into());
         ctrl.set_timeout(LONG).unwrap();
         ctrl.expect_magic().unwrap();
@@ -620,7 +613,7 @@ fn interrupted_rr_with_a_stuck_worker_reports_at_once() {
             data_ports: vec![data_port],
         })
         .unwrap();
-        let (mut d, _) = data.accept().unwrap();
+        let mut d = accept_within(&data, LONG);
         d.set_read_timeout(Some(LONG)).unwrap();
         let mut b = [0u8; 1];
         d.read_exact(&mut b).unwrap(); // the tag

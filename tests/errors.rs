@@ -4,9 +4,8 @@
 mod common;
 use common::*;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -41,10 +40,7 @@ fn connect_refused_v4() {
 
 #[test]
 fn connect_refused_v6() {
-    if !have_ipv6() {
-        eprintln!("skipped: no IPv6 loopback");
-        return;
-    }
+    require_ipv6!();
     refused_on("::1");
 }
 
@@ -124,8 +120,8 @@ fn connect_timeout_bare_number_is_seconds() {
 // ---------------------------------------------------------------- EADDRINUSE
 
 fn listen_on_busy_port(extra: &[&str]) {
-    let holder = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = holder.local_addr().expect("local_addr").port().to_string();
+    let (holder, port) = Loop::V4.std_listener();
+    let port = port.to_string();
     let mut args = vec!["listen"];
     args.extend_from_slice(extra);
     args.extend_from_slice(&["127.0.0.1", &port]);
@@ -284,10 +280,9 @@ fn bad_listen_negative_backlog() {
 
 #[test]
 fn source_port_busy_is_an_error_not_a_fallback() {
-    let busy = TcpListener::bind("127.0.0.1:0").expect("bind source holder");
-    let src_port = busy.local_addr().expect("local_addr").port();
-    let target = TcpListener::bind("127.0.0.1:0").expect("bind target");
-    let dst_port = target.local_addr().expect("local_addr").port().to_string();
+    let (busy, src_port) = Loop::V4.std_listener();
+    let (target, dst_port) = Loop::V4.std_listener();
+    let dst_port = dst_port.to_string();
     let source = format!("127.0.0.1:{src_port}");
     let f = run(
         &["connect", "-s", &source, "127.0.0.1", &dst_port],
@@ -371,8 +366,8 @@ fn listen_stdout_dev_full() {
 
 #[test]
 fn connect_stdout_dev_full() {
-    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = server.local_addr().expect("local_addr").port().to_string();
+    let (server, port) = Loop::V4.std_listener();
+    let port = port.to_string();
     let c = spawn(
         &["connect", "127.0.0.1", &port],
         Input::Null,
@@ -399,54 +394,29 @@ fn connect_stdout_dev_full() {
 
 #[test]
 fn connect_closed_stdout_is_quiet_success() {
-    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = server.local_addr().expect("local_addr").port().to_string();
-    let mut child = Command::new(bin())
-        .args(["connect", "127.0.0.1", &port])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sonda");
-    let mut err = child.stderr.take().expect("stderr pipe");
-    let err_reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
+    let (server, port) = Loop::V4.std_listener();
+    let mut c = connect_to(Loop::V4, port, &[], Input::Null, Output::Pipe);
     let mut peer = accept_within(&server, LONG);
     let feeder = thread::spawn(move || {
         let data = random_bytes(10 << 20, 23);
         let _ = peer.write_all(&data);
     });
-    let mut out = child.stdout.take().expect("stdout pipe");
-    let mut first = [0u8; 10];
-    let read = out.read_exact(&mut first);
-    drop(out); // like `| head -c 10`
-    let deadline = Instant::now() + LONG;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("sonda did not exit after its stdout was closed");
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(5)),
-            Err(e) => panic!("try_wait: {e}"),
-        }
-    };
-    let stderr = err_reader.join().unwrap_or_default();
+    // Ten bytes, then the read end closes, like `| head -c 10`.
+    let first = c.stdout_pipe().read_exact_within(10, LONG);
+    let f = c.finish();
     let _ = feeder.join();
-    let dump = format!("status: {status:?}\nstderr:\n{stderr}");
-    assert!(read.is_ok(), "could not read 10 bytes: {read:?}\n{dump}");
     assert_eq!(
         &first[..],
         &random_bytes(10, 23)[..],
-        "wrong first bytes\n{dump}"
+        "wrong first bytes\n{}",
+        f.dump()
     );
-    assert_eq!(status.code(), Some(0), "closed stdout must exit 0\n{dump}");
-    assert!(stderr.is_empty(), "closed stdout must be quiet\n{dump}");
+    f.expect_code(0);
+    assert!(
+        f.stderr.is_empty(),
+        "closed stdout must be quiet\n{}",
+        f.dump()
+    );
 }
 
 // ---------------------------------------------------------------- resolution

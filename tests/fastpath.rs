@@ -7,8 +7,9 @@
 //!
 //! A captured stdout (`Output::Capture`) is a pipe, so it takes the splice
 //! path; where a test must read a pipe as it fills (or hash 1 GiB without
-//! holding it), stdout is a FIFO (`Output::File` on a named pipe, also a pipe
-//! to sonda) read by a thread of the test. Loopback only.
+//! holding it, or close it early), stdout is `Output::Pipe`, read by the
+//! test itself, each read bounded. Every case runs over every loopback of
+//! the table.
 
 #![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
@@ -16,86 +17,33 @@ mod common;
 use common::*;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::net::TcpListener;
 use std::process::Command;
-use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use socket2::{Domain, Socket, Type};
 
-const V4: &str = "127.0.0.1";
 const MIB: usize = 1 << 20;
 
 /// The two receive paths: splice into a stdout pipe (default), or copies.
 const PATHS: [&[&str]; 2] = [&[], &["--no-splice"]];
 
+/// Every receive path over every loopback.
+fn cases() -> Vec<(Loop, &'static [&'static str])> {
+    loopbacks()
+        .into_iter()
+        .flat_map(|lo| PATHS.map(|p| (lo, p)))
+        .collect()
+}
+
 // ---------------------------------------------------------------- helpers
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A named pipe at `dir/name`.
-fn fifo(dir: &Path, name: &str) -> PathBuf {
-    let p = dir.join(name);
-    nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    p
-}
-
-/// Opens `path` (a FIFO) for reading on a thread and reads it to EOF,
-/// hashing as it goes; delivers (length, sha256). Start it before the
-/// writer opens the FIFO (opening either end waits for the other).
-fn hash_fifo(path: PathBuf) -> mpsc::Receiver<(u64, String)> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut f = std::fs::File::open(&path).unwrap();
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; MIB];
-        let mut len = 0u64;
-        loop {
-            match f.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    h.update(&buf[..n]);
-                    len += n as u64;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => panic!("read fifo: {e}"),
-            }
-        }
-        let _ = tx.send((len, hex(&h.finalize())));
-    });
-    rx
-}
-
-/// Opens the FIFO `path` for reading on a thread, reads to EOF, delivers it.
-fn read_fifo(path: PathBuf) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut f = std::fs::File::open(&path).unwrap();
-        let mut out = Vec::new();
-        f.read_to_end(&mut out).unwrap();
-        let _ = tx.send(out);
-    });
-    rx
-}
-
-/// `sonda connect EXTRA... 127.0.0.1 PORT`.
-fn connect(extra: &[&str], port: u16, input: Input, output: Output) -> Running {
-    let port = port.to_string();
-    let mut args = vec!["connect"];
-    args.extend_from_slice(extra);
-    args.extend_from_slice(&[V4, &port]);
-    spawn(&args, input, output)
-}
 
 /// `up` bytes from connect's stdin (a file or a pipe) to listen's stdout
 /// (a pipe) while `down` bytes go from listen's stdin (a file) to connect's
 /// stdout (a pipe), both sides with `extra`; both byte-exact, both exit 0.
-fn duplex(extra: &[&str], up: usize, down: usize, stdin_is_file: bool, seed: u64) {
+fn duplex(lo: Loop, extra: &[&str], up: usize, down: usize, stdin_is_file: bool, seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let (up_data, down_data) = (random_bytes(up, seed), random_bytes(down, seed + 1));
     let down_file = dir.path().join("down");
@@ -107,13 +55,13 @@ fn duplex(extra: &[&str], up: usize, down: usize, stdin_is_file: bool, seed: u64
     } else {
         Input::Bytes(up_data.clone())
     };
-    let (server, port) = listen(V4, extra, Input::File(down_file), Output::Capture);
-    let client = connect(extra, port, input, Output::Capture);
+    let (server, port) = listen_on(lo, extra, Input::File(down_file), Output::Capture);
+    let client = connect_to(lo, port, extra, input, Output::Capture);
     let (c, s) = (client.finish(), server.finish());
     c.expect_code(0);
     s.expect_code(0);
     let what = format!(
-        "{extra:?}, stdin a {}",
+        "{lo:?} {extra:?}, stdin a {}",
         if stdin_is_file { "file" } else { "pipe" }
     );
     assert_eq!(s.stdout.len(), up, "{what}: client to server\n{}", s.dump());
@@ -139,32 +87,40 @@ fn duplex(extra: &[&str], up: usize, down: usize, stdin_is_file: bool, seed: u64
 
 #[test]
 fn splice_byte_exact_file_stdin() {
-    duplex(&[], 64 * MIB, 16 * MIB, true, 10);
-    duplex(&[], 16 * MIB, 64 * MIB, true, 12);
+    for lo in loopbacks() {
+        duplex(lo, &[], 64 * MIB, 16 * MIB, true, 10);
+        duplex(lo, &[], 16 * MIB, 64 * MIB, true, 12);
+    }
 }
 
 #[test]
 fn splice_byte_exact_pipe_stdin() {
-    duplex(&[], 64 * MIB, 16 * MIB, false, 14);
-    duplex(&[], 16 * MIB, 64 * MIB, false, 16);
+    for lo in loopbacks() {
+        duplex(lo, &[], 64 * MIB, 16 * MIB, false, 14);
+        duplex(lo, &[], 16 * MIB, 64 * MIB, false, 16);
+    }
 }
 
 #[test]
 fn no_splice_byte_exact_file_stdin() {
-    duplex(&["--no-splice"], 64 * MIB, 16 * MIB, true, 20);
-    duplex(&["--no-splice"], 16 * MIB, 64 * MIB, true, 22);
+    for lo in loopbacks() {
+        duplex(lo, &["--no-splice"], 64 * MIB, 16 * MIB, true, 20);
+        duplex(lo, &["--no-splice"], 16 * MIB, 64 * MIB, true, 22);
+    }
 }
 
 #[test]
 fn no_splice_byte_exact_pipe_stdin() {
-    duplex(&["--no-splice"], 64 * MIB, 16 * MIB, false, 24);
-    duplex(&["--no-splice"], 16 * MIB, 64 * MIB, false, 26);
+    for lo in loopbacks() {
+        duplex(lo, &["--no-splice"], 64 * MIB, 16 * MIB, false, 24);
+        duplex(lo, &["--no-splice"], 16 * MIB, 64 * MIB, false, 26);
+    }
 }
 
 /// Large transfer: 1 GiB from a file on connect's stdin to listen's stdout,
-/// a FIFO (so the default run takes the splice path) hashed as it is read,
-/// then the same through `--no-splice`. Each run takes a few seconds; the
-/// harness bound (60 s a wait) leaves a wide margin.
+/// a pipe (so the default run takes the splice path) hashed as it is read,
+/// then the same through `--no-splice`. Each run takes a few seconds; each
+/// read waits at most the harness bound (60 s).
 #[test]
 fn one_gib_through_both_paths() {
     let dir = tempfile::tempdir().unwrap();
@@ -180,22 +136,28 @@ fn one_gib_through_both_paths() {
         f.flush().unwrap();
         hex(&h.finalize())
     };
-    for (i, extra) in PATHS.iter().enumerate() {
-        let out = fifo(dir.path(), &format!("out{i}"));
-        let hashed = hash_fifo(out.clone());
+    for (lo, extra) in cases() {
         let started = Instant::now();
-        let (server, port) = listen(V4, extra, Input::Null, Output::File(out));
-        let client = connect(extra, port, Input::File(big.clone()), Output::Capture);
+        let (mut server, port) = listen_on(lo, extra, Input::Null, Output::Pipe);
+        let client = connect_to(lo, port, extra, Input::File(big.clone()), Output::Capture);
+        let mut out = server.stdout_pipe();
+        let mut h = Sha256::new();
+        let mut len = 0usize;
+        loop {
+            let chunk = out.read_within(MIB, LONG);
+            if chunk.is_empty() {
+                break;
+            }
+            h.update(&chunk);
+            len += chunk.len();
+        }
         let (c, s) = (client.finish(), server.finish());
         c.expect_code(0);
         s.expect_code(0);
-        let (len, got) = hashed
-            .recv_timeout(LONG)
-            .unwrap_or_else(|_| panic!("{extra:?}: the stdout FIFO never reached EOF"));
-        assert_eq!(len, 1 << 30, "{extra:?}: length\n{}", s.dump());
-        assert_eq!(got, want, "{extra:?}: 1 GiB differs");
+        assert_eq!(len, 1 << 30, "{lo:?} {extra:?}: length\n{}", s.dump());
+        assert_eq!(hex(&h.finalize()), want, "{lo:?} {extra:?}: 1 GiB differs");
         assert!(c.stdout.is_empty(), "{}", c.dump());
-        eprintln!("1 GiB {extra:?}: {:?}", started.elapsed());
+        eprintln!("1 GiB {lo:?} {extra:?}: {:?}", started.elapsed());
     }
 }
 
@@ -205,23 +167,27 @@ fn one_gib_through_both_paths() {
 /// its EOF while the server still runs; the reply reaches the client.
 #[test]
 fn half_close_on_the_splice_path() {
-    let dir = tempfile::tempdir().unwrap();
-    for (i, extra) in PATHS.iter().enumerate() {
-        let out = fifo(dir.path(), &format!("out{i}"));
+    for (i, (lo, extra)) in cases().into_iter().enumerate() {
         let request = b"GET /status HTTP/1.0\r\n\r\n".to_vec();
         let reply = random_bytes(3 * MIB + 17, 30 + i as u64);
-        let got = read_fifo(out.clone());
-        let (mut server, port) = listen(V4, extra, Input::Pipe, Output::File(out));
-        let client = connect(extra, port, Input::Bytes(request.clone()), Output::Capture);
+        let (mut server, port) = listen_on(lo, extra, Input::Pipe, Output::Pipe);
+        let client = connect_to(
+            lo,
+            port,
+            extra,
+            Input::Bytes(request.clone()),
+            Output::Capture,
+        );
 
-        let seen = got
-            .recv_timeout(LONG)
-            .unwrap_or_else(|_| panic!("{extra:?}: server stdout never reached EOF"));
-        assert_eq!(seen, request, "{extra:?}: request on the server's stdout");
+        let seen = server.stdout_pipe().read_to_end_within(LONG);
+        assert_eq!(
+            seen, request,
+            "{lo:?} {extra:?}: request on the server's stdout"
+        );
         assert!(
-            server.child.try_wait().unwrap().is_none(),
-            "{extra:?}: the server ended before its stdin did\n{}",
-            server.stderr_now()
+            server.is_running(),
+            "{lo:?} {extra:?}: the server ended before its stdin did\n{}",
+            server.dump()
         );
 
         let mut stdin = server.stdin.take().unwrap();
@@ -230,11 +196,16 @@ fn half_close_on_the_splice_path() {
         let (c, s) = (client.finish(), server.finish());
         c.expect_code(0);
         s.expect_code(0);
-        assert_eq!(c.stdout.len(), reply.len(), "{extra:?}\n{}", c.dump());
+        assert_eq!(
+            c.stdout.len(),
+            reply.len(),
+            "{lo:?} {extra:?}\n{}",
+            c.dump()
+        );
         assert_eq!(
             sha256(&c.stdout),
             sha256(&reply),
-            "{extra:?}: reply differs"
+            "{lo:?} {extra:?}: reply differs"
         );
     }
 }
@@ -243,27 +214,30 @@ fn half_close_on_the_splice_path() {
 /// either side.
 #[test]
 fn idle_timeout_on_the_splice_path() {
-    for extra in PATHS {
+    for (lo, extra) in cases() {
         let mut args = vec!["--idle-timeout", "1s"];
         args.extend_from_slice(extra);
 
         // The listener times out.
-        let (server, port) = listen(V4, &args, Input::Pipe, Output::Capture);
-        let mut client = connect(extra, port, Input::Pipe, Output::Capture);
+        let (server, port) = listen_on(lo, &args, Input::Pipe, Output::Capture);
+        let mut client = connect_to(lo, port, extra, Input::Pipe, Output::Capture);
         let started = Instant::now();
         let s = server.finish();
         let took = started.elapsed();
         s.expect_code(4);
         assert!(s.stdout.is_empty(), "{}", s.dump());
         assert!(s.stderr.contains("idle"), "{}", s.dump());
-        assert!(took < Duration::from_secs(30), "{extra:?}: took {took:?}");
+        assert!(
+            took < Duration::from_secs(30),
+            "{lo:?} {extra:?}: took {took:?}"
+        );
         drop(client.stdin.take());
         let c = client.finish();
         assert!(c.stdout.is_empty(), "{}", c.dump());
 
         // The client times out.
-        let (mut server, port) = listen(V4, extra, Input::Pipe, Output::Capture);
-        let client = connect(&args, port, Input::Pipe, Output::Capture);
+        let (mut server, port) = listen_on(lo, extra, Input::Pipe, Output::Capture);
+        let client = connect_to(lo, port, &args, Input::Pipe, Output::Capture);
         let c = client.finish();
         c.expect_code(4);
         assert!(c.stdout.is_empty(), "{}", c.dump());
@@ -283,29 +257,20 @@ fn stdout_closed_early_on_the_splice_path() {
     let data = random_bytes(50 * MIB, 40);
     let src = dir.path().join("src");
     std::fs::write(&src, &data).unwrap();
-    for (i, extra) in PATHS.iter().enumerate() {
-        let out = fifo(dir.path(), &format!("out{i}"));
-        let (tx, rx) = mpsc::channel();
-        let reader = {
-            let out = out.clone();
-            thread::spawn(move || {
-                let mut f = std::fs::File::open(&out).unwrap();
-                let mut first = [0u8; 10];
-                f.read_exact(&mut first).unwrap();
-                let _ = tx.send(first);
-                // Dropping `f` closes the only read end.
-            })
-        };
-        let (server, port) = listen(V4, extra, Input::File(src.clone()), Output::Null);
-        let mut client = connect(extra, port, Input::Pipe, Output::File(out));
-        let first = rx
-            .recv_timeout(LONG)
-            .unwrap_or_else(|_| panic!("{extra:?}: no 10 bytes on stdout"));
-        reader.join().unwrap();
-        assert_eq!(&first[..], &data[..10], "{extra:?}");
+    for (lo, extra) in cases() {
+        let (server, port) = listen_on(lo, extra, Input::File(src.clone()), Output::Null);
+        let mut client = connect_to(lo, port, extra, Input::Pipe, Output::Pipe);
+        // Ten bytes, then the pipe drops: its only read end closes.
+        let first = client.stdout_pipe().read_exact_within(10, LONG);
+        assert_eq!(&first[..], &data[..10], "{lo:?} {extra:?}");
         let c = client.finish_within(LONG);
         c.expect_code(0);
-        assert_eq!(c.stderr, "", "{extra:?}: stderr not empty\n{}", c.dump());
+        assert_eq!(
+            c.stderr,
+            "",
+            "{lo:?} {extra:?}: stderr not empty\n{}",
+            c.dump()
+        );
         // The server sees its peer go away; only its exit is required.
         let _ = server.finish();
     }
@@ -316,48 +281,39 @@ fn stdout_closed_early_on_the_splice_path() {
 /// A listener that appears on `port` after `delay` (SO_REUSEADDR, so a
 /// TIME-WAIT left by a probe does not stop it), accepts one client, sends
 /// "ready\n" and closes.
-fn late_listener(port: u16, delay: Duration) -> JoinHandle<()> {
+fn late_listener(lo: Loop, port: u16, delay: Duration) -> JoinHandle<()> {
     thread::spawn(move || {
         // The condition under test: nothing listens during this second.
         thread::sleep(delay);
-        let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let addr = lo.addr(port);
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
         sock.set_reuse_address(true).unwrap();
-        let addr: SocketAddr = (std::net::Ipv4Addr::LOCALHOST, port).into();
         sock.bind(&addr.into())
             .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
         sock.listen(8).unwrap();
         let listener: TcpListener = sock.into();
-        listener.set_nonblocking(true).unwrap();
-        let deadline = Instant::now() + LONG;
-        let (mut conn, _) = loop {
-            match listener.accept() {
-                Ok(c) => break c,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    assert!(Instant::now() < deadline, "nobody connected to {addr}");
-                    thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) => panic!("accept: {e}"),
-            }
-        };
-        conn.set_nonblocking(false).unwrap();
+        let mut conn = accept_within(&listener, LONG);
         conn.write_all(b"ready\n").unwrap();
     })
 }
 
 #[test]
 fn retry_reaches_a_listener_that_starts_late() {
-    let port = closed_port(V4);
-    let server = late_listener(port, Duration::from_secs(1));
-    let c = connect(
-        &["--retry", "20", "--retry-delay", "100ms"],
-        port,
-        Input::Null,
-        Output::Capture,
-    )
-    .finish();
-    c.expect_code(0);
-    assert_eq!(c.stdout, b"ready\n", "{}", c.dump());
-    server.join().unwrap();
+    for lo in loopbacks() {
+        let port = lo.closed_port();
+        let server = late_listener(lo, port, Duration::from_secs(1));
+        let c = connect_to(
+            lo,
+            port,
+            &["--retry", "20", "--retry-delay", "100ms"],
+            Input::Null,
+            Output::Capture,
+        )
+        .finish();
+        c.expect_code(0);
+        assert_eq!(c.stdout, b"ready\n", "{lo:?}\n{}", c.dump());
+        server.join().unwrap();
+    }
 }
 
 /// Never open: 21 attempts with delays 0.1, 0.2, 0.4, 0.8, then 1.0 s
@@ -365,68 +321,70 @@ fn retry_reaches_a_listener_that_starts_late() {
 /// failed attempt but the last.
 #[test]
 fn retry_gives_up_on_a_port_that_never_opens() {
-    let port = closed_port(V4);
-    let started = Instant::now();
-    let c = spawn(
-        &[
-            "-v",
-            "connect",
-            "--retry",
-            "20",
-            "--retry-delay",
-            "100ms",
-            V4,
-            &port.to_string(),
-        ],
-        Input::Null,
-        Output::Capture,
-    )
-    .finish();
-    let took = started.elapsed();
-    c.expect_code(3);
-    assert!(c.stdout.is_empty(), "{}", c.dump());
-    assert!(
-        took > Duration::from_secs(10) && took < Duration::from_secs(40),
-        "took {took:?}\n{}",
-        c.dump()
-    );
-    for n in 1..=20 {
-        let needle = format!("attempt {n} of 21 failed");
-        assert!(c.stderr.contains(&needle), "no '{needle}'\n{}", c.dump());
+    // The families run at once: each takes about 17.5 s of waiting.
+    let runs: Vec<_> = loopbacks()
+        .into_iter()
+        .map(|lo| {
+            let c = connect_to(
+                lo,
+                lo.closed_port(),
+                &["-v", "--retry", "20", "--retry-delay", "100ms"],
+                Input::Null,
+                Output::Capture,
+            );
+            (Instant::now(), c)
+        })
+        .collect();
+    for (started, c) in runs {
+        let c = c.finish();
+        let took = started.elapsed();
+        c.expect_code(3);
+        assert!(c.stdout.is_empty(), "{}", c.dump());
+        assert!(
+            took > Duration::from_secs(10) && took < Duration::from_secs(40),
+            "took {took:?}\n{}",
+            c.dump()
+        );
+        for n in 1..=20 {
+            let needle = format!("attempt {n} of 21 failed");
+            assert!(c.stderr.contains(&needle), "no '{needle}'\n{}", c.dump());
+        }
+        assert!(
+            !c.stderr.contains("attempt 21 of 21 failed"),
+            "the last attempt is reported as the error, not as a retry\n{}",
+            c.dump()
+        );
     }
-    assert!(
-        !c.stderr.contains("attempt 21 of 21 failed"),
-        "the last attempt is reported as the error, not as a retry\n{}",
-        c.dump()
-    );
 }
 
 /// `--retry-until 2s` bounds a long retry budget.
 #[test]
 fn retry_until_bounds_the_retries() {
-    let port = closed_port(V4);
-    let started = Instant::now();
-    let c = connect(
-        &[
-            "--retry",
-            "50",
-            "--retry-delay",
-            "100ms",
-            "--retry-until",
-            "2s",
-        ],
-        port,
-        Input::Null,
-        Output::Capture,
-    )
-    .finish();
-    let took = started.elapsed();
-    c.expect_code(3);
-    assert!(
-        took < Duration::from_secs(10),
-        "took {took:?}\n{}",
-        c.dump()
-    );
+    for lo in loopbacks() {
+        let started = Instant::now();
+        let c = connect_to(
+            lo,
+            lo.closed_port(),
+            &[
+                "--retry",
+                "50",
+                "--retry-delay",
+                "100ms",
+                "--retry-until",
+                "2s",
+            ],
+            Input::Null,
+            Output::Capture,
+        )
+        .finish();
+        let took = started.elapsed();
+        c.expect_code(3);
+        assert!(
+            took < Duration::from_secs(10),
+            "took {took:?}\n{}",
+            c.dump()
+        );
+    }
 }
 
 // ---------------------------------------------------------------- progress
@@ -441,36 +399,46 @@ fn progress_without_a_terminal_draws_nothing() {
     let (up_file, down_file) = (dir.path().join("up"), dir.path().join("down"));
     std::fs::write(&up_file, &up).unwrap();
     std::fs::write(&down_file, &down).unwrap();
-    let port = closed_port(V4);
-    let server = spawn(
-        &["listen", "--progress", V4, &port.to_string()],
-        Input::File(down_file),
-        Output::Capture,
-    );
-    let client = connect(
-        &["--progress", "--retry", "100", "--retry-delay", "50ms"],
-        port,
-        Input::File(up_file),
-        Output::Capture,
-    );
-    let (c, s) = (client.finish(), server.finish());
-    c.expect_code(0);
-    s.expect_code(0);
-    assert_eq!(c.stderr, "", "client stderr\n{}", c.dump());
-    assert_eq!(s.stderr, "", "server stderr\n{}", s.dump());
-    assert_eq!(sha256(&s.stdout), sha256(&up), "client to server differs");
-    assert_eq!(sha256(&c.stdout), sha256(&down), "server to client differs");
+    for lo in loopbacks() {
+        // A released port, named up front: without -v there is no port
+        // line to read.
+        let port = lo.closed_port();
+        let ops = lo.listen_args(port);
+        let mut args = vec!["listen", "--progress"];
+        args.extend(ops.iter().map(String::as_str));
+        let server = spawn(&args, Input::File(down_file.clone()), Output::Capture);
+        let client = connect_to(
+            lo,
+            port,
+            &["--progress", "--retry", "100", "--retry-delay", "50ms"],
+            Input::File(up_file.clone()),
+            Output::Capture,
+        );
+        let (c, s) = (client.finish(), server.finish());
+        c.expect_code(0);
+        s.expect_code(0);
+        assert_eq!(c.stderr, "", "client stderr\n{}", c.dump());
+        assert_eq!(s.stderr, "", "server stderr\n{}", s.dump());
+        assert_eq!(
+            sha256(&s.stdout),
+            sha256(&up),
+            "{lo:?}: client to server differs"
+        );
+        assert_eq!(
+            sha256(&c.stdout),
+            sha256(&down),
+            "{lo:?}: server to client differs"
+        );
+    }
 }
 
 /// A peer that reads slowly (a pause after every 64 KiB), so the session
 /// lasts over a second and the bar ticks (every 200 ms) several times;
 /// then it sends `reply` and closes. Delivers the sha256 of what it read.
-fn slow_reader(reply: Vec<u8>) -> (u16, JoinHandle<(usize, String)>) {
-    let l = TcpListener::bind((V4, 0)).unwrap();
-    let port = l.local_addr().unwrap().port();
+fn slow_reader(lo: Loop, reply: Vec<u8>) -> (u16, JoinHandle<(usize, String)>) {
+    let (l, port) = lo.std_listener();
     let h = thread::spawn(move || {
-        let (mut conn, _) = l.accept().unwrap();
-        conn.set_read_timeout(Some(LONG)).unwrap();
+        let mut conn = accept_within(&l, LONG);
         let mut h = Sha256::new();
         let mut buf = vec![0u8; 64 << 10];
         let mut len = 0;
@@ -501,28 +469,31 @@ fn progress_on_a_terminal_draws_a_bar() {
     let reply = random_bytes(MIB + 3, 61);
     let (up_file, out_file) = (dir.path().join("up"), dir.path().join("out"));
     std::fs::write(&up_file, &up).unwrap();
-    let (port, peer) = slow_reader(reply.clone());
-    let cmd = format!(
-        "'{}' connect --progress {V4} {port} < '{}' > '{}'",
-        bin(),
-        up_file.display(),
-        out_file.display()
-    );
-    let mut script = Command::new("script");
-    script
-        .args(["-qfec", &cmd, "/dev/null"])
-        .env("SHELL", "/bin/sh");
-    let f = spawn_cmd(script, Input::Null, Output::Capture).finish();
-    f.expect_code(0);
-    let (len, got) = peer.join().unwrap();
-    assert_eq!(len, up.len(), "bytes the peer read");
-    assert_eq!(got, sha256(&up), "client to peer differs");
-    let out = std::fs::read(&out_file).unwrap();
-    assert_eq!(out.len(), reply.len(), "stdout file length");
-    assert_eq!(sha256(&out), sha256(&reply), "stdout file differs");
-    let pty = String::from_utf8_lossy(&f.stdout);
-    assert!(
-        pty.contains("sent") && pty.contains("B/s"),
-        "no progress bar on the terminal:\n{pty:?}"
-    );
+    for lo in loopbacks() {
+        let (port, peer) = slow_reader(lo, reply.clone());
+        let cmd = format!(
+            "'{}' connect --progress {} < '{}' > '{}'",
+            bin(),
+            lo.connect_args(port).join(" "),
+            up_file.display(),
+            out_file.display()
+        );
+        let mut script = Command::new("script");
+        script
+            .args(["-qfec", &cmd, "/dev/null"])
+            .env("SHELL", "/bin/sh");
+        let f = spawn_cmd(script, Input::Null, Output::Capture).finish();
+        f.expect_code(0);
+        let (len, got) = peer.join().unwrap();
+        assert_eq!(len, up.len(), "{lo:?}: bytes the peer read");
+        assert_eq!(got, sha256(&up), "{lo:?}: client to peer differs");
+        let out = std::fs::read(&out_file).unwrap();
+        assert_eq!(out.len(), reply.len(), "{lo:?}: stdout file length");
+        assert_eq!(sha256(&out), sha256(&reply), "{lo:?}: stdout file differs");
+        let pty = String::from_utf8_lossy(&f.stdout);
+        assert!(
+            pty.contains("sent") && pty.contains("B/s"),
+            "{lo:?}: no progress bar on the terminal:\n{pty:?}"
+        );
+    }
 }

@@ -6,7 +6,6 @@ mod common;
 use common::*;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 /// A one-client TCP server: binds HOST:0, prints `PORT <n> ready` on stderr in
 /// one write (the readiness signal; the trailing word proves the line is whole), reads to EOF, prints `<sha256 hex> <count>` on stdout,
@@ -63,12 +62,6 @@ print(h.hexdigest(), n, flush=True)
 /// The 2 MiB PY_SERVER sends.
 fn py_server_payload() -> Vec<u8> {
     (0..=255u8).cycle().take(2 << 20).collect()
-}
-
-fn python(script: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new("python3");
-    cmd.arg("-c").arg(script).args(args);
-    cmd
 }
 
 /// Python's `<sha256 hex> <count>` line.
@@ -177,45 +170,32 @@ fn listen_for_python_client_v4() {
 #[test]
 fn connect_to_python_server_v6() {
     require!("python3");
-    if !have_ipv6() {
-        eprintln!("skipped: no IPv6 loopback");
-        return;
-    }
+    require_ipv6!();
     connect_to_python_server("::1");
 }
 
 #[test]
 fn listen_for_python_client_v6() {
     require!("python3");
-    if !have_ipv6() {
-        eprintln!("skipped: no IPv6 loopback");
-        return;
-    }
+    require_ipv6!();
     listen_for_python_client("::1");
 }
 
 // ---------------------------------------------------------------- OpenBSD netcat
 
-/// Runs `sonda connect 127.0.0.1 PORT` until it is not refused (the peer may
-/// not be listening yet); bounded by LONG.
+/// Runs `sonda connect 127.0.0.1 PORT` once the peer listens there (polled,
+/// bounded, in the socket table: a probing connect would use up the one
+/// connection a `nc -l` accepts).
 fn connect_when_listening(port: u16, data: &[u8]) -> Finished {
-    let port = port.to_string();
-    let deadline = Instant::now() + LONG;
-    loop {
-        let c = run(
-            &["connect", "127.0.0.1", &port],
-            Input::Bytes(data.to_vec()),
-        );
-        if c.code() != Some(3) {
-            return c;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the peer never listened\n{}",
-            c.dump()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_tcp_listen(Loop::V4, port);
+    connect_to(
+        Loop::V4,
+        port,
+        &[],
+        Input::Bytes(data.to_vec()),
+        Output::Capture,
+    )
+    .finish()
 }
 
 #[test]

@@ -329,13 +329,10 @@ fn connect_timeout_alarm_against_dropping_host() {
 /// Starts `sonda -v bench --server B 0 --once` in B; returns it and its port.
 fn bench_server(p: &Pair) -> (Running, u16) {
     let b = p.b_addr();
-    let mut server = spawn_cmd(
-        sonda_in(p.b(), &["-v", "bench", "--server", &b, "0", "--once"]),
-        Input::Null,
-        Output::Capture,
-    );
-    let port = server.listening_port();
-    (server, port)
+    bench_server_cmd(sonda_in(
+        p.b(),
+        &["-v", "bench", "--server", &b, "0", "--once"],
+    ))
 }
 
 /// Runs one bench client in A against a fresh `--once` server in B with

@@ -17,11 +17,8 @@
 mod common;
 use common::*;
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::{TcpListener, TcpStream};
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::io::Read;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -31,10 +28,10 @@ const V4: &str = "127.0.0.1";
 
 // ---------------------------------------------------------------- helpers
 
-/// A python3 process holding sockets until its stdin closes.
+/// A python3 process holding sockets until it is dropped (see
+/// [`port_holder`]).
 struct Holder {
-    child: Child,
-    stdin: Option<ChildStdin>,
+    run: Running,
     port: u16,
 }
 
@@ -42,66 +39,19 @@ impl Holder {
     /// Runs `script`, which must print the port on stdout once its sockets
     /// are in place and then block in `sys.stdin.read()`.
     fn start(script: &str) -> Holder {
-        let mut cmd = Command::new("python3");
-        cmd.arg("-c").arg(script);
-        Holder::start_cmd(cmd)
+        let (run, port) = port_holder(python(script, &[]));
+        Holder { run, port }
     }
 
     /// Runs `script` with `args` (sys.argv[1:]); a holder of Unix sockets
     /// prints 0, having no port.
     fn start_args(script: &str, args: &[&str]) -> Holder {
-        let mut cmd = Command::new("python3");
-        cmd.arg("-c").arg(script).args(args);
-        Holder::start_cmd(cmd)
-    }
-
-    fn start_cmd(mut cmd: Command) -> Holder {
-        let desc = format!("{cmd:?}");
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {desc}: {e}"));
-        let stdin = child.stdin.take();
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(out).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(LONG).unwrap_or_default();
-        let Ok(port) = line.trim().parse::<u16>() else {
-            let _ = child.kill();
-            let _ = child.wait();
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("{desc} did not print its port (got {line:?})\nstderr:\n{err}");
-        };
-        Holder { child, stdin, port }
+        let (run, port) = port_holder(python(script, args));
+        Holder { run, port }
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        // Closing stdin ends the holder; kill it if it does not go in time.
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while let Ok(None) = self.child.try_wait() {
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return;
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
+        self.run.pid()
     }
 }
 
@@ -370,10 +320,9 @@ fn held_listener_is_named_and_reuseaddr_does_not_help() {
 /// Leaves the server end of one loopback connection in TIME-WAIT on a port
 /// nothing listens on any more; returns the port.
 fn make_time_wait() -> u16 {
-    let listener = TcpListener::bind((V4, 0)).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let mut client = TcpStream::connect((V4, port)).unwrap();
-    let (server_side, _) = listener.accept().unwrap();
+    let (listener, port) = Loop::V4.std_listener();
+    let mut client = Loop::V4.std_connect(port);
+    let server_side = accept_within(&listener, LONG);
     // The server closes first (active close): its end enters TIME-WAIT once
     // the client's FIN arrives.
     drop(server_side);
@@ -658,37 +607,29 @@ fn reuseport_beside_openbsd_netcat() {
     // on Linux it binds and listens beside the python listener instead of
     // failing with EADDRINUSE; this is the trap the probe note warns about.
     // Its stdin is a pipe held open so it waits for a client.
-    let mut nc = Command::new("nc.openbsd")
-        .args(["-l", V4, &port])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let nc_pid = nc.id();
-    let deadline = Instant::now() + LONG;
-    let (f, v) = loop {
-        if let Ok(Some(status)) = nc.try_wait() {
-            let mut err = String::new();
-            if let Some(mut e) = nc.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("nc.openbsd -l {V4} {port} exited ({status}) instead of binding beside an SO_REUSEPORT listener\nstderr:\n{err}");
-        }
-        let (f, v) = probe_json(&[V4, &port]);
-        let has_nc = sockets(&v)
-            .iter()
-            .any(|s| s["owners"][0]["pid"].as_u64() == Some(u64::from(nc_pid)));
-        if has_nc {
-            break (f, v);
-        }
-        if Instant::now() >= deadline {
-            let _ = nc.kill();
-            let _ = nc.wait();
-            panic!("nc.openbsd never showed up on port {port}\n{v}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
+    let mut cmd = Command::new("nc.openbsd");
+    cmd.args(["-l", V4, &port]);
+    let mut nc = spawn_cmd(cmd, Input::Pipe, Output::Null);
+    let nc_pid = nc.pid();
+    let mut seen = None;
+    poll_until(
+        LONG,
+        || {
+            assert!(
+                nc.is_running(),
+                "nc.openbsd exited instead of binding beside an SO_REUSEPORT listener\n{}",
+                nc.dump()
+            );
+            let (f, v) = probe_json(&[V4, &port]);
+            let has_nc = sockets(&v)
+                .iter()
+                .any(|s| s["owners"][0]["pid"].as_u64() == Some(u64::from(nc_pid)));
+            seen = Some((f, v));
+            has_nc
+        },
+        || format!("nc.openbsd never showed up on port {port}"),
+    );
+    let (f, v) = seen.unwrap();
     f.expect_code(5);
     let listeners: Vec<&Value> = sockets(&v)
         .iter()
@@ -715,8 +656,8 @@ fn reuseport_beside_openbsd_netcat() {
             && n.contains(&py_owner)),
         "no shared-port note naming both owners\n{text}"
     );
-    let _ = nc.kill();
-    let _ = nc.wait();
+    // Dropping `nc` kills it.
+    drop(nc);
 }
 
 // ---------------------------------------------------------------- --reproduce
@@ -931,10 +872,7 @@ fn unprivileged_probe_sees_the_listener_but_not_its_owner() {
 #[test]
 fn dual_stack_listener_blocks_ipv4_too() {
     require!("python3");
-    if !have_ipv6() {
-        eprintln!("skipped: no IPv6 loopback");
-        return;
-    }
+    require_ipv6!();
     let h = Holder::start(PY_DUAL);
     let port = h.port.to_string();
     let f = probe(&[&port]);
@@ -972,67 +910,14 @@ fn dual_stack_listener_blocks_ipv4_too() {
 
 // ---------------------------------------------------------------- closed stdout
 
-/// A pipe whose read end is already closed, as stdout: every write fails
-/// with EPIPE.
-fn closed_pipe() -> Stdio {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills the two descriptors, which we then own.
-    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
-    assert_eq!(rc, 0, "pipe2");
-    // SAFETY: fresh descriptors from pipe2, owned nowhere else.
-    let (read_end, write_end) =
-        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    drop(read_end);
-    Stdio::from(write_end)
-}
-
-/// Runs sonda with `stdout`; when `head` is set, reads that many bytes of a
-/// piped stdout and closes it (`| head -c N`). Bounded.
-fn run_stdout(args: &[&str], stdout: Stdio, head: Option<usize>) -> Finished {
-    let mut cmd = Command::new(bin());
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(Stdio::piped());
-    let desc = format!("{cmd:?}");
-    let mut child = cmd.spawn().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let err_reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let mut head_bytes = Vec::new();
-    if let Some(n) = head {
-        let mut o = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut buf = vec![0u8; n];
-            let got = o.read(&mut buf).unwrap_or(0);
-            buf.truncate(got);
-            let _ = tx.send(buf);
-            // `o` drops here: the read end closes.
-        });
-        head_bytes = rx.recv_timeout(LONG).expect("a first read of stdout");
-    }
-    let deadline = Instant::now() + LONG;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{desc} did not exit within {LONG:?}");
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    Finished {
-        desc,
-        status,
-        stdout: head_bytes,
-        stderr: err_reader.join().unwrap(),
-    }
+/// Runs sonda with its stdout a pipe the test reads once (at most `n`
+/// bytes) and then closes, as `| head -c N` does; returns the run and what
+/// was read.
+fn run_head(args: &[&str], n: usize) -> (Finished, Vec<u8>) {
+    let mut r = spawn(args, Input::Null, Output::Pipe);
+    // The pipe drops at the end of the statement: its read end closes.
+    let head = r.stdout_pipe().read_within(n, LONG);
+    (r.finish(), head)
 }
 
 fn assert_quiet_exit(f: &Finished, code: i32) {
@@ -1057,11 +942,11 @@ fn closed_stdout_does_not_panic() {
         (vec!["probe", "--json", held.as_str()], 5),
         (vec!["probe", "--reproduce"], 0),
     ] {
-        let f = run_stdout(&args, closed_pipe(), None);
+        let f = spawn(&args, Input::Null, Output::Closed).finish();
         assert_quiet_exit(&f, code);
-        let f = run_stdout(&args, Stdio::piped(), Some(10));
+        let (f, head) = run_head(&args, 10);
         assert_quiet_exit(&f, code);
-        assert!(!f.stdout.is_empty(), "nothing read\n{}", f.dump());
+        assert!(!head.is_empty(), "nothing read\n{}", f.dump());
     }
 }
 

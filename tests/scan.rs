@@ -16,7 +16,7 @@ mod common;
 use common::*;
 
 use std::collections::HashSet;
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -28,9 +28,7 @@ const V4: &str = "127.0.0.1";
 
 /// A std listener on 127.0.0.1 and its port.
 fn std_listener() -> (TcpListener, u16) {
-    let l = TcpListener::bind((V4, 0)).unwrap();
-    let port = l.local_addr().unwrap().port();
-    (l, port)
+    Loop::V4.std_listener()
 }
 
 /// Runs `sonda ARGS...` with no stdin and captured stdout.
@@ -173,8 +171,7 @@ fn ephemeral_range() -> (u16, u16) {
 
 /// A UDP port with no socket (bound, then released).
 fn closed_udp_port() -> u16 {
-    let s = UdpSocket::bind((V4, 0)).unwrap();
-    s.local_addr().unwrap().port()
+    free_udp_port(V4)
 }
 
 // ---------------------------------------------------------------- TCP
@@ -438,12 +435,7 @@ fn udp_silent_port_is_open_filtered() {
 /// A python3 UDP socket on 127.0.0.1 that reads every datagram and never
 /// answers, as many real UDP services do with a probe they do not
 /// understand. It prints its port once bound and runs until its stdin
-/// closes.
-struct SilentService {
-    child: std::process::Child,
-    port: u16,
-}
-
+/// closes or it is killed (see [`port_holder`]).
 const PY_SILENT: &str = r#"
 import select, socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -457,38 +449,8 @@ while True:
         break
 "#;
 
-impl SilentService {
-    fn start() -> SilentService {
-        use std::io::BufRead;
-        use std::process::{Command, Stdio};
-        let mut child = Command::new("python3")
-            .args(["-c", PY_SILENT])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn python3");
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        thread::spawn(move || {
-            let mut line = String::new();
-            let _ = std::io::BufReader::new(out).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(LONG).unwrap_or_default();
-        let Ok(port) = line.trim().parse() else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("python3 did not print its port (got {line:?})");
-        };
-        SilentService { child, port }
-    }
-}
-
-impl Drop for SilentService {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn silent_service() -> (Running, u16) {
+    port_holder(python(PY_SILENT, &[]))
 }
 
 /// A real service that reads and never answers is open|filtered, and that
@@ -497,8 +459,8 @@ impl Drop for SilentService {
 #[test]
 fn udp_scan_of_a_silent_service_exits_0() {
     require!("python3");
-    let svc = SilentService::start();
-    let port = svc.port.to_string();
+    let (_svc, port) = silent_service();
+    let port = port.to_string();
     let f = scan(&["connect", "-z", "--udp", "-w", "500ms", V4, &port]);
     f.expect_code(0);
     assert_eq!(

@@ -17,7 +17,7 @@ use common::*;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Shutdown, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +27,9 @@ use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
+/// The loopback these tests run on (their figures are about load, not
+/// the address family).
+const LO: Loop = Loop::V4;
 const MIB: usize = 1024 * 1024;
 /// Concurrent clients in the load tests.
 const CLIENTS: usize = 1000;
@@ -83,15 +86,6 @@ fn fd_count(pid: u32) -> usize {
         .count()
 }
 
-/// Polls (bounded by `limit`) until `done` holds; panics with `what()`.
-fn poll_until(limit: Duration, mut done: impl FnMut() -> bool, what: impl Fn() -> String) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out: {}", what());
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// The peer port of a `sonda: connection from 127.0.0.1:PORT ...` line.
 fn peer_port(line: &str) -> Option<u16> {
     let addr = line
@@ -99,21 +93,6 @@ fn peer_port(line: &str) -> Option<u16> {
         .split_whitespace()
         .next()?;
     addr.rsplit(':').next()?.parse().ok()
-}
-
-fn client(port: u16) -> TcpStream {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(LONG)).unwrap();
-    s.set_write_timeout(Some(LONG)).unwrap();
-    s
-}
-
-fn loopback_listener() -> (TcpListener, String) {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().unwrap().port().to_string();
-    (l, port)
 }
 
 /// Bytes in a socket's send queue not yet acknowledged by the peer
@@ -171,8 +150,7 @@ type ClientResult = Result<u16, String>;
 /// One load client: connects, waits at the gate, sends `len` bytes of
 /// `fill`, half-closes and reads to EOF (expecting nothing back).
 fn load_client(port: u16, fill: u8, len: usize, gate: &Gate) -> ClientResult {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(20))
+    let mut s = TcpStream::connect_timeout(&LO.addr(port), Duration::from_secs(20))
         .map_err(|e| format!("connect: {e}"))?;
     let local = s.local_addr().map_err(|e| e.to_string())?.port();
     let timeouts = Some(Duration::from_secs(90));
@@ -219,7 +197,7 @@ fn thousand_clients(extra: &[&str], output: Output) -> LoadRun {
     raise_nofile();
     let mut flags = vec!["-k", "--max-conns", "2000"];
     flags.extend_from_slice(extra);
-    let (mut l, port) = listen("127.0.0.1", &flags, Input::Null, output);
+    let (mut l, port) = listen_on(LO, &flags, Input::Null, output);
     let pid = l.pid();
     let base_fds = fd_count(pid);
     let started = Instant::now();
@@ -471,7 +449,7 @@ fn udp_burst_loss_is_explained_by_the_kernel_drop_counter() {
     let out = dir.path().join("datagrams");
     let (mut r, port) = {
         let mut r = spawn(
-            &["-v", "udp-recv", "--timeout", "2s", "127.0.0.1", "0"],
+            &["-v", "udp-recv", "--timeout", "2s", LO.host(), "0"],
             Input::Null,
             Output::File(out.clone()),
         );
@@ -479,8 +457,8 @@ fn udp_burst_loss_is_explained_by_the_kernel_drop_counter() {
         (r, port)
     };
     let backlog_before = softnet_drops();
-    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind sender");
-    sock.connect(("127.0.0.1", port)).expect("connect sender");
+    let sock = UdpSocket::bind(LO.addr(0)).expect("bind sender");
+    sock.connect(LO.addr(port)).expect("connect sender");
     let started = Instant::now();
     let mut datagram = [0u8; 16];
     datagram[8..].copy_from_slice(UDP_TAG);
@@ -545,13 +523,9 @@ fn udp_burst_loss_is_explained_by_the_kernel_drop_counter() {
 
 #[test]
 fn peer_reset_while_sending_is_reported_with_exit_1() {
-    let (l, port) = loopback_listener();
+    let (l, port) = LO.std_listener();
     let data = random_bytes(64 * MIB, 41);
-    let c = spawn(
-        &["connect", "127.0.0.1", &port],
-        Input::Bytes(data.clone()),
-        Output::Capture,
-    );
+    let c = connect_to(LO, port, &[], Input::Bytes(data.clone()), Output::Capture);
     let mut s = accept_within(&l, LONG);
     let mut got = vec![0u8; 256 * 1024];
     s.read_exact(&mut got).expect("read the first bytes");
@@ -573,14 +547,10 @@ fn peer_reset_while_sending_is_reported_with_exit_1() {
 
 #[test]
 fn peer_reset_after_sending_keeps_everything_received() {
-    let (l, port) = loopback_listener();
+    let (l, port) = LO.std_listener();
     let data = random_bytes(MIB, 42);
     // stdin stays open: the reset, not stdin, ends the session.
-    let mut c = spawn(
-        &["connect", "127.0.0.1", &port],
-        Input::Pipe,
-        Output::Capture,
-    );
+    let mut c = connect_to(LO, port, &[], Input::Pipe, Output::Capture);
     let mut s = accept_within(&l, LONG);
     s.write_all(&data).expect("send 1 MiB");
     // Every byte is acknowledged by sonda's kernel before the reset, so
@@ -622,13 +592,9 @@ fn peer_reset_after_sending_keeps_everything_received() {
 /// `connect --idle-timeout 2s` sending 64 MiB from `input` to a peer that
 /// accepts and never reads: the send blocks, the idle timeout still fires.
 fn idle_timeout_fires_while_blocked(input: Input) {
-    let (l, port) = loopback_listener();
+    let (l, port) = LO.std_listener();
     let started = Instant::now();
-    let mut c = spawn(
-        &["connect", "--idle-timeout", "2s", "127.0.0.1", &port],
-        input,
-        Output::Capture,
-    );
+    let mut c = connect_to(LO, port, &["--idle-timeout", "2s"], input, Output::Capture);
     let s = accept_within(&l, LONG);
     let f = c.finish_within(Duration::from_secs(20));
     let took = started.elapsed();
@@ -707,18 +673,14 @@ fn signal_mid_transfer(sig: i32, code: i32, listen_side: bool) {
     let stream = Arc::new(random_bytes(64 * MIB, 45));
     let stop = Arc::new(AtomicBool::new(false));
     let (mut c, server) = if listen_side {
-        let (mut l, port) = listen("127.0.0.1", &["-k"], Input::Pipe, Output::File(out.clone()));
-        let s = client(port);
+        let (mut l, port) = listen_on(LO, &["-k"], Input::Pipe, Output::File(out.clone()));
+        let s = LO.std_connect(port);
         l.wait_for_stderr("connection from");
         let server = trickle(s, stream.clone(), stop.clone());
         (l, server)
     } else {
-        let (l, port) = loopback_listener();
-        let c = spawn(
-            &["connect", "127.0.0.1", &port],
-            Input::Pipe,
-            Output::File(out.clone()),
-        );
+        let (l, port) = LO.std_listener();
+        let c = connect_to(LO, port, &[], Input::Pipe, Output::File(out.clone()));
         let s = accept_within(&l, LONG);
         let server = trickle(s, stream.clone(), stop.clone());
         (c, server)
@@ -772,27 +734,9 @@ fn sigint_mid_transfer_of_a_keep_open_listener_exits_130() {
 
 // ----------------------------------------------------------------- limits
 
-/// A connection the listener must close at once, unread: `data` is sent
-/// (it may already be refused) and the read ends with EOF or a reset.
-fn expect_closed_unread(port: u16, data: &[u8]) {
-    let mut s = client(port);
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let _ = s.write_all(data);
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return,
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Ok(n) => panic!("a refused connection delivered {n} bytes"),
-            Err(e) => panic!("a refused connection was not closed: {e}"),
-        }
-    }
-}
-
 /// A byte-at-a-second client; returns its thread and the bytes it sent.
 fn slowloris(port: u16, stop: Arc<AtomicBool>) -> (u16, thread::JoinHandle<usize>) {
-    let mut s = client(port);
+    let mut s = LO.std_connect(port);
     let local = s.local_addr().unwrap().port();
     let t = thread::spawn(move || {
         let mut sent = 0;
@@ -822,8 +766,8 @@ fn slowloris_clients_hold_only_their_own_slots() {
     const SLOW: usize = 4;
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("stdout");
-    let (mut l, port) = listen(
-        "127.0.0.1",
+    let (mut l, port) = listen_on(
+        LO,
         &["-k", "--max-conns", "5"],
         Input::Null,
         Output::File(out.clone()),
@@ -839,12 +783,12 @@ fn slowloris_clients_hold_only_their_own_slots() {
     );
 
     // A fifth, normal client takes the last slot.
-    let mut fifth = client(port);
+    let mut fifth = LO.std_connect(port);
     let fifth_port = fifth.local_addr().unwrap().port();
     wait_lines(&mut l, "admitted", SLOW + 1, is_admitted_line);
 
     // A sixth while five are connected: closed unread, and logged.
-    expect_closed_unread(port, b"sixth client's bytes");
+    expect_closed_unread(LO.addr(port), b"sixth client's bytes");
     wait_lines(&mut l, "refused", 1, |line| {
         line.contains("refused") && line.contains("--max-conns")
     });
@@ -867,7 +811,7 @@ fn slowloris_clients_hold_only_their_own_slots() {
 
     // Its slot is free again at once; the slow ones still hold theirs.
     let seventh: Vec<u8> = random_bytes(4096, 47).into_iter().map(|b| b | 1).collect();
-    let mut s = client(port);
+    let mut s = LO.std_connect(port);
     let seventh_port = s.local_addr().unwrap().port();
     s.write_all(&seventh).unwrap();
     s.shutdown(Shutdown::Write).unwrap();
@@ -917,15 +861,15 @@ fn slowloris_clients_hold_only_their_own_slots() {
 
 #[test]
 fn denied_peer_is_closed_before_any_byte_is_read() {
-    let (l, port) = listen(
-        "127.0.0.1",
-        &["-k", "--deny", "127.0.0.1"],
+    let (l, port) = listen_on(
+        LO,
+        &["-k", "--deny", LO.host()],
         Input::Null,
         Output::Capture,
     );
     let base_fds = fd_count(l.pid());
     let secret = b"denied client's bytes".repeat(1000);
-    expect_closed_unread(port, &secret);
+    expect_closed_unread(LO.addr(port), &secret);
     poll_until(
         LONG,
         || fd_count(l.pid()) == base_fds,

@@ -45,12 +45,6 @@ fn send(host: &str, port: &str, extra: &[&str], input: Input) -> Finished {
     run(&args, input)
 }
 
-/// A UDP port on `host` that nothing holds (bound, then released).
-fn free_udp_port(host: &str) -> u16 {
-    let s = UdpSocket::bind((host, 0)).expect("bind udp");
-    s.local_addr().unwrap().port()
-}
-
 /// One `--json` line of udp-recv.
 #[derive(Debug)]
 struct Datagram {
@@ -191,12 +185,6 @@ fn recv_one(sock: &UdpSocket, what: &str) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("{what}: no datagram: {e}"));
     buf.truncate(n);
     buf
-}
-
-fn python(script: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new("python3");
-    cmd.arg("-c").arg(script).args(args);
-    cmd
 }
 
 // ---------------------------------------------------------------- sizes and growth
@@ -883,10 +871,7 @@ fn source_address_and_port_are_used() {
 
 #[test]
 fn ipv6_both_directions() {
-    if !have_ipv6() {
-        eprintln!("skipped: no IPv6 loopback");
-        return;
-    }
+    require_ipv6!();
     // 65527 bytes is the IPv6 limit and more than IPv4 carries.
     sizes_arrive_byte_exact(V6, &[1, 9000, 65527]);
     wait_reply_prints_echo(V6, "-6");
@@ -1293,15 +1278,11 @@ fn summary_when_signalled(sig: i32, code: i32) {
     let (r, port) = receiver(V4, &[], Output::File(out.clone()));
     send(V4, &port, &["--message", "hello"], Input::Null).expect_code(0);
     send(V4, &port, &["--message", "goodbye"], Input::Null).expect_code(0);
-    let deadline = Instant::now() + LONG;
-    while std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) < 12 {
-        assert!(
-            Instant::now() < deadline,
-            "the payloads never reached stdout\n{}",
-            r.stderr_now()
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
+    poll_until(
+        LONG,
+        || std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) >= 12,
+        || format!("the payloads never reached stdout\n{}", r.stderr_now()),
+    );
     r.signal(sig);
     let f = r.finish();
     f.expect_code(code);

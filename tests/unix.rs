@@ -73,11 +73,8 @@ fn wait_listening(path: &Path, who: &str) {
 }
 
 /// A python3 script run with `args`, stdout captured, stdin none.
-fn python(script: &str, args: &[&str]) -> std::process::Child {
-    Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
+fn python_child(script: &str, args: &[&str]) -> std::process::Child {
+    python(script, args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -142,7 +139,7 @@ fn byte_exact_both_ways_splice_and_plain_path_and_abstract() {
 fn half_close_then_reply_with_python() {
     require!("python3");
     let (_d, path) = sock_path("half.sock");
-    let mut py = python(
+    let mut py = python_child(
         "import socket,sys,hashlib,os\n\
          s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); print('ready',flush=True)\n\
          c,_=s.accept(); h=hashlib.sha256()\n\
@@ -238,7 +235,11 @@ fn interop_with_nc_socat_ncat_and_std() {
             assert!(Instant::now() < deadline, "{peer} did not end");
             thread::sleep(Duration::from_millis(10));
         }
-        assert_eq!(sha256_file(&out), sha256(&data), "to {peer}");
+        assert_eq!(
+            sha256(&std::fs::read(&out).unwrap()),
+            sha256(&data),
+            "to {peer}"
+        );
     }
 
     // std's UnixListener, both ways in one session.
@@ -354,7 +355,7 @@ fn verbose_listen_names_the_client_process() {
     require!("python3");
     let (_d, path) = sock_path("cred.sock");
     let mut l = listen_unix(s(&path), &[], Input::Null, Output::Capture);
-    let mut py = python(
+    let mut py = python_child(
         "import socket,sys\n\
          c=socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); c.sendall(b'hi'); print('sent',flush=True)\n\
          sys.stdin.read() if False else c.recv(1)\n",
@@ -384,7 +385,7 @@ fn seqpacket_keeps_record_boundaries() {
         Input::Null,
         Output::Null,
     );
-    let mut py = python(
+    let mut py = python_child(
         "import socket,sys\n\
          c=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); c.connect(sys.argv[1])\n\
          for n in (1000, 1, 300, 7):\n  c.send(b'x'*n); print(len(c.recv(65536)))\n\
@@ -409,7 +410,7 @@ fn lock_step_dialogue_through_connect() {
     let l = UnixListener::bind(&path).unwrap();
     let mut sonda = spawn(&["connect", "-U", s(&path)], Input::Pipe, Output::Pipe);
     let (mut peer, _) = l.accept().unwrap();
-    let lines = sonda.lines();
+    let mut lines = sonda.stdout_pipe();
     let mut stdin = sonda.stdin.take().unwrap();
     let mut buf = [0u8; 64];
     for i in 0..30 {
@@ -512,7 +513,7 @@ fn permission_denied_names_owner_and_mode() {
 fn timeout_bounds_a_connect_to_a_full_backlog() {
     require!("python3");
     let (_d, path) = sock_path("full.sock");
-    let mut py = python(
+    let mut py = python_child(
         "import socket,sys,time\n\
          s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(0)\n\
          held=[]\n\
@@ -548,7 +549,7 @@ fn bad_paths_are_usage_errors() {
 fn listen_names_the_pid_of_a_live_socket_and_never_replaces_it() {
     require!("python3");
     let (_d, path) = sock_path("live.sock");
-    let mut py = python(
+    let mut py = python_child(
         "import socket,sys,time\n\
          s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); print('up',flush=True); time.sleep(30)\n",
         &[s(&path)],

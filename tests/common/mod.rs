@@ -1,21 +1,31 @@
 #![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
 //! The test harness: runs the built `sonda` binary against real sockets.
 //!
-//! Every wait is bounded and polls for readiness (a line on stderr, a port
-//! that answers); nothing sleeps for a fixed time to "let things settle". A
-//! failure dumps the command, its status, stderr and the size of stdout.
+//! - [`spawn`] runs sonda with stdin from [`Input`] (bytes fed from a
+//!   thread, a pipe the test keeps, a file) and stdout to [`Output`]
+//!   (captured, a file, or a pipe the test reads itself through
+//!   [`StdoutPipe`], every read bounded); stderr is always collected.
+//! - [`loopbacks`] is the one table of transports a test runs over:
+//!   [`Loop::V4`] and [`Loop::V6`] (skipped, with a message, on a host
+//!   without `::1`). It gives sonda's operands and the std sockets of the
+//!   test's own end.
+//! - Every wait is bounded and polls for readiness (a line on stderr, a
+//!   port in the socket table, a readable pipe); nothing sleeps for a fixed
+//!   time to "let things settle". A failure dumps the command, its status,
+//!   stdout and stderr.
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 use sha2::{Digest, Sha256};
 
 /// The bound on any single wait in these tests.
@@ -30,6 +40,8 @@ pub fn bin() -> &'static str {
     })
 }
 
+// ---------------------------------------------------------------- running sonda
+
 /// What the child reads on stdin.
 pub enum Input {
     /// These bytes, written from a thread, then EOF.
@@ -39,16 +51,20 @@ pub enum Input {
     /// A pipe the test keeps (`Running::stdin`).
     Pipe,
     /// A file, opened as stdin (a regular file, not a pipe).
-    File(std::path::PathBuf),
+    File(PathBuf),
 }
 
 /// Where the child's stdout goes.
 pub enum Output {
+    /// A pipe read to EOF by a thread: `Finished::stdout`.
     Capture,
     Null,
-    File(std::path::PathBuf),
-    /// A pipe the test reads itself (`Running::stdout`, or `lines`).
+    File(PathBuf),
+    /// A pipe the test reads itself, at its own pace and each read bounded
+    /// ([`Running::stdout_pipe`]); not in `Finished::stdout`.
     Pipe,
+    /// A pipe whose read end is already closed: every write is EPIPE.
+    Closed,
 }
 
 #[derive(Default)]
@@ -57,12 +73,19 @@ struct Lines {
     grew: Condvar,
 }
 
+impl Lines {
+    fn now(&self) -> String {
+        self.text.lock().unwrap().clone()
+    }
+}
+
 pub struct Running {
     pub desc: String,
     pub child: Child,
     pub stdin: Option<ChildStdin>,
-    /// With `Output::Pipe`: the child's stdout, for the test to read.
+    /// With `Output::Pipe`, until [`Running::stdout_pipe`] takes it.
     pub stdout: Option<ChildStdout>,
+    stdout_mode: &'static str,
     stderr: Arc<Lines>,
     stderr_reader: Option<JoinHandle<()>>,
     stdout_reader: Option<JoinHandle<Vec<u8>>>,
@@ -74,6 +97,8 @@ pub struct Finished {
     pub status: ExitStatus,
     pub stdout: Vec<u8>,
     pub stderr: String,
+    /// How stdout was taken, for the dump ("captured", "read by the test", ...).
+    stdout_mode: &'static str,
 }
 
 impl Finished {
@@ -92,15 +117,32 @@ impl Finished {
         self
     }
 
+    /// Command, status, stdout (its size and first bytes) and stderr.
     pub fn dump(&self) -> String {
         format!(
-            "command: {}\nstatus: {:?}\nstdout: {} bytes\nstderr:\n{}",
+            "command: {}\nstatus: {:?}\n{}stderr:\n{}",
             self.desc,
             self.status,
-            self.stdout.len(),
+            stdout_summary(self.stdout_mode, &self.stdout),
             self.stderr
         )
     }
+}
+
+/// `stdout: N bytes (captured)` and, when there are any, the first of them
+/// escaped.
+fn stdout_summary(mode: &str, stdout: &[u8]) -> String {
+    const SHOWN: usize = 512;
+    let mut s = format!("stdout: {} bytes ({mode})\n", stdout.len());
+    if !stdout.is_empty() {
+        let head = &stdout[..stdout.len().min(SHOWN)];
+        let more = if stdout.len() > SHOWN { "..." } else { "" };
+        s.push_str(&format!(
+            "stdout starts: \"{}\"{more}\n",
+            head.escape_ascii()
+        ));
+    }
+    s
 }
 
 pub fn spawn(args: &[&str], input: Input, output: Output) -> Running {
@@ -127,11 +169,26 @@ pub fn spawn_cmd(mut cmd: Command, input: Input, output: Output) -> Running {
             cmd.stdin(std::fs::File::open(&p).expect("open stdin file"));
         }
     }
+    let stdout_mode = match output {
+        Output::Capture => "captured",
+        Output::Pipe => "a pipe read by the test",
+        Output::Null => "to /dev/null",
+        Output::File(_) => "to a file",
+        Output::Closed => "a closed pipe",
+    };
     let capture = matches!(output, Output::Capture);
     match output {
         Output::Capture | Output::Pipe => cmd.stdout(Stdio::piped()),
         Output::Null => cmd.stdout(Stdio::null()),
         Output::File(p) => cmd.stdout(std::fs::File::create(p).expect("create stdout file")),
+        Output::Closed => {
+            // O_CLOEXEC: a child spawned meanwhile by another test thread
+            // must not inherit the read end (and keep the pipe open).
+            let (read_end, write_end) =
+                nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2");
+            drop(read_end);
+            cmd.stdout(Stdio::from(write_end))
+        }
     };
     cmd.stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {desc}: {e}"));
@@ -175,6 +232,7 @@ pub fn spawn_cmd(mut cmd: Command, input: Input, output: Output) -> Running {
         child,
         stdin,
         stdout,
+        stdout_mode,
         stderr: lines,
         stderr_reader: Some(stderr_reader),
         stdout_reader,
@@ -188,7 +246,26 @@ impl Running {
     }
 
     pub fn stderr_now(&self) -> String {
-        self.stderr.text.lock().unwrap().clone()
+        self.stderr.now()
+    }
+
+    /// True while the child has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The command, whether it still runs, and its stderr so far.
+    pub fn dump(&mut self) -> String {
+        let status = match self.child.try_wait() {
+            Ok(Some(s)) => format!("{s:?}"),
+            _ => "still running".to_string(),
+        };
+        format!(
+            "command: {}\nstatus: {status}\nstdout: {}\nstderr:\n{}",
+            self.desc,
+            self.stdout_mode,
+            self.stderr_now()
+        )
     }
 
     /// Waits (bounded) for a stderr line containing `needle`; returns it.
@@ -201,10 +278,10 @@ impl Running {
             }
             let now = Instant::now();
             if now >= deadline {
-                let dump = text.clone();
                 drop(text);
+                let dump = self.dump();
                 let _ = self.child.kill();
-                panic!("no '{needle}' on stderr of {}\nstderr:\n{dump}", self.desc);
+                panic!("no '{needle}' on stderr within {LONG:?}\n{dump}");
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 // Let the reader collect what is left, then look once more.
@@ -217,8 +294,8 @@ impl Running {
                     return line.to_string();
                 }
                 panic!(
-                    "{} exited ({status:?}) before printing '{needle}'\nstderr:\n{}",
-                    self.desc, *text
+                    "exited ({status:?}) before printing '{needle}'\ncommand: {}\nstdout: {}\nstderr:\n{}",
+                    self.desc, self.stdout_mode, *text
                 );
             }
             text = self
@@ -254,13 +331,10 @@ impl Running {
             match self.child.try_wait().expect("try_wait") {
                 Some(s) => break s,
                 None if Instant::now() >= deadline => {
+                    let dump = self.dump();
                     let _ = self.child.kill();
                     let _ = self.child.wait();
-                    panic!(
-                        "{} did not exit within {limit:?}\nstderr:\n{}",
-                        self.desc,
-                        self.stderr_now()
-                    );
+                    panic!("did not exit within {limit:?}\n{dump}");
                 }
                 None => thread::sleep(Duration::from_millis(5)),
             }
@@ -282,13 +356,23 @@ impl Running {
             status,
             stdout,
             stderr: self.stderr_now(),
+            stdout_mode: self.stdout_mode,
         }
     }
 
-    /// With `Output::Pipe`: the child's stdout as lines (newline kept),
-    /// read by a thread as they come, for `next_line` to wait on.
-    pub fn lines(&mut self) -> LineReader {
-        LineReader::new(self.stdout.take().expect("Output::Pipe"))
+    /// With `Output::Pipe`: the read end of the child's stdout, for the test
+    /// to read at its own pace (what it does not read stays in the pipe and
+    /// holds the child back, as a slow reader would). Dropping it closes the
+    /// pipe, as `| head -c N` does.
+    pub fn stdout_pipe(&mut self) -> StdoutPipe {
+        StdoutPipe {
+            out: self.stdout.take().expect("Output::Pipe"),
+            pending: Vec::new(),
+            buf: vec![0; 256 * 1024],
+            read: 0,
+            desc: self.desc.clone(),
+            stderr: self.stderr.clone(),
+        }
     }
 
     /// Sends a signal to the child.
@@ -306,6 +390,121 @@ impl Drop for Running {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// The read end of a child's stdout pipe (`Output::Pipe`), read by the test
+/// itself: nothing is read ahead, so the child sees exactly the reader the
+/// test is (lock-step, slow, or gone). Every read waits at most the limit
+/// it is given (poll(2) before read(2)) and panics with the command and its
+/// stderr when nothing comes.
+pub struct StdoutPipe {
+    out: ChildStdout,
+    /// Read from the pipe, not yet handed out (a line's tail).
+    pending: Vec<u8>,
+    /// What one read(2) reads into (allocated once: reads are many).
+    buf: Vec<u8>,
+    /// Bytes read from the pipe so far.
+    read: u64,
+    desc: String,
+    stderr: Arc<Lines>,
+}
+
+impl StdoutPipe {
+    fn fail(&self, what: String) -> ! {
+        panic!(
+            "{what}\ncommand: {}\nstdout: {} bytes read by the test, {} pending: \"{}\"\nstderr:\n{}",
+            self.desc,
+            self.read,
+            self.pending.len(),
+            self.pending[..self.pending.len().min(512)].escape_ascii(),
+            self.stderr.now()
+        )
+    }
+
+    /// One read(2) of at most `max` bytes into `pending`, once the pipe is
+    /// readable (data, or EOF: 0) before `deadline`; `what` names the wait.
+    fn fill(&mut self, max: usize, deadline: Instant, what: &str) -> usize {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.fail(format!("no {what} on stdout"));
+            }
+            // Slices of at most a second, so a deadline is never overslept.
+            let slice = PollTimeout::from(left.as_millis().clamp(1, 1000) as u16);
+            let mut fds = [PollFd::new(self.out.as_fd(), PollFlags::POLLIN)];
+            match nix::poll::poll(&mut fds, slice) {
+                Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+                Ok(_) => break,
+                Err(e) => self.fail(format!("poll stdout: {e}")),
+            }
+        }
+        let want = max.clamp(1, self.buf.len());
+        let n = loop {
+            match self.out.read(&mut self.buf[..want]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => self.fail(format!("read stdout: {e}")),
+            }
+        };
+        self.pending.extend_from_slice(&self.buf[..n]);
+        self.read += n as u64;
+        n
+    }
+
+    /// What one read gives within `limit` (at most `max` bytes); empty at
+    /// EOF.
+    pub fn read_within(&mut self, max: usize, limit: Duration) -> Vec<u8> {
+        if self.pending.is_empty() {
+            self.fill(
+                max,
+                Instant::now() + limit,
+                &format!("bytes within {limit:?}"),
+            );
+        }
+        self.take(max)
+    }
+
+    /// The first `n` (at most) pending bytes.
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        if n >= self.pending.len() {
+            std::mem::take(&mut self.pending)
+        } else {
+            self.pending.drain(..n).collect()
+        }
+    }
+
+    /// Exactly `n` bytes within `limit`; panics at an earlier EOF.
+    pub fn read_exact_within(&mut self, n: usize, limit: Duration) -> Vec<u8> {
+        let deadline = Instant::now() + limit;
+        while self.pending.len() < n {
+            let want = n - self.pending.len();
+            if self.fill(want, deadline, &format!("{n} bytes within {limit:?}")) == 0 {
+                self.fail(format!("stdout ended before {n} bytes"));
+            }
+        }
+        self.take(n)
+    }
+
+    /// The next line (newline kept) within `limit`; `None` at EOF (a last
+    /// line without a newline is returned first).
+    pub fn next_line(&mut self, limit: Duration) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(i) = self.pending.iter().position(|&b| b == b'\n') {
+                return Some(self.take(i + 1));
+            }
+            if self.fill(4096, deadline, &format!("line within {limit:?}")) == 0 {
+                return (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending));
+            }
+        }
+    }
+
+    /// Everything up to EOF, which must come within `limit`.
+    pub fn read_to_end_within(&mut self, limit: Duration) -> Vec<u8> {
+        let deadline = Instant::now() + limit;
+        while self.fill(64 * 1024, deadline, &format!("EOF within {limit:?}")) > 0 {}
+        std::mem::take(&mut self.pending)
     }
 }
 
@@ -376,6 +575,8 @@ fn complete_lines(text: &str) -> impl Iterator<Item = &str> {
     text[..end].lines()
 }
 
+// ---------------------------------------------------------------- data
+
 /// Deterministic pseudo-random bytes (xorshift64*), distinct per seed.
 pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -391,19 +592,23 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
 }
 
 pub fn sha256(data: &[u8]) -> String {
-    let digest = Sha256::digest(data);
+    hex(&Sha256::digest(data))
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn sha256_file(path: &Path) -> String {
-    sha256(&std::fs::read(path).expect("read file"))
+/// A named pipe at `dir/name`.
+pub fn fifo(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .unwrap_or_else(|e| panic!("mkfifo {}: {e}", p.display()));
+    p
 }
 
-/// A loopback port with nothing listening (bound, then released).
-pub fn closed_port(host: &str) -> u16 {
-    let l = TcpListener::bind((host, 0)).expect("bind");
-    l.local_addr().unwrap().port()
-}
+// ---------------------------------------------------------------- tools
 
 /// True when `program` is on PATH.
 pub fn have(program: &str) -> bool {
@@ -425,30 +630,268 @@ macro_rules! require {
     };
 }
 
+/// Skips the calling test (with a message) on a host without `::1`.
+#[macro_export]
+macro_rules! require_ipv6 {
+    () => {
+        if !$crate::common::have_ipv6() {
+            eprintln!("skipped: no IPv6 loopback");
+            return;
+        }
+    };
+}
+
+/// `python3 -c SCRIPT ARGS...`.
+pub fn python(script: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c").arg(script).args(args);
+    cmd
+}
+
+/// Starts a helper that holds sockets for the test (a python3 script, a
+/// netcat): it prints its port as the first line of stdout once its sockets
+/// are in place and holds them until its stdin (a pipe kept here) closes or
+/// it is killed (when the returned `Running` drops). Reading that line,
+/// bounded, is the readiness wait.
+pub fn port_holder(cmd: Command) -> (Running, u16) {
+    let mut h = spawn_cmd(cmd, Input::Pipe, Output::Pipe);
+    let line = h.stdout_pipe().next_line(LONG).unwrap_or_default();
+    let Ok(port) = String::from_utf8_lossy(&line).trim().parse::<u16>() else {
+        let _ = h.stdin.take();
+        let f = h.finish_within(LONG);
+        panic!(
+            "the holder did not print its port (got {:?})\n{}",
+            line.escape_ascii().to_string(),
+            f.dump()
+        );
+    };
+    (h, port)
+}
+
+// ---------------------------------------------------------------- loopbacks
+
+/// A loopback transport a test runs over; [`loopbacks`] is the table.
+///
+/// Each entry says what sonda is given (`listen_args`, `connect_args`) and
+/// how the test's own end reaches it (`std_listener`, `std_connect`), so a
+/// test written against the table does not name an address. A Unix-socket
+/// entry slots in here as `Unix(&'static Path)` (a leaked temp path keeps
+/// the enum `Copy`): its operands are the path (the port then unused), and
+/// `std_listener`/`std_connect` return a small listener/stream enum over
+/// the TCP and Unix types instead of the TCP ones, with the same methods
+/// the tests call (read, write, shutdown, set_read_timeout, try_clone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loop {
+    /// 127.0.0.1
+    V4,
+    /// ::1
+    V6,
+}
+
+/// The loopbacks to run a test over: 127.0.0.1, and ::1 where the machine
+/// has it (said on stderr when it has not).
+pub fn loopbacks() -> Vec<Loop> {
+    let mut v = vec![Loop::V4];
+    if have_ipv6() {
+        v.push(Loop::V6);
+    } else {
+        eprintln!("skipped: no IPv6 loopback");
+    }
+    v
+}
+
 /// True when `::1` can be bound (IPv6 loopback exists).
 pub fn have_ipv6() -> bool {
     TcpListener::bind("[::1]:0").is_ok()
 }
 
-/// The loopback hosts to run a test over: 127.0.0.1, and ::1 where the
-/// machine has it (said once per call when it has not).
-pub fn loopbacks() -> Vec<&'static str> {
-    let mut v = vec!["127.0.0.1"];
-    if have_ipv6() {
-        v.push("::1");
-    } else {
-        eprintln!("note: no IPv6 loopback, ::1 cases skipped");
+impl Loop {
+    /// The address as sonda takes it for HOST: `127.0.0.1`, `::1`.
+    pub fn host(self) -> &'static str {
+        match self {
+            Loop::V4 => "127.0.0.1",
+            Loop::V6 => "::1",
+        }
     }
-    v
+
+    /// The address as sonda prints it before `:PORT` (brackets around
+    /// IPv6): `127.0.0.1`, `[::1]`.
+    pub fn shown(self) -> &'static str {
+        match self {
+            Loop::V4 => "127.0.0.1",
+            Loop::V6 => "[::1]",
+        }
+    }
+
+    /// `HOST:PORT` as sonda takes and prints it: `127.0.0.1:80`, `[::1]:80`.
+    pub fn host_port(self, port: u16) -> String {
+        format!("{}:{port}", self.shown())
+    }
+
+    pub fn addr(self, port: u16) -> SocketAddr {
+        match self {
+            Loop::V4 => (Ipv4Addr::LOCALHOST, port).into(),
+            Loop::V6 => (Ipv6Addr::LOCALHOST, port).into(),
+        }
+    }
+
+    /// sonda's operands to listen here on `port`; 0 lets the kernel pick
+    /// one (printed with `-v`; see [`Running::listening_port`]).
+    pub fn listen_args(self, port: u16) -> Vec<String> {
+        vec![self.host().to_string(), port.to_string()]
+    }
+
+    /// sonda's operands to connect to `port` here.
+    pub fn connect_args(self, port: u16) -> Vec<String> {
+        vec![self.host().to_string(), port.to_string()]
+    }
+
+    /// A std listener of the test's own, on a port the kernel picks.
+    pub fn std_listener(self) -> (TcpListener, u16) {
+        let l = TcpListener::bind(self.addr(0)).unwrap_or_else(|e| panic!("bind {self:?}: {e}"));
+        let port = l.local_addr().unwrap().port();
+        (l, port)
+    }
+
+    /// A std client to `port` here, with read and write timeouts of [`LONG`].
+    pub fn std_connect(self, port: u16) -> TcpStream {
+        tcp_client(self.addr(port))
+    }
+
+    /// A port here with nothing listening (bound, then released).
+    pub fn closed_port(self) -> u16 {
+        self.std_listener().1
+    }
 }
 
-/// Polls (bounded) until something accepts TCP connections on `addr`.
-pub fn wait_port(addr: SocketAddr) {
-    let deadline = Instant::now() + LONG;
-    while std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+/// `sonda -v listen EXTRA... <lo's operands>`, running, with its port.
+pub fn listen_on(lo: Loop, extra: &[&str], input: Input, output: Output) -> (Running, u16) {
+    let ops = lo.listen_args(0);
+    let mut args = vec!["-v", "listen"];
+    args.extend_from_slice(extra);
+    args.extend(ops.iter().map(String::as_str));
+    let mut l = spawn(&args, input, output);
+    let port = l.listening_port();
+    (l, port)
+}
+
+/// `sonda connect EXTRA... <lo's operands for port>`, running.
+pub fn connect_to(lo: Loop, port: u16, extra: &[&str], input: Input, output: Output) -> Running {
+    let ops = lo.connect_args(port);
+    let mut args = vec!["connect"];
+    args.extend_from_slice(extra);
+    args.extend(ops.iter().map(String::as_str));
+    spawn(&args, input, output)
+}
+
+// ---------------------------------------------------------------- sockets
+
+/// A loopback port with nothing listening (bound, then released).
+pub fn closed_port(host: &str) -> u16 {
+    let l = TcpListener::bind((host, 0)).expect("bind");
+    l.local_addr().unwrap().port()
+}
+
+/// A UDP port on `host` that nothing holds (bound, then released).
+pub fn free_udp_port(host: &str) -> u16 {
+    let s = std::net::UdpSocket::bind((host, 0)).expect("bind udp");
+    s.local_addr().unwrap().port()
+}
+
+/// A TCP client to `addr` (connect bounded), with read and write timeouts
+/// of [`LONG`].
+pub fn tcp_client(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(LONG)).unwrap();
+    s.set_write_timeout(Some(LONG)).unwrap();
+    s
+}
+
+/// Accepts one connection on `l` within `limit` (polling a non-blocking
+/// accept); the stream gets read and write timeouts of [`LONG`].
+pub fn accept_within(l: &TcpListener, limit: Duration) -> TcpStream {
+    l.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + limit;
+    loop {
+        match l.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(LONG)).unwrap();
+                s.set_write_timeout(Some(LONG)).unwrap();
+                return s;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                assert!(
+                    Instant::now() < deadline,
+                    "nothing connected to {:?} within {limit:?}",
+                    l.local_addr()
+                );
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
+/// A connection to `addr` that the listener must close at once, unread:
+/// `data` is sent (it may already be refused) and the read ends with EOF or
+/// a reset within 10 s.
+pub fn expect_closed_unread(addr: SocketAddr, data: &[u8]) {
+    let mut s = tcp_client(addr);
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(data);
+    let mut buf = [0u8; 4096];
+    let started = Instant::now();
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Ok(n) => panic!("{addr}: a closed connection delivered {n} bytes"),
+            Err(e) => panic!("{addr}: not closed after {:?}: {e}", started.elapsed()),
+        }
+    }
+}
+
+/// Polls (bounded by `limit`) until `done` holds; panics with `what()`.
+pub fn poll_until(limit: Duration, mut done: impl FnMut() -> bool, what: impl Fn() -> String) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?}: {}",
+            what()
+        );
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Polls (bounded) the kernel's socket table until a TCP socket listens on
+/// `port` of `lo`. Connecting to find out would use up the one connection
+/// a `nc -l` accepts.
+pub fn wait_tcp_listen(lo: Loop, port: u16) {
+    let (table, local) = match lo {
+        Loop::V4 => ("/proc/net/tcp", format!("0100007F:{port:04X}")),
+        Loop::V6 => (
+            "/proc/net/tcp6",
+            format!("00000000000000000000000001000000:{port:04X}"),
+        ),
+    };
+    poll_until(
+        LONG,
+        || {
+            std::fs::read_to_string(table)
+                .unwrap()
+                .lines()
+                .skip(1)
+                .any(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    f.len() > 3 && f[1] == local && f[3] == "0A"
+                })
+        },
+        || format!("nothing listens on {}", lo.host_port(port)),
+    );
 }
 
 /// VmHWM (peak resident set) of a process, in KiB.
@@ -463,79 +906,22 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
-/// Lines of a stream, each delivered as soon as its newline arrives.
-pub struct LineReader {
-    rx: mpsc::Receiver<Vec<u8>>,
-}
-
-impl LineReader {
-    pub fn new(mut r: impl Read + Send + 'static) -> LineReader {
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut pending = Vec::new();
-            let mut buf = [0u8; 4096];
-            loop {
-                match r.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => pending.extend_from_slice(&buf[..n]),
-                }
-                while let Some(i) = pending.iter().position(|&b| b == b'\n') {
-                    let line: Vec<u8> = pending.drain(..=i).collect();
-                    if tx.send(line).is_err() {
-                        return;
-                    }
-                }
-            }
-            if !pending.is_empty() {
-                let _ = tx.send(pending);
-            }
-        });
-        LineReader { rx }
-    }
-
-    /// The next line within `limit`; `None` at EOF. Panics when none comes.
-    pub fn next_line(&self, limit: Duration) -> Option<Vec<u8>> {
-        match self.rx.recv_timeout(limit) {
-            Ok(line) => Some(line),
-            Err(mpsc::RecvTimeoutError::Disconnected) => None,
-            Err(mpsc::RecvTimeoutError::Timeout) => panic!("no line within {limit:?}"),
-        }
-    }
-}
-
-/// Accepts one connection on `l` within `limit` (polling a non-blocking
-/// accept); the stream gets read and write timeouts of [`LONG`].
-pub fn accept_within(l: &TcpListener, limit: Duration) -> std::net::TcpStream {
-    l.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + limit;
-    loop {
-        match l.accept() {
-            Ok((s, _)) => {
-                s.set_nonblocking(false).unwrap();
-                s.set_read_timeout(Some(LONG)).unwrap();
-                s.set_write_timeout(Some(LONG)).unwrap();
-                return s;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(
-                    Instant::now() < deadline,
-                    "nothing connected within {limit:?}"
-                );
-                thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    }
-}
+// ---------------------------------------------------------------- servers and their logs
 
 /// Starts `sonda -v bench --server HOST 0 [extra]` and returns it with its port.
 pub fn bench_server(host: &str, extra: &[&str]) -> (Running, u16) {
-    let mut args = vec!["-v", "bench", "--server", host, "0"];
-    args.extend_from_slice(extra);
-    let mut s = spawn(&args, Input::Null, Output::Null);
+    let mut cmd = Command::new(bin());
+    cmd.args(["-v", "bench", "--server", host, "0"]).args(extra);
+    bench_server_cmd(cmd)
+}
+
+/// Starts `cmd`, a `sonda -v bench --server ...` however it is wrapped
+/// (`ip netns exec NS sonda ...`), and returns it with the port it printed.
+pub fn bench_server_cmd(cmd: Command) -> (Running, u16) {
+    let mut s = spawn_cmd(cmd, Input::Null, Output::Null);
     s.wait_for_stderr("bench server listening on ");
     let port = s.listening_port();
-    assert_ne!(port, 0, "the server printed port 0\n{}", s.stderr_now());
+    assert_ne!(port, 0, "the server printed port 0\n{}", s.dump());
     (s, port)
 }
 
