@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cli::ConnectArgs;
 use crate::config::connect::{Connect, Plan};
 use crate::config::Target;
 use crate::engine::addr::resolve;
@@ -15,10 +14,9 @@ use crate::error::{Error, Exit};
 use crate::report;
 
 use super::progress::Progress;
-use super::Global;
 
-pub fn run(global: &Global, args: ConnectArgs) -> anyhow::Result<Exit> {
-    let cfg = match Plan::try_from((&args, global.family))? {
+pub fn run(plan: Plan) -> anyhow::Result<Exit> {
+    let cfg = match plan {
         Plan::Scan(scan) => return super::scan::run(&scan),
         Plan::Relay(cfg) => cfg,
     };

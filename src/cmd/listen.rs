@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use crate::cli::ListenArgs;
 use crate::config::listen::{Listen, Service};
 use crate::config::Target;
 use crate::engine::addr::{resolve, Acl, Family};
@@ -22,10 +21,8 @@ use crate::error::{Error, Exit};
 use crate::{report, signals};
 
 use super::progress::Progress;
-use super::Global;
 
-pub fn run(global: &Global, args: ListenArgs) -> anyhow::Result<Exit> {
-    let cfg = Listen::try_from((&args, global.family))?;
+pub fn run(cfg: Listen) -> anyhow::Result<Exit> {
     let listener = open(&cfg)?;
     report::info(format!("listening on {}", listener.local()));
     if cfg.keep_open {

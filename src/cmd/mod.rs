@@ -15,6 +15,10 @@ mod udp_send;
 use clap::error::ErrorKind;
 
 use crate::cli::{Cli, Command};
+use crate::config::connect::Plan;
+use crate::config::listen::Listen;
+use crate::config::probe::Probe;
+use crate::config::udp::{UdpRecv, UdpSend};
 pub use crate::config::{host_and_port, split_addr};
 use crate::engine::addr::Family;
 use crate::engine::stdio;
@@ -35,13 +39,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         },
     };
     match cli.command {
-        Command::Listen(args) => listen::run(&global, args),
-        Command::Connect(args) => connect::run(&global, args),
-        Command::UdpSend(args) => udp_send::run(&global, args),
-        Command::UdpRecv(args) => udp_recv::run(&global, args),
+        Command::Listen(args) => listen::run(Listen::try_from((&args, global.family))?),
+        Command::Connect(args) => connect::run(Plan::try_from((&args, global.family))?),
+        Command::UdpSend(args) => udp_send::run(&UdpSend::try_from((&args, global.family))?),
+        Command::UdpRecv(args) => udp_recv::run(&UdpRecv::try_from((&args, global.family))?),
         Command::Bench(args) => bench::run(&global, args),
-        Command::Probe(args) if args.reproduce => reproduce::run(&global, args),
-        Command::Probe(args) => probe::run(&global, args),
+        Command::Probe(args) => probe::run(&Probe::try_from((&args, global.family))?),
         Command::Generate(args) => generate::run(args),
     }
 }

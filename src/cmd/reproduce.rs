@@ -6,22 +6,16 @@ use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
-use crate::cli::ProbeArgs;
-use crate::engine::addr::parse_port;
 use crate::engine::diag::trial::{trial, BindOpts, BindTarget, Target};
 use crate::engine::diag::State;
 use crate::engine::socket::{listen_on, tcp_connect, Proto, SocketOpts};
 use crate::error::{Error, Exit};
 
+use super::print_stdout;
 use super::probe::{gather, render_table};
-use super::{print_stdout, Global};
 
-pub fn run(_global: &Global, args: ProbeArgs) -> anyhow::Result<Exit> {
-    let port = match args.addr.as_slice() {
-        [] => 0,
-        [p] => parse_port(p).map_err(|why| Error::usage(format!("invalid port '{p}'"), why))?,
-        _ => return Err(Error::usage("probe --reproduce", "takes at most one PORT").into()),
-    };
+/// The demonstration on `port` (0: a free one).
+pub fn run(port: u16) -> anyhow::Result<Exit> {
     let listener = listen_reuseaddr(port)?;
     let addr = listener
         .local_addr()

@@ -7,7 +7,6 @@ use base64::Engine as _;
 use serde::Serialize;
 use socket2::Type;
 
-use crate::cli::UdpRecvArgs;
 use crate::config::udp::{Format, UdpRecv};
 use crate::config::Target;
 use crate::engine::addr::{resolve, Family};
@@ -18,8 +17,6 @@ use crate::engine::transport::unix::{self, BindOpts};
 use crate::engine::udp::{kernel_drops, Datagram, Receiver};
 use crate::error::{Error, Exit};
 use crate::{report, signals};
-
-use super::Global;
 
 /// What `-v` reports at exit.
 #[derive(Clone, Copy, Debug, Default)]
@@ -64,8 +61,7 @@ struct JsonDatagram<'a> {
     payload_base64: &'a str,
 }
 
-pub fn run(global: &Global, args: UdpRecvArgs) -> anyhow::Result<Exit> {
-    let cfg = UdpRecv::try_from((&args, global.family))?;
+pub fn run(cfg: &UdpRecv) -> anyhow::Result<Exit> {
     // SO_REUSEADDR only when asked: on UDP it lets a second receiver bind
     // a held port and silently take its datagrams.
     let opts = SocketOpts {

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use socket2::Socket;
 
-use crate::cli::UdpSendArgs;
 use crate::config::udp::{Payload, UdpSend};
 use crate::config::Target;
 use crate::engine::addr::resolve;
@@ -16,15 +15,12 @@ use crate::engine::{splice, stdio};
 use crate::error::{Error, Exit};
 use crate::report;
 
-use super::Global;
-
 /// How long to listen for an ICMP port unreachable after the last datagram
 /// when no reply is awaited: it comes back within a round trip, at once on
 /// loopback.
 const UNREACHABLE_WAIT: Duration = Duration::from_millis(100);
 
-pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
-    let cfg = UdpSend::try_from((&args, global.family))?;
+pub fn run(cfg: &UdpSend) -> anyhow::Result<Exit> {
     let (sock, peer, host) = match &cfg.target {
         Target::Inet { host, port } => {
             let host = host.clone().unwrap_or_default();
@@ -50,7 +46,7 @@ pub fn run(global: &Global, args: UdpSendArgs) -> anyhow::Result<Exit> {
     if cfg.size > 64 * 1024 && splice::kind(libc::STDIN_FILENO) == splice::Kind::Pipe {
         splice::grow_pipe(libc::STDIN_FILENO);
     }
-    let mut source = Source::new(&cfg);
+    let mut source = Source::new(cfg);
     let (mut sent, mut bytes) = (0u64, 0u64);
     let mut buf = Vec::with_capacity(cfg.size);
     while sent < cfg.count && source.next(&mut buf)? {

@@ -5,6 +5,7 @@
 
 pub mod connect;
 pub mod listen;
+pub mod probe;
 pub mod udp;
 
 use std::time::Duration;

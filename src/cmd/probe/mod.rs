@@ -13,7 +13,7 @@ mod unix;
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::cli::ProbeArgs;
+use crate::config::probe::Probe;
 use crate::engine::addr::{resolve, Family};
 use crate::engine::diag::trial::{trial, BindOpts, BindTarget, Target};
 use crate::engine::diag::{self, find_owners, Owner, SockEntry, State};
@@ -25,21 +25,19 @@ use self::model::{proto_name, BindJson, Report, Row, Table};
 
 pub use self::render::render_table;
 
-use super::Global;
-
-pub fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<Exit> {
-    if let Some(name) = &args.unix {
-        return unix::run(name, args.json);
-    }
-    if args.addr.is_empty() {
-        return Err(Error::usage("probe", "missing PORT (sonda probe [HOST] PORT)").into());
-    }
-    let (host, port) = super::split_addr(&args.addr)?;
-    if port == 0 {
-        return Err(Error::usage("invalid port '0'", "probe a real port (1-65535)").into());
-    }
-    let proto = if args.udp { Proto::Udp } else { Proto::Tcp };
-    let targets = targets(host.as_deref(), port, global.family)?;
+pub fn run(cfg: &Probe) -> anyhow::Result<Exit> {
+    let (host, port, family, proto, json) = match cfg {
+        Probe::Unix { addr, json } => return unix::run(addr, *json),
+        Probe::Reproduce { port } => return super::reproduce::run(*port),
+        Probe::Port {
+            host,
+            port,
+            family,
+            proto,
+            json,
+        } => (host, *port, *family, *proto, *json),
+    };
+    let targets = targets(host.as_deref(), port, family)?;
     let mut binds = Vec::new();
     for t in &targets {
         for opts in [BindOpts::Plain, BindOpts::ReuseAddr, BindOpts::ReusePort] {
@@ -54,7 +52,7 @@ pub fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<Exit> {
     let findings = analysis::findings(&table, port, proto, &binds, &sysctls);
     let verdict = analysis::verdict(&table, port, proto, &binds);
 
-    if args.json {
+    if json {
         let report = Report {
             proto: proto_name(proto),
             port,
