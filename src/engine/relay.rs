@@ -9,7 +9,7 @@
 
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -482,12 +482,12 @@ fn splice_to_stdout(
     let Some(raw) = sock.raw_fd() else {
         return socket_to_output(sock, counters, Output::StdoutThenClose, buf_size, None);
     };
-    let (fd, stdout) = (raw.as_raw_fd(), libc::STDOUT_FILENO);
+    let stdout = io::stdout();
     let mut moved_any = false;
     loop {
         wait_ready(|t| sock.ready(Events::POLLIN, t), counters, None, peer)
             .map_err(RecvError::Socket)?;
-        match splice::splice_nonblock(fd, stdout, splice::CHUNK) {
+        match splice::splice_nonblock(raw, stdout.as_fd(), splice::CHUNK) {
             Ok(0) => break,
             Ok(n) => {
                 moved_any = true;

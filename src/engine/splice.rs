@@ -12,8 +12,6 @@ use std::os::fd::{BorrowedFd, RawFd};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, SpliceFFlags};
 
-use super::sys;
-
 /// Bytes asked of each splice, sendfile or read call.
 pub const CHUNK: usize = 1 << 20;
 /// What stdin and stdout pipes are grown to.
@@ -52,11 +50,7 @@ pub fn grow_pipe(fd: RawFd) {
 /// makes the pipe side non-blocking (EAGAIN when it is full); a blocking
 /// socket still waits for data, so call this only once poll(2) says the
 /// socket is readable.
-pub fn splice_nonblock_fd(
-    from: BorrowedFd<'_>,
-    to: BorrowedFd<'_>,
-    len: usize,
-) -> io::Result<usize> {
+pub fn splice_nonblock(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
     // SPLICE_F_MOVE: a hint to move pages rather than copy them.
     let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
     loop {
@@ -67,12 +61,4 @@ pub fn splice_nonblock_fd(
             other => return other.map_err(io::Error::from),
         }
     }
-}
-
-/// [`splice_nonblock_fd`] for callers that hold raw descriptors (open for
-/// the call).
-pub fn splice_nonblock(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
-    sys::with_borrowed(from, |from| {
-        sys::with_borrowed(to, |to| splice_nonblock_fd(from, to, len))
-    })
 }

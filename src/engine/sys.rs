@@ -183,23 +183,6 @@ impl Drop for SigalrmCatch {
     }
 }
 
-/// Runs `f` with `fd` borrowed, for the functions whose callers still hand
-/// over a raw descriptor (the relay's splice path) while the safe wrapper
-/// they call wants a `BorrowedFd`. The borrow cannot outlive `f`. -1 is
-/// EBADF, as the syscall would say.
-pub fn with_borrowed<R>(
-    fd: RawFd,
-    f: impl FnOnce(BorrowedFd<'_>) -> io::Result<R>,
-) -> io::Result<R> {
-    if fd < 0 {
-        return Err(io::Error::from_raw_os_error(libc::EBADF));
-    }
-    // SAFETY: not -1, and the callers pass descriptors they hold open for
-    // the call (as the raw syscall would need too); the borrow ends with
-    // `f`, and nothing closes or takes ownership through it.
-    f(unsafe { BorrowedFd::borrow_raw(fd) })
-}
-
 /// recvfrom(2) of one datagram into `buf` with `flags` (MSG_PEEK,
 /// MSG_TRUNC): the syscall's length (with MSG_TRUNC, the datagram's real
 /// length, which may exceed `buf`) and the sender's address in any family.
