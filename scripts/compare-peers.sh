@@ -67,6 +67,81 @@ measure_ns() {
   awk '{printf "%.2f\n", $1/1000}' "$tmp/t" | median
 }
 
+# --- relay machinery shared by the relay (TCP) and unix sections ---
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_listen() { for _ in $(seq 200); do ss -ltn "( sport = :$1 )" | grep -q LISTEN && return 0; sleep 0.02; done; return 1; }
+# Polls /proc/net/unix until a listening socket (flags 00010000) is bound
+# to the path: a test connect would use up a one-shot listener.
+wait_unix() {
+  for _ in $(seq 400); do
+    awk -v p="$1" '$4 == "00010000" && $8 == p {found=1} END {exit !found}' /proc/net/unix && return 0
+    sleep 0.01
+  done
+  echo "nothing listens on $1" >&2; return 1
+}
+# one transfer of RELAY_MIB from dd through TOOL's connecting side into its
+# listening side writing to /dev/null, over TRANSPORT (tcp: 127.0.0.1 and a
+# free port; unix: a socket path); prints "MiB/s peak_rss_kib"
+relay_once() {
+  local name=$1 transport=$2 t0 t1 lpid addr
+  local -a l_sonda c_sonda l_nc c_nc l_ncat c_ncat
+  local l_socat c_socat
+  if [ "$transport" = unix ]; then
+    addr="$tmp/relay.sock"; rm -f "$addr"
+    l_sonda=(-U "$addr"); c_sonda=(-U "$addr")
+    l_nc=(-lU "$addr"); c_nc=(-N -U "$addr")
+    l_ncat=(-l --recv-only -U "$addr"); c_ncat=(--send-only -U "$addr")
+    l_socat="UNIX-LISTEN:$addr"; c_socat="UNIX-CONNECT:$addr"
+  else
+    addr=$(free_port)
+    l_sonda=(127.0.0.1 "$addr"); c_sonda=(127.0.0.1 "$addr")
+    l_nc=(-l 127.0.0.1 "$addr"); c_nc=(-N 127.0.0.1 "$addr")
+    l_ncat=(-l --recv-only 127.0.0.1 "$addr"); c_ncat=(--send-only 127.0.0.1 "$addr")
+    l_socat="TCP-LISTEN:$addr,bind=127.0.0.1,reuseaddr"; c_socat="TCP:127.0.0.1:$addr"
+  fi
+  ready() { if [ "$transport" = unix ]; then wait_unix "$addr"; else wait_listen "$addr"; fi; }
+  local -a listener client
+  case $name in
+    sonda|sonda-plain)
+      local -a flag=(); [ "$name" = sonda-plain ] && flag=(--no-splice)
+      listener=("$sonda" listen "${flag[@]}" "${l_sonda[@]}"); client=("$sonda" connect "${flag[@]}" "${c_sonda[@]}") ;;
+    nc) listener=(nc.openbsd "${l_nc[@]}"); client=(nc.openbsd "${c_nc[@]}") ;;
+    ncat) listener=(ncat "${l_ncat[@]}"); client=(ncat "${c_ncat[@]}") ;;
+    socat|socat-1M)
+      local -a b=(); [ "$name" = socat-1M ] && b=(-b 1048576)
+      listener=(socat -u "${b[@]}" "$l_socat" STDOUT); client=(socat -u "${b[@]}" STDIN "$c_socat") ;;
+  esac
+  /usr/bin/time -f %M -o "$tmp/lrss" "${listener[@]}" > /dev/null 2>/dev/null & lpid=$!
+  ready
+  t0=$(date +%s%N)
+  dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" "${client[@]}"
+  wait "$lpid" || true
+  t1=$(date +%s%N)
+  local rss
+  rss=$(cat "$tmp/lrss" "$tmp/crss" | sort -n | tail -1)
+  awk -v mib="$RELAY_MIB" -v ns=$((t1 - t0)) -v rss="$rss" 'BEGIN {printf "%.0f %d\n", mib * 1e9 / ns, rss}'
+}
+# RELAY_ROUNDS alternating rounds of every tool over TRANSPORT; a table of
+# medians and the ratio of sonda to the best peer
+relay_table() {
+  local transport=$1 tools="sonda sonda-plain nc ncat socat socat-1M" best=0 t r m rate rss
+  for t in $tools; do : > "$tmp/r-$t"; : > "$tmp/m-$t"; done
+  for _ in $(seq "$RELAY_ROUNDS"); do
+    for t in $tools; do
+      read -r rate rss < <(relay_once "$t" "$transport")
+      echo "$rate" >> "$tmp/r-$t"; echo "$rss" >> "$tmp/m-$t"
+    done
+  done
+  printf '%-14s %12s %14s\n' "$transport relay" "MiB/s (med)" "peak RSS KiB"
+  for t in $tools; do
+    r=$(median < "$tmp/r-$t"); m=$(median < "$tmp/m-$t")
+    printf '%-14s %12.0f %14.0f\n' "$t" "$r" "$m"
+    case $t in nc|ncat|socat|socat-1M) best=$(awk -v a="$best" -v b="$r" 'BEGIN {print (b > a) ? b : a}') ;; esac
+  done
+  s=$(median < "$tmp/r-sonda"); sp=$(median < "$tmp/r-sonda-plain")
+  awk -v s="$s" -v sp="$sp" -v b="$best" 'BEGIN {printf "ratio to the best peer: default %.2f, --no-splice %.2f\n", s/b, sp/b}'
+}
+
 if [[ " $sections " == *" probe "* ]]; then
   echo "== probe: 24,000 TIME-WAIT sockets on 127.0.0.1 over four ports"
   python3 - "$tmp/ports" <<'PY'
@@ -179,60 +254,7 @@ fi
 
 if [[ " $sections " == *" relay "* ]]; then
   echo "== relay: $RELAY_MIB MiB from dd through connect -> listen > /dev/null on 127.0.0.1, $RELAY_ROUNDS rounds"
-  port_of() { sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1"; }
-  free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-  wait_listen() { for _ in $(seq 200); do ss -ltn "( sport = :$1 )" | grep -q LISTEN && return 0; sleep 0.02; done; return 1; }
-  # one transfer: name; prints "MiB/s peakKiB"
-  one() {
-    local name=$1 port t0 t1 lpid
-    port=$(free_port)
-    case $name in
-      sonda|sonda-plain)
-        local flag=""; [ "$name" = sonda-plain ] && flag=--no-splice
-        /usr/bin/time -f %M -o "$tmp/lrss" "$sonda" listen $flag 127.0.0.1 "$port" > /dev/null 2>/dev/null & lpid=$!
-        wait_listen "$port"
-        t0=$(date +%s%N)
-        dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" "$sonda" connect $flag 127.0.0.1 "$port" ;;
-      nc)
-        /usr/bin/time -f %M -o "$tmp/lrss" nc.openbsd -l 127.0.0.1 "$port" > /dev/null & lpid=$!
-        wait_listen "$port"
-        t0=$(date +%s%N)
-        dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" nc.openbsd -N 127.0.0.1 "$port" ;;
-      ncat)
-        /usr/bin/time -f %M -o "$tmp/lrss" ncat -l --recv-only 127.0.0.1 "$port" > /dev/null & lpid=$!
-        wait_listen "$port"
-        t0=$(date +%s%N)
-        dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" ncat --send-only 127.0.0.1 "$port" ;;
-      socat|socat-1M)
-        local b=""; [ "$name" = socat-1M ] && b="-b 1048576"
-        /usr/bin/time -f %M -o "$tmp/lrss" socat -u $b TCP-LISTEN:"$port",bind=127.0.0.1,reuseaddr STDOUT > /dev/null & lpid=$!
-        wait_listen "$port"
-        t0=$(date +%s%N)
-        dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" socat -u $b STDIN TCP:127.0.0.1:"$port" ;;
-    esac
-    wait "$lpid" || true
-    t1=$(date +%s%N)
-    local rss
-    rss=$(cat "$tmp/lrss" "$tmp/crss" | sort -n | tail -1)
-    awk -v mib="$RELAY_MIB" -v ns=$((t1 - t0)) -v rss="$rss" 'BEGIN {printf "%.0f %d\n", mib * 1e9 / ns, rss}'
-  }
-  tools="sonda sonda-plain nc ncat socat socat-1M"
-  for t in $tools; do : > "$tmp/r-$t"; : > "$tmp/m-$t"; done
-  for _ in $(seq "$RELAY_ROUNDS"); do
-    for t in $tools; do
-      read -r rate rss < <(one "$t")
-      echo "$rate" >> "$tmp/r-$t"; echo "$rss" >> "$tmp/m-$t"
-    done
-  done
-  best=0
-  printf '%-14s %12s %14s\n' "relay" "MiB/s (med)" "peak RSS KiB"
-  for t in $tools; do
-    r=$(median < "$tmp/r-$t"); m=$(median < "$tmp/m-$t")
-    printf '%-14s %12.0f %14.0f\n' "$t" "$r" "$m"
-    case $t in nc|ncat|socat|socat-1M) best=$(awk -v a="$best" -v b="$r" 'BEGIN {print (b > a) ? b : a}') ;; esac
-  done
-  s=$(median < "$tmp/r-sonda"); sp=$(median < "$tmp/r-sonda-plain")
-  awk -v s="$s" -v sp="$sp" -v b="$best" 'BEGIN {printf "ratio to the best peer: default %.2f, --no-splice %.2f\n", s/b, sp/b}'
+  relay_table tcp
   # Into a pipe reader, where the listener splices socket -> pipe.
   : > "$tmp/pipe-splice"; : > "$tmp/pipe-plain"
   for _ in $(seq "$RELAY_ROUNDS"); do
@@ -277,63 +299,5 @@ fi
 
 if [[ " $sections " == *" unix "* ]]; then
   echo "== unix: $RELAY_MIB MiB through connect -U into listen -U > /dev/null, $RELAY_ROUNDS rounds, alternating"
-  # Polls /proc/net/unix until a listening socket (flags 00010000) is bound
-  # to the path: a test connect would use up a one-shot listener.
-  wait_unix() {
-    for _ in $(seq 400); do
-      awk -v p="$1" '$4 == "00010000" && $8 == p {found=1} END {exit !found}' /proc/net/unix && return 0
-      sleep 0.01
-    done
-    echo "nothing listens on $1" >&2; return 1
-  }
-  uone() { # tool -> "MiB/s peak_rss_kib"
-    local name=$1 path="$tmp/relay.sock" lpid t0 t1
-    rm -f "$path"
-    case $name in
-      sonda|sonda-plain)
-        local flag=""; [ "$name" = sonda-plain ] && flag=--no-splice
-        /usr/bin/time -f %M -o "$tmp/lrss" "$sonda" listen $flag -U "$path" > /dev/null 2>/dev/null & lpid=$!
-        wait_unix "$path"
-        t0=$(date +%s%N)
-        dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" "$sonda" connect $flag -U "$path" ;;
-      nc)
-        /usr/bin/time -f %M -o "$tmp/lrss" nc.openbsd -lU "$path" > /dev/null & lpid=$!
-        wait_unix "$path"
-        t0=$(date +%s%N)
-        dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" nc.openbsd -N -U "$path" ;;
-      ncat)
-        /usr/bin/time -f %M -o "$tmp/lrss" ncat -l --recv-only -U "$path" > /dev/null & lpid=$!
-        wait_unix "$path"
-        t0=$(date +%s%N)
-        dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" ncat --send-only -U "$path" ;;
-      socat|socat-1M)
-        local b=""; [ "$name" = socat-1M ] && b="-b 1048576"
-        /usr/bin/time -f %M -o "$tmp/lrss" socat -u $b UNIX-LISTEN:"$path" STDOUT > /dev/null & lpid=$!
-        wait_unix "$path"
-        t0=$(date +%s%N)
-        dd if=/dev/zero bs=1M count="$RELAY_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" socat -u $b STDIN UNIX-CONNECT:"$path" ;;
-    esac
-    wait "$lpid" || true
-    t1=$(date +%s%N)
-    local rss
-    rss=$(cat "$tmp/lrss" "$tmp/crss" | sort -n | tail -1)
-    awk -v mib="$RELAY_MIB" -v ns=$((t1 - t0)) -v rss="$rss" 'BEGIN {printf "%.0f %d\n", mib * 1e9 / ns, rss}'
-  }
-  tools="sonda sonda-plain nc ncat socat socat-1M"
-  for t in $tools; do : > "$tmp/u-$t"; : > "$tmp/um-$t"; done
-  for _ in $(seq "$RELAY_ROUNDS"); do
-    for t in $tools; do
-      read -r rate rss < <(uone "$t")
-      echo "$rate" >> "$tmp/u-$t"; echo "$rss" >> "$tmp/um-$t"
-    done
-  done
-  best=0
-  printf '%-14s %12s %14s\n' "unix relay" "MiB/s (med)" "peak RSS KiB"
-  for t in $tools; do
-    r=$(median < "$tmp/u-$t"); m=$(median < "$tmp/um-$t")
-    printf '%-14s %12.0f %14.0f\n' "$t" "$r" "$m"
-    case $t in nc|ncat|socat|socat-1M) best=$(awk -v a="$best" -v b="$r" 'BEGIN {print (b > a) ? b : a}') ;; esac
-  done
-  s=$(median < "$tmp/u-sonda"); sp=$(median < "$tmp/u-sonda-plain")
-  awk -v s="$s" -v sp="$sp" -v b="$best" 'BEGIN {printf "ratio to the best peer: default %.2f, --no-splice %.2f\n", s/b, sp/b}'
+  relay_table unix
 fi

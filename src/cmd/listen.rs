@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use crate::config::listen::{Listen, Service};
 use crate::config::Target;
-use crate::engine::addr::{resolve, Acl, Family};
+use crate::engine::addr::Acl;
 use crate::engine::hub::{self, Chunk, Hub};
 use crate::engine::relay::{
     echo, relay, socket_to_output, Counters, Direction, End, Output, RecvError, Stats,
 };
-use crate::engine::socket::{listen_on, listen_wildcard};
+use crate::engine::socket::listen_inet;
 use crate::engine::transport::tcp::TcpListener;
 use crate::engine::transport::{unix, Conn, Listener, Peer, Stream};
 use crate::error::{Error, Exit};
@@ -35,25 +35,13 @@ pub fn run(cfg: Listen) -> anyhow::Result<Exit> {
 /// The listening socket of the configured transport.
 fn open(cfg: &Listen) -> Result<Arc<dyn Listener>, Error> {
     match &cfg.target {
-        Target::Inet { host: None, port } => Ok(Arc::new(TcpListener::new(listen_wildcard(
+        Target::Inet { host, port } => Ok(Arc::new(TcpListener::new(listen_inet(
+            host.as_deref(),
             *port,
             cfg.family,
             &cfg.sock,
             cfg.backlog,
         )?))),
-        Target::Inet {
-            host: Some(host),
-            port,
-        } => {
-            let addr = resolve(host, *port, cfg.family)?[0];
-            let v6only = (cfg.family == Family::V6).then_some(true);
-            Ok(Arc::new(TcpListener::new(listen_on(
-                addr,
-                &cfg.sock,
-                cfg.backlog,
-                v6only,
-            )?)))
-        }
         Target::Unix(addr) => {
             let bound = unix::bind(
                 addr,

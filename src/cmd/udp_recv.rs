@@ -9,9 +9,8 @@ use socket2::Type;
 
 use crate::config::udp::{Format, UdpRecv};
 use crate::config::Target;
-use crate::engine::addr::{resolve, Family};
 use crate::engine::diag::SocketTable;
-use crate::engine::socket::{bind_socket, bind_wildcard, display_addr, Proto, SocketOpts};
+use crate::engine::socket::{bind_inet, display_addr, Proto, SocketOpts};
 use crate::engine::stdio;
 use crate::engine::transport::unix::{self, BindOpts};
 use crate::engine::udp::{kernel_drops, Datagram, Receiver};
@@ -71,14 +70,8 @@ pub fn run(cfg: &UdpRecv) -> anyhow::Result<Exit> {
     // A Unix socket's file, removed when this goes (at any exit).
     let mut bound = None;
     let sock = match &cfg.target {
-        Target::Inet { host: None, port } => bind_wildcard(*port, cfg.family, Proto::Udp, &opts)?,
-        Target::Inet {
-            host: Some(host),
-            port,
-        } => {
-            let addr = resolve(host, *port, cfg.family)?[0];
-            let v6only = (cfg.family == Family::V6).then_some(true);
-            bind_socket(addr, Proto::Udp, &opts, v6only)?
+        Target::Inet { host, port } => {
+            bind_inet(host.as_deref(), *port, cfg.family, Proto::Udp, &opts)?
         }
         Target::Unix(addr) => {
             let b = unix::bind(addr, Type::DGRAM, BindOpts::default(), &SocketTable)?;

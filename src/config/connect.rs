@@ -90,11 +90,7 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
         Ok(Plan::Relay(Box::new(Connect {
             target,
             family,
-            kind: if args.seqpacket {
-                Kind::SeqPacket
-            } else {
-                Kind::Stream
-            },
+            kind: Kind::stream(args.seqpacket),
             connect: ConnectOpts {
                 timeout: nonzero(args.timeout),
                 method: match args.timeout_method {

@@ -63,11 +63,7 @@ impl TryFrom<(&ListenArgs, Family)> for Listen {
         Ok(Listen {
             target,
             family,
-            kind: if args.seqpacket {
-                Kind::SeqPacket
-            } else {
-                Kind::Stream
-            },
+            kind: Kind::stream(args.seqpacket),
             unix_bind: BindOpts {
                 unlink_stale: args.unlink_stale,
             },

@@ -224,6 +224,42 @@ pub fn listen_wildcard(
     Ok(sock.into())
 }
 
+/// Binds `host` (a name binds its first address; under `-6` IPV6_V6ONLY
+/// is set) or, without one, every interface ([`bind_wildcard`]).
+pub fn bind_inet(
+    host: Option<&str>,
+    port: u16,
+    family: Family,
+    proto: Proto,
+    opts: &SocketOpts,
+) -> Result<Socket, Error> {
+    match host {
+        None => bind_wildcard(port, family, proto, opts),
+        Some(host) => {
+            let addr = super::addr::resolve(host, port, family)?[0];
+            let v6only = (family == Family::V6).then_some(true);
+            bind_socket(addr, proto, opts, v6only)
+        }
+    }
+}
+
+/// [`bind_inet`] for TCP, then listen(2).
+pub fn listen_inet(
+    host: Option<&str>,
+    port: u16,
+    family: Family,
+    opts: &SocketOpts,
+    backlog: i32,
+) -> Result<TcpListener, Error> {
+    let sock = bind_inet(host, port, family, Proto::Tcp, opts)?;
+    let local = sock.local_addr().ok().and_then(|a| a.as_socket());
+    sock.listen(backlog).map_err(|e| {
+        let shown = local.map(|a| display_addr(&a)).unwrap_or_default();
+        bind_error(&format!("listen on {shown}"), port, Proto::Tcp, &e)
+    })?;
+    Ok(sock.into())
+}
+
 fn ipv6_unavailable(e: &Error) -> bool {
     // EAFNOSUPPORT when IPv6 is compiled out or disabled; EADDRNOTAVAIL when
     // the module is loaded but disabled by sysctl.

@@ -150,6 +150,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// A connection's type: SOCK_SEQPACKET when asked (`--seqpacket`).
+    pub fn stream(seqpacket: bool) -> Kind {
+        if seqpacket {
+            Kind::SeqPacket
+        } else {
+            Kind::Stream
+        }
+    }
+
     pub fn socket_type(self) -> Type {
         match self {
             Kind::Stream => Type::STREAM,
