@@ -51,6 +51,12 @@ pub fn inet_socket(addr: &SocketAddr, proto: Proto, nonblocking: bool) -> io::Re
     Socket::new(Domain::for_address(*addr), ty, Some(protocol))
 }
 
+/// socket(2) for AF_UNIX of type `ty` (stream, seqpacket, datagram),
+/// close-on-exec.
+pub fn unix_socket(ty: Type) -> io::Result<Socket> {
+    Socket::new(Domain::UNIX, ty, None)
+}
+
 /// socket(2) for TCP in the family of `addr`, close-on-exec.
 pub fn tcp_socket(addr: &SocketAddr) -> io::Result<Socket> {
     inet_socket(addr, Proto::Tcp, false)

@@ -126,7 +126,9 @@ fn targets(host: Option<&str>, port: u16, family: Family) -> Result<Vec<Target>,
         (None, Family::V4) => vec![v4],
         (None, Family::V6) => vec![v6(true)],
         (None, Family::Any) => {
-            if std::net::UdpSocket::bind("[::]:0").is_ok() {
+            // Where IPv6 is off, `listen PORT` binds 0.0.0.0 alone.
+            let any6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0));
+            if crate::engine::socket::udp_bound(any6).is_ok() {
                 vec![v6(false), v4]
             } else {
                 vec![v4]

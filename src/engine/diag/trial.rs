@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::{SockAddr, Socket, Type};
 
 use super::UnixType;
 use crate::engine::socket::{display_addr, Proto};
@@ -101,11 +101,7 @@ pub fn trial(target: &BindTarget, opts: BindOpts) -> BindAttempt {
 }
 
 fn trial_inet(target: &Target, proto: Proto, opts: BindOpts) -> io::Result<()> {
-    let (ty, p) = match proto {
-        Proto::Tcp => (Type::STREAM, Protocol::TCP),
-        Proto::Udp => (Type::DGRAM, Protocol::UDP),
-    };
-    let sock = Socket::new(Domain::for_address(target.addr), ty, Some(p))?;
+    let sock = crate::engine::socket::inet_socket(&target.addr, proto, false)?;
     set_opts(&sock, opts)?;
     if let (true, Some(only)) = (target.addr.is_ipv6(), target.v6only) {
         sock.set_only_v6(only)?;
@@ -123,7 +119,7 @@ fn trial_unix(name: &UnixAddr, ty: UnixType, opts: BindOpts) -> io::Result<()> {
         UnixType::SeqPacket => Type::SEQPACKET,
         _ => Type::STREAM,
     };
-    let sock = Socket::new(Domain::UNIX, socket_type, None)?;
+    let sock = crate::engine::socket::unix_socket(socket_type)?;
     set_opts(&sock, opts)?;
     let sun_path = name.sun_path();
     sock.bind(&SockAddr::unix(OsStr::from_bytes(&sun_path))?)?;

@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use socket2::{Domain, SockAddr, Socket, Type};
+use socket2::{SockAddr, Socket, Type};
 
 use super::kernel::{Family, SocketStream};
 use super::{Conn, Cred, Listener, Peer};
+use crate::engine::socket::unix_socket;
 use crate::error::{Error, Exit};
 
 /// sun_path's size: a path must leave room for its NUL.
@@ -178,7 +179,7 @@ pub fn connect_datagram(addr: &UnixAddr, size: usize) -> Result<(Socket, Peer), 
     let target = addr
         .sockaddr()
         .map_err(|e| Error::usage(format!("socket path '{addr}'"), e.to_string()))?;
-    let sock = Socket::new(Domain::UNIX, Type::DGRAM, None).map_err(fail)?;
+    let sock = unix_socket(Type::DGRAM).map_err(fail)?;
     // An address of the family alone asks the kernel to pick an abstract
     // name (autobind).
     let autobind = SockAddr::unix("").map_err(fail)?;
@@ -207,7 +208,7 @@ pub fn connect(addr: &UnixAddr, kind: Kind, timeout: Option<Duration>) -> Result
     let target = addr
         .sockaddr()
         .map_err(|e| Error::usage(format!("socket path '{addr}'"), e.to_string()))?;
-    let sock = Socket::new(Domain::UNIX, kind.socket_type(), None).map_err(fail)?;
+    let sock = unix_socket(kind.socket_type()).map_err(fail)?;
     sock.set_write_timeout(timeout).map_err(fail)?;
     if let Err(e) = sock.connect(&target) {
         return Err(connect_error(addr, kind, timeout, &e));
@@ -269,7 +270,7 @@ fn type_hint(addr: &UnixAddr, kind: Kind) -> String {
         return format!("a stream socket is bound there: 'sonda connect -U {addr}' talks to it (with --seqpacket for SOCK_SEQPACKET)");
     }
     let dgram = addr.sockaddr().ok().is_some_and(|target| {
-        Socket::new(Domain::UNIX, Type::DGRAM, None).is_ok_and(|s| s.connect(&target).is_ok())
+        unix_socket(Type::DGRAM).is_ok_and(|s| s.connect(&target).is_ok())
     });
     match (dgram, kind) {
         (true, _) => format!(
@@ -407,7 +408,7 @@ pub fn bind(
     let target = addr
         .sockaddr()
         .map_err(|e| Error::usage(format!("socket path '{addr}'"), e.to_string()))?;
-    let sock = Socket::new(Domain::UNIX, ty, None).map_err(fail)?;
+    let sock = unix_socket(ty).map_err(fail)?;
     match sock.bind(&target) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {
