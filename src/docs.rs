@@ -97,8 +97,6 @@ const PROBE_EXAMPLES: Examples = &[
     ("sonda probe --json 127.0.0.1 8080 | jq .verdict", "The facts as one JSON object, for scripts."),
     ("sonda probe --reproduce", "Make TIME-WAIT on loopback and watch a plain bind fail with EADDRINUSE and an SO_REUSEADDR bind succeed. The side that closes first keeps the connection in TIME-WAIT for 2*MSL (60 s on Linux); SO_REUSEADDR lets a new listener bind beside such entries, never beside another listener. SO_REUSEPORT instead lets several live sockets share the port, and the kernel splits connections between them."),
     ("sudo sonda probe 443", "As root every owning process is named; otherwise other users' processes are 'not visible'."),
-    ("sonda probe -U /run/app.sock", "UNIX DOMAIN SOCKETS: who holds a socket path. A live listener (exit 5) is named with its pid, uid, pending connections and backlog; a stale file (exit 5) is safe to remove; a listener whose file was unlinked or replaced is reported as orphaned, unreachable by path."),
-    ("sonda probe -U @app --json | jq .verdict.state", "An abstract name: matched by name, no file; the verdict's state for scripts (free, live, stale, orphaned, not-a-socket)."),
 ];
 
 const BENCH_EXAMPLES: Examples = &[
@@ -128,6 +126,35 @@ fn unix_section(stem: &str) -> Option<(&'static str, Examples)> {
             &[
                 ("printf 'GET /containers/json HTTP/1.0\\r\\n\\r\\n' | sonda connect -U /var/run/docker.sock", "Ask a daemon on its control socket."),
                 ("sonda -v connect -U @echo < file", "Talk to an abstract name; -v names the listener's process."),
+            ],
+        )),
+        "sonda-udp-send" => Some((
+            "-U PATH sends Unix datagrams (SOCK_DGRAM) to the socket at PATH; @NAME is a Linux abstract name. The sending socket is autobound to an abstract name of the kernel's choosing (no file left behind), so --wait-reply works and a receiver sees who sent. A Unix datagram is bounded by the socket buffer, not by UDP's 65507 bytes: --size takes up to 16M (the send buffer is raised to fit; beyond net.core.wmem_max the send fails naming the limit). No such file is exit 6; nobody bound there any more is exit 3; a stream socket at PATH is named as one (use connect -U).",
+            &[
+                ("sonda udp-send --message reload -U /run/app/ctl.sock", "One datagram to a daemon's control socket."),
+                ("sonda udp-send --size 256K -U /tmp/d.sock < blob", "A 200 KiB file as one datagram."),
+                ("sonda udp-send --message STATUS --wait-reply 1s -U @ctl", "Ask and print the answer; exit 4 if none comes."),
+            ],
+        )),
+        "sonda-udp-recv" => Some((
+            "-U PATH receives Unix datagrams on a socket bound at PATH (@NAME: abstract); the file is removed when udp-recv exits (any way but SIGKILL, --timeout and --count included), and an existing path is never replaced (a live socket, a stale file or any other file is exit 5). The peek-and-grow receive works beyond 64 KiB: the buffer grows up to --max-size (default 16M over -U), so a 200 KiB datagram arrives whole, and a cut one is reported with its real length. --show and --json name the sender by its path, its abstract name (@NAME, an autobound sender's too) or 'unnamed' (a socket never bound; --echo cannot answer it).",
+            &[
+                ("sonda udp-recv --show -U /tmp/d.sock", "A line per datagram with its sender."),
+                ("sonda udp-recv --echo -U @echo", "Answer every named sender with its own datagram."),
+            ],
+        )),
+        "sonda-probe" => Some((
+            "-U PATH (or @NAME) explains a Unix socket address instead of a port, from the kernel's socket table (NETLINK_SOCK_DIAG, UNIX_DIAG, matched on the file's inode and device; /proc/net/unix where netlink is unavailable): free (exit 0), a live listener or bound socket (exit 5: pid, command, uid, pending connections and backlog, connected peers), a stale socket file (exit 5: safe to remove, 'sonda listen -U PATH --unlink-stale' does so), an orphaned listener (same name, bound to a replaced or unlinked file: unreachable by path), or not a socket (exit 5). --json carries the same facts.",
+            &[
+        ("sonda probe -U /run/app.sock", "Who holds a socket path. A live listener (exit 5) is named with its pid, uid, pending connections and backlog; a stale file (exit 5) is safe to remove; a listener whose file was unlinked or replaced is reported as orphaned, unreachable by path."),
+        ("sonda probe -U @app --json | jq .verdict.state", "An abstract name: matched by name, no file; the verdict's state for scripts (free, live, stale, orphaned, not-a-socket)."),
+            ],
+        )),
+        "sonda" => Some((
+            "Every command takes -U PATH (@NAME: a Linux abstract name) in place of [HOST] PORT: listen and connect over Unix stream sockets (--seqpacket: SOCK_SEQPACKET) with every relay rule of TCP, udp-send and udp-recv over Unix datagrams, probe to explain a socket path, bench to measure local IPC. A socket file a sonda command creates is removed when it exits; one it finds is never replaced silently.",
+            &[
+                ("sonda listen -k --echo -U @echo & sonda connect -U @echo < file", "An echo service and a client over an abstract name."),
+                ("sonda probe -U /run/app.sock", "Who holds a socket path, or whether it is stale."),
             ],
         )),
         _ => None,

@@ -269,9 +269,10 @@ fn type_hint(addr: &UnixAddr, kind: Kind) -> String {
     if kind == Kind::Datagram {
         return format!("a stream socket is bound there: 'sonda connect -U {addr}' talks to it (with --seqpacket for SOCK_SEQPACKET)");
     }
-    let dgram = addr.sockaddr().ok().is_some_and(|target| {
-        unix_socket(Type::DGRAM).is_ok_and(|s| s.connect(&target).is_ok())
-    });
+    let dgram = addr
+        .sockaddr()
+        .ok()
+        .is_some_and(|target| unix_socket(Type::DGRAM).is_ok_and(|s| s.connect(&target).is_ok()));
     match (dgram, kind) {
         (true, _) => format!(
             "a datagram socket (SOCK_DGRAM) is bound there: 'sonda udp-send -U {addr}' sends to it"
