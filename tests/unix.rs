@@ -825,3 +825,81 @@ fn udp_send_errors_name_the_cause() {
     f.expect_code(4);
     assert!(!idle.exists());
 }
+
+/// socat's abstract namespace and its datagram replier: ABSTRACT-LISTEN
+/// takes what `connect -U @NAME` sends, ABSTRACT-CONNECT feeds `listen -U
+/// @NAME`, and UNIX-RECVFROM answers an autobound `udp-send --wait-reply`.
+#[test]
+fn socat_abstract_names_and_recvfrom_replies() {
+    require!("socat");
+    let data = random_bytes(2 << 20, 51);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data");
+    std::fs::write(&file, &data).unwrap();
+
+    let name = format!("sonda-abs-{}", std::process::id());
+    let out = dir.path().join("socat.out");
+    let mut socat = Command::new("socat")
+        .args(["-u", &format!("ABSTRACT-LISTEN:{name}"), "-"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + LONG;
+    loop {
+        let table = std::fs::read_to_string("/proc/net/unix").unwrap();
+        if table.lines().any(|l| l.ends_with(&format!(" @{name}"))) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "socat never listened on @{name}");
+        thread::sleep(Duration::from_millis(10));
+    }
+    run(
+        &["connect", "-U", &format!("@{name}")],
+        Input::File(file.clone()),
+    )
+    .expect_code(0);
+    let deadline = Instant::now() + LONG;
+    while socat.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "socat did not end");
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(sha256(&std::fs::read(&out).unwrap()), sha256(&data));
+
+    let l = listen_unix(&format!("@{name}"), &[], Input::Null, Output::Capture);
+    let st = Command::new("socat")
+        .args(["-u", "-", &format!("ABSTRACT-CONNECT:{name}")])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let f = l.finish();
+    f.expect_code(0);
+    assert_eq!(sha256(&f.stdout), sha256(&data));
+
+    let path = dir.path().join("recvfrom.sock");
+    let mut replier = Command::new("socat")
+        .args([&format!("UNIX-RECVFROM:{}", s(&path)), "PIPE"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + LONG;
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "socat never bound");
+        thread::sleep(Duration::from_millis(10));
+    }
+    let f = run(
+        &[
+            "udp-send",
+            "--message",
+            "ask",
+            "--wait-reply",
+            "2s",
+            "-U",
+            s(&path),
+        ],
+        Input::Null,
+    );
+    let _ = replier.kill();
+    let _ = replier.wait();
+    f.expect_code(0);
+    assert_eq!(f.stdout, b"ask");
+}
