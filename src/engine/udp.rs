@@ -18,7 +18,7 @@ use socket2::{SockAddr, Socket};
 
 use super::socket::{bind_socket, display_addr, Proto, SocketOpts};
 use super::sys;
-use super::transport::{Peer, UnixName};
+use super::transport::{Datagram as _, Peer};
 use crate::error::{Error, Exit};
 
 /// The largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP).
@@ -78,7 +78,9 @@ impl Receiver {
         let start = self.buf.len();
         let mut growth = None;
         while self.grow && self.buf.len() < self.max {
-            let (real, _) = recvfrom(&self.sock, &mut self.buf, libc::MSG_PEEK | libc::MSG_TRUNC)?;
+            let (real, _) = self
+                .sock
+                .recv_datagram(&mut self.buf, libc::MSG_PEEK | libc::MSG_TRUNC)?;
             if real <= self.buf.len() {
                 break;
             }
@@ -90,7 +92,7 @@ impl Receiver {
                 datagram: real,
             });
         }
-        let (real, from) = recvfrom(&self.sock, &mut self.buf, libc::MSG_TRUNC)?;
+        let (real, from) = self.sock.recv_datagram(&mut self.buf, libc::MSG_TRUNC)?;
         let datagram = Datagram {
             len: real.min(self.buf.len()),
             original_len: real,
@@ -104,16 +106,9 @@ impl Receiver {
         &self.buf[..d.len]
     }
 
-    /// sendto(2) of `data` to `to` (for `--echo`). An unnamed Unix sender
-    /// cannot be answered: there is no address to send to.
+    /// sendto(2) of `data` to `to` (for `--echo`).
     pub fn send_to(&self, data: &[u8], to: &Peer) -> io::Result<usize> {
-        let addr = to.sockaddr().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::AddrNotAvailable,
-                "the sender is unnamed (its socket is not bound), so it cannot be answered",
-            )
-        })??;
-        self.sock.send_to(data, &addr)
+        self.sock.send_datagram_to(data, to)
     }
 }
 
@@ -132,30 +127,6 @@ pub fn kernel_drops(sock: &Socket) -> Option<u64> {
             (f.len() >= 13 && f[9] == inode).then(|| f.last()?.parse().ok())?
         })
     })
-}
-
-/// recvfrom(2) with `flags`, retrying EINTR: the syscall's length (with
-/// MSG_TRUNC, the datagram's real length) and the sender.
-fn recvfrom(sock: &Socket, buf: &mut [u8], flags: libc::c_int) -> io::Result<(usize, Peer)> {
-    loop {
-        match sys::recvfrom(sock.as_fd(), buf, flags) {
-            Ok((n, addr)) => return Ok((n, sender(&addr))),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Who sent a datagram: an IP address, or a Unix socket's name (a path,
-/// an abstract name such as an autobound sender's, or none at all).
-fn sender(addr: &SockAddr) -> Peer {
-    match addr.as_socket() {
-        Some(inet) => Peer::Inet(inet),
-        None => Peer::Unix {
-            name: UnixName::of(addr),
-            cred: None,
-        },
-    }
 }
 
 /// A UDP socket connected to the first address of `addrs` in the family of
@@ -193,12 +164,9 @@ pub fn connect(
 /// send(2) of one datagram on a connected socket. ECONNREFUSED here is an
 /// earlier datagram's ICMP port unreachable; EMSGSIZE names the limit.
 pub fn send(sock: &Socket, data: &[u8], peer: &Peer) -> Result<(), Error> {
-    loop {
-        match sock.send(data) {
-            Ok(_) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(send_error(sock, data.len(), peer, &e)),
-        }
+    match sock.send_datagram(data) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(send_error(sock, data.len(), peer, &e)),
     }
 }
 

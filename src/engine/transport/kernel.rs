@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use socket2::Socket;
 
-use super::{Peer, Stream};
+use super::{Datagram, Peer, Stream, UnixName};
 use crate::engine::socket::{apply_stream, SocketOpts};
 use crate::engine::sys;
 
@@ -99,5 +99,49 @@ impl Stream for SocketStream {
                 apply_stream(&self.sock, &tcp_free)
             }
         }
+    }
+}
+
+/// UDP and Unix datagram sockets alike: the address family is in the
+/// socket, the sender's name in what recvfrom(2) returns.
+impl Datagram for Socket {
+    fn recv_datagram(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<(usize, Peer)> {
+        loop {
+            match sys::recvfrom(self.as_fd(), buf, flags) {
+                Ok((n, addr)) => {
+                    let peer = match addr.as_socket() {
+                        Some(inet) => Peer::Inet(inet),
+                        // A path, an abstract name (an autobound sender's
+                        // too), or nothing: a sender that never bound.
+                        None => Peer::Unix {
+                            name: UnixName::of(&addr),
+                            cred: None,
+                        },
+                    };
+                    return Ok((n, peer));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn send_datagram(&self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            match self.send(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn send_datagram_to(&self, buf: &[u8], to: &Peer) -> io::Result<usize> {
+        let addr = to.sockaddr().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                "the sender is unnamed (its socket is not bound), so it cannot be answered",
+            )
+        })??;
+        self.send_to(buf, &addr)
     }
 }

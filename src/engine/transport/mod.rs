@@ -164,6 +164,23 @@ pub trait Stream: Send + Sync {
 /// A stream shared by the threads of one session.
 pub type Conn = Arc<dyn Stream>;
 
+/// A datagram socket of any transport (UDP, Unix SOCK_DGRAM): whole
+/// messages, each from or to a [`Peer`]. The receive side takes flags so
+/// MSG_PEEK | MSG_TRUNC can learn a datagram's real length before it is
+/// read (engine/udp.rs grows its buffer by that).
+pub trait Datagram {
+    /// recvfrom(2) with `flags`, retrying EINTR: the call's length (with
+    /// MSG_TRUNC, the datagram's real length) and the sender.
+    fn recv_datagram(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<(usize, Peer)>;
+
+    /// send(2) of one datagram on a connected socket, retrying EINTR.
+    fn send_datagram(&self, buf: &[u8]) -> io::Result<usize>;
+
+    /// sendto(2) of one datagram to `to`. An unnamed Unix sender cannot
+    /// be answered: there is no address to send to.
+    fn send_datagram_to(&self, buf: &[u8], to: &Peer) -> io::Result<usize>;
+}
+
 /// A listening socket of any transport.
 pub trait Listener: Send + Sync {
     /// accept(2): the next client, blocking. Fails with EINVAL once
