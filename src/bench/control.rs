@@ -1,16 +1,17 @@
 //! The control exchange between a bench client and server: a magic line,
-//! then length-prefixed JSON messages on one TCP connection.
+//! then length-prefixed JSON messages on one stream connection (TCP, or a
+//! Unix stream socket with `-U`).
 //!
 //! Every read is bounded (a timeout and a size cap), so a garbage or stalled
 //! peer is an error naming the problem, never a hang or an unbounded
 //! allocation.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use socket2::Socket;
 
 use super::{Params, SideReport};
 use crate::error::{Error, Exit};
@@ -54,7 +55,8 @@ pub enum Msg {
 }
 
 pub struct Control {
-    stream: TcpStream,
+    /// Either transport's connected socket: nothing here depends on which.
+    stream: Socket,
     peer: String,
     /// Whether errors name the peer: the server's log line names the
     /// client already, and saying it twice is noise.
@@ -62,9 +64,10 @@ pub struct Control {
 }
 
 impl Control {
-    pub fn new(stream: TcpStream, peer: String) -> Control {
+    /// `stream`: a `TcpStream`, a `UnixStream` or a socket2 `Socket`.
+    pub fn new(stream: impl Into<Socket>, peer: String) -> Control {
         Control {
-            stream,
+            stream: stream.into(),
             peer,
             named: true,
         }
@@ -72,7 +75,7 @@ impl Control {
 
     /// The server's side of an exchange with the client `peer`: its errors
     /// say "bench control" and leave the peer to whoever reports them.
-    pub fn server(stream: TcpStream, peer: String) -> Control {
+    pub fn server(stream: impl Into<Socket>, peer: String) -> Control {
         Control {
             named: false,
             ..Control::new(stream, peer)

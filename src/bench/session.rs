@@ -6,19 +6,21 @@
 //! `Report` when its receivers have; each waits for the peer's two messages.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use socket2::Socket;
+
 use super::control::{Control, Msg};
 use super::output::Latency;
 use super::rr::{self, RrShared};
 use super::sampler::{recv_flow, Clock, Live, Sampler, Tally};
 use super::{
-    current_cpu, pin_to, tcp, udp, Direction, Flow, Meter, Mode, Params, Proto, SideReport,
+    current_cpu, pin_to, stream, udp, Direction, Flow, Meter, Mode, Params, Proto, SideReport,
 };
 use crate::engine::poll::{self, Events};
 use crate::engine::socket::{tcp_listener, udp_bound};
@@ -40,12 +42,13 @@ pub enum Role {
     Server,
 }
 
-/// The data sockets of one test on one side.
+/// The data sockets of one test on one side. Byte streams of either
+/// transport are held as `Socket`s, so the workers are the same for both.
 #[derive(Default)]
 pub struct Channels {
-    up_tcp: Vec<TcpStream>,
-    down_tcp: Vec<TcpStream>,
-    rr_tcp: Vec<TcpStream>,
+    up_stream: Vec<Socket>,
+    down_stream: Vec<Socket>,
+    rr_stream: Vec<Socket>,
     up_udp: Vec<UdpSocket>,
     down_udp: Vec<UdpSocket>,
     rr_udp: Vec<UdpSocket>,
@@ -118,32 +121,7 @@ pub fn server_channels(
             control.send(&Msg::Accept {
                 data_ports: vec![port],
             })?;
-            let per = (p.sends_up() as usize + p.sends_down() as usize).max(1);
-            let expected = p.streams as usize * per;
-            let deadline = Instant::now() + timeout;
-            for _ in 0..expected {
-                let mut s = accept_until(&listener, deadline, control)?;
-                s.set_read_timeout(Some(timeout))
-                    .map_err(|e| data_fail("setup", &e))?;
-                let mut tag = [0u8; 1];
-                s.read_exact(&mut tag)
-                    .map_err(|e| data_fail("read tag", &e))?;
-                s.set_read_timeout(None)
-                    .map_err(|e| data_fail("setup", &e))?;
-                tune_tcp(&s, p);
-                match tag[0] {
-                    TAG_UP => ch.up_tcp.push(s),
-                    TAG_DOWN => ch.down_tcp.push(s),
-                    TAG_RR => ch.rr_tcp.push(s),
-                    t => {
-                        return Err(Error::new(
-                            Exit::Failure,
-                            "bench data channel",
-                            format!("unknown tag {t}"),
-                        ))
-                    }
-                }
-            }
+            accept_streams(&Socket::from(listener), p, control, timeout, &mut ch)?;
         }
         Proto::Udp => {
             let (up, down, rrn) = udp_socket_count(p);
@@ -215,11 +193,45 @@ pub fn server_channels(
     Ok(ch)
 }
 
-fn accept_until(
-    listener: &TcpListener,
-    deadline: Instant,
+/// Accepts the client's stream connections (TCP or Unix), each announced
+/// by its tag byte, until every one the test needs is there (bounded).
+fn accept_streams(
+    listener: &Socket,
+    p: &Params,
     control: &Control,
-) -> Result<TcpStream, Error> {
+    timeout: Duration,
+    ch: &mut Channels,
+) -> Result<(), Error> {
+    let per = (p.sends_up() as usize + p.sends_down() as usize).max(1);
+    let expected = p.streams as usize * per;
+    let deadline = Instant::now() + timeout;
+    for _ in 0..expected {
+        let mut s = accept_until(listener, deadline, control)?;
+        s.set_read_timeout(Some(timeout))
+            .map_err(|e| data_fail("setup", &e))?;
+        let mut tag = [0u8; 1];
+        s.read_exact(&mut tag)
+            .map_err(|e| data_fail("read tag", &e))?;
+        s.set_read_timeout(None)
+            .map_err(|e| data_fail("setup", &e))?;
+        tune_stream(&s, p);
+        match tag[0] {
+            TAG_UP => ch.up_stream.push(s),
+            TAG_DOWN => ch.down_stream.push(s),
+            TAG_RR => ch.rr_stream.push(s),
+            t => {
+                return Err(Error::new(
+                    Exit::Failure,
+                    "bench data channel",
+                    format!("unknown tag {t}"),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn accept_until(listener: &Socket, deadline: Instant, control: &Control) -> Result<Socket, Error> {
     loop {
         if control.peer_closed() {
             return Err(client_gone());
@@ -247,9 +259,8 @@ fn accept_until(
     }
 }
 
-fn tune_tcp(s: &TcpStream, p: &Params) {
-    let sock = socket2::SockRef::from(s);
-    if p.mode == Mode::Rr {
+fn tune_stream(sock: &Socket, p: &Params) {
+    if p.mode == Mode::Rr && p.proto == Proto::Tcp {
         let _ = sock.set_nodelay(true);
     }
     if let Some(n) = p.sndbuf {
@@ -278,26 +289,15 @@ pub fn client_channels(
                 )
             })?;
             let addr = SocketAddr::new(server, port);
-            let open = |tag: u8| -> Result<TcpStream, Error> {
-                let mut s = TcpStream::connect_timeout(&addr, timeout)
-                    .map_err(|e| data_fail("connect", &e))?;
-                tune_tcp(&s, p);
-                s.write_all(&[tag]).map_err(|e| data_fail("send tag", &e))?;
-                Ok(s)
-            };
-            for _ in 0..p.streams {
-                match p.mode {
-                    Mode::Rr => ch.rr_tcp.push(open(TAG_RR)?),
-                    Mode::Stream => {
-                        if p.sends_up() {
-                            ch.up_tcp.push(open(TAG_UP)?);
-                        }
-                        if p.sends_down() {
-                            ch.down_tcp.push(open(TAG_DOWN)?);
-                        }
-                    }
-                }
-            }
+            open_streams(
+                p,
+                || {
+                    TcpStream::connect_timeout(&addr, timeout)
+                        .map(Socket::from)
+                        .map_err(|e| data_fail("connect", &e))
+                },
+                &mut ch,
+            )?;
         }
         Proto::Udp => {
             let (up, down, rrn) = udp_socket_count(p);
@@ -335,6 +335,35 @@ pub fn client_channels(
         }
     }
     Ok(ch)
+}
+
+/// Opens the client's stream connections (TCP or Unix) with `connect`, each
+/// announced by its tag byte.
+fn open_streams(
+    p: &Params,
+    connect: impl Fn() -> Result<Socket, Error>,
+    ch: &mut Channels,
+) -> Result<(), Error> {
+    let open = |tag: u8| -> Result<Socket, Error> {
+        let mut s = connect()?;
+        tune_stream(&s, p);
+        s.write_all(&[tag]).map_err(|e| data_fail("send tag", &e))?;
+        Ok(s)
+    };
+    for _ in 0..p.streams {
+        match p.mode {
+            Mode::Rr => ch.rr_stream.push(open(TAG_RR)?),
+            Mode::Stream => {
+                if p.sends_up() {
+                    ch.up_stream.push(open(TAG_UP)?);
+                }
+                if p.sends_down() {
+                    ch.down_stream.push(open(TAG_DOWN)?);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sends hellos every 50 ms until the server acknowledges (bounded).
@@ -388,8 +417,8 @@ pub fn run(
         Role::Server => p.pin.map(|x| x.1),
     };
     let (sends, receives) = match role {
-        Role::Client => ((ch.up_tcp, ch.up_udp), (ch.down_tcp, ch.down_udp)),
-        Role::Server => ((ch.down_tcp, ch.down_udp), (ch.up_tcp, ch.up_udp)),
+        Role::Client => ((ch.up_stream, ch.up_udp), (ch.down_stream, ch.down_udp)),
+        Role::Server => ((ch.down_stream, ch.down_udp), (ch.up_stream, ch.up_udp)),
     };
     let streams_sent = (sends.0.len() + sends.1.len()) as u16;
     let streams_received = (receives.0.len() + receives.1.len()) as u16;
@@ -422,7 +451,7 @@ pub fn run(
             thread::Builder::new()
                 .spawn(move || {
                     pin_to(cpu);
-                    tcp::send(&s, size, deadline, b, &m)
+                    stream::send(&s, size, deadline, b, &m)
                 })
                 .map_err(spawn_fail)?,
         );
@@ -453,7 +482,7 @@ pub fn run(
             thread::Builder::new()
                 .spawn(move || {
                     pin_to(cpu);
-                    tcp::receive(&s, size, lowat, &m)
+                    stream::receive(&s, size, lowat, &m)
                 })
                 .map_err(spawn_fail)?,
         );
@@ -475,7 +504,7 @@ pub fn run(
         );
     }
     // rr: the client's transactions are its "sends"; the server echoes.
-    for s in ch.rr_tcp {
+    for s in ch.rr_stream {
         let _ = s.set_read_timeout(Some(io_bound));
         let _ = s.set_write_timeout(Some(io_bound));
         let part = RrShared::default();
@@ -487,8 +516,8 @@ pub fn run(
             .spawn(move || {
                 pin_to(cpu);
                 let r = match role {
-                    Role::Client => rr::tcp_client(&s, size, measure_from, deadline, &m, &part),
-                    Role::Server => rr::tcp_server(&s, size, &m),
+                    Role::Client => rr::stream_client(&s, size, measure_from, deadline, &m, &part),
+                    Role::Server => rr::stream_server(&s, size, &m),
                 };
                 *last.lock().unwrap_or_else(|e| e.into_inner()) = current_cpu();
                 r
