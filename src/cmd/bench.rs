@@ -2,7 +2,7 @@
 //! `--server`, or `--client`.
 
 use std::io::IsTerminal;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -11,9 +11,11 @@ use crate::bench::control::{Control, Msg, MAX_HELLO, VERSION};
 use crate::bench::output::{combine, interrupted, render, Outcome};
 use crate::bench::sampler::{Beat, Live, Tally};
 use crate::bench::session::{self, client_channels, server_channels, Role};
-use crate::bench::{Direction, Meter, Mode, Params, Proto, Side};
-use crate::cli::{BenchArgs, BenchMode, BenchProto};
-use crate::engine::addr::{parse_port, resolve, split_host_port, Family};
+use crate::bench::{Direction, Meter, Mode, Params, Side};
+use crate::cli::BenchArgs;
+use crate::config::bench::{Bench, Plan};
+use crate::config::Target;
+use crate::engine::addr::resolve;
 use crate::engine::connect::{connect_any, ConnectOpts};
 use crate::engine::socket::{self, display_addr, listen_on, listen_wildcard, SocketOpts};
 use crate::error::{Error, Exit};
@@ -21,43 +23,19 @@ use crate::report;
 
 use super::{print_stdout, Global};
 
-/// The default control port (iperf3 uses 5201; this one does not collide).
-pub const DEFAULT_PORT: u16 = 5205;
-
-impl From<BenchProto> for Proto {
-    fn from(p: BenchProto) -> Proto {
-        match p {
-            BenchProto::Tcp => Proto::Tcp,
-            BenchProto::Udp => Proto::Udp,
-        }
-    }
-}
-
-impl From<BenchMode> for Mode {
-    fn from(m: BenchMode) -> Mode {
-        match m {
-            BenchMode::Stream => Mode::Stream,
-            BenchMode::Rr => Mode::Rr,
-        }
-    }
-}
-
 pub fn run(global: &Global, args: BenchArgs) -> anyhow::Result<Exit> {
-    if let Some(addr) = &args.server {
-        return serve(global, addr, args.once, args.control_timeout);
-    }
-    let params = to_params(&args)?;
-    let report = Report::new(&args);
-    let outcome = match &args.client {
-        Some(addr) => {
-            params.validate(Side::Client)?;
-            let (host, port) = host_port(addr, true)?;
-            let host = host.unwrap_or_default();
-            client(&host, port, global.family, &params, &args, &report)?
+    let cfg = Bench::try_from((&args, global.family))?;
+    let report = Report::new(&cfg);
+    let outcome = match (&cfg.plan, &cfg.target) {
+        (Plan::Server { once }, target) => return serve(&cfg, target, *once),
+        (Plan::Client(p), Target::Inet { host, port }) => {
+            client(host.as_deref().unwrap_or_default(), *port, p, &cfg, &report)?
         }
-        None => {
-            params.validate(Side::Local)?;
-            local(global.family, &params, &args, &report)?
+        (Plan::Local(p), Target::Inet { host, .. }) => {
+            local(host.as_deref().unwrap_or_default(), p, &cfg, &report)?
+        }
+        (_, Target::Unix(_)) => {
+            return Err(Error::usage("bench -U", "not available yet").into());
         }
     };
     report.print(&outcome)?;
@@ -73,9 +51,9 @@ struct Report {
 }
 
 impl Report {
-    fn new(a: &BenchArgs) -> Report {
+    fn new(cfg: &Bench) -> Report {
         Report {
-            json: a.json,
+            json: cfg.json,
             title: Arc::default(),
             printed: Arc::default(),
         }
@@ -134,82 +112,19 @@ impl Report {
     }
 }
 
-/// Checks and completes the parameters; a contradiction is a usage error.
-fn to_params(a: &BenchArgs) -> Result<Params, Error> {
-    let (proto, mode) = (Proto::from(a.proto), Mode::from(a.mode));
-    let size = a.size.unwrap_or(match (proto, mode) {
-        (_, Mode::Rr) => 1,
-        (Proto::Tcp, Mode::Stream) => 1 << 20,
-        (Proto::Udp, Mode::Stream) => 1472,
-    });
-    Ok(Params {
-        proto,
-        mode,
-        direction: if a.bidir {
-            Direction::Both
-        } else if a.reverse {
-            Direction::Down
-        } else {
-            Direction::Up
-        },
-        size,
-        rate_bps: a.rate,
-        streams: a.streams,
-        duration_ms: a.duration.as_millis().min(u64::MAX as u128) as u64,
-        bytes: a.bytes,
-        omit_ms: a.omit.as_millis().min(u64::MAX as u128) as u64,
-        interval_ms: a
-            .interval
-            .filter(|d| !d.is_zero())
-            .map(|d| d.as_millis().max(1) as u64),
-        gso: !a.no_gso,
-        sndbuf: a.sndbuf,
-        rcvbuf: a.rcvbuf,
-        rcvlowat: match (proto, mode, a.rcvlowat) {
-            (Proto::Tcp, Mode::Stream, None) => Some(size),
-            (_, _, Some(0)) | (_, _, None) => None,
-            (_, _, Some(n)) => Some(n.min(i32::MAX as u64) as usize),
-        },
-        pin: a.pin,
-    })
-}
-
-/// `[HOST] [PORT]` as --client and --server take it: HOST may carry its
-/// port (`HOST:PORT`, `[V6]:PORT`; a bare `::1` is a host), and a lone
-/// number is a port where a host is optional.
-fn host_port(v: &[String], need_host: bool) -> Result<(Option<String>, u16), Error> {
-    let host = |h: &String| {
-        split_host_port(h).map_err(|why| Error::usage(format!("invalid address '{h}'"), why))
-    };
-    let port =
-        |p: &String| parse_port(p).map_err(|why| Error::usage(format!("invalid port '{p}'"), why));
-    match v {
-        [] => Ok((None, DEFAULT_PORT)),
-        [one] if !need_host && one.bytes().all(|b| b.is_ascii_digit()) => Ok((None, port(one)?)),
-        [one] => {
-            let (h, p) = host(one)?;
-            Ok((Some(h), p.unwrap_or(DEFAULT_PORT)))
-        }
-        [h, p] => match host(h)? {
-            (_, Some(_)) => Err(Error::usage(
-                format!("invalid address '{h}'"),
-                format!("the port is given twice (and again as '{p}')"),
-            )),
-            (h, None) => Ok((Some(h), port(p)?)),
-        },
-        _ => Err(Error::usage("bench", "expected HOST [PORT]")),
-    }
-}
-
-fn serve(global: &Global, addr: &[String], once: bool, ct: Duration) -> anyhow::Result<Exit> {
-    let (host, port) = host_port(addr, false)?;
+fn serve(cfg: &Bench, target: &Target, once: bool) -> anyhow::Result<Exit> {
+    let ct = cfg.control_timeout;
     let opts = SocketOpts {
         reuseaddr: true,
         ..SocketOpts::default()
     };
-    let listener = match host {
-        None => listen_wildcard(port, global.family, &opts, 16)?,
-        Some(h) => listen_on(resolve(&h, port, global.family)?[0], &opts, 16, None)?,
+    let listener = match target {
+        Target::Inet { host: None, port } => listen_wildcard(*port, cfg.family, &opts, 16)?,
+        Target::Inet {
+            host: Some(h),
+            port,
+        } => listen_on(resolve(h, *port, cfg.family)?[0], &opts, 16, None)?,
+        Target::Unix(_) => return Err(Error::usage("bench -U", "not available yet").into()),
     };
     if let Ok(local) = listener.local_addr() {
         report::info(format!(
@@ -311,19 +226,18 @@ fn serve_test(
 fn client(
     host: &str,
     port: u16,
-    family: Family,
     p: &Params,
-    a: &BenchArgs,
+    cfg: &Bench,
     report: &Report,
 ) -> Result<Outcome, Error> {
-    let addrs = resolve(host, port, family)?;
+    let addrs = resolve(host, port, cfg.family)?;
     let opts = ConnectOpts {
-        timeout: Some(a.control_timeout),
+        timeout: Some(cfg.control_timeout),
         ..ConnectOpts::default()
     };
     let (stream, addr, _) = connect_any(&addrs, &opts, |_| {})?;
     let title = session::describe(p);
-    run_client(stream, addr, p, a, |target, tally| {
+    run_client(stream, addr, p, cfg, |target, tally| {
         report.arm(p, target, title, tally, None)
     })
 }
@@ -334,11 +248,11 @@ fn run_client(
     stream: TcpStream,
     addr: SocketAddr,
     p: &Params,
-    a: &BenchArgs,
+    cfg: &Bench,
     arm: impl FnOnce(String, Arc<Tally>),
 ) -> Result<Outcome, Error> {
     p.check_family(addr.ip())?;
-    let ct = a.control_timeout;
+    let ct = cfg.control_timeout;
     let target = display_addr(&addr);
     let mut ctrl = Control::new(stream, target.clone());
     ctrl.set_timeout(ct)?;
@@ -373,24 +287,21 @@ fn run_client(
         "bench: test running with {target}: {}",
         session::describe(p)
     ));
-    let bar = Progress::new(p, a.json);
+    let bar = Progress::new(p, cfg.json);
     let (mine, peer) = session::run(Role::Client, p, ch, &mut ctrl, ct, bar.live(), &tally)?;
     bar.finish();
     Ok(combine(p, target, mine, peer))
 }
 
-/// Server and client in this process, over loopback.
-fn local(family: Family, p: &Params, a: &BenchArgs, report: &Report) -> Result<Outcome, Error> {
-    let ip = match family {
-        Family::V6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
-    };
-    let listener = socket::tcp_listener(SocketAddr::new(ip, 0))
+/// Server and client in this process, over loopback at `host`.
+fn local(host: &str, p: &Params, cfg: &Bench, report: &Report) -> Result<Outcome, Error> {
+    let ip = resolve(host, 0, cfg.family)?[0];
+    let listener = socket::tcp_listener(ip)
         .map_err(|e| Error::io("bench: bind a loopback control port", &e))?;
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io("getsockname", &e))?;
-    let ct = a.control_timeout;
+    let ct = cfg.control_timeout;
     // The server's counts are here too: an interrupt reports what the
     // receiver counted, whichever side receives.
     let server_tally = Arc::new(Tally::default());
@@ -407,7 +318,7 @@ fn local(family: Family, p: &Params, a: &BenchArgs, report: &Report) -> Result<O
     let stream =
         TcpStream::connect_timeout(&addr, ct).map_err(|e| Error::io("bench: connect", &e))?;
     let title = format!("{}, local", session::describe(p));
-    let client = run_client(stream, addr, p, a, |target, tally| {
+    let client = run_client(stream, addr, p, cfg, |target, tally| {
         report.arm(p, target, title, tally, Some(server_tally))
     });
     let server = server
