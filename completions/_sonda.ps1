@@ -121,7 +121,9 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             break
         }
         'sonda;udp-send' {
-            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Largest datagram cut from stdin, in bytes (1-65527; IPv4 carries at most 65507)')
+            [CompletionResult]::new('-U', '-U ', [CompletionResultType]::ParameterName, 'Send to the Unix datagram socket at PATH instead (@NAME: a Linux abstract name). The sending socket is bound to an abstract name of its own, so replies can reach it')
+            [CompletionResult]::new('--unix', '--unix', [CompletionResultType]::ParameterName, 'Send to the Unix datagram socket at PATH instead (@NAME: a Linux abstract name). The sending socket is bound to an abstract name of its own, so replies can reach it')
+            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Largest datagram cut from stdin, in bytes (1-65527; IPv4 carries at most 65507; a Unix datagram may be larger, up to the socket buffer)')
             [CompletionResult]::new('--message', '--message', [CompletionResultType]::ParameterName, 'Send exactly TEXT instead of reading stdin')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Datagrams to send: the message N times (default once), or at most N from stdin (default all of it)')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Pause DUR between datagrams')
@@ -143,6 +145,8 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             break
         }
         'sonda;udp-recv' {
+            [CompletionResult]::new('-U', '-U ', [CompletionResultType]::ParameterName, 'Receive on a Unix datagram socket at PATH instead (@NAME: a Linux abstract name); the file is removed when udp-recv exits')
+            [CompletionResult]::new('--unix', '--unix', [CompletionResultType]::ParameterName, 'Receive on a Unix datagram socket at PATH instead (@NAME: a Linux abstract name); the file is removed when udp-recv exits')
             [CompletionResult]::new('--buffer', '--buffer', [CompletionResultType]::ParameterName, 'Initial receive buffer, in bytes')
             [CompletionResult]::new('--max-size', '--max-size', [CompletionResultType]::ParameterName, 'Largest the buffer may grow to, in bytes; at least --buffer (default: 65535, or --buffer if that is larger)')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Exit after N datagrams')
@@ -182,9 +186,9 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             break
         }
         'sonda;bench' {
-            [CompletionResult]::new('--proto', '--proto', [CompletionResultType]::ParameterName, 'Transport to measure')
+            [CompletionResult]::new('--proto', '--proto', [CompletionResultType]::ParameterName, 'Transport to measure (-U measures a Unix stream socket instead)')
             [CompletionResult]::new('--mode', '--mode', [CompletionResultType]::ParameterName, 'stream: bulk throughput; rr: request/response latency')
-            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Bytes per call (TCP stream, default 1M), per datagram (UDP stream, default 1472) or per request and response (rr, default 1)')
+            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Bytes per call (TCP or Unix stream, default 1M), per datagram (UDP stream, default 1472) or per request and response (rr, default 1)')
             [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'UDP sending rate in bits per second (K, M, G are powers of 1000); default: as fast as possible. The first datagram goes at once and each next one when the rate has earned it, so no burst exceeds the rate, and the test lasts --duration however low the rate')
             [CompletionResult]::new('--streams', '--streams', [CompletionResultType]::ParameterName, 'Parallel connections (UDP: sockets) per direction')
             [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'How long to measure, after --omit')
@@ -194,14 +198,17 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             [CompletionResult]::new('--pin', '--pin', [CompletionResultType]::ParameterName, 'Pin the client to CPU C and the server to CPU S (local runs; on two hosts each side pins its own). A CPU this machine does not offer the process is an error naming the CPUs available (a server refuses the test)')
             [CompletionResult]::new('--sndbuf', '--sndbuf', [CompletionResultType]::ParameterName, 'Set SO_SNDBUF on data sockets (turns off autotuning)')
             [CompletionResult]::new('--rcvbuf', '--rcvbuf', [CompletionResultType]::ParameterName, 'Set SO_RCVBUF on data sockets (UDP default: 4M, forced when root)')
-            [CompletionResult]::new('--rcvlowat', '--rcvlowat', [CompletionResultType]::ParameterName, 'SO_RCVLOWAT on TCP stream receivers: wake the reader only once SIZE bytes are queued (default: --size; 0 turns it off)')
-            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Serve tests until interrupted, on the HOST and PORT given, if any (default: every interface, port 5205). HOST PORT, HOST:PORT, an IPv6 address in brackets before :PORT, a HOST alone (::1 is one) or a PORT alone')
-            [CompletionResult]::new('--client', '--client', [CompletionResultType]::ParameterName, 'Run the test against a sonda bench server: HOST, then PORT if not 5205; HOST:PORT works too, with an IPv6 address in brackets before :PORT (a bare ::1 is a host)')
+            [CompletionResult]::new('--rcvlowat', '--rcvlowat', [CompletionResultType]::ParameterName, 'SO_RCVLOWAT on stream receivers: a read returns only once SIZE bytes are there (TCP default: --size, which also wakes the reader less often; Unix default: off, as the kernel wakes a Unix reader at every write anyway and it measured no faster; 0 turns it off)')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Serve tests until interrupted, on the HOST and PORT given, if any (default: every interface, port 5205). HOST PORT, HOST:PORT, an IPv6 address in brackets before :PORT, a HOST alone (::1 is one) or a PORT alone; with -U PATH and no address, on that Unix socket')
+            [CompletionResult]::new('--client', '--client', [CompletionResultType]::ParameterName, 'Run the test against a sonda bench server: HOST, then PORT if not 5205; HOST:PORT works too, with an IPv6 address in brackets before :PORT (a bare ::1 is a host). With -U PATH and no address, the server listening on that Unix socket')
+            [CompletionResult]::new('-U', '-U ', [CompletionResultType]::ParameterName, 'Measure a Unix stream socket at PATH (@NAME: a Linux abstract name) instead of TCP: alone, a local test over a socket bench creates at PATH and removes; with --server, serve there; with --client, test against the server there. --proto does not apply')
+            [CompletionResult]::new('--unix', '--unix', [CompletionResultType]::ParameterName, 'Measure a Unix stream socket at PATH (@NAME: a Linux abstract name) instead of TCP: alone, a local test over a socket bench creates at PATH and removes; with --server, serve there; with --client, test against the server there. --proto does not apply')
             [CompletionResult]::new('--control-timeout', '--control-timeout', [CompletionResultType]::ParameterName, 'Bound on every control step (connect, handshake, results). A step it ends after the connection is made is exit 1 (a connect that times out is exit 4)')
             [CompletionResult]::new('--reverse', '--reverse', [CompletionResultType]::ParameterName, 'Send from the server to the client instead')
             [CompletionResult]::new('--bidir', '--bidir', [CompletionResultType]::ParameterName, 'Send both ways at once (--streams each way)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document (schema in DESCRIPTION) instead of the table')
             [CompletionResult]::new('--no-gso', '--no-gso', [CompletionResultType]::ParameterName, 'Turn off UDP GSO (sender) and GRO (receiver)')
+            [CompletionResult]::new('--unlink-stale', '--unlink-stale', [CompletionResultType]::ParameterName, 'With -U (alone or with --server), remove a stale socket file at PATH first: only a socket file no socket is bound to, never a live socket or any other file')
             [CompletionResult]::new('--once', '--once', [CompletionResultType]::ParameterName, 'With --server, exit after one test')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print diagnostics to stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print diagnostics to stderr (repeat for more)')

@@ -115,7 +115,9 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --version 'Print version'
         }
         &'sonda;udp-send'= {
-            cand --size 'Largest datagram cut from stdin, in bytes (1-65527; IPv4 carries at most 65507)'
+            cand -U 'Send to the Unix datagram socket at PATH instead (@NAME: a Linux abstract name). The sending socket is bound to an abstract name of its own, so replies can reach it'
+            cand --unix 'Send to the Unix datagram socket at PATH instead (@NAME: a Linux abstract name). The sending socket is bound to an abstract name of its own, so replies can reach it'
+            cand --size 'Largest datagram cut from stdin, in bytes (1-65527; IPv4 carries at most 65507; a Unix datagram may be larger, up to the socket buffer)'
             cand --message 'Send exactly TEXT instead of reading stdin'
             cand --count 'Datagrams to send: the message N times (default once), or at most N from stdin (default all of it)'
             cand --interval 'Pause DUR between datagrams'
@@ -136,6 +138,8 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --version 'Print version'
         }
         &'sonda;udp-recv'= {
+            cand -U 'Receive on a Unix datagram socket at PATH instead (@NAME: a Linux abstract name); the file is removed when udp-recv exits'
+            cand --unix 'Receive on a Unix datagram socket at PATH instead (@NAME: a Linux abstract name); the file is removed when udp-recv exits'
             cand --buffer 'Initial receive buffer, in bytes'
             cand --max-size 'Largest the buffer may grow to, in bytes; at least --buffer (default: 65535, or --buffer if that is larger)'
             cand --count 'Exit after N datagrams'
@@ -173,9 +177,9 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --version 'Print version'
         }
         &'sonda;bench'= {
-            cand --proto 'Transport to measure'
+            cand --proto 'Transport to measure (-U measures a Unix stream socket instead)'
             cand --mode 'stream: bulk throughput; rr: request/response latency'
-            cand --size 'Bytes per call (TCP stream, default 1M), per datagram (UDP stream, default 1472) or per request and response (rr, default 1)'
+            cand --size 'Bytes per call (TCP or Unix stream, default 1M), per datagram (UDP stream, default 1472) or per request and response (rr, default 1)'
             cand --rate 'UDP sending rate in bits per second (K, M, G are powers of 1000); default: as fast as possible. The first datagram goes at once and each next one when the rate has earned it, so no burst exceeds the rate, and the test lasts --duration however low the rate'
             cand --streams 'Parallel connections (UDP: sockets) per direction'
             cand --duration 'How long to measure, after --omit'
@@ -185,14 +189,17 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --pin 'Pin the client to CPU C and the server to CPU S (local runs; on two hosts each side pins its own). A CPU this machine does not offer the process is an error naming the CPUs available (a server refuses the test)'
             cand --sndbuf 'Set SO_SNDBUF on data sockets (turns off autotuning)'
             cand --rcvbuf 'Set SO_RCVBUF on data sockets (UDP default: 4M, forced when root)'
-            cand --rcvlowat 'SO_RCVLOWAT on TCP stream receivers: wake the reader only once SIZE bytes are queued (default: --size; 0 turns it off)'
-            cand --server 'Serve tests until interrupted, on the HOST and PORT given, if any (default: every interface, port 5205). HOST PORT, HOST:PORT, an IPv6 address in brackets before :PORT, a HOST alone (::1 is one) or a PORT alone'
-            cand --client 'Run the test against a sonda bench server: HOST, then PORT if not 5205; HOST:PORT works too, with an IPv6 address in brackets before :PORT (a bare ::1 is a host)'
+            cand --rcvlowat 'SO_RCVLOWAT on stream receivers: a read returns only once SIZE bytes are there (TCP default: --size, which also wakes the reader less often; Unix default: off, as the kernel wakes a Unix reader at every write anyway and it measured no faster; 0 turns it off)'
+            cand --server 'Serve tests until interrupted, on the HOST and PORT given, if any (default: every interface, port 5205). HOST PORT, HOST:PORT, an IPv6 address in brackets before :PORT, a HOST alone (::1 is one) or a PORT alone; with -U PATH and no address, on that Unix socket'
+            cand --client 'Run the test against a sonda bench server: HOST, then PORT if not 5205; HOST:PORT works too, with an IPv6 address in brackets before :PORT (a bare ::1 is a host). With -U PATH and no address, the server listening on that Unix socket'
+            cand -U 'Measure a Unix stream socket at PATH (@NAME: a Linux abstract name) instead of TCP: alone, a local test over a socket bench creates at PATH and removes; with --server, serve there; with --client, test against the server there. --proto does not apply'
+            cand --unix 'Measure a Unix stream socket at PATH (@NAME: a Linux abstract name) instead of TCP: alone, a local test over a socket bench creates at PATH and removes; with --server, serve there; with --client, test against the server there. --proto does not apply'
             cand --control-timeout 'Bound on every control step (connect, handshake, results). A step it ends after the connection is made is exit 1 (a connect that times out is exit 4)'
             cand --reverse 'Send from the server to the client instead'
             cand --bidir 'Send both ways at once (--streams each way)'
             cand --json 'Print one JSON document (schema in DESCRIPTION) instead of the table'
             cand --no-gso 'Turn off UDP GSO (sender) and GRO (receiver)'
+            cand --unlink-stale 'With -U (alone or with --server), remove a stale socket file at PATH first: only a socket file no socket is bound to, never a live socket or any other file'
             cand --once 'With --server, exit after one test'
             cand -v 'Print diagnostics to stderr (repeat for more)'
             cand --verbose 'Print diagnostics to stderr (repeat for more)'

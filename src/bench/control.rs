@@ -34,7 +34,15 @@ pub enum Msg {
         params: Params,
     },
     Accept {
+        /// TCP: the one data port; UDP: a port per socket; Unix: empty.
         data_ports: Vec<u16>,
+        /// Unix: the abstract name (`@sonda-bench-PID-N`) the server's data
+        /// listener is bound to. Absent for TCP and UDP, so the message is
+        /// what it was before Unix tests existed and a peer of either age
+        /// parses it; a client checks the name before connecting to it
+        /// (`session::check_data_socket`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data_socket: Option<String>,
     },
     Reject {
         reason: String,
@@ -200,5 +208,37 @@ impl Control {
             return Err(self.fail(format!("the peer failed: {reason}")));
         }
         Ok(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_without_a_data_socket_is_what_it_was() {
+        let tcp = Msg::Accept {
+            data_ports: vec![5206],
+            data_socket: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&tcp).unwrap(),
+            r#"{"type":"accept","data_ports":[5206]}"#
+        );
+        // An older server's accept still parses.
+        match serde_json::from_str(r#"{"type":"accept","data_ports":[5206]}"#).unwrap() {
+            Msg::Accept {
+                data_ports,
+                data_socket: None,
+            } => assert_eq!(data_ports, vec![5206]),
+            other => panic!("{other:?}"),
+        }
+        let unix: Msg = serde_json::from_str(
+            r#"{"type":"accept","data_ports":[],"data_socket":"@sonda-bench-1-0"}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(unix, Msg::Accept { data_socket: Some(s), .. } if s == "@sonda-bench-1-0")
+        );
     }
 }

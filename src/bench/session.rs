@@ -8,12 +8,12 @@
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use socket2::Socket;
+use socket2::{Socket, Type};
 
 use super::control::{Control, Msg};
 use super::output::Latency;
@@ -22,9 +22,13 @@ use super::sampler::{recv_flow, Clock, Live, Sampler, Tally};
 use super::{
     current_cpu, pin_to, stream, udp, Direction, Flow, Meter, Mode, Params, Proto, SideReport,
 };
+use crate::engine::diag::UnixTable;
 use crate::engine::poll::{self, Events};
 use crate::engine::socket::{tcp_listener, udp_bound};
+use crate::engine::transport::unix::{self, peer_cred, BindOpts, Bound, Kind};
+use crate::engine::transport::{Cred, UnixAddr};
 use crate::error::{Error, Exit};
+use crate::report;
 
 /// What each data connection carries, sent by the client as its first byte.
 const TAG_UP: u8 = 0;
@@ -101,112 +105,236 @@ fn udp_socket_count(p: &Params) -> (usize, usize, usize) {
     }
 }
 
-/// Server: binds the data sockets on `ip`, tells the client where, and
-/// waits (bounded) for the client's side of them.
+/// What the server knows of its control connection, which decides where
+/// the data sockets go.
+#[derive(Clone, Debug)]
+pub enum Via {
+    /// Over IP: this side's address of the control connection.
+    Inet(IpAddr),
+    /// Over a Unix socket: the client's credentials (SO_PEERCRED), which
+    /// every data connection must share.
+    Unix { client: Option<Cred> },
+}
+
+/// The abstract names a server's Unix data listener takes:
+/// `@sonda-bench-PID-N`.
+pub const DATA_SOCKET_PREFIX: &str = "sonda-bench-";
+
+/// Server: binds the data sockets where `via` says, tells the client
+/// where, and waits (bounded) for the client's side of them.
 pub fn server_channels(
     p: &Params,
-    ip: IpAddr,
+    via: &Via,
     control: &mut Control,
     timeout: Duration,
 ) -> Result<Channels, Error> {
     let mut ch = Channels::default();
-    match p.proto {
-        Proto::Tcp => {
+    match (p.proto, via) {
+        (Proto::Tcp, Via::Inet(ip)) => {
             let listener =
-                tcp_listener(SocketAddr::new(ip, 0)).map_err(|e| data_fail("bind", &e))?;
+                tcp_listener(SocketAddr::new(*ip, 0)).map_err(|e| data_fail("bind", &e))?;
             let port = listener
                 .local_addr()
                 .map_err(|e| data_fail("bind", &e))?
                 .port();
             control.send(&Msg::Accept {
                 data_ports: vec![port],
+                data_socket: None,
             })?;
-            accept_streams(&Socket::from(listener), p, control, timeout, &mut ch)?;
+            let admit = |_: &Socket| true;
+            accept_streams(
+                &Socket::from(listener),
+                p,
+                control,
+                timeout,
+                &admit,
+                &mut ch,
+            )?;
         }
-        Proto::Udp => {
-            let (up, down, rrn) = udp_socket_count(p);
-            let bind = || udp_bound(SocketAddr::new(ip, 0)).map_err(|e| data_fail("bind", &e));
-            for _ in 0..up {
-                let s = bind()?;
-                udp::set_rcvbuf(&s, p.rcvbuf.unwrap_or(UDP_RCVBUF));
-                ch.up_udp.push(s);
-            }
-            for _ in 0..down {
-                let s = bind()?;
-                if let Some(n) = p.sndbuf {
-                    udp::set_sndbuf(&s, n);
-                }
-                ch.down_udp.push(s);
-            }
-            for _ in 0..rrn {
-                ch.rr_udp.push(bind()?);
-            }
-            let ports: Vec<u16> = ch
-                .up_udp
-                .iter()
-                .chain(&ch.down_udp)
-                .chain(&ch.rr_udp)
-                .map(|s| s.local_addr().map(|a| a.port()).unwrap_or(0))
-                .collect();
-            control.send(&Msg::Accept { data_ports: ports })?;
-            // A server-to-client socket learns where to send from the
-            // client's hello, and acknowledges it.
-            let deadline = Instant::now() + timeout;
-            for s in &ch.down_udp {
-                s.set_read_timeout(Some(CLIENT_CHECK))
-                    .map_err(|e| data_fail("setup", &e))?;
-                let mut buf = [0u8; 64];
-                loop {
-                    let (n, from) = match s.recv_from(&mut buf) {
-                        Ok(got) => got,
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                            ) =>
-                        {
-                            if control.peer_closed() {
-                                return Err(client_gone());
-                            }
-                            if Instant::now() >= deadline {
-                                return Err(Error::new(
-                                    Exit::Failure,
-                                    "bench data channel",
-                                    "the client sent no UDP hello in time",
-                                ));
-                            }
-                            continue;
-                        }
-                        Err(e) => return Err(data_fail("wait for the client's hello", &e)),
-                    };
-                    if &buf[..n] == HELLO {
-                        s.connect(from).map_err(|e| data_fail("connect", &e))?;
-                        let _ = s.send(ACK);
-                        break;
-                    }
-                }
-                s.set_read_timeout(None)
-                    .map_err(|e| data_fail("setup", &e))?;
-            }
+        (Proto::Unix, Via::Unix { client }) => {
+            let listener = unix_data_listener(p)?;
+            control.send(&Msg::Accept {
+                data_ports: Vec::new(),
+                data_socket: Some(listener.addr().to_string()),
+            })?;
+            let admit = |s: &Socket| same_process(client.as_ref(), peer_cred(s).as_ref());
+            accept_streams(listener.socket(), p, control, timeout, &admit, &mut ch)?;
+        }
+        (Proto::Udp, Via::Inet(ip)) => udp_server_channels(p, *ip, control, timeout, &mut ch)?,
+        // Params::check_transport refuses these before any channel opens.
+        _ => {
+            return Err(Error::new(
+                Exit::Failure,
+                "bench data channel",
+                "the test's transport is not the control connection's",
+            ))
         }
     }
     Ok(ch)
 }
 
+/// The server's UDP sockets on `ip`, announced; a server-to-client socket
+/// waits (bounded) for the client's hello to learn where to send.
+fn udp_server_channels(
+    p: &Params,
+    ip: IpAddr,
+    control: &mut Control,
+    timeout: Duration,
+    ch: &mut Channels,
+) -> Result<(), Error> {
+    let (up, down, rrn) = udp_socket_count(p);
+    let bind = || udp_bound(SocketAddr::new(ip, 0)).map_err(|e| data_fail("bind", &e));
+    for _ in 0..up {
+        let s = bind()?;
+        udp::set_rcvbuf(&s, p.rcvbuf.unwrap_or(UDP_RCVBUF));
+        ch.up_udp.push(s);
+    }
+    for _ in 0..down {
+        let s = bind()?;
+        if let Some(n) = p.sndbuf {
+            udp::set_sndbuf(&s, n);
+        }
+        ch.down_udp.push(s);
+    }
+    for _ in 0..rrn {
+        ch.rr_udp.push(bind()?);
+    }
+    let ports: Vec<u16> = ch
+        .up_udp
+        .iter()
+        .chain(&ch.down_udp)
+        .chain(&ch.rr_udp)
+        .map(|s| s.local_addr().map(|a| a.port()).unwrap_or(0))
+        .collect();
+    control.send(&Msg::Accept {
+        data_ports: ports,
+        data_socket: None,
+    })?;
+    // A server-to-client socket learns where to send from the
+    // client's hello, and acknowledges it.
+    let deadline = Instant::now() + timeout;
+    for s in &ch.down_udp {
+        s.set_read_timeout(Some(CLIENT_CHECK))
+            .map_err(|e| data_fail("setup", &e))?;
+        let mut buf = [0u8; 64];
+        loop {
+            let (n, from) = match s.recv_from(&mut buf) {
+                Ok(got) => got,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if control.peer_closed() {
+                        return Err(client_gone());
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(Error::new(
+                            Exit::Failure,
+                            "bench data channel",
+                            "the client sent no UDP hello in time",
+                        ));
+                    }
+                    continue;
+                }
+                Err(e) => return Err(data_fail("wait for the client's hello", &e)),
+            };
+            if &buf[..n] == HELLO {
+                s.connect(from).map_err(|e| data_fail("connect", &e))?;
+                let _ = s.send(ACK);
+                break;
+            }
+        }
+        s.set_read_timeout(None)
+            .map_err(|e| data_fail("setup", &e))?;
+    }
+    Ok(())
+}
+
+/// How many stream connections a test opens.
+fn stream_count(p: &Params) -> usize {
+    let per = (p.sends_up() as usize + p.sends_down() as usize).max(1);
+    p.streams as usize * per
+}
+
+/// The server's Unix data listener, bound to an abstract name of its own.
+///
+/// Not the control listener: the next client's control connection may
+/// already be queued there, and must not be taken for a data connection.
+/// Abstract, not a file: there is nothing to create in a directory the
+/// server may not write to, and nothing to remove, as the name goes with
+/// the socket however the process ends. The price is that the data
+/// connections need the server's network namespace, which a client that
+/// reached a path in another one does not have. The backlog holds every
+/// connection of the test, so the client's connects never wait.
+fn unix_data_listener(p: &Params) -> Result<Bound, Error> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut last = None;
+    // A name another process holds (by chance or on purpose) is skipped.
+    for _ in 0..16 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{DATA_SOCKET_PREFIX}{}-{n}", std::process::id());
+        let addr = UnixAddr::Abstract(name.into_bytes());
+        match unix::bind(&addr, Type::STREAM, BindOpts::default(), &UnixTable) {
+            Ok(bound) => {
+                let backlog = stream_count(p).min(i32::MAX as usize) as i32;
+                bound
+                    .socket()
+                    .listen(backlog)
+                    .map_err(|e| data_fail("listen", &e))?;
+                return Ok(bound);
+            }
+            Err(e) if e.exit == Exit::AddrInUse => last = Some(e),
+            Err(e) => {
+                return Err(Error::new(
+                    Exit::Failure,
+                    "bench data channel",
+                    e.to_string(),
+                ))
+            }
+        }
+    }
+    let why = last.map_or_else(String::new, |e| e.to_string());
+    Err(Error::new(Exit::Failure, "bench data channel: bind", why))
+}
+
+/// Whether a Unix data connection comes from the process that holds the
+/// control connection. Another local process could find the abstract name
+/// (in /proc/net/unix) and connect first; its connection is not the
+/// client's, and is closed unread. Without credentials on either side
+/// there is nothing to compare, and the connection is taken.
+fn same_process(client: Option<&Cred>, peer: Option<&Cred>) -> bool {
+    match (client, peer) {
+        (Some(c), Some(p)) => c.pid == p.pid && c.uid == p.uid,
+        _ => true,
+    }
+}
+
 /// Accepts the client's stream connections (TCP or Unix), each announced
 /// by its tag byte, until every one the test needs is there (bounded).
+/// A connection `admit` refuses is closed and not counted.
 fn accept_streams(
     listener: &Socket,
     p: &Params,
     control: &Control,
     timeout: Duration,
+    admit: &dyn Fn(&Socket) -> bool,
     ch: &mut Channels,
 ) -> Result<(), Error> {
-    let per = (p.sends_up() as usize + p.sends_down() as usize).max(1);
-    let expected = p.streams as usize * per;
+    let expected = stream_count(p);
     let deadline = Instant::now() + timeout;
-    for _ in 0..expected {
+    let mut taken = 0;
+    while taken < expected {
         let mut s = accept_until(listener, deadline, control)?;
+        if !admit(&s) {
+            let who = peer_cred(&s).map_or_else(|| "?".to_string(), |c| c.pid.to_string());
+            report::info(format!(
+                "bench data channel: closed a connection from pid {who}, not the client's process"
+            ));
+            continue;
+        }
+        taken += 1;
         s.set_read_timeout(Some(timeout))
             .map_err(|e| data_fail("setup", &e))?;
         let mut tag = [0u8; 1];
@@ -271,7 +399,8 @@ fn tune_stream(sock: &Socket, p: &Params) {
     }
 }
 
-/// Client: opens its side of the data channels the server announced.
+/// Client over IP: opens its side of the data channels the server
+/// announced (for a Unix socket test, see [`client_unix_channels`]).
 pub fn client_channels(
     p: &Params,
     server: IpAddr,
@@ -280,6 +409,13 @@ pub fn client_channels(
 ) -> Result<Channels, Error> {
     let mut ch = Channels::default();
     match p.proto {
+        Proto::Unix => {
+            return Err(Error::new(
+                Exit::Failure,
+                "bench data channel",
+                "a Unix socket test has no data ports",
+            ))
+        }
         Proto::Tcp => {
             let port = *ports.first().ok_or_else(|| {
                 Error::new(
@@ -335,6 +471,68 @@ pub fn client_channels(
         }
     }
     Ok(ch)
+}
+
+/// Client over a Unix socket: checks the data socket the server announced
+/// (`announced`, from its Accept), then opens the data connections there.
+pub fn client_unix_channels(
+    p: &Params,
+    announced: Option<&str>,
+    timeout: Duration,
+) -> Result<Channels, Error> {
+    let addr = check_data_socket(announced)?;
+    let mut ch = Channels::default();
+    open_streams(
+        p,
+        || {
+            unix::connect_socket(&addr, Kind::Stream, Some(timeout)).map_err(|e| {
+                // Exit 1 like any failure once the control exchange is up.
+                Error::new(
+                    Exit::Failure,
+                    format!("bench data channel: {}", e.what),
+                    e.why,
+                )
+            })
+        },
+        &mut ch,
+    )?;
+    Ok(ch)
+}
+
+/// The data socket a server announced, if it is one a sonda server makes:
+/// an abstract name `@sonda-bench-PID-N`, at most 107 bytes. Anything else
+/// is refused before any connect: a server that could name any socket
+/// would have this client connect to it and write there (a daemon's
+/// control socket, say) on the server's word.
+pub fn check_data_socket(announced: Option<&str>) -> Result<UnixAddr, Error> {
+    let fail = |why: String| Error::new(Exit::Failure, "bench control", why);
+    let Some(text) = announced else {
+        return Err(fail("the server announced no data socket".to_string()));
+    };
+    let shown = || crate::report::escape_preview(text.as_bytes(), 120);
+    let expected = || {
+        fail(format!(
+            "the server announced the data socket \"{}\", not an abstract name @{DATA_SOCKET_PREFIX}PID-N",
+            shown()
+        ))
+    };
+    let Some(rest) = text
+        .strip_prefix('@')
+        .and_then(|name| name.strip_prefix(DATA_SOCKET_PREFIX))
+    else {
+        return Err(expected());
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match rest.split_once('-') {
+        Some((pid, n)) if digits(pid) && digits(n) => {}
+        _ => return Err(expected()),
+    }
+    UnixAddr::parse(text).map_err(|why| {
+        fail(format!(
+            "the server announced the data socket \"{}\": {why}",
+            shown()
+        ))
+    })
 }
 
 /// Opens the client's stream connections (TCP or Unix) with `connect`, each
@@ -698,10 +896,7 @@ pub fn describe(p: &Params) -> String {
     };
     format!(
         "{} {}{}, {} stream{}",
-        match p.proto {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        },
+        p.proto.name(),
         match p.mode {
             Mode::Stream => "stream",
             Mode::Rr => "rr",
@@ -710,4 +905,54 @@ pub fn describe(p: &Params) -> String {
         p.streams,
         if p.streams == 1 { "" } else { "s" }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_sonda_data_socket_name_is_accepted() {
+        let ok = check_data_socket(Some("@sonda-bench-4242-0")).unwrap();
+        assert_eq!(ok, UnixAddr::Abstract(b"sonda-bench-4242-0".to_vec()));
+        let long = format!("@sonda-bench-1-{}", "9".repeat(120));
+        for bad in [
+            None,
+            Some(""),
+            Some("@"),
+            Some("/var/run/docker.sock"),
+            Some("sonda-bench-1-2"),
+            Some("@sonda-bench-"),
+            Some("@sonda-bench-1"),
+            Some("@sonda-bench-1-"),
+            Some("@sonda-bench--2"),
+            Some("@sonda-bench-1-2/../x"),
+            Some("@sonda-bench-1-2\n"),
+            Some("@other-1-2"),
+            Some(long.as_str()),
+        ] {
+            let e = check_data_socket(bad).unwrap_err();
+            assert_eq!(e.exit, Exit::Failure, "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_refused_name_is_shown_escaped() {
+        let e = check_data_socket(Some("@x\x1b[2J")).unwrap_err();
+        assert!(!e.to_string().contains('\x1b'), "{e}");
+    }
+
+    #[test]
+    fn data_connections_come_from_the_clients_process() {
+        let cred = |pid, uid| Cred {
+            pid,
+            uid,
+            gid: 0,
+            command: None,
+        };
+        assert!(same_process(Some(&cred(10, 1)), Some(&cred(10, 1))));
+        assert!(!same_process(Some(&cred(10, 1)), Some(&cred(11, 1))));
+        assert!(!same_process(Some(&cred(10, 1)), Some(&cred(10, 2))));
+        assert!(same_process(None, Some(&cred(11, 1))));
+    }
 }

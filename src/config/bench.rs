@@ -6,9 +6,10 @@ use std::time::Duration;
 use crate::bench::{Direction, Mode, Params, Proto, Side};
 use crate::cli::{BenchArgs, BenchMode, BenchProto};
 use crate::engine::addr::{parse_port, split_host_port, Family};
+use crate::engine::transport::unix::BindOpts;
 use crate::error::Error;
 
-use super::Target;
+use super::{unix_target, Target};
 
 /// The default control port (iperf3 uses 5201; this one does not collide).
 pub const DEFAULT_PORT: u16 = 5205;
@@ -29,9 +30,12 @@ pub enum Plan {
 pub struct Bench {
     pub plan: Plan,
     /// Where the control connection goes: for a local run over TCP, the
-    /// loopback address of the family and port 0.
+    /// loopback address of the family and port 0; with -U, the Unix socket
+    /// (the data connections then go to one the server names).
     pub target: Target,
     pub family: Family,
+    /// What binding a Unix socket path may do about a stale file there.
+    pub unix_bind: BindOpts,
     /// The bound on every control step.
     pub control_timeout: Duration,
     pub json: bool,
@@ -59,46 +63,72 @@ impl TryFrom<(&BenchArgs, Family)> for Bench {
     type Error = Error;
 
     fn try_from((args, family): (&BenchArgs, Family)) -> Result<Bench, Error> {
+        let unix = args.unix.as_deref().map(unix_target).transpose()?;
+        // `--server -U PATH` and `--client -U PATH`: -U takes the place of
+        // the address, so the two together are a contradiction.
+        let twice = |flag: &str, addr: &[String]| {
+            Error::usage(
+                format!("{flag} {} with -U/--unix", addr.join(" ")),
+                format!("give an address or -U PATH ({flag} -U PATH), not both"),
+            )
+        };
         let (plan, target) = match (&args.server, &args.client) {
-            (Some(addr), _) => {
-                let (host, port) = host_port(addr, false)?;
-                (
-                    Plan::Server { once: args.once },
-                    Target::Inet { host, port },
-                )
-            }
+            (Some(addr), _) => match unix {
+                Some(_) if !addr.is_empty() => return Err(twice("--server", addr)),
+                Some(target) => (Plan::Server { once: args.once }, target),
+                None => {
+                    let (host, port) = host_port(addr, false)?;
+                    (
+                        Plan::Server { once: args.once },
+                        Target::Inet { host, port },
+                    )
+                }
+            },
             (None, Some(addr)) => {
-                let params = to_params(args)?;
+                let params = to_params(args, unix.is_some())?;
                 params.validate(Side::Client)?;
-                let (host, port) = host_port(addr, true)?;
-                (
-                    Plan::Client(params),
-                    Target::Inet {
-                        host: Some(host.unwrap_or_default()),
-                        port,
-                    },
-                )
+                match unix {
+                    Some(_) if !addr.is_empty() => return Err(twice("--client", addr)),
+                    Some(target) => (Plan::Client(params), target),
+                    None if addr.is_empty() => {
+                        return Err(Error::usage(
+                            "--client",
+                            "expected HOST [PORT], or -U PATH for a server on a Unix socket",
+                        ))
+                    }
+                    None => {
+                        let (host, port) = host_port(addr, true)?;
+                        (
+                            Plan::Client(params),
+                            Target::Inet {
+                                host: Some(host.unwrap_or_default()),
+                                port,
+                            },
+                        )
+                    }
+                }
             }
             (None, None) => {
-                let params = to_params(args)?;
+                let params = to_params(args, unix.is_some())?;
                 params.validate(Side::Local)?;
                 let loopback = match family {
                     Family::V6 => "::1",
                     _ => "127.0.0.1",
                 };
-                (
-                    Plan::Local(params),
-                    Target::Inet {
-                        host: Some(loopback.to_string()),
-                        port: 0,
-                    },
-                )
+                let target = unix.unwrap_or_else(|| Target::Inet {
+                    host: Some(loopback.to_string()),
+                    port: 0,
+                });
+                (Plan::Local(params), target)
             }
         };
         Ok(Bench {
             plan,
             target,
             family,
+            unix_bind: BindOpts {
+                unlink_stale: args.unlink_stale,
+            },
             control_timeout: args.control_timeout,
             json: args.json,
         })
@@ -106,12 +136,18 @@ impl TryFrom<(&BenchArgs, Family)> for Bench {
 }
 
 /// The test's parameters from the flags, defaults filled in per transport
-/// and mode.
-fn to_params(a: &BenchArgs) -> Result<Params, Error> {
-    let (proto, mode) = (Proto::from(a.proto), Mode::from(a.mode));
+/// and mode; `unix`: over a Unix stream socket (-U), whatever --proto says
+/// (clap refuses the two together).
+fn to_params(a: &BenchArgs, unix: bool) -> Result<Params, Error> {
+    let proto = if unix {
+        Proto::Unix
+    } else {
+        Proto::from(a.proto)
+    };
+    let mode = Mode::from(a.mode);
     let size = a.size.unwrap_or(match (proto, mode) {
         (_, Mode::Rr) => 1,
-        (Proto::Tcp, Mode::Stream) => 1 << 20,
+        (Proto::Tcp | Proto::Unix, Mode::Stream) => 1 << 20,
         (Proto::Udp, Mode::Stream) => 1472,
     });
     Ok(Params {
@@ -170,5 +206,86 @@ fn host_port(v: &[String], need_host: bool) -> Result<(Option<String>, u16), Err
             (h, None) => Ok((Some(h), port(p)?)),
         },
         _ => Err(Error::usage("bench", "expected HOST [PORT]")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn bench(args: &[&str]) -> Result<Bench, Error> {
+        let mut argv = vec!["sonda", "bench"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).map(|c| c.command) {
+            Ok(Command::Bench(a)) => Bench::try_from((&a, Family::Any)),
+            other => panic!("not a bench command line: {other:?}"),
+        }
+    }
+
+    fn unix(path: &str) -> Target {
+        Target::Unix(crate::engine::transport::UnixAddr::parse(path).unwrap())
+    }
+
+    #[test]
+    fn unix_socket_plans() {
+        let b = bench(&["-U", "/tmp/b.sock"]).unwrap();
+        assert!(matches!(&b.plan, Plan::Local(p) if p.proto == Proto::Unix));
+        assert_eq!(b.target, unix("/tmp/b.sock"));
+        let b = bench(&["--server", "-U", "@bench", "--once"]).unwrap();
+        assert!(matches!(b.plan, Plan::Server { once: true }));
+        assert_eq!(b.target, unix("@bench"));
+        let b = bench(&["--client", "-U", "/tmp/b.sock", "--mode", "rr"]).unwrap();
+        assert!(matches!(&b.plan, Plan::Client(p) if p.proto == Proto::Unix && p.mode == Mode::Rr));
+        let b = bench(&["-U", "/tmp/b.sock", "--unlink-stale"]).unwrap();
+        assert!(b.unix_bind.unlink_stale);
+    }
+
+    #[test]
+    fn unix_stream_defaults_are_tcps() {
+        let Plan::Local(p) = bench(&["-U", "/tmp/b.sock"]).unwrap().plan else {
+            panic!("not local");
+        };
+        assert_eq!(p.size, 1 << 20);
+    }
+
+    #[test]
+    fn inet_plans_are_unchanged() {
+        let b = bench(&["--client", "10.0.0.2", "6000"]).unwrap();
+        assert_eq!(
+            b.target,
+            Target::Inet {
+                host: Some("10.0.0.2".into()),
+                port: 6000
+            }
+        );
+        let b = bench(&["--server"]).unwrap();
+        assert_eq!(
+            b.target,
+            Target::Inet {
+                host: None,
+                port: DEFAULT_PORT
+            }
+        );
+        let b = bench(&[]).unwrap();
+        assert!(matches!(&b.plan, Plan::Local(p) if p.proto == Proto::Tcp));
+    }
+
+    #[test]
+    fn an_address_and_a_unix_socket_together_are_usage_errors() {
+        for args in [
+            &["--server", "127.0.0.1", "-U", "/tmp/b.sock"][..],
+            &["--client", "127.0.0.1", "-U", "/tmp/b.sock"],
+            &["--client"],
+        ] {
+            let e = bench(args).unwrap_err();
+            assert_eq!(e.exit, crate::error::Exit::Usage, "{args:?}: {e}");
+        }
+        let long = format!("/tmp/{}", "a".repeat(110));
+        assert_eq!(
+            bench(&["-U", &long]).unwrap_err().exit,
+            crate::error::Exit::Usage
+        );
     }
 }
