@@ -187,7 +187,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --omit 'Warm-up excluded from the results'
             cand --interval 'Print a line of figures every DUR, from the end of --omit; the last line covers what is left of the test (at most 20000 per test)'
             cand --pin 'Pin the client to CPU C and the server to CPU S (local runs; on two hosts each side pins its own). A CPU this machine does not offer the process is an error naming the CPUs available (a server refuses the test)'
-            cand --sndbuf 'Set SO_SNDBUF on data sockets (turns off autotuning)'
+            cand --sndbuf 'Set SO_SNDBUF on data sockets (turns off autotuning; Unix stream default: 1M, forced when root)'
             cand --rcvbuf 'Set SO_RCVBUF on data sockets (UDP default: 4M, forced when root)'
             cand --rcvlowat 'SO_RCVLOWAT on stream receivers: a read returns only once SIZE bytes are there (TCP default: --size, which also wakes the reader less often; Unix default: off, as the kernel wakes a Unix reader at every write anyway and it measured no faster; 0 turns it off)'
             cand --server 'Serve tests until interrupted, on the HOST and PORT given, if any (default: every interface, port 5205). HOST PORT, HOST:PORT, an IPv6 address in brackets before :PORT, a HOST alone (::1 is one) or a PORT alone; with -U PATH and no address, on that Unix socket'

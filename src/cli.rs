@@ -702,7 +702,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub no_gso: bool,
 
-    /// Set SO_SNDBUF on data sockets (turns off autotuning).
+    /// Set SO_SNDBUF on data sockets (turns off autotuning; Unix stream
+    /// default: 1M, forced when root).
     #[arg(long, value_name = "SIZE", value_parser = parse_buffer_size)]
     pub sndbuf: Option<usize>,
 
