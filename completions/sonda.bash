@@ -58,7 +58,7 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__bench)
-            opts="-v -q -4 -6 -h -V --proto --mode --reverse --bidir --size --rate --streams --duration --bytes --omit --interval --json --pin --no-gso --sndbuf --rcvbuf --rcvlowat --server --client --once --control-timeout --verbose --quiet --help --version"
+            opts="-U -v -q -4 -6 -h -V --proto --mode --reverse --bidir --size --rate --streams --duration --bytes --omit --interval --json --pin --no-gso --sndbuf --rcvbuf --rcvlowat --server --client --unix --unlink-stale --once --control-timeout --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -121,6 +121,14 @@ _sonda() {
                     return 0
                     ;;
                 --client)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --unix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -U)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -140,11 +140,11 @@ complete -c sonda -n "__fish_sonda_using_subcommand probe" -s 4 -d 'Use IPv4 onl
 complete -c sonda -n "__fish_sonda_using_subcommand probe" -s 6 -d 'Use IPv6 only'
 complete -c sonda -n "__fish_sonda_using_subcommand probe" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sonda -n "__fish_sonda_using_subcommand probe" -s V -l version -d 'Print version'
-complete -c sonda -n "__fish_sonda_using_subcommand bench" -l proto -d 'Transport to measure' -r -f -a "tcp\t''
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l proto -d 'Transport to measure (-U measures a Unix stream socket instead)' -r -f -a "tcp\t''
 udp\t''"
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l mode -d 'stream: bulk throughput; rr: request/response latency' -r -f -a "stream\t''
 rr\t''"
-complete -c sonda -n "__fish_sonda_using_subcommand bench" -l size -d 'Bytes per call (TCP stream, default 1M), per datagram (UDP stream, default 1472) or per request and response (rr, default 1)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l size -d 'Bytes per call (TCP or Unix stream, default 1M), per datagram (UDP stream, default 1472) or per request and response (rr, default 1)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l rate -d 'UDP sending rate in bits per second (K, M, G are powers of 1000); default: as fast as possible. The first datagram goes at once and each next one when the rate has earned it, so no burst exceeds the rate, and the test lasts --duration however low the rate' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l streams -d 'Parallel connections (UDP: sockets) per direction' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l duration -d 'How long to measure, after --omit' -r
@@ -152,16 +152,18 @@ complete -c sonda -n "__fish_sonda_using_subcommand bench" -l bytes -d 'Stop aft
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l omit -d 'Warm-up excluded from the results' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l interval -d 'Print a line of figures every DUR, from the end of --omit; the last line covers what is left of the test (at most 20000 per test)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l pin -d 'Pin the client to CPU C and the server to CPU S (local runs; on two hosts each side pins its own). A CPU this machine does not offer the process is an error naming the CPUs available (a server refuses the test)' -r
-complete -c sonda -n "__fish_sonda_using_subcommand bench" -l sndbuf -d 'Set SO_SNDBUF on data sockets (turns off autotuning)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l sndbuf -d 'Set SO_SNDBUF on data sockets (turns off autotuning; Unix stream default: 1M, forced when root)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l rcvbuf -d 'Set SO_RCVBUF on data sockets (UDP default: 4M, forced when root)' -r
-complete -c sonda -n "__fish_sonda_using_subcommand bench" -l rcvlowat -d 'SO_RCVLOWAT on TCP stream receivers: wake the reader only once SIZE bytes are queued (default: --size; 0 turns it off)' -r
-complete -c sonda -n "__fish_sonda_using_subcommand bench" -l server -d 'Serve tests until interrupted, on the HOST and PORT given, if any (default: every interface, port 5205). HOST PORT, HOST:PORT, an IPv6 address in brackets before :PORT, a HOST alone (::1 is one) or a PORT alone' -r
-complete -c sonda -n "__fish_sonda_using_subcommand bench" -l client -d 'Run the test against a sonda bench server: HOST, then PORT if not 5205; HOST:PORT works too, with an IPv6 address in brackets before :PORT (a bare ::1 is a host)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l rcvlowat -d 'SO_RCVLOWAT on stream receivers: a read returns only once SIZE bytes are there (TCP default: --size, which also wakes the reader less often; Unix default: off, as the kernel wakes a Unix reader at every write anyway and it measured no faster; 0 turns it off)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l server -d 'Serve tests until interrupted, on the HOST and PORT given, if any (default: every interface, port 5205). HOST PORT, HOST:PORT, an IPv6 address in brackets before :PORT, a HOST alone (::1 is one) or a PORT alone; with -U PATH and no address, on that Unix socket' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l client -d 'Run the test against a sonda bench server: HOST, then PORT if not 5205; HOST:PORT works too, with an IPv6 address in brackets before :PORT (a bare ::1 is a host). With -U PATH and no address, the server listening on that Unix socket' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -s U -l unix -d 'Measure a Unix stream socket at PATH (@NAME: a Linux abstract name) instead of TCP: alone, a local test over a socket bench creates at PATH and removes; with --server, serve there; with --client, test against the server there. --proto does not apply' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l control-timeout -d 'Bound on every control step (connect, handshake, results). A step it ends after the connection is made is exit 1 (a connect that times out is exit 4)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l reverse -d 'Send from the server to the client instead'
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l bidir -d 'Send both ways at once (--streams each way)'
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l json -d 'Print one JSON document (schema in DESCRIPTION) instead of the table'
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l no-gso -d 'Turn off UDP GSO (sender) and GRO (receiver)'
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l unlink-stale -d 'With -U (alone or with --server), remove a stale socket file at PATH first: only a socket file no socket is bound to, never a live socket or any other file'
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l once -d 'With --server, exit after one test'
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -s q -l quiet -d 'Print nothing to stderr but fatal errors'

@@ -4,7 +4,8 @@
 # and taskset present (Debian: iproute2 python3 time iperf3 sockperf
 # util-linux). Figures are medians; sonda and the peer run alternately.
 #
-#   scripts/compare-peers.sh [probe] [bench] [relay] [scan] [unix]   (default: all)
+#   scripts/compare-peers.sh [probe] [bench] [relay] [scan] [unix] [bench-unix]
+#   (default: all)
 #
 # probe: 24,000 TIME-WAIT sockets on loopback over four ports (at least
 #   20,000 remain when measured), then
@@ -22,6 +23,10 @@
 #   --no-splice) versus socat -u UNIX-LISTEN/UNIX-CONNECT (default and
 #   -b 1048576), ncat -U and nc.openbsd -U, RELAY_ROUNDS alternating rounds;
 #   medians and peak RSS.
+# bench-unix: `sonda bench -U` (a Unix stream socket) beside `sonda bench`
+#   over TCP loopback: one stream's throughput, and rr p50/p99 with client
+#   and server on CPUs 0 and 1, BENCH_ROUNDS alternating rounds of
+#   BENCH_SECONDS each.
 # scan: `sonda connect -z 127.0.0.1 1-65535` versus `nc.openbsd -z` and
 #   `nmap -n -p- -T5`, two listeners open, ROUNDS alternating rounds.
 set -euo pipefail
@@ -31,7 +36,7 @@ BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_SECONDS=${BENCH_SECONDS:-5}
 RELAY_ROUNDS=${RELAY_ROUNDS:-3}
 RELAY_MIB=${RELAY_MIB:-4096}
-sections=${*:-probe bench relay scan unix}
+sections=${*:-probe bench relay scan unix bench-unix}
 
 for tool in ss python3 /usr/bin/time iperf3 sockperf taskset nc.openbsd ncat socat nmap; do
   command -v "$tool" >/dev/null || { echo "missing prerequisite: $tool" >&2; exit 1; }
@@ -300,4 +305,29 @@ fi
 if [[ " $sections " == *" unix "* ]]; then
   echo "== unix: $RELAY_MIB MiB through connect -U into listen -U > /dev/null, $RELAY_ROUNDS rounds, alternating"
   relay_table unix
+fi
+
+if [[ " $sections " == *" bench-unix "* ]]; then
+  echo "== bench-unix: sonda bench -U beside TCP loopback, $BENCH_ROUNDS rounds of ${BENCH_SECONDS}s, alternating"
+  cs=1; [ "$(nproc)" -lt 2 ] && cs=0
+  # one number (throughput) or two (p50 p99) from a bench document
+  ub_bps() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["results"][0]["bits_per_second"])'; }
+  ub_lat() { python3 -c 'import json,sys; d=json.load(sys.stdin); l=d["latency"]; print(l["p50_us"], l["p99_us"])'; }
+  for f in ut tt u50 u99 t50 t99; do : > "$tmp/b-$f"; done
+  for _ in $(seq "$BENCH_ROUNDS"); do
+    "$sonda" bench --json -U "$tmp/bench.sock" --duration "${BENCH_SECONDS}s" | ub_bps >> "$tmp/b-ut"
+    "$sonda" bench --json --duration "${BENCH_SECONDS}s" | ub_bps >> "$tmp/b-tt"
+    read -r a b < <("$sonda" bench --json -U "$tmp/bench.sock" --mode rr --pin "0,$cs" --duration "${BENCH_SECONDS}s" | ub_lat)
+    echo "$a" >> "$tmp/b-u50"; echo "$b" >> "$tmp/b-u99"
+    read -r a b < <("$sonda" bench --json --mode rr --pin "0,$cs" --duration "${BENCH_SECONDS}s" | ub_lat)
+    echo "$a" >> "$tmp/b-t50"; echo "$b" >> "$tmp/b-t99"
+  done
+  printf '%-34s %10s %10s %8s
+' "medians" "unix" "tcp" "ratio"
+  awk -v u="$(median < "$tmp/b-ut")" -v t="$(median < "$tmp/b-tt")" \
+    'BEGIN {printf "%-34s %10.2f %10.2f %8.2f\n", "stream, 1 stream (Gbit/s)", u/1e9, t/1e9, u/t}'
+  for q in 50 99; do
+    awk -v n="rr p$q (us, CPU 0 -> $cs)" -v u="$(median < "$tmp/b-u$q")" -v t="$(median < "$tmp/b-t$q")" \
+      'BEGIN {printf "%-34s %10.1f %10.1f %8.2f\n", n, u, t, u/t}'
+  done
 fi

@@ -224,14 +224,16 @@ itself expires on its own."
 
     /// Measure throughput and latency, over loopback or between two hosts.
     #[command(
-        override_usage = "sonda bench [OPTIONS]\n       sonda bench --server [HOST] [PORT] [--once]\n       sonda bench --client HOST [PORT] [OPTIONS]",
+        override_usage = "sonda bench [OPTIONS]\n       sonda bench --server [HOST] [PORT] [--once]\n       sonda bench --client HOST [PORT] [OPTIONS]\n       sonda bench -U PATH [OPTIONS]\n       sonda bench --server -U PATH [--once]\n       sonda bench --client -U PATH [OPTIONS]",
         long_about = "Measure TCP or UDP throughput (--mode stream) or request/response latency \
 (--mode rr). With no arguments, sonda starts its own server and client over loopback \
 and measures a 5-second TCP stream: nothing to set up. --server and --client run the \
 same measurement between two hosts, the way iperf3 does; the client chooses every \
 parameter and the server reports its side back over a small versioned control \
 exchange on TCP (a peer that is not a sonda bench server is an error within \
---control-timeout).\n\n\
+--control-timeout). -U PATH runs the same stream and rr tests over a Unix stream \
+socket instead, locally or with --server -U PATH and --client -U PATH (see UNIX \
+DOMAIN SOCKETS in sonda-bench(1)).\n\n\
 Throughput is counted by the receiver, over the test time after --omit. TCP moves \
 data in calls of --size bytes (default 1 MiB: on these machines the cost is wake-ups, \
 so fewer, larger calls are faster; SO_SNDBUF/SO_RCVBUF are left to the kernel's \
@@ -678,7 +680,7 @@ pub struct ProbeArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Transport to measure.
+    /// Transport to measure (-U measures a Unix stream socket instead).
     #[arg(long, value_enum, default_value_t = BenchProto::Tcp)]
     pub proto: BenchProto,
 
@@ -694,8 +696,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub bidir: bool,
 
-    /// Bytes per call (TCP stream, default 1M), per datagram (UDP stream,
-    /// default 1472) or per request and response (rr, default 1).
+    /// Bytes per call (TCP or Unix stream, default 1M), per datagram (UDP
+    /// stream, default 1472) or per request and response (rr, default 1).
     #[arg(long, value_name = "SIZE", value_parser = parse_bench_size)]
     pub size: Option<usize>,
 
@@ -744,7 +746,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub no_gso: bool,
 
-    /// Set SO_SNDBUF on data sockets (turns off autotuning).
+    /// Set SO_SNDBUF on data sockets (turns off autotuning; Unix stream
+    /// default: 1M, forced when root).
     #[arg(long, value_name = "SIZE", value_parser = parse_buffer_size)]
     pub sndbuf: Option<usize>,
 
@@ -752,23 +755,39 @@ pub struct BenchArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_buffer_size)]
     pub rcvbuf: Option<usize>,
 
-    /// SO_RCVLOWAT on TCP stream receivers: wake the reader only once SIZE
-    /// bytes are queued (default: --size; 0 turns it off).
+    /// SO_RCVLOWAT on stream receivers: a read returns only once SIZE bytes
+    /// are there (TCP default: --size, which also wakes the reader less
+    /// often; Unix default: off, as the kernel wakes a Unix reader at every
+    /// write anyway and it measured no faster; 0 turns it off).
     #[arg(long, value_name = "SIZE", value_parser = parse_rcvlowat)]
     pub rcvlowat: Option<u64>,
 
     /// Serve tests until interrupted, on the HOST and PORT given, if any
     /// (default: every interface, port 5205). HOST PORT, HOST:PORT, an
     /// IPv6 address in brackets before :PORT, a HOST alone (::1 is one) or a
-    /// PORT alone.
+    /// PORT alone; with -U PATH and no address, on that Unix socket.
     #[arg(long, value_name = "ADDR", num_args = 0..=2, conflicts_with = "client")]
     pub server: Option<Vec<String>>,
 
     /// Run the test against a sonda bench server: HOST, then PORT if not
     /// 5205; HOST:PORT works too, with an IPv6 address in brackets before
-    /// :PORT (a bare ::1 is a host).
-    #[arg(long, value_name = "ADDR", num_args = 1..=2)]
+    /// :PORT (a bare ::1 is a host). With -U PATH and no address, the
+    /// server listening on that Unix socket.
+    #[arg(long, value_name = "ADDR", num_args = 0..=2)]
     pub client: Option<Vec<String>>,
+
+    /// Measure a Unix stream socket at PATH (@NAME: a Linux abstract name)
+    /// instead of TCP: alone, a local test over a socket bench creates at
+    /// PATH and removes; with --server, serve there; with --client, test
+    /// against the server there. --proto does not apply.
+    #[arg(short = 'U', long, value_name = "PATH", value_parser = unix_addr_parser(), conflicts_with = "proto")]
+    pub unix: Option<UnixAddr>,
+
+    /// With -U (alone or with --server), remove a stale socket file at PATH
+    /// first: only a socket file no socket is bound to, never a live
+    /// socket or any other file.
+    #[arg(long, requires = "unix", conflicts_with = "client")]
+    pub unlink_stale: bool,
 
     /// With --server, exit after one test.
     #[arg(long, requires = "server")]

@@ -157,6 +157,15 @@ fn unix_section(stem: &str) -> Option<(&'static str, Examples)> {
                 ("sonda probe -U /run/app.sock", "Who holds a socket path, or whether it is stale."),
             ],
         )),
+        "sonda-bench" => Some((
+            "-U PATH runs bench over a Unix stream socket (SOCK_STREAM) instead of TCP; @NAME is a Linux abstract name (no file). Alone, -U PATH is a local test: bench creates the socket at PATH, runs its server and client in one process over it, and removes it when the test ends. --server -U PATH serves tests there until interrupted (or one, --once), and --client -U PATH runs a test against such a server; the PATH takes the place of HOST and PORT, and giving both is a usage error. --mode stream and rr, --streams, --reverse, --bidir, --bytes, --duration, --omit, --interval, --pin, --sndbuf, --rcvbuf and --json work as over TCP, and --size defaults to 1M as for TCP. TCP_NODELAY does not apply; SO_SNDBUF defaults to 1M (forced when root), as a Unix stream sender waits once its send buffer is full and the kernel's default holds a fifth of a 1M write (measured: about twice the throughput); SO_RCVLOWAT is off unless --rcvlowat asks for it (a Unix reader is woken at every write whatever it says, and it measured no faster). --proto does not apply: there is no Unix datagram test, and --proto with -U is a usage error. The control exchange goes over PATH; the data connections go to a second listener the server binds for each test at an abstract name of its own, @sonda-bench-PID-N, announced in its accept message (the control listener is not used for them, as the next client's control connection may be waiting there). The client connects only to a name of that form (any other is exit 1, so a server cannot send it to another socket), and the server takes data connections only from the process that holds the control connection (SO_PEERCRED); others are closed unread. An abstract name lives in the server's network namespace, so a client must share it. In the report the transport is unix: the title says \"unix stream\" or \"unix rr\", the JSON has \"proto\": \"unix\" in params, and \"target\" is PATH. Whatever bench binds leaves no file behind when it exits, by SIGINT and SIGTERM too; an existing path is never replaced: a live socket, a stale socket file (unless --unlink-stale, which removes only a socket file nothing is bound to) or any other file there is exit 5. A client's PATH that does not exist is exit 6. A path of 108 bytes or more is a usage error.",
+            &[
+                ("sonda bench -U /tmp/b.sock", "Five seconds of a Unix stream socket, server and client in one process; the file is gone afterwards."),
+                ("sonda bench -U @bench --mode rr --pin 0,1", "Request/response latency over an abstract socket, client and server on different CPUs, to compare with 'sonda bench --mode rr --pin 0,1' over TCP loopback."),
+                ("sonda -v bench --server -U /run/bench.sock", "Serve tests on a Unix socket until interrupted; -v names each client's process."),
+                ("sonda bench --client -U /run/bench.sock --reverse --json | jq '.results[0].bits_per_second'", "A server-to-client test against it, the rate as JSON."),
+            ],
+        )),
         _ => None,
     }
 }
@@ -197,7 +206,7 @@ fn pages() -> Vec<(&'static str, Option<&'static str>, Examples, &'static str)> 
             "sonda-bench",
             Some("bench"),
             BENCH_EXAMPLES,
-            "sonda(1), iperf3(1), sockperf(1), tcp(7), udp(7)",
+            "sonda(1), iperf3(1), sockperf(1), tcp(7), udp(7), unix(7)",
         ),
         (
             "sonda-probe",

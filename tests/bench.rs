@@ -1003,3 +1003,337 @@ fn interrupted_client_leaves_what_the_server_counted_unknown() {
         "the receiver's count is made up: {line}\n{why}"
     );
 }
+
+// ---------------------------------------------------------------- Unix sockets
+
+/// `sonda -v bench --server -U PATH extra...`, once it is listening.
+fn unix_server(path: &str, extra: &[&str]) -> Running {
+    let mut args = vec!["-v", "bench", "--server", "-U", path];
+    args.extend_from_slice(extra);
+    let mut s = spawn(&args, Input::Null, Output::Null);
+    let line = s.wait_for_stderr("bench server listening on ");
+    assert!(line.ends_with(path), "listening line: {line}");
+    s
+}
+
+#[test]
+fn local_unix_stream_json_and_the_file_is_gone() {
+    let (_dir, path) = sock_path("b.sock");
+    let (doc, f) = bench_json(&["bench", "-U", s(&path), "--json", "--duration", "1s"]);
+    let why = ctx(&doc, &f);
+    let r = stream_results(&doc, &f);
+    assert_eq!(r.len(), 1, "one direction expected\n{why}");
+    check_result(&r[0], "client->server", false, &why);
+    assert_eq!(doc["params"]["proto"], "unix", "{why}");
+    assert_eq!(doc["target"], s(&path), "{why}");
+    assert!(!path.exists(), "the socket file is left behind\n{why}");
+    assert!(f.stderr.is_empty(), "stderr without -v\n{}", f.dump());
+}
+
+#[test]
+fn local_unix_text_names_the_transport_and_the_path() {
+    let (_dir, path) = sock_path("b.sock");
+    let f = run(
+        &["bench", "-U", s(&path), "--duration", "500ms", "--reverse"],
+        Input::Null,
+    );
+    f.expect_code(0);
+    let out = String::from_utf8_lossy(&f.stdout);
+    let first = out.lines().next().unwrap_or("");
+    assert!(
+        first.contains("unix stream server -> client") && first.ends_with(s(&path)),
+        "the title does not say unix and the path: {first}\n{}",
+        f.dump()
+    );
+    assert!(!path.exists(), "the socket file is left behind");
+}
+
+#[test]
+fn local_unix_rr_json_percentiles_are_ordered() {
+    let (_dir, path) = sock_path("rr.sock");
+    let (doc, f) = bench_json(&[
+        "bench",
+        "-U",
+        s(&path),
+        "--mode",
+        "rr",
+        "--json",
+        "--duration",
+        "1s",
+    ]);
+    check_rr(&doc, &f);
+    assert_eq!(doc["params"]["proto"], "unix", "{}", ctx(&doc, &f));
+    assert!(!path.exists(), "the socket file is left behind");
+}
+
+#[test]
+fn local_unix_abstract_bidir_streams_and_bytes() {
+    let name = format!("@sonda-test-bench-{}", std::process::id());
+    let (doc, f) = bench_json(&[
+        "bench",
+        "-U",
+        &name,
+        "--bidir",
+        "--streams",
+        "2",
+        "--json",
+        "--duration",
+        "1s",
+    ]);
+    let why = ctx(&doc, &f);
+    let r = stream_results(&doc, &f);
+    assert_eq!(r.len(), 2, "two directions expected\n{why}");
+    for x in r {
+        let d = x["direction"].as_str().unwrap();
+        check_result(x, d, false, &why);
+        assert_eq!(int(x, "streams", &why), 2, "streams\n{why}");
+    }
+    let (doc, f) = bench_json(&["bench", "-U", &name, "--bytes", "10M", "--json"]);
+    let why = ctx(&doc, &f);
+    let r = stream_results(&doc, &f);
+    assert_eq!(int(&r[0], "bytes", &why), 10 * 1024 * 1024, "{why}");
+}
+
+#[test]
+fn local_unix_pin_and_interval() {
+    let cpus = allowed_cpus();
+    if !(cpus.contains(&0) && cpus.contains(&1)) {
+        eprintln!("skipped: CPUs 0 and 1 are not both available ({cpus:?})");
+        return;
+    }
+    let (_dir, path) = sock_path("pin.sock");
+    let (doc, f) = bench_json(&[
+        "bench",
+        "-U",
+        s(&path),
+        "--mode",
+        "rr",
+        "--pin",
+        "0,1",
+        "--json",
+        "--duration",
+        "500ms",
+    ]);
+    let (client, server) = check_rr(&doc, &f);
+    let why = ctx(&doc, &f);
+    assert_eq!((client, server), (0, 1), "placement\n{why}");
+    let (doc, f) = bench_json(&[
+        "bench",
+        "-U",
+        s(&path),
+        "--json",
+        "--duration",
+        "1s",
+        "--interval",
+        "250ms",
+    ]);
+    let why = ctx(&doc, &f);
+    assert_eq!(bounds(&doc, &why).len(), 4, "four intervals\n{why}");
+}
+
+/// `--server -U` and `--client -U` in two processes: stream, --reverse and
+/// rr against one server, which then ends at SIGINT (130) and takes its
+/// file with it.
+#[test]
+fn two_processes_over_a_unix_socket() {
+    let (_dir, path) = sock_path("server.sock");
+    let mut server = unix_server(s(&path), &[]);
+    for (extra, direction) in [
+        (&[][..], "client->server"),
+        (&["--reverse"][..], "server->client"),
+    ] {
+        let mut args = vec![
+            "bench",
+            "--client",
+            "-U",
+            s(&path),
+            "--json",
+            "--duration",
+            "1s",
+        ];
+        args.extend_from_slice(extra);
+        let (doc, f) = bench_json(&args);
+        let why = format!("{}\nserver:\n{}", ctx(&doc, &f), server.stderr_now());
+        let r = stream_results(&doc, &f);
+        assert_eq!(r.len(), 1, "{why}");
+        check_result(&r[0], direction, false, &why);
+        assert_eq!(doc["params"]["proto"], "unix", "{why}");
+        assert_eq!(doc["target"], s(&path), "{why}");
+    }
+    let (doc, f) = bench_json(&[
+        "bench",
+        "--client",
+        "-U",
+        s(&path),
+        "--mode",
+        "rr",
+        "--json",
+        "--duration",
+        "1s",
+    ]);
+    check_rr(&doc, &f);
+    wait_lines(&mut server, "done", 3, |l| l.contains(" done: unix "));
+    assert!(path.exists(), "the server's socket file went early");
+    server.signal(libc::SIGINT);
+    let s_done = server.finish_within(Duration::from_secs(15));
+    s_done.expect_code(130);
+    assert!(
+        wait_gone(&path),
+        "the server left its socket file behind\n{}",
+        s_done.dump()
+    );
+}
+
+#[test]
+fn unix_server_at_sigterm_and_once_leave_no_file() {
+    let (_dir, path) = sock_path("term.sock");
+    let mut server = unix_server(s(&path), &[]);
+    server.signal(libc::SIGTERM);
+    server
+        .finish_within(Duration::from_secs(15))
+        .expect_code(143);
+    assert!(
+        wait_gone(&path),
+        "the socket file is left behind at SIGTERM"
+    );
+
+    let server = unix_server(s(&path), &["--once"]);
+    let (_, f) = bench_json(&[
+        "bench",
+        "--client",
+        "-U",
+        s(&path),
+        "--json",
+        "--duration",
+        "500ms",
+    ]);
+    f.expect_code(0);
+    let done = server.finish();
+    done.expect_code(0);
+    assert!(
+        !path.exists(),
+        "--once left its socket file behind\n{}",
+        done.dump()
+    );
+}
+
+#[test]
+fn interrupted_local_unix_run_reports_and_removes_the_file() {
+    let (_dir, path) = sock_path("int.sock");
+    let f = interrupted_run(&["-U", s(&path), "--json"]);
+    f.expect_code(130);
+    let doc = one_document(&f);
+    assert_eq!(doc["interrupted"], true, "{}", ctx(&doc, &f));
+    assert!(int(&doc["results"][0], "bytes", &ctx(&doc, &f)) > 0);
+    assert!(
+        wait_gone(&path),
+        "the socket file is left behind\n{}",
+        f.dump()
+    );
+}
+
+#[test]
+fn unix_usage_errors() {
+    let (_dir, path) = sock_path("x.sock");
+    // A Unix datagram bench is not offered: -U is a stream socket.
+    let f = run(&["bench", "--proto", "udp", "-U", s(&path)], Input::Null);
+    f.expect_code(2);
+    let line = one_line(&f);
+    assert!(
+        line.contains("--proto") && line.contains("--unix"),
+        "the conflict is not named: {line}"
+    );
+    let long = format!("/tmp/{}", "a".repeat(110));
+    let f = run(&["bench", "-U", &long, "--duration", "1s"], Input::Null);
+    f.expect_code(2);
+    assert!(
+        one_line(&f).contains("is too long for a Unix socket address"),
+        "{}",
+        f.dump()
+    );
+    for args in [
+        &["bench", "--server", "127.0.0.1", "-U", s(&path)][..],
+        &["bench", "--client", "127.0.0.1", "-U", s(&path)],
+        &["bench", "--client"],
+    ] {
+        let f = run(args, Input::Null);
+        f.expect_code(2);
+        one_line(&f);
+    }
+    assert!(!path.exists(), "a usage error made a file");
+}
+
+#[test]
+fn unix_client_to_no_such_socket_is_exit_6() {
+    let (_dir, path) = sock_path("absent.sock");
+    let f = run(
+        &["bench", "--client", "-U", s(&path), "--duration", "500ms"],
+        Input::Null,
+    );
+    f.expect_code(6);
+    assert!(one_line(&f).contains("no such socket file"), "{}", f.dump());
+}
+
+#[test]
+fn a_live_socket_or_a_file_at_the_path_is_exit_5_and_stays() {
+    let (dir, path) = sock_path("live.sock");
+    let server = unix_server(s(&path), &[]);
+    for args in [
+        &["bench", "-U", s(&path), "--duration", "500ms"][..],
+        &["bench", "--server", "-U", s(&path)],
+    ] {
+        let f = run(args, Input::Null);
+        f.expect_code(5);
+        // The holder named, and a hint line.
+        assert!(
+            f.stderr
+                .contains("a live socket is bound to it, held by pid"),
+            "{}",
+            f.dump()
+        );
+        assert_no_panic(&f);
+    }
+    assert!(path.exists(), "the live server's file was removed");
+    drop(server);
+    let file = dir.path().join("regular");
+    std::fs::write(&file, b"keep me").unwrap();
+    let f = run(
+        &["bench", "-U", s(&file), "--duration", "500ms"],
+        Input::Null,
+    );
+    f.expect_code(5);
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+}
+
+#[test]
+fn unix_server_survives_a_garbage_client() {
+    let (_dir, path) = sock_path("garbage.sock");
+    let mut server = unix_server(s(&path), &[]);
+    {
+        let mut c = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        c.write_all(b"\x00\xffGET / HTTP/1.0\r\n\r\n").unwrap();
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        c.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut sink = Vec::new();
+        let _ = c.read_to_end(&mut sink);
+    }
+    let warn = server.wait_for_stderr("not a sonda bench peer");
+    assert!(warn.starts_with("sonda: "), "warning line: {warn}");
+    let (doc, f) = bench_json(&[
+        "bench",
+        "--client",
+        "-U",
+        s(&path),
+        "--json",
+        "--duration",
+        "500ms",
+    ]);
+    let why = ctx(&doc, &f);
+    check_result(&stream_results(&doc, &f)[0], "client->server", false, &why);
+    server.wait_for_stderr(" done");
+    server.signal(libc::SIGTERM);
+    server
+        .finish_within(Duration::from_secs(15))
+        .expect_code(143);
+    assert!(wait_gone(&path), "the socket file is left behind");
+}

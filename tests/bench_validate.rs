@@ -13,6 +13,7 @@ use common::*;
 
 use std::cell::{Cell, RefCell};
 use std::net::TcpStream;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -375,7 +376,7 @@ fn random_requests_never_crash_the_server() {
         runner
             .run(&arb_params(), |params| {
                 match hello(port, &params) {
-                    (ctrl, Msg::Accept { data_ports }) => {
+                    (ctrl, Msg::Accept { data_ports, .. }) => {
                         accepted.set(accepted.get() + 1);
                         if runnable(&params) {
                             let r = run_test(ctrl, &data_ports, &params);
@@ -516,6 +517,7 @@ fn control_timeout_after_connecting_is_exit_1() {
         let _ = ctrl.recv().unwrap();
         ctrl.send(&Msg::Accept {
             data_ports: vec![data_port],
+            data_socket: None,
         })
         .unwrap();
         // Take the data (and drop it), then go silent on the control
@@ -611,6 +613,7 @@ fn interrupted_rr_with_a_stuck_worker_reports_at_once() {
         let _ = ctrl.recv().unwrap();
         ctrl.send(&Msg::Accept {
             data_ports: vec![data_port],
+            data_socket: None,
         })
         .unwrap();
         let mut d = accept_within(&data, LONG);
@@ -667,4 +670,183 @@ fn interrupted_rr_with_a_stuck_worker_reports_at_once() {
         serde_json::to_string_pretty(&doc).unwrap()
     );
     peer.join().unwrap();
+}
+
+// ---------------------------------------------------------------- Unix sockets
+
+/// `sonda -v bench --server -U PATH`, once it is listening.
+fn unix_server(path: &std::path::Path) -> Running {
+    let mut s = spawn(
+        &["-v", "bench", "--server", "-U", s(path)],
+        Input::Null,
+        Output::Null,
+    );
+    s.wait_for_stderr("bench server listening on ");
+    s
+}
+
+/// A hello over a Unix control connection to `path`; the answer.
+fn unix_hello(path: &std::path::Path, params: &Params) -> (Control, Msg) {
+    let stream = UnixStream::connect(path).unwrap();
+    let mut ctrl = Control::new(stream, s(path).to_string());
+    ctrl.set_timeout(Duration::from_secs(20)).unwrap();
+    ctrl.send_magic().unwrap();
+    ctrl.expect_magic().unwrap();
+    ctrl.send(&Msg::Hello {
+        version: VERSION,
+        params: params.clone(),
+    })
+    .unwrap();
+    let answer = ctrl.recv().unwrap();
+    (ctrl, answer)
+}
+
+/// The transport in a request must be the control connection's: a Unix
+/// server refuses TCP and UDP tests, a TCP server refuses Unix ones, each
+/// with the reason, and goes on serving.
+#[test]
+fn a_server_refuses_a_transport_other_than_its_own() {
+    let (_dir, path) = sock_path("refuse.sock");
+    let mut server = unix_server(&path);
+    for proto in [Proto::Tcp, Proto::Udp] {
+        let p = Params {
+            proto,
+            size: 1000,
+            ..base()
+        };
+        match unix_hello(&path, &p).1 {
+            Msg::Reject { reason } => assert!(
+                reason.contains("Unix streams only"),
+                "reason for {proto:?}: {reason}"
+            ),
+            other => panic!("{proto:?} over a Unix socket was not refused: {other:?}"),
+        }
+    }
+    server.wait_for_stderr("refused the test");
+    let ok = Params {
+        proto: Proto::Unix,
+        ..base()
+    };
+    assert!(matches!(unix_hello(&path, &ok).1, Msg::Accept { .. }));
+    drop(server);
+
+    let (mut tcp, port) = bench_server("127.0.0.1", &[]);
+    match ask(port, &ok) {
+        Msg::Reject { reason } => assert!(reason.contains("proto 'unix'"), "reason: {reason}"),
+        other => panic!("a Unix test over TCP was not refused: {other:?}"),
+    }
+    assert_serving(&mut tcp, port);
+}
+
+/// A server that announces a data socket a sonda server does not make (a
+/// path, another abstract name) is refused before the client connects
+/// anywhere: exit 1 naming the socket, and the named socket never sees a
+/// connection.
+#[test]
+fn client_refuses_a_data_socket_that_is_not_a_sonda_one() {
+    let (dir, path) = sock_path("fake.sock");
+    let decoy = dir.path().join("decoy.sock");
+    let decoy_l = UnixListener::bind(&decoy).unwrap();
+    decoy_l.set_nonblocking(true).unwrap();
+    let abstract_decoy = format!("@sonda-decoy-{}", std::process::id());
+    for announced in [
+        s(&decoy).to_string(),
+        abstract_decoy,
+        "@sonda-bench-1-x".to_string(),
+    ] {
+        let l = UnixListener::bind(&path).unwrap();
+        let told = announced.clone();
+        let peer = thread::spawn(move || {
+            let (st, _) = l.accept().unwrap();
+            let mut ctrl = Control::new(st, "client".into());
+            ctrl.set_timeout(LONG).unwrap();
+            ctrl.expect_magic().unwrap();
+            ctrl.send_magic().unwrap();
+            let _ = ctrl.recv().unwrap();
+            ctrl.send(&Msg::Accept {
+                data_ports: Vec::new(),
+                data_socket: Some(told),
+            })
+            .unwrap();
+            // Until the client leaves.
+            while ctrl.recv().is_ok() {}
+        });
+        let f = spawn(
+            &["bench", "--client", "-U", s(&path), "--duration", "200ms"],
+            Input::Null,
+            Output::Capture,
+        )
+        .finish_within(Duration::from_secs(30));
+        peer.join().unwrap();
+        std::fs::remove_file(&path).unwrap();
+        f.expect_code(1);
+        let line = one_line(&f);
+        assert!(
+            line.contains(&announced) && line.contains("not an abstract name @sonda-bench-"),
+            "the refusal does not name the socket: {line}"
+        );
+        assert!(
+            decoy_l.accept().is_err(),
+            "the client connected to the decoy {announced}"
+        );
+    }
+}
+
+/// Another process that connects to the server's data socket first is
+/// closed (its credentials are not the client's), and the client's test
+/// runs as if it had not.
+#[test]
+fn a_stranger_on_the_data_socket_is_closed_and_the_test_runs() {
+    require!("python3");
+    let (_dir, path) = sock_path("stranger.sock");
+    let mut server = unix_server(&path);
+    let p = Params {
+        proto: Proto::Unix,
+        ..base()
+    };
+    let (mut ctrl, answer) = unix_hello(&path, &p);
+    let Msg::Accept {
+        data_socket: Some(name),
+        ..
+    } = answer
+    else {
+        panic!("no data socket in {answer:?}");
+    };
+    let addr = session::check_data_socket(Some(&name)).unwrap();
+    // A process of its own (the server compares SO_PEERCRED pids), which
+    // sends the tag of an upload and waits to be closed. The server may
+    // close it before the tag is even sent: a broken pipe or a reset is as
+    // closed as an EOF.
+    let script = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect("\0" + sys.argv[1][1:])
+s.settimeout(20)
+try:
+    s.sendall(b"\0")
+    print("closed" if s.recv(1) == b"" else "data")
+except (BrokenPipeError, ConnectionResetError):
+    print("closed")
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &name])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "closed",
+        "the stranger was not closed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.wait_for_stderr("not the client's process");
+    let ct = Duration::from_secs(10);
+    let ch = session::client_unix_channels(&p, Some(&name), ct).unwrap();
+    ctrl.send(&Msg::Start).unwrap();
+    let (mine, peer) =
+        session::run(Role::Client, &p, ch, &mut ctrl, ct, None, &Tally::default()).unwrap();
+    assert!(
+        mine.sent.bytes > 0 && peer.received.bytes == mine.sent.bytes,
+        "{addr:?}"
+    );
+    server.wait_for_stderr(" done: unix ");
 }

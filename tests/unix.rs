@@ -9,23 +9,12 @@ mod common;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-/// A socket path in a fresh temporary directory (kept alive by the guard).
-fn sock_path(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(name);
-    (dir, path)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// `sonda -v listen <extra> -U PATH`, once it is listening.
 fn listen_unix(path: &str, extra: &[&str], input: Input, output: Output) -> Running {
@@ -35,18 +24,6 @@ fn listen_unix(path: &str, extra: &[&str], input: Input, output: Output) -> Runn
     let mut l = spawn(&args, input, output);
     l.wait_for_stderr("listening on ");
     l
-}
-
-/// Polls (bounded) until `path` no longer exists.
-fn wait_gone(path: &Path) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while path.exists() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    true
 }
 
 /// Polls (bounded) until a listening socket is bound to `path`, as

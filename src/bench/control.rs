@@ -1,16 +1,17 @@
 //! The control exchange between a bench client and server: a magic line,
-//! then length-prefixed JSON messages on one TCP connection.
+//! then length-prefixed JSON messages on one stream connection (TCP, or a
+//! Unix stream socket with `-U`).
 //!
 //! Every read is bounded (a timeout and a size cap), so a garbage or stalled
 //! peer is an error naming the problem, never a hang or an unbounded
 //! allocation.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use socket2::Socket;
 
 use super::{Params, SideReport};
 use crate::error::{Error, Exit};
@@ -33,7 +34,15 @@ pub enum Msg {
         params: Params,
     },
     Accept {
+        /// TCP: the one data port; UDP: a port per socket; Unix: empty.
         data_ports: Vec<u16>,
+        /// Unix: the abstract name (`@sonda-bench-PID-N`) the server's data
+        /// listener is bound to. Absent for TCP and UDP, so the message is
+        /// what it was before Unix tests existed and a peer of either age
+        /// parses it; a client checks the name before connecting to it
+        /// (`session::check_data_socket`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data_socket: Option<String>,
     },
     Reject {
         reason: String,
@@ -54,7 +63,8 @@ pub enum Msg {
 }
 
 pub struct Control {
-    stream: TcpStream,
+    /// Either transport's connected socket: nothing here depends on which.
+    stream: Socket,
     peer: String,
     /// Whether errors name the peer: the server's log line names the
     /// client already, and saying it twice is noise.
@@ -62,9 +72,10 @@ pub struct Control {
 }
 
 impl Control {
-    pub fn new(stream: TcpStream, peer: String) -> Control {
+    /// `stream`: a `TcpStream`, a `UnixStream` or a socket2 `Socket`.
+    pub fn new(stream: impl Into<Socket>, peer: String) -> Control {
         Control {
-            stream,
+            stream: stream.into(),
             peer,
             named: true,
         }
@@ -72,7 +83,7 @@ impl Control {
 
     /// The server's side of an exchange with the client `peer`: its errors
     /// say "bench control" and leave the peer to whoever reports them.
-    pub fn server(stream: TcpStream, peer: String) -> Control {
+    pub fn server(stream: impl Into<Socket>, peer: String) -> Control {
         Control {
             named: false,
             ..Control::new(stream, peer)
@@ -197,5 +208,37 @@ impl Control {
             return Err(self.fail(format!("the peer failed: {reason}")));
         }
         Ok(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_without_a_data_socket_is_what_it_was() {
+        let tcp = Msg::Accept {
+            data_ports: vec![5206],
+            data_socket: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&tcp).unwrap(),
+            r#"{"type":"accept","data_ports":[5206]}"#
+        );
+        // An older server's accept still parses.
+        match serde_json::from_str(r#"{"type":"accept","data_ports":[5206]}"#).unwrap() {
+            Msg::Accept {
+                data_ports,
+                data_socket: None,
+            } => assert_eq!(data_ports, vec![5206]),
+            other => panic!("{other:?}"),
+        }
+        let unix: Msg = serde_json::from_str(
+            r#"{"type":"accept","data_ports":[],"data_socket":"@sonda-bench-1-0"}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(unix, Msg::Accept { data_socket: Some(s), .. } if s == "@sonda-bench-1-0")
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! `sonda bench`: throughput and latency between a client and a server that
 //! agree on the test over a control connection (control.rs), move data over
-//! their own sockets (tcp.rs, udp.rs, rr.rs), and report back (output.rs).
+//! their own sockets (stream.rs for TCP and Unix streams, udp.rs, rr.rs), and
+//! report back (output.rs).
 //! A local run is the same client and server in one process over loopback.
 
 pub mod control;
@@ -10,7 +11,7 @@ pub mod params;
 mod rr;
 pub mod sampler;
 pub mod session;
-mod tcp;
+mod stream;
 mod udp;
 
 use std::sync::atomic::{AtomicU64, Ordering};

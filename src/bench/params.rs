@@ -39,6 +39,19 @@ pub const MAX_RATE: u64 = 10_000_000_000_000;
 pub enum Proto {
     Tcp,
     Udp,
+    /// A Unix stream socket (`-U`): the control connection and the data
+    /// connections are all Unix sockets.
+    Unix,
+}
+
+impl Proto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Unix => "unix",
+        }
+    }
 }
 
 /// Bulk throughput or request/response latency.
@@ -129,6 +142,23 @@ impl Params {
         self.check_times()?;
         self.check_buffers()?;
         self.check_pin(side)
+    }
+
+    /// The transport agrees with the control connection the request came
+    /// on: a Unix test is asked for over a Unix socket, and a TCP or UDP
+    /// one over TCP (a peer may send any proto that parses).
+    pub fn check_transport(&self, over_unix: bool) -> Result<(), Error> {
+        match (self.proto, over_unix) {
+            (Proto::Unix, false) => Err(Error::usage(
+                "proto 'unix'",
+                "a Unix socket test is asked for over a Unix control socket (-U), not over TCP",
+            )),
+            (Proto::Tcp | Proto::Udp, true) => Err(Error::usage(
+                format!("proto '{}'", self.proto.name()),
+                "a server on a Unix socket measures Unix streams only",
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The part of the checks that needs the address the data will use:
@@ -269,7 +299,7 @@ impl Params {
         let size = self.size as u64;
         let ways = u64::from(self.sends_up()) + u64::from(self.sends_down());
         match (self.proto, self.mode) {
-            (Proto::Tcp, Mode::Stream) => n * ways * size.max(64 << 10),
+            (Proto::Tcp | Proto::Unix, Mode::Stream) => n * ways * size.max(64 << 10),
             (Proto::Udp, Mode::Stream) => n * ways * (MAX_DATAGRAM as u64 + (128 << 10)),
             (_, Mode::Rr) => n * 2 * size.max(64 << 10),
         }
@@ -464,6 +494,20 @@ mod tests {
         p.validate(Side::Client).unwrap();
         assert!(p.validate(Side::Server).is_err());
         assert!(p.validate(Side::Local).is_err());
+    }
+
+    #[test]
+    fn the_transport_must_be_the_control_connections() {
+        let unix = Params {
+            proto: Proto::Unix,
+            ..base()
+        };
+        unix.validate(Side::Server).unwrap();
+        unix.check_transport(true).unwrap();
+        assert!(unix.check_transport(false).is_err());
+        base().check_transport(false).unwrap();
+        assert!(base().check_transport(true).is_err());
+        assert_eq!(serde_json::to_value(unix).unwrap()["proto"], "unix");
     }
 
     #[test]

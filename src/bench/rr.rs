@@ -2,12 +2,13 @@
 //! `size` bytes back, one transaction at a time; the server echoes.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, UdpSocket};
+use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use socket2::Socket;
 
 use super::{Meter, ThreadUsage};
 
@@ -54,9 +55,10 @@ impl RrShared {
     }
 }
 
-/// TCP: write, read back, record; after `omit` until `deadline`.
-pub fn tcp_client(
-    mut sock: &TcpStream,
+/// A byte stream (TCP or Unix): write, read back, record; after `omit`
+/// until `deadline`.
+pub fn stream_client(
+    mut sock: &Socket,
     size: usize,
     measure_from: Instant,
     deadline: Instant,
@@ -88,8 +90,9 @@ pub fn tcp_client(
     result
 }
 
-/// TCP: echo `size`-byte requests until the client's EOF.
-pub fn tcp_server(mut sock: &TcpStream, size: usize, meter: &Meter) -> io::Result<()> {
+/// A byte stream (TCP or Unix): echo `size`-byte requests until the
+/// client's EOF.
+pub fn stream_server(mut sock: &Socket, size: usize, meter: &Meter) -> io::Result<()> {
     let usage = ThreadUsage::start();
     let mut buf = vec![0u8; size];
     let result = loop {

@@ -6,23 +6,30 @@
 //! `Report` when its receivers have; each waits for the peer's two messages.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use nix::sys::socket::{setsockopt, sockopt};
+use socket2::{Socket, Type};
 
 use super::control::{Control, Msg};
 use super::output::Latency;
 use super::rr::{self, RrShared};
 use super::sampler::{recv_flow, Clock, Live, Sampler, Tally};
 use super::{
-    current_cpu, pin_to, tcp, udp, Direction, Flow, Meter, Mode, Params, Proto, SideReport,
+    current_cpu, pin_to, stream, udp, Direction, Flow, Meter, Mode, Params, Proto, SideReport,
 };
+use crate::engine::diag::SocketTable;
 use crate::engine::poll::{self, Events};
 use crate::engine::socket::{tcp_listener, udp_bound};
+use crate::engine::transport::unix::{self, peer_cred, BindOpts, Bound, Kind};
+use crate::engine::transport::{Cred, UnixAddr};
 use crate::error::{Error, Exit};
+use crate::report;
 
 /// What each data connection carries, sent by the client as its first byte.
 const TAG_UP: u8 = 0;
@@ -33,6 +40,12 @@ const ACK: &[u8] = b"SONDA-BENCH-ACK";
 /// The UDP receive buffer asked for unless --rcvbuf: measured here, 4 MiB cut
 /// loss at full speed from about 7 % to 0.25 %.
 const UDP_RCVBUF: usize = 4 << 20;
+/// The send buffer of Unix stream data sockets unless --sndbuf. A Unix
+/// stream sender blocks once its queued bytes reach SO_SNDBUF (the reader's
+/// buffer plays no part), and the default (net.core.wmem_default, 208 KiB)
+/// holds a fifth of a 1 MiB write; measured here with 1 MiB writes, one
+/// stream went from about 31 to 60-75 Gbit/s with 512K to 2M.
+const UNIX_SNDBUF: usize = 1 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -40,12 +53,13 @@ pub enum Role {
     Server,
 }
 
-/// The data sockets of one test on one side.
+/// The data sockets of one test on one side. Byte streams of either
+/// transport are held as `Socket`s, so the workers are the same for both.
 #[derive(Default)]
 pub struct Channels {
-    up_tcp: Vec<TcpStream>,
-    down_tcp: Vec<TcpStream>,
-    rr_tcp: Vec<TcpStream>,
+    up_stream: Vec<Socket>,
+    down_stream: Vec<Socket>,
+    rr_stream: Vec<Socket>,
     up_udp: Vec<UdpSocket>,
     down_udp: Vec<UdpSocket>,
     rr_udp: Vec<UdpSocket>,
@@ -98,128 +112,261 @@ fn udp_socket_count(p: &Params) -> (usize, usize, usize) {
     }
 }
 
-/// Server: binds the data sockets on `ip`, tells the client where, and
-/// waits (bounded) for the client's side of them.
+/// What the server knows of its control connection, which decides where
+/// the data sockets go.
+#[derive(Clone, Debug)]
+pub enum Via {
+    /// Over IP: this side's address of the control connection.
+    Inet(IpAddr),
+    /// Over a Unix socket: the client's credentials (SO_PEERCRED), which
+    /// every data connection must share.
+    Unix { client: Option<Cred> },
+}
+
+/// The abstract names a server's Unix data listener takes:
+/// `@sonda-bench-PID-N`.
+pub const DATA_SOCKET_PREFIX: &str = "sonda-bench-";
+
+/// Server: binds the data sockets where `via` says, tells the client
+/// where, and waits (bounded) for the client's side of them.
 pub fn server_channels(
     p: &Params,
-    ip: IpAddr,
+    via: &Via,
     control: &mut Control,
     timeout: Duration,
 ) -> Result<Channels, Error> {
     let mut ch = Channels::default();
-    match p.proto {
-        Proto::Tcp => {
+    match (p.proto, via) {
+        (Proto::Tcp, Via::Inet(ip)) => {
             let listener =
-                tcp_listener(SocketAddr::new(ip, 0)).map_err(|e| data_fail("bind", &e))?;
+                tcp_listener(SocketAddr::new(*ip, 0)).map_err(|e| data_fail("bind", &e))?;
             let port = listener
                 .local_addr()
                 .map_err(|e| data_fail("bind", &e))?
                 .port();
             control.send(&Msg::Accept {
                 data_ports: vec![port],
+                data_socket: None,
             })?;
-            let per = (p.sends_up() as usize + p.sends_down() as usize).max(1);
-            let expected = p.streams as usize * per;
-            let deadline = Instant::now() + timeout;
-            for _ in 0..expected {
-                let mut s = accept_until(&listener, deadline, control)?;
-                s.set_read_timeout(Some(timeout))
-                    .map_err(|e| data_fail("setup", &e))?;
-                let mut tag = [0u8; 1];
-                s.read_exact(&mut tag)
-                    .map_err(|e| data_fail("read tag", &e))?;
-                s.set_read_timeout(None)
-                    .map_err(|e| data_fail("setup", &e))?;
-                tune_tcp(&s, p);
-                match tag[0] {
-                    TAG_UP => ch.up_tcp.push(s),
-                    TAG_DOWN => ch.down_tcp.push(s),
-                    TAG_RR => ch.rr_tcp.push(s),
-                    t => {
-                        return Err(Error::new(
-                            Exit::Failure,
-                            "bench data channel",
-                            format!("unknown tag {t}"),
-                        ))
-                    }
-                }
-            }
+            let admit = |_: &Socket| true;
+            accept_streams(
+                &Socket::from(listener),
+                p,
+                control,
+                timeout,
+                &admit,
+                &mut ch,
+            )?;
         }
-        Proto::Udp => {
-            let (up, down, rrn) = udp_socket_count(p);
-            let bind = || udp_bound(SocketAddr::new(ip, 0)).map_err(|e| data_fail("bind", &e));
-            for _ in 0..up {
-                let s = bind()?;
-                udp::set_rcvbuf(&s, p.rcvbuf.unwrap_or(UDP_RCVBUF));
-                ch.up_udp.push(s);
-            }
-            for _ in 0..down {
-                let s = bind()?;
-                if let Some(n) = p.sndbuf {
-                    udp::set_sndbuf(&s, n);
-                }
-                ch.down_udp.push(s);
-            }
-            for _ in 0..rrn {
-                ch.rr_udp.push(bind()?);
-            }
-            let ports: Vec<u16> = ch
-                .up_udp
-                .iter()
-                .chain(&ch.down_udp)
-                .chain(&ch.rr_udp)
-                .map(|s| s.local_addr().map(|a| a.port()).unwrap_or(0))
-                .collect();
-            control.send(&Msg::Accept { data_ports: ports })?;
-            // A server-to-client socket learns where to send from the
-            // client's hello, and acknowledges it.
-            let deadline = Instant::now() + timeout;
-            for s in &ch.down_udp {
-                s.set_read_timeout(Some(CLIENT_CHECK))
-                    .map_err(|e| data_fail("setup", &e))?;
-                let mut buf = [0u8; 64];
-                loop {
-                    let (n, from) = match s.recv_from(&mut buf) {
-                        Ok(got) => got,
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                            ) =>
-                        {
-                            if control.peer_closed() {
-                                return Err(client_gone());
-                            }
-                            if Instant::now() >= deadline {
-                                return Err(Error::new(
-                                    Exit::Failure,
-                                    "bench data channel",
-                                    "the client sent no UDP hello in time",
-                                ));
-                            }
-                            continue;
-                        }
-                        Err(e) => return Err(data_fail("wait for the client's hello", &e)),
-                    };
-                    if &buf[..n] == HELLO {
-                        s.connect(from).map_err(|e| data_fail("connect", &e))?;
-                        let _ = s.send(ACK);
-                        break;
-                    }
-                }
-                s.set_read_timeout(None)
-                    .map_err(|e| data_fail("setup", &e))?;
-            }
+        (Proto::Unix, Via::Unix { client }) => {
+            let listener = unix_data_listener(p)?;
+            control.send(&Msg::Accept {
+                data_ports: Vec::new(),
+                data_socket: Some(listener.addr().to_string()),
+            })?;
+            let admit = |s: &Socket| same_process(client.as_ref(), peer_cred(s).as_ref());
+            accept_streams(listener.socket(), p, control, timeout, &admit, &mut ch)?;
+        }
+        (Proto::Udp, Via::Inet(ip)) => udp_server_channels(p, *ip, control, timeout, &mut ch)?,
+        // Params::check_transport refuses these before any channel opens.
+        _ => {
+            return Err(Error::new(
+                Exit::Failure,
+                "bench data channel",
+                "the test's transport is not the control connection's",
+            ))
         }
     }
     Ok(ch)
 }
 
-fn accept_until(
-    listener: &TcpListener,
-    deadline: Instant,
+/// The server's UDP sockets on `ip`, announced; a server-to-client socket
+/// waits (bounded) for the client's hello to learn where to send.
+fn udp_server_channels(
+    p: &Params,
+    ip: IpAddr,
+    control: &mut Control,
+    timeout: Duration,
+    ch: &mut Channels,
+) -> Result<(), Error> {
+    let (up, down, rrn) = udp_socket_count(p);
+    let bind = || udp_bound(SocketAddr::new(ip, 0)).map_err(|e| data_fail("bind", &e));
+    for _ in 0..up {
+        let s = bind()?;
+        udp::set_rcvbuf(&s, p.rcvbuf.unwrap_or(UDP_RCVBUF));
+        ch.up_udp.push(s);
+    }
+    for _ in 0..down {
+        let s = bind()?;
+        if let Some(n) = p.sndbuf {
+            udp::set_sndbuf(&s, n);
+        }
+        ch.down_udp.push(s);
+    }
+    for _ in 0..rrn {
+        ch.rr_udp.push(bind()?);
+    }
+    let ports: Vec<u16> = ch
+        .up_udp
+        .iter()
+        .chain(&ch.down_udp)
+        .chain(&ch.rr_udp)
+        .map(|s| s.local_addr().map(|a| a.port()).unwrap_or(0))
+        .collect();
+    control.send(&Msg::Accept {
+        data_ports: ports,
+        data_socket: None,
+    })?;
+    // A server-to-client socket learns where to send from the
+    // client's hello, and acknowledges it.
+    let deadline = Instant::now() + timeout;
+    for s in &ch.down_udp {
+        s.set_read_timeout(Some(CLIENT_CHECK))
+            .map_err(|e| data_fail("setup", &e))?;
+        let mut buf = [0u8; 64];
+        loop {
+            let (n, from) = match s.recv_from(&mut buf) {
+                Ok(got) => got,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if control.peer_closed() {
+                        return Err(client_gone());
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(Error::new(
+                            Exit::Failure,
+                            "bench data channel",
+                            "the client sent no UDP hello in time",
+                        ));
+                    }
+                    continue;
+                }
+                Err(e) => return Err(data_fail("wait for the client's hello", &e)),
+            };
+            if &buf[..n] == HELLO {
+                s.connect(from).map_err(|e| data_fail("connect", &e))?;
+                let _ = s.send(ACK);
+                break;
+            }
+        }
+        s.set_read_timeout(None)
+            .map_err(|e| data_fail("setup", &e))?;
+    }
+    Ok(())
+}
+
+/// How many stream connections a test opens.
+fn stream_count(p: &Params) -> usize {
+    let per = (p.sends_up() as usize + p.sends_down() as usize).max(1);
+    p.streams as usize * per
+}
+
+/// The server's Unix data listener, bound to an abstract name of its own.
+///
+/// Not the control listener: the next client's control connection may
+/// already be queued there, and must not be taken for a data connection.
+/// Abstract, not a file: there is nothing to create in a directory the
+/// server may not write to, and nothing to remove, as the name goes with
+/// the socket however the process ends. The price is that the data
+/// connections need the server's network namespace, which a client that
+/// reached a path in another one does not have. The backlog holds every
+/// connection of the test, so the client's connects never wait.
+fn unix_data_listener(p: &Params) -> Result<Bound, Error> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut last = None;
+    // A name another process holds (by chance or on purpose) is skipped.
+    for _ in 0..16 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{DATA_SOCKET_PREFIX}{}-{n}", std::process::id());
+        let addr = UnixAddr::Abstract(name.into_bytes());
+        match unix::bind(&addr, Type::STREAM, BindOpts::default(), &SocketTable) {
+            Ok(bound) => {
+                let backlog = stream_count(p).min(i32::MAX as usize) as i32;
+                bound
+                    .socket()
+                    .listen(backlog)
+                    .map_err(|e| data_fail("listen", &e))?;
+                return Ok(bound);
+            }
+            Err(e) if e.exit == Exit::AddrInUse => last = Some(e),
+            Err(e) => {
+                return Err(Error::new(
+                    Exit::Failure,
+                    "bench data channel",
+                    e.to_string(),
+                ))
+            }
+        }
+    }
+    let why = last.map_or_else(String::new, |e| e.to_string());
+    Err(Error::new(Exit::Failure, "bench data channel: bind", why))
+}
+
+/// Whether a Unix data connection comes from the process that holds the
+/// control connection. Another local process could find the abstract name
+/// (in /proc/net/unix) and connect first; its connection is not the
+/// client's, and is closed unread. Without credentials on either side
+/// there is nothing to compare, and the connection is taken.
+fn same_process(client: Option<&Cred>, peer: Option<&Cred>) -> bool {
+    match (client, peer) {
+        (Some(c), Some(p)) => c.pid == p.pid && c.uid == p.uid,
+        _ => true,
+    }
+}
+
+/// Accepts the client's stream connections (TCP or Unix), each announced
+/// by its tag byte, until every one the test needs is there (bounded).
+/// A connection `admit` refuses is closed and not counted.
+fn accept_streams(
+    listener: &Socket,
+    p: &Params,
     control: &Control,
-) -> Result<TcpStream, Error> {
+    timeout: Duration,
+    admit: &dyn Fn(&Socket) -> bool,
+    ch: &mut Channels,
+) -> Result<(), Error> {
+    let expected = stream_count(p);
+    let deadline = Instant::now() + timeout;
+    let mut taken = 0;
+    while taken < expected {
+        let mut s = accept_until(listener, deadline, control)?;
+        if !admit(&s) {
+            let who = peer_cred(&s).map_or_else(|| "?".to_string(), |c| c.pid.to_string());
+            report::info(format!(
+                "bench data channel: closed a connection from pid {who}, not the client's process"
+            ));
+            continue;
+        }
+        taken += 1;
+        s.set_read_timeout(Some(timeout))
+            .map_err(|e| data_fail("setup", &e))?;
+        let mut tag = [0u8; 1];
+        s.read_exact(&mut tag)
+            .map_err(|e| data_fail("read tag", &e))?;
+        s.set_read_timeout(None)
+            .map_err(|e| data_fail("setup", &e))?;
+        tune_stream(&s, p);
+        match tag[0] {
+            TAG_UP => ch.up_stream.push(s),
+            TAG_DOWN => ch.down_stream.push(s),
+            TAG_RR => ch.rr_stream.push(s),
+            t => {
+                return Err(Error::new(
+                    Exit::Failure,
+                    "bench data channel",
+                    format!("unknown tag {t}"),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn accept_until(listener: &Socket, deadline: Instant, control: &Control) -> Result<Socket, Error> {
     loop {
         if control.peer_closed() {
             return Err(client_gone());
@@ -247,20 +394,27 @@ fn accept_until(
     }
 }
 
-fn tune_tcp(s: &TcpStream, p: &Params) {
-    let sock = socket2::SockRef::from(s);
-    if p.mode == Mode::Rr {
+fn tune_stream(sock: &Socket, p: &Params) {
+    if p.mode == Mode::Rr && p.proto == Proto::Tcp {
         let _ = sock.set_nodelay(true);
     }
     if let Some(n) = p.sndbuf {
         let _ = sock.set_send_buffer_size(n);
+    } else if p.proto == Proto::Unix && p.mode == Mode::Stream {
+        // SO_SNDBUFFORCE (root) goes past net.core.wmem_max, which caps
+        // SO_SNDBUF; best effort either way.
+        let forced = setsockopt(sock, sockopt::SndBufForce, &UNIX_SNDBUF).is_ok();
+        if !forced {
+            let _ = sock.set_send_buffer_size(UNIX_SNDBUF);
+        }
     }
     if let Some(n) = p.rcvbuf {
         let _ = sock.set_recv_buffer_size(n);
     }
 }
 
-/// Client: opens its side of the data channels the server announced.
+/// Client over IP: opens its side of the data channels the server
+/// announced (for a Unix socket test, see [`client_unix_channels`]).
 pub fn client_channels(
     p: &Params,
     server: IpAddr,
@@ -269,6 +423,13 @@ pub fn client_channels(
 ) -> Result<Channels, Error> {
     let mut ch = Channels::default();
     match p.proto {
+        Proto::Unix => {
+            return Err(Error::new(
+                Exit::Failure,
+                "bench data channel",
+                "a Unix socket test has no data ports",
+            ))
+        }
         Proto::Tcp => {
             let port = *ports.first().ok_or_else(|| {
                 Error::new(
@@ -278,26 +439,15 @@ pub fn client_channels(
                 )
             })?;
             let addr = SocketAddr::new(server, port);
-            let open = |tag: u8| -> Result<TcpStream, Error> {
-                let mut s = TcpStream::connect_timeout(&addr, timeout)
-                    .map_err(|e| data_fail("connect", &e))?;
-                tune_tcp(&s, p);
-                s.write_all(&[tag]).map_err(|e| data_fail("send tag", &e))?;
-                Ok(s)
-            };
-            for _ in 0..p.streams {
-                match p.mode {
-                    Mode::Rr => ch.rr_tcp.push(open(TAG_RR)?),
-                    Mode::Stream => {
-                        if p.sends_up() {
-                            ch.up_tcp.push(open(TAG_UP)?);
-                        }
-                        if p.sends_down() {
-                            ch.down_tcp.push(open(TAG_DOWN)?);
-                        }
-                    }
-                }
-            }
+            open_streams(
+                p,
+                || {
+                    TcpStream::connect_timeout(&addr, timeout)
+                        .map(Socket::from)
+                        .map_err(|e| data_fail("connect", &e))
+                },
+                &mut ch,
+            )?;
         }
         Proto::Udp => {
             let (up, down, rrn) = udp_socket_count(p);
@@ -335,6 +485,97 @@ pub fn client_channels(
         }
     }
     Ok(ch)
+}
+
+/// Client over a Unix socket: checks the data socket the server announced
+/// (`announced`, from its Accept), then opens the data connections there.
+pub fn client_unix_channels(
+    p: &Params,
+    announced: Option<&str>,
+    timeout: Duration,
+) -> Result<Channels, Error> {
+    let addr = check_data_socket(announced)?;
+    let mut ch = Channels::default();
+    open_streams(
+        p,
+        || {
+            unix::connect_socket(&addr, Kind::Stream, Some(timeout)).map_err(|e| {
+                // Exit 1 like any failure once the control exchange is up.
+                Error::new(
+                    Exit::Failure,
+                    format!("bench data channel: {}", e.what),
+                    e.why,
+                )
+            })
+        },
+        &mut ch,
+    )?;
+    Ok(ch)
+}
+
+/// The data socket a server announced, if it is one a sonda server makes:
+/// an abstract name `@sonda-bench-PID-N`, at most 107 bytes. Anything else
+/// is refused before any connect: a server that could name any socket
+/// would have this client connect to it and write there (a daemon's
+/// control socket, say) on the server's word.
+pub fn check_data_socket(announced: Option<&str>) -> Result<UnixAddr, Error> {
+    let fail = |why: String| Error::new(Exit::Failure, "bench control", why);
+    let Some(text) = announced else {
+        return Err(fail("the server announced no data socket".to_string()));
+    };
+    let shown = || crate::report::escape_preview(text.as_bytes(), 120);
+    let expected = || {
+        fail(format!(
+            "the server announced the data socket \"{}\", not an abstract name @{DATA_SOCKET_PREFIX}PID-N",
+            shown()
+        ))
+    };
+    let Some(rest) = text
+        .strip_prefix('@')
+        .and_then(|name| name.strip_prefix(DATA_SOCKET_PREFIX))
+    else {
+        return Err(expected());
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match rest.split_once('-') {
+        Some((pid, n)) if digits(pid) && digits(n) => {}
+        _ => return Err(expected()),
+    }
+    UnixAddr::parse(std::ffi::OsStr::new(text)).map_err(|why| {
+        fail(format!(
+            "the server announced the data socket \"{}\": {why}",
+            shown()
+        ))
+    })
+}
+
+/// Opens the client's stream connections (TCP or Unix) with `connect`, each
+/// announced by its tag byte.
+fn open_streams(
+    p: &Params,
+    connect: impl Fn() -> Result<Socket, Error>,
+    ch: &mut Channels,
+) -> Result<(), Error> {
+    let open = |tag: u8| -> Result<Socket, Error> {
+        let mut s = connect()?;
+        tune_stream(&s, p);
+        s.write_all(&[tag]).map_err(|e| data_fail("send tag", &e))?;
+        Ok(s)
+    };
+    for _ in 0..p.streams {
+        match p.mode {
+            Mode::Rr => ch.rr_stream.push(open(TAG_RR)?),
+            Mode::Stream => {
+                if p.sends_up() {
+                    ch.up_stream.push(open(TAG_UP)?);
+                }
+                if p.sends_down() {
+                    ch.down_stream.push(open(TAG_DOWN)?);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sends hellos every 50 ms until the server acknowledges (bounded).
@@ -388,8 +629,8 @@ pub fn run(
         Role::Server => p.pin.map(|x| x.1),
     };
     let (sends, receives) = match role {
-        Role::Client => ((ch.up_tcp, ch.up_udp), (ch.down_tcp, ch.down_udp)),
-        Role::Server => ((ch.down_tcp, ch.down_udp), (ch.up_tcp, ch.up_udp)),
+        Role::Client => ((ch.up_stream, ch.up_udp), (ch.down_stream, ch.down_udp)),
+        Role::Server => ((ch.down_stream, ch.down_udp), (ch.up_stream, ch.up_udp)),
     };
     let streams_sent = (sends.0.len() + sends.1.len()) as u16;
     let streams_received = (receives.0.len() + receives.1.len()) as u16;
@@ -422,7 +663,7 @@ pub fn run(
             thread::Builder::new()
                 .spawn(move || {
                     pin_to(cpu);
-                    tcp::send(&s, size, deadline, b, &m)
+                    stream::send(&s, size, deadline, b, &m)
                 })
                 .map_err(spawn_fail)?,
         );
@@ -453,7 +694,7 @@ pub fn run(
             thread::Builder::new()
                 .spawn(move || {
                     pin_to(cpu);
-                    tcp::receive(&s, size, lowat, &m)
+                    stream::receive(&s, size, lowat, &m)
                 })
                 .map_err(spawn_fail)?,
         );
@@ -475,7 +716,7 @@ pub fn run(
         );
     }
     // rr: the client's transactions are its "sends"; the server echoes.
-    for s in ch.rr_tcp {
+    for s in ch.rr_stream {
         let _ = s.set_read_timeout(Some(io_bound));
         let _ = s.set_write_timeout(Some(io_bound));
         let part = RrShared::default();
@@ -487,8 +728,8 @@ pub fn run(
             .spawn(move || {
                 pin_to(cpu);
                 let r = match role {
-                    Role::Client => rr::tcp_client(&s, size, measure_from, deadline, &m, &part),
-                    Role::Server => rr::tcp_server(&s, size, &m),
+                    Role::Client => rr::stream_client(&s, size, measure_from, deadline, &m, &part),
+                    Role::Server => rr::stream_server(&s, size, &m),
                 };
                 *last.lock().unwrap_or_else(|e| e.into_inner()) = current_cpu();
                 r
@@ -669,10 +910,7 @@ pub fn describe(p: &Params) -> String {
     };
     format!(
         "{} {}{}, {} stream{}",
-        match p.proto {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        },
+        p.proto.name(),
         match p.mode {
             Mode::Stream => "stream",
             Mode::Rr => "rr",
@@ -681,4 +919,99 @@ pub fn describe(p: &Params) -> String {
         p.streams,
         if p.streams == 1 { "" } else { "s" }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_sonda_data_socket_name_is_accepted() {
+        let ok = check_data_socket(Some("@sonda-bench-4242-0")).unwrap();
+        assert_eq!(ok, UnixAddr::Abstract(b"sonda-bench-4242-0".to_vec()));
+        let long = format!("@sonda-bench-1-{}", "9".repeat(120));
+        for bad in [
+            None,
+            Some(""),
+            Some("@"),
+            Some("/var/run/docker.sock"),
+            Some("sonda-bench-1-2"),
+            Some("@sonda-bench-"),
+            Some("@sonda-bench-1"),
+            Some("@sonda-bench-1-"),
+            Some("@sonda-bench--2"),
+            Some("@sonda-bench-1-2/../x"),
+            Some("@sonda-bench-1-2\n"),
+            Some("@other-1-2"),
+            Some(long.as_str()),
+        ] {
+            let e = check_data_socket(bad).unwrap_err();
+            assert_eq!(e.exit, Exit::Failure, "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_refused_name_is_shown_escaped() {
+        let e = check_data_socket(Some("@x\x1b[2J")).unwrap_err();
+        assert!(!e.to_string().contains('\x1b'), "{e}");
+    }
+
+    #[test]
+    fn unix_stream_senders_get_a_larger_send_buffer() {
+        use std::os::unix::net::UnixStream;
+        let p = Params {
+            proto: Proto::Unix,
+            mode: Mode::Stream,
+            direction: Direction::Up,
+            size: 1 << 20,
+            rate_bps: None,
+            streams: 1,
+            duration_ms: 1000,
+            bytes: None,
+            omit_ms: 0,
+            interval_ms: None,
+            gso: true,
+            sndbuf: None,
+            rcvbuf: None,
+            rcvlowat: None,
+            pin: None,
+        };
+        let (a, _b) = UnixStream::pair().unwrap();
+        let a = Socket::from(a);
+        let before = a.send_buffer_size().unwrap();
+        tune_stream(&a, &p);
+        // SO_SNDBUF is capped by net.core.wmem_max unless forced (root).
+        let cap = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+            .ok()
+            .and_then(|t| t.trim().parse::<usize>().ok())
+            .unwrap_or(UNIX_SNDBUF);
+        let now = a.send_buffer_size().unwrap();
+        assert!(now >= UNIX_SNDBUF.min(cap), "{before} -> {now}");
+        // rr moves a few bytes at a time: the kernel's default stays.
+        let (c, _d) = UnixStream::pair().unwrap();
+        let c = Socket::from(c);
+        let default = c.send_buffer_size().unwrap();
+        tune_stream(
+            &c,
+            &Params {
+                mode: Mode::Rr,
+                ..p.clone()
+            },
+        );
+        assert_eq!(c.send_buffer_size().unwrap(), default);
+    }
+
+    #[test]
+    fn data_connections_come_from_the_clients_process() {
+        let cred = |pid, uid| Cred {
+            pid,
+            uid,
+            gid: 0,
+            command: None,
+        };
+        assert!(same_process(Some(&cred(10, 1)), Some(&cred(10, 1))));
+        assert!(!same_process(Some(&cred(10, 1)), Some(&cred(11, 1))));
+        assert!(!same_process(Some(&cred(10, 1)), Some(&cred(10, 2))));
+        assert!(same_process(None, Some(&cred(11, 1))));
+    }
 }

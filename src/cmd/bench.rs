@@ -1,64 +1,43 @@
-//! `sonda bench`: local (server and client in one process over loopback),
-//! `--server`, or `--client`.
+//! `sonda bench`: local (server and client in one process, over loopback
+//! or a Unix socket), `--server`, or `--client`.
 
+use std::fmt;
 use std::io::IsTerminal;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use socket2::Socket;
+
 use crate::bench::control::{Control, Msg, MAX_HELLO, VERSION};
 use crate::bench::output::{combine, interrupted, render, Outcome};
 use crate::bench::sampler::{Beat, Live, Tally};
-use crate::bench::session::{self, client_channels, server_channels, Role};
-use crate::bench::{Direction, Meter, Mode, Params, Proto, Side};
-use crate::cli::{BenchArgs, BenchMode, BenchProto};
-use crate::engine::addr::{parse_port, resolve, split_host_port, Family};
+use crate::bench::session::{
+    self, client_channels, client_unix_channels, server_channels, Role, Via,
+};
+use crate::bench::{Direction, Meter, Mode, Params, Side};
+use crate::cli::BenchArgs;
+use crate::config::bench::{Bench, Plan};
+use crate::config::Target;
+use crate::engine::addr::resolve;
 use crate::engine::connect::{connect_any, ConnectOpts};
+use crate::engine::diag::SocketTable;
 use crate::engine::socket::{self, display_addr, listen_on, listen_wildcard, SocketOpts};
+use crate::engine::transport::unix::{self, peer_cred, Bound, Kind};
+use crate::engine::transport::{Peer, UnixAddr, UnixName};
 use crate::error::{Error, Exit};
 use crate::report;
 
 use super::{print_stdout, Global};
 
-/// The default control port (iperf3 uses 5201; this one does not collide).
-pub const DEFAULT_PORT: u16 = 5205;
-
-impl From<BenchProto> for Proto {
-    fn from(p: BenchProto) -> Proto {
-        match p {
-            BenchProto::Tcp => Proto::Tcp,
-            BenchProto::Udp => Proto::Udp,
-        }
-    }
-}
-
-impl From<BenchMode> for Mode {
-    fn from(m: BenchMode) -> Mode {
-        match m {
-            BenchMode::Stream => Mode::Stream,
-            BenchMode::Rr => Mode::Rr,
-        }
-    }
-}
-
 pub fn run(global: &Global, args: BenchArgs) -> anyhow::Result<Exit> {
-    if let Some(addr) = &args.server {
-        return serve(global, addr, args.once, args.control_timeout);
-    }
-    let params = to_params(&args)?;
-    let report = Report::new(&args);
-    let outcome = match &args.client {
-        Some(addr) => {
-            params.validate(Side::Client)?;
-            let (host, port) = host_port(addr, true)?;
-            let host = host.unwrap_or_default();
-            client(&host, port, global.family, &params, &args, &report)?
-        }
-        None => {
-            params.validate(Side::Local)?;
-            local(global.family, &params, &args, &report)?
-        }
+    let cfg = Bench::try_from((&args, global.family))?;
+    let report = Report::new(&cfg);
+    let outcome = match &cfg.plan {
+        Plan::Server { once } => return serve(&cfg, *once),
+        Plan::Client(p) => client(p, &cfg, &report)?,
+        Plan::Local(p) => local(p, &cfg, &report)?,
     };
     report.print(&outcome)?;
     Ok(Exit::Success)
@@ -73,9 +52,9 @@ struct Report {
 }
 
 impl Report {
-    fn new(a: &BenchArgs) -> Report {
+    fn new(cfg: &Bench) -> Report {
         Report {
-            json: a.json,
+            json: cfg.json,
             title: Arc::default(),
             printed: Arc::default(),
         }
@@ -134,91 +113,123 @@ impl Report {
     }
 }
 
-/// Checks and completes the parameters; a contradiction is a usage error.
-fn to_params(a: &BenchArgs) -> Result<Params, Error> {
-    let (proto, mode) = (Proto::from(a.proto), Mode::from(a.mode));
-    let size = a.size.unwrap_or(match (proto, mode) {
-        (_, Mode::Rr) => 1,
-        (Proto::Tcp, Mode::Stream) => 1 << 20,
-        (Proto::Udp, Mode::Stream) => 1472,
-    });
-    Ok(Params {
-        proto,
-        mode,
-        direction: if a.bidir {
-            Direction::Both
-        } else if a.reverse {
-            Direction::Down
-        } else {
-            Direction::Up
-        },
-        size,
-        rate_bps: a.rate,
-        streams: a.streams,
-        duration_ms: a.duration.as_millis().min(u64::MAX as u128) as u64,
-        bytes: a.bytes,
-        omit_ms: a.omit.as_millis().min(u64::MAX as u128) as u64,
-        interval_ms: a
-            .interval
-            .filter(|d| !d.is_zero())
-            .map(|d| d.as_millis().max(1) as u64),
-        gso: !a.no_gso,
-        sndbuf: a.sndbuf,
-        rcvbuf: a.rcvbuf,
-        rcvlowat: match (proto, mode, a.rcvlowat) {
-            (Proto::Tcp, Mode::Stream, None) => Some(size),
-            (_, _, Some(0)) | (_, _, None) => None,
-            (_, _, Some(n)) => Some(n.min(i32::MAX as u64) as usize),
-        },
-        pin: a.pin,
-    })
+/// A listening control socket: TCP, or a Unix socket whose file goes with
+/// it (when it drops, and at SIGINT or SIGTERM).
+enum ControlListener {
+    Tcp(TcpListener),
+    Unix(Bound),
 }
 
-/// `[HOST] [PORT]` as --client and --server take it: HOST may carry its
-/// port (`HOST:PORT`, `[V6]:PORT`; a bare `::1` is a host), and a lone
-/// number is a port where a host is optional.
-fn host_port(v: &[String], need_host: bool) -> Result<(Option<String>, u16), Error> {
-    let host = |h: &String| {
-        split_host_port(h).map_err(|why| Error::usage(format!("invalid address '{h}'"), why))
-    };
-    let port =
-        |p: &String| parse_port(p).map_err(|why| Error::usage(format!("invalid port '{p}'"), why));
-    match v {
-        [] => Ok((None, DEFAULT_PORT)),
-        [one] if !need_host && one.bytes().all(|b| b.is_ascii_digit()) => Ok((None, port(one)?)),
-        [one] => {
-            let (h, p) = host(one)?;
-            Ok((Some(h), p.unwrap_or(DEFAULT_PORT)))
+/// The server a client's control connection reached.
+enum Reached {
+    Inet(SocketAddr),
+    Unix(UnixAddr),
+}
+
+impl fmt::Display for Reached {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reached::Inet(addr) => f.write_str(&display_addr(addr)),
+            Reached::Unix(addr) => addr.fmt(f),
         }
-        [h, p] => match host(h)? {
-            (_, Some(_)) => Err(Error::usage(
-                format!("invalid address '{h}'"),
-                format!("the port is given twice (and again as '{p}')"),
-            )),
-            (h, None) => Ok((Some(h), port(p)?)),
-        },
-        _ => Err(Error::usage("bench", "expected HOST [PORT]")),
     }
 }
 
-fn serve(global: &Global, addr: &[String], once: bool, ct: Duration) -> anyhow::Result<Exit> {
-    let (host, port) = host_port(addr, false)?;
+/// The server's control socket at `target`: every interface, a named
+/// address, or a Unix socket. A local run listens where its client alone
+/// can reach it: loopback, port 0.
+fn control_listener(cfg: &Bench, local: bool) -> Result<ControlListener, Error> {
     let opts = SocketOpts {
         reuseaddr: true,
         ..SocketOpts::default()
     };
-    let listener = match host {
-        None => listen_wildcard(port, global.family, &opts, 16)?,
-        Some(h) => listen_on(resolve(&h, port, global.family)?[0], &opts, 16, None)?,
-    };
-    if let Ok(local) = listener.local_addr() {
-        report::info(format!(
-            "bench server listening on {}",
-            display_addr(&local)
-        ));
+    match &cfg.target {
+        Target::Inet {
+            host: Some(h),
+            port,
+        } if local => {
+            let addr = resolve(h, *port, cfg.family)?[0];
+            socket::tcp_listener(addr)
+                .map(ControlListener::Tcp)
+                .map_err(|e| Error::io("bench: bind a loopback control port", &e))
+        }
+        Target::Inet { host: None, port } => {
+            listen_wildcard(*port, cfg.family, &opts, 16).map(ControlListener::Tcp)
+        }
+        Target::Inet {
+            host: Some(h),
+            port,
+        } => {
+            listen_on(resolve(h, *port, cfg.family)?[0], &opts, 16, None).map(ControlListener::Tcp)
+        }
+        Target::Unix(addr) => {
+            let bound = unix::bind(addr, socket2::Type::STREAM, cfg.unix_bind, &SocketTable)?;
+            bound
+                .socket()
+                .listen(16)
+                .map_err(|e| Error::io(format!("listen on {addr}"), &e))?;
+            Ok(ControlListener::Unix(bound))
+        }
     }
+}
+
+impl ControlListener {
+    fn local(&self) -> String {
+        match self {
+            ControlListener::Tcp(l) => l
+                .local_addr()
+                .map(|a| display_addr(&a))
+                .unwrap_or_else(|_| "?".to_string()),
+            ControlListener::Unix(b) => b.addr().to_string(),
+        }
+    }
+
+    /// accept(2): the control connection, what the server knows of it, and
+    /// the client's name for the log (its address, or for a Unix client
+    /// its process).
+    fn accept(&self) -> std::io::Result<(Socket, Via, String)> {
+        match self {
+            ControlListener::Tcp(l) => {
+                let (stream, peer) = l.accept()?;
+                let local_ip = stream.local_addr()?.ip();
+                Ok((stream.into(), Via::Inet(local_ip), display_addr(&peer)))
+            }
+            ControlListener::Unix(b) => {
+                let (sock, addr) = b.socket().accept()?;
+                let cred = peer_cred(&sock);
+                let peer = Peer::Unix {
+                    name: UnixName::of(&addr),
+                    cred: cred.clone(),
+                };
+                Ok((sock, Via::Unix { client: cred }, peer.to_string()))
+            }
+        }
+    }
+
+    /// A local run's client: connects to this listener, which queues the
+    /// connection until the server thread accepts it.
+    fn connect_here(&self, ct: Duration) -> Result<(Socket, Reached), Error> {
+        match self {
+            ControlListener::Tcp(l) => {
+                let addr = l.local_addr().map_err(|e| Error::io("getsockname", &e))?;
+                let stream = TcpStream::connect_timeout(&addr, ct)
+                    .map_err(|e| Error::io("bench: connect", &e))?;
+                Ok((stream.into(), Reached::Inet(addr)))
+            }
+            ControlListener::Unix(b) => {
+                let sock = unix::connect_socket(b.addr(), Kind::Stream, Some(ct))?;
+                Ok((sock, Reached::Unix(b.addr().clone())))
+            }
+        }
+    }
+}
+
+fn serve(cfg: &Bench, once: bool) -> anyhow::Result<Exit> {
+    let ct = cfg.control_timeout;
+    let listener = control_listener(cfg, false)?;
+    report::info(format!("bench server listening on {}", listener.local()));
     loop {
-        let (stream, peer) = match listener.accept() {
+        let (stream, via, peer) = match listener.accept() {
             Ok(c) => c,
             Err(e) => {
                 report::warn(format!(
@@ -229,8 +240,7 @@ fn serve(global: &Global, addr: &[String], once: bool, ct: Duration) -> anyhow::
                 continue;
             }
         };
-        let peer = display_addr(&peer);
-        match serve_test(stream, peer.clone(), ct, &Tally::default()) {
+        match serve_test(stream, &via, peer.clone(), ct, &Tally::default()) {
             Ok(p) => report::info(format!(
                 "bench test from {peer} done: {}",
                 session::describe(&p)
@@ -244,18 +254,16 @@ fn serve(global: &Global, addr: &[String], once: bool, ct: Duration) -> anyhow::
 }
 
 /// One test on the server side, start to end. A request that does not
-/// pass the checks the client runs is refused with the reason, before any
-/// data socket opens.
+/// pass the checks the client runs, or asks for a transport other than the
+/// control connection's, is refused with the reason, before any data
+/// socket opens.
 fn serve_test(
-    stream: TcpStream,
+    stream: Socket,
+    via: &Via,
     peer: String,
     ct: Duration,
     tally: &Tally,
 ) -> Result<Params, Error> {
-    let local_ip = stream
-        .local_addr()
-        .map(|a| a.ip())
-        .map_err(|e| Error::io("getsockname", &e))?;
     let mut ctrl = Control::server(stream, peer);
     ctrl.set_timeout(ct)?;
     ctrl.expect_magic()?;
@@ -288,12 +296,16 @@ fn serve_test(
     };
     let checked = params
         .validate(Side::Server)
-        .and_then(|()| params.check_family(local_ip));
+        .and_then(|()| params.check_transport(matches!(via, Via::Unix { .. })))
+        .and_then(|()| match via {
+            Via::Inet(ip) => params.check_family(*ip),
+            Via::Unix { .. } => Ok(()),
+        });
     if let Err(e) = checked {
         return Err(refuse(&mut ctrl, e.to_string()));
     }
     let result = (|| {
-        let ch = server_channels(&params, local_ip, &mut ctrl, ct)?;
+        let ch = server_channels(&params, via, &mut ctrl, ct)?;
         match ctrl.recv()? {
             Msg::Start => {}
             _ => return Err(Error::new(Exit::Failure, "bench control", "expected start")),
@@ -308,22 +320,24 @@ fn serve_test(
     result.map(|_| params)
 }
 
-fn client(
-    host: &str,
-    port: u16,
-    family: Family,
-    p: &Params,
-    a: &BenchArgs,
-    report: &Report,
-) -> Result<Outcome, Error> {
-    let addrs = resolve(host, port, family)?;
-    let opts = ConnectOpts {
-        timeout: Some(a.control_timeout),
-        ..ConnectOpts::default()
+fn client(p: &Params, cfg: &Bench, report: &Report) -> Result<Outcome, Error> {
+    let (stream, reached) = match &cfg.target {
+        Target::Inet { host, port } => {
+            let addrs = resolve(host.as_deref().unwrap_or_default(), *port, cfg.family)?;
+            let opts = ConnectOpts {
+                timeout: Some(cfg.control_timeout),
+                ..ConnectOpts::default()
+            };
+            let (stream, addr, _) = connect_any(&addrs, &opts, |_| {})?;
+            (Socket::from(stream), Reached::Inet(addr))
+        }
+        Target::Unix(addr) => (
+            unix::connect_socket(addr, Kind::Stream, Some(cfg.control_timeout))?,
+            Reached::Unix(addr.clone()),
+        ),
     };
-    let (stream, addr, _) = connect_any(&addrs, &opts, |_| {})?;
     let title = session::describe(p);
-    run_client(stream, addr, p, a, |target, tally| {
+    run_client(stream, reached, p, cfg, |target, tally| {
         report.arm(p, target, title, tally, None)
     })
 }
@@ -331,15 +345,17 @@ fn client(
 /// The client's side of one test; `arm` is told the target and the
 /// client's tally just before the test starts.
 fn run_client(
-    stream: TcpStream,
-    addr: SocketAddr,
+    stream: Socket,
+    reached: Reached,
     p: &Params,
-    a: &BenchArgs,
+    cfg: &Bench,
     arm: impl FnOnce(String, Arc<Tally>),
 ) -> Result<Outcome, Error> {
-    p.check_family(addr.ip())?;
-    let ct = a.control_timeout;
-    let target = display_addr(&addr);
+    if let Reached::Inet(addr) = &reached {
+        p.check_family(addr.ip())?;
+    }
+    let ct = cfg.control_timeout;
+    let target = reached.to_string();
     let mut ctrl = Control::new(stream, target.clone());
     ctrl.set_timeout(ct)?;
     ctrl.send_magic()?;
@@ -348,8 +364,11 @@ fn run_client(
         version: VERSION,
         params: p.clone(),
     })?;
-    let ports = match ctrl.recv()? {
-        Msg::Accept { data_ports } => data_ports,
+    let (ports, data_socket) = match ctrl.recv()? {
+        Msg::Accept {
+            data_ports,
+            data_socket,
+        } => (data_ports, data_socket),
         Msg::Reject { reason } => {
             return Err(Error::new(
                 Exit::Failure,
@@ -365,7 +384,10 @@ fn run_client(
             ))
         }
     };
-    let ch = client_channels(p, addr.ip(), &ports, ct)?;
+    let ch = match &reached {
+        Reached::Inet(addr) => client_channels(p, addr.ip(), &ports, ct)?,
+        Reached::Unix(_) => client_unix_channels(p, data_socket.as_deref(), ct)?,
+    };
     let tally = Arc::new(Tally::default());
     arm(target.clone(), tally.clone());
     ctrl.send(&Msg::Start)?;
@@ -373,24 +395,22 @@ fn run_client(
         "bench: test running with {target}: {}",
         session::describe(p)
     ));
-    let bar = Progress::new(p, a.json);
+    let bar = Progress::new(p, cfg.json);
     let (mine, peer) = session::run(Role::Client, p, ch, &mut ctrl, ct, bar.live(), &tally)?;
     bar.finish();
     Ok(combine(p, target, mine, peer))
 }
 
-/// Server and client in this process, over loopback.
-fn local(family: Family, p: &Params, a: &BenchArgs, report: &Report) -> Result<Outcome, Error> {
-    let ip = match family {
-        Family::V6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
-    };
-    let listener = socket::tcp_listener(SocketAddr::new(ip, 0))
-        .map_err(|e| Error::io("bench: bind a loopback control port", &e))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Error::io("getsockname", &e))?;
-    let ct = a.control_timeout;
+/// Server and client in this process, over loopback or the Unix socket the
+/// target names (made here, and removed when the run ends however it ends).
+fn local(p: &Params, cfg: &Bench, report: &Report) -> Result<Outcome, Error> {
+    let listener = control_listener(cfg, true)?;
+    let ct = cfg.control_timeout;
+    // The client connects before the server thread exists: a connect that
+    // fails returns here with the listener (and a Unix socket's file) still
+    // owned by this thread, so it goes, rather than staying in a thread
+    // blocked in accept(2) for ever.
+    let (stream, reached) = listener.connect_here(ct)?;
     // The server's counts are here too: an interrupt reports what the
     // receiver counted, whichever side receives.
     let server_tally = Arc::new(Tally::default());
@@ -398,16 +418,14 @@ fn local(family: Family, p: &Params, a: &BenchArgs, report: &Report) -> Result<O
     let server = thread::Builder::new()
         .name("bench-server".into())
         .spawn(move || -> Result<(), Error> {
-            let (stream, peer) = listener
+            let (stream, via, peer) = listener
                 .accept()
                 .map_err(|e| Error::io("bench: accept", &e))?;
-            serve_test(stream, display_addr(&peer), ct, &tally).map(|_| ())
+            serve_test(stream, &via, peer, ct, &tally).map(|_| ())
         })
         .map_err(|e| Error::io("start bench server", &e))?;
-    let stream =
-        TcpStream::connect_timeout(&addr, ct).map_err(|e| Error::io("bench: connect", &e))?;
     let title = format!("{}, local", session::describe(p));
-    let client = run_client(stream, addr, p, a, |target, tally| {
+    let client = run_client(stream, reached, p, cfg, |target, tally| {
         report.arm(p, target, title, tally, Some(server_tally))
     });
     let server = server

@@ -3,6 +3,7 @@
 //! types, never clap's: the one seam between what a user typed and what the
 //! engine needs.
 
+pub mod bench;
 pub mod connect;
 pub mod listen;
 pub mod probe;

@@ -1,5 +1,5 @@
 //! TCP: connect within a deadline (engine/connect.rs) and listening
-//! sockets (engine/socket.rs), as [`Stream`]s and a [`Listener`].
+//! sockets (engine/socket.rs), as [`Stream`](super::Stream)s and a [`Listener`].
 
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;

@@ -203,6 +203,22 @@ pub fn connect_datagram(addr: &UnixAddr, size: usize) -> Result<(Socket, Peer), 
 /// (the listener's backlog is full) gives up after it: SO_SNDTIMEO bounds
 /// a Unix connect(2), where a non-blocking one would fail at once instead.
 pub fn connect(addr: &UnixAddr, kind: Kind, timeout: Option<Duration>) -> Result<Conn, Error> {
+    let sock = connect_socket(addr, kind, timeout)?;
+    let peer = Peer::Unix {
+        name: UnixName::Bound(addr.clone()),
+        cred: peer_cred(&sock),
+    };
+    Ok(Arc::new(SocketStream::new(sock, peer, Family::Unix)))
+}
+
+/// [`connect`], giving the connected socket itself, for a caller that
+/// drives it directly (bench's workers); failures are explained the same
+/// way.
+pub fn connect_socket(
+    addr: &UnixAddr,
+    kind: Kind,
+    timeout: Option<Duration>,
+) -> Result<Socket, Error> {
     let what = format!("connect {addr}");
     let fail = |e: io::Error| Error::io(&what, &e);
     let target = addr
@@ -214,11 +230,7 @@ pub fn connect(addr: &UnixAddr, kind: Kind, timeout: Option<Duration>) -> Result
         return Err(connect_error(addr, kind, timeout, &e));
     }
     sock.set_write_timeout(None).map_err(fail)?;
-    let peer = Peer::Unix {
-        name: UnixName::Bound(addr.clone()),
-        cred: peer_cred(&sock),
-    };
-    Ok(Arc::new(SocketStream::new(sock, peer, Family::Unix)))
+    Ok(sock)
 }
 
 /// What a failed Unix connect means, in the words of DESIGN.md.
