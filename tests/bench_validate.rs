@@ -506,8 +506,8 @@ fn port_given_twice_is_a_usage_error() {
 /// exit 1 (DESIGN: not a working sonda bench server).
 #[test]
 fn control_timeout_after_connecting_is_exit_1() {
-    let (l, port) = Loop::V4.std_listener();
-    let (data, data_port) = Loop::V4.std_listener();
+    let (l, port) = Loop::V4.tcp_listener();
+    let (data, data_port) = Loop::V4.tcp_listener();
     let peer = thread::spawn(move || {
         let s = accept_within(&l, LONG);
         let mut ctrl = Control::new(s, "client".into());
@@ -601,8 +601,8 @@ fn server_log_names_the_client_once() {
 fn interrupted_rr_with_a_stuck_worker_reports_at_once() {
     use std::io::{Read, Write};
     const ECHOED: u64 = 100;
-    let (l, port) = Loop::V4.std_listener();
-    let (data, data_port) = Loop::V4.std_listener();
+    let (l, port) = Loop::V4.tcp_listener();
+    let (data, data_port) = Loop::V4.tcp_listener();
     let (stuck_tx, stuck_rx) = std::sync::mpsc::channel();
     let peer = thread::spawn(move || {
         let s = accept_within(&l, LONG);

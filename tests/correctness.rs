@@ -1,13 +1,17 @@
 //! Regressions of issue 10, each named after the behaviour it pins: sonda
 //! used the way nc, ncat and socat users use it (coprocs, FIFOs, resets,
-//! terminals), over every loopback of the table.
+//! terminals). The relay's promises run over every stream transport of the
+//! table (the IP loopbacks and a Unix socket: a Unix peer that closes with
+//! unread data resets the connection too, and SIOCOUTQ there counts what
+//! the peer has not read); ports, source addresses and HOST:PORT over the
+//! IP loopbacks.
 
 #![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::Shutdown;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -23,7 +27,7 @@ const ROUND: Duration = Duration::from_secs(5);
 
 /// The peer's side of a lock-step dialogue: it sends `q<N>` only after `a<N-1>`
 /// came back; returns the slowest round.
-fn drive_peer(sock: TcpStream) -> Duration {
+fn drive_peer(sock: StdStream) -> Duration {
     sock.set_read_timeout(Some(ROUND)).unwrap();
     let mut w = sock.try_clone().unwrap();
     let mut r = BufReader::new(sock);
@@ -101,7 +105,7 @@ fn lock_step_through_listen(lo: Loop, extra: &[&str]) {
 /// and every answer came one question late.
 #[test]
 fn lock_step_dialogue_through_connect_splice_and_plain() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         lock_step_through_connect(lo, &[]);
         lock_step_through_connect(lo, &["--no-splice"]);
     }
@@ -109,7 +113,7 @@ fn lock_step_dialogue_through_connect_splice_and_plain() {
 
 #[test]
 fn lock_step_dialogue_through_listen_splice_plain_and_keep_open() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         lock_step_through_listen(lo, &[]);
         lock_step_through_listen(lo, &["--no-splice"]);
         lock_step_through_listen(lo, &["-k"]);
@@ -121,10 +125,12 @@ fn lock_step_dialogue_through_listen_splice_plain_and_keep_open() {
 /// path), carrying a lock-step dialogue between a client and a server.
 #[test]
 fn lock_step_dialogue_through_a_fifo_forward_of_two_sondas() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let dir = tempfile::tempdir().unwrap();
         let (g1, g2) = (fifo(dir.path(), "g1"), fifo(dir.path(), "g2"));
         let (server, server_port) = lo.std_listener();
+        // The front listens at an address of its own (a second Unix path).
+        let front_lo = lo.another();
         // Each sonda opens its FIFOs from a shell, as a user would type it;
         // the opens pair up (g1: listen reads, connect writes; g2 the other
         // way).
@@ -137,7 +143,7 @@ fn lock_step_dialogue_through_a_fifo_forward_of_two_sondas() {
             sh(format!(
                 "exec {} -v listen {} >{} <{}",
                 bin(),
-                lo.listen_args(0).join(" "),
+                front_lo.listen_args(0).join(" "),
                 g2.display(),
                 g1.display()
             )),
@@ -155,8 +161,8 @@ fn lock_step_dialogue_through_a_fifo_forward_of_two_sondas() {
             Input::Null,
             Output::Null,
         );
-        let front_port = front.listening_port();
-        let client = lo.std_connect(front_port);
+        let front_port = front_lo.listening_port(&mut front);
+        let client = front_lo.std_connect(front_port);
         let upstream = accept_within(&server, LONG);
         // The server asks, the client answers, through both sondas each way.
         let answering = thread::spawn(move || {
@@ -180,7 +186,7 @@ fn lock_step_dialogue_through_a_fifo_forward_of_two_sondas() {
 /// before the next is sent (they arrived batched, up to a line late).
 #[test]
 fn recv_only_delivers_each_line_before_the_next_is_sent() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (l, port) = lo.std_listener();
         let mut sonda = connect_to(lo, port, &["--recv-only"], Input::Null, Output::Pipe);
         let mut peer = accept_within(&l, LONG);
@@ -216,7 +222,7 @@ fn reading_peer(lo: Loop) -> (u16, thread::JoinHandle<Vec<u8>>) {
 
 /// A peer that accepts, reads `read_first` bytes and closes without reading
 /// the rest: it resets.
-fn closing_peer(l: TcpListener, read_first: usize) -> thread::JoinHandle<()> {
+fn closing_peer(l: StdListener, read_first: usize) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut s = accept_within(&l, LONG);
         let mut buf = vec![0u8; read_first];
@@ -240,7 +246,7 @@ fn expect_reset(f: &Finished) {
 /// bytes, and `--send-only` polled SIOCOUTQ forever.
 #[test]
 fn send_only_ends_with_exit_1_when_the_peer_resets() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (l, port) = lo.std_listener();
         let peer = closing_peer(l, 1000);
         let f = connect_to(
@@ -259,7 +265,7 @@ fn send_only_ends_with_exit_1_when_the_peer_resets() {
 /// With --idle-timeout the reset is named, not reported as idleness.
 #[test]
 fn send_only_reset_is_named_even_with_an_idle_timeout() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (l, port) = lo.std_listener();
         let peer = closing_peer(l, 1000);
         let f = connect_to(
@@ -279,7 +285,7 @@ fn send_only_reset_is_named_even_with_an_idle_timeout() {
 /// `listen --send-only` to a client that reads 1000 bytes and closes.
 #[test]
 fn listen_send_only_ends_with_exit_1_when_the_client_resets() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (sonda, port) = listen_on(
             lo,
             &["--send-only"],
@@ -301,7 +307,7 @@ fn listen_send_only_ends_with_exit_1_when_the_client_resets() {
 /// loopback.
 #[test]
 fn exit_0_never_claims_delivery_to_a_peer_that_closed_unread() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         for run in 0..10 {
             let (l, port) = lo.std_listener();
             let peer = thread::spawn(move || drop(accept_within(&l, LONG)));
@@ -325,7 +331,7 @@ fn exit_0_never_claims_delivery_to_a_peer_that_closed_unread() {
 #[test]
 fn exit_0_when_the_peer_read_everything_then_closed() {
     let data = random_bytes(1 << 20, 10);
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         for run in 0..10 {
             let (port, peer) = reading_peer(lo);
             let f = connect_to(lo, port, &[], Input::Bytes(data.clone()), Output::Capture).finish();
@@ -342,7 +348,7 @@ fn exit_0_when_the_peer_read_everything_then_closed() {
 /// 0.3 s was cut after 1.1 s although bytes were moving. Bytes sent count.
 #[test]
 fn idle_timeout_counts_bytes_sent_to_a_keep_open_client() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (mut sonda, port) = listen_on(
             lo,
             &["-k", "--idle-timeout", "1s"],
@@ -375,7 +381,7 @@ fn idle_timeout_counts_bytes_sent_to_a_keep_open_client() {
 /// `--echo` under the idle limit: a client that stops talking is closed.
 #[test]
 fn idle_timeout_ends_a_silent_echo_client() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (sonda, port) = listen_on(
             lo,
             &["--echo", "--idle-timeout", "500ms"],
@@ -399,7 +405,7 @@ fn idle_timeout_ends_a_silent_echo_client() {
 /// the accept loop (client threads no longer call process::exit).
 #[test]
 fn keep_open_ends_0_when_stdout_is_closed() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let mut sh = Command::new("sh");
         sh.arg("-c").arg(format!(
             "{} -v listen -k {} | head -c 5",
@@ -407,7 +413,7 @@ fn keep_open_ends_0_when_stdout_is_closed() {
             lo.listen_args(0).join(" ")
         ));
         let mut sonda = spawn_cmd(sh, Input::Null, Output::Capture);
-        let port = sonda.listening_port();
+        let port = lo.listening_port(&mut sonda);
         let mut c = lo.std_connect(port);
         // head exits after 5 bytes; the next write to the pipe is EPIPE.
         c.write_all(b"hello").unwrap();
@@ -509,7 +515,7 @@ fn probe_explains_a_connected_socket_holding_the_port() {
 #[test]
 fn terminal_session_ended_by_the_peer_says_so_and_stay_open_keeps_sending() {
     require!("script");
-    for (lo, stay) in loopbacks()
+    for (lo, stay) in stream_loops()
         .into_iter()
         .flat_map(|lo| [(lo, false), (lo, true)])
     {
@@ -561,7 +567,7 @@ fn terminal_session_ended_by_the_peer_says_so_and_stay_open_keeps_sending() {
 /// peer's EOF came is, by --exit-on-eof's request, never sent).
 #[test]
 fn exit_on_eof_never_claims_delivery_to_a_peer_that_closed_unread() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         for flags in [&["--exit-on-eof"][..], &["--exit-on-eof", "--no-splice"]] {
             for run in 0..6 {
                 let (l, port) = lo.std_listener();

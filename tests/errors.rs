@@ -120,7 +120,7 @@ fn connect_timeout_bare_number_is_seconds() {
 // ---------------------------------------------------------------- EADDRINUSE
 
 fn listen_on_busy_port(extra: &[&str]) {
-    let (holder, port) = Loop::V4.std_listener();
+    let (holder, port) = Loop::V4.tcp_listener();
     let port = port.to_string();
     let mut args = vec!["listen"];
     args.extend_from_slice(extra);
@@ -280,8 +280,8 @@ fn bad_listen_negative_backlog() {
 
 #[test]
 fn source_port_busy_is_an_error_not_a_fallback() {
-    let (busy, src_port) = Loop::V4.std_listener();
-    let (target, dst_port) = Loop::V4.std_listener();
+    let (busy, src_port) = Loop::V4.tcp_listener();
+    let (target, dst_port) = Loop::V4.tcp_listener();
     let dst_port = dst_port.to_string();
     let source = format!("127.0.0.1:{src_port}");
     let f = run(
@@ -366,7 +366,7 @@ fn listen_stdout_dev_full() {
 
 #[test]
 fn connect_stdout_dev_full() {
-    let (server, port) = Loop::V4.std_listener();
+    let (server, port) = Loop::V4.tcp_listener();
     let port = port.to_string();
     let c = spawn(
         &["connect", "127.0.0.1", &port],
@@ -394,7 +394,7 @@ fn connect_stdout_dev_full() {
 
 #[test]
 fn connect_closed_stdout_is_quiet_success() {
-    let (server, port) = Loop::V4.std_listener();
+    let (server, port) = Loop::V4.tcp_listener();
     let mut c = connect_to(Loop::V4, port, &[], Input::Null, Output::Pipe);
     let mut peer = accept_within(&server, LONG);
     let feeder = thread::spawn(move || {

@@ -8,8 +8,10 @@
 //! A captured stdout (`Output::Capture`) is a pipe, so it takes the splice
 //! path; where a test must read a pipe as it fills (or hash 1 GiB without
 //! holding it, or close it early), stdout is `Output::Pipe`, read by the
-//! test itself, each read bounded. Every case runs over every loopback of
-//! the table.
+//! test itself, each read bounded. Every case runs over every stream
+//! transport of the table (the IP loopbacks and a Unix socket), but for the
+//! retry budgets, whose exit status is TCP's refusal (3), over the IP
+//! loopbacks.
 
 #![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
@@ -30,9 +32,9 @@ const MIB: usize = 1 << 20;
 /// The two receive paths: splice into a stdout pipe (default), or copies.
 const PATHS: [&[&str]; 2] = [&[], &["--no-splice"]];
 
-/// Every receive path over every loopback.
+/// Every receive path over every stream transport.
 fn cases() -> Vec<(Loop, &'static [&'static str])> {
-    loopbacks()
+    stream_loops()
         .into_iter()
         .flat_map(|lo| PATHS.map(|p| (lo, p)))
         .collect()
@@ -87,7 +89,7 @@ fn duplex(lo: Loop, extra: &[&str], up: usize, down: usize, stdin_is_file: bool,
 
 #[test]
 fn splice_byte_exact_file_stdin() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         duplex(lo, &[], 64 * MIB, 16 * MIB, true, 10);
         duplex(lo, &[], 16 * MIB, 64 * MIB, true, 12);
     }
@@ -95,7 +97,7 @@ fn splice_byte_exact_file_stdin() {
 
 #[test]
 fn splice_byte_exact_pipe_stdin() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         duplex(lo, &[], 64 * MIB, 16 * MIB, false, 14);
         duplex(lo, &[], 16 * MIB, 64 * MIB, false, 16);
     }
@@ -103,7 +105,7 @@ fn splice_byte_exact_pipe_stdin() {
 
 #[test]
 fn no_splice_byte_exact_file_stdin() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         duplex(lo, &["--no-splice"], 64 * MIB, 16 * MIB, true, 20);
         duplex(lo, &["--no-splice"], 16 * MIB, 64 * MIB, true, 22);
     }
@@ -111,7 +113,7 @@ fn no_splice_byte_exact_file_stdin() {
 
 #[test]
 fn no_splice_byte_exact_pipe_stdin() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         duplex(lo, &["--no-splice"], 64 * MIB, 16 * MIB, false, 24);
         duplex(lo, &["--no-splice"], 16 * MIB, 64 * MIB, false, 26);
     }
@@ -278,13 +280,19 @@ fn stdout_closed_early_on_the_splice_path() {
 
 // ---------------------------------------------------------------- retry
 
-/// A listener that appears on `port` after `delay` (SO_REUSEADDR, so a
-/// TIME-WAIT left by a probe does not stop it), accepts one client, sends
-/// "ready\n" and closes.
+/// A listener that appears on `port` of `lo` after `delay` (TCP with
+/// SO_REUSEADDR, so a TIME-WAIT left by a probe does not stop it; Unix at
+/// the entry's path), accepts one client, sends "ready\n" and closes.
 fn late_listener(lo: Loop, port: u16, delay: Duration) -> JoinHandle<()> {
     thread::spawn(move || {
         // The condition under test: nothing listens during this second.
         thread::sleep(delay);
+        if lo.is_unix() {
+            let (listener, _) = lo.std_listener();
+            let mut conn = accept_within(&listener, LONG);
+            conn.write_all(b"ready\n").unwrap();
+            return;
+        }
         let addr = lo.addr(port);
         let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
         sock.set_reuse_address(true).unwrap();
@@ -299,7 +307,7 @@ fn late_listener(lo: Loop, port: u16, delay: Duration) -> JoinHandle<()> {
 
 #[test]
 fn retry_reaches_a_listener_that_starts_late() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let port = lo.closed_port();
         let server = late_listener(lo, port, Duration::from_secs(1));
         let c = connect_to(
@@ -399,7 +407,7 @@ fn progress_without_a_terminal_draws_nothing() {
     let (up_file, down_file) = (dir.path().join("up"), dir.path().join("down"));
     std::fs::write(&up_file, &up).unwrap();
     std::fs::write(&down_file, &down).unwrap();
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         // A released port, named up front: without -v there is no port
         // line to read.
         let port = lo.closed_port();
@@ -469,7 +477,7 @@ fn progress_on_a_terminal_draws_a_bar() {
     let reply = random_bytes(MIB + 3, 61);
     let (up_file, out_file) = (dir.path().join("up"), dir.path().join("out"));
     std::fs::write(&up_file, &up).unwrap();
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (port, peer) = slow_reader(lo, reply.clone());
         let cmd = format!(
             "'{}' connect --progress {} < '{}' > '{}'",

@@ -1,5 +1,7 @@
 //! `listen -k`: concurrent clients, stdin fan-out, `--max-conns`, ACLs,
-//! `--echo` and `--sink`, over every loopback of the table.
+//! `--echo` and `--sink`. The relay's cases run over every stream transport
+//! of the table (the IP loopbacks and a Unix socket); the ACL cases, whose
+//! subject is the peer's IP address, over the IP loopbacks.
 
 #![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
@@ -7,7 +9,7 @@ mod common;
 use common::*;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
@@ -15,7 +17,7 @@ use std::time::Duration;
 const MIB: usize = 1024 * 1024;
 
 /// Sends `data`, half-closes, and returns everything read until EOF.
-fn send_and_drain(mut s: TcpStream, data: &[u8]) -> Vec<u8> {
+fn send_and_drain(mut s: StdStream, data: &[u8]) -> Vec<u8> {
     s.write_all(data).expect("send");
     s.shutdown(Shutdown::Write).expect("shutdown");
     let mut got = Vec::new();
@@ -25,7 +27,7 @@ fn send_and_drain(mut s: TcpStream, data: &[u8]) -> Vec<u8> {
 
 /// Sends `data` while reading concurrently (for `--echo`), half-closes, and
 /// returns everything read until EOF.
-fn send_and_collect_concurrently(s: TcpStream, data: Vec<u8>) -> Vec<u8> {
+fn send_and_collect_concurrently(s: StdStream, data: Vec<u8>) -> Vec<u8> {
     let mut w = s.try_clone().expect("clone");
     let writer = thread::spawn(move || {
         w.write_all(&data).expect("send");
@@ -56,7 +58,7 @@ fn fifty_concurrent_clients_each_byte_exact_on_stdout() {
     const CLIENTS: usize = 50;
     const LATE: usize = CLIENTS; // the 51st client's tag
     const LATE_LEN: usize = 64 * 1024;
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (mut l, port) = listen_on(lo, &["-k"], Input::Null, Output::Capture);
 
         let barrier = Arc::new(Barrier::new(CLIENTS));
@@ -129,9 +131,9 @@ fn fifty_concurrent_clients_each_byte_exact_on_stdout() {
 
 #[test]
 fn stdin_fans_out_to_every_client_and_its_eof_half_closes_them() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (mut l, port) = listen_on(lo, &["-k"], Input::Pipe, Output::Capture);
-        let clients: Vec<TcpStream> = (0..3).map(|_| lo.std_connect(port)).collect();
+        let clients: Vec<StdStream> = (0..3).map(|_| lo.std_connect(port)).collect();
         wait_lines(&mut l, "connection from", 3, is_admitted_line);
 
         let data = random_bytes(100 * 1024, 7);
@@ -189,7 +191,7 @@ fn stdin_fans_out_to_every_client_and_its_eof_half_closes_them() {
 
 #[test]
 fn max_conns_closes_extra_connections_unread_and_frees_slots() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (mut l, port) = listen_on(
             lo,
             &["-k", "--max-conns", "2"],
@@ -201,7 +203,7 @@ fn max_conns_closes_extra_connections_unread_and_frees_slots() {
         wait_lines(&mut l, "connection from", 2, is_admitted_line);
         first.write_all(b"first;").unwrap();
 
-        expect_closed_unread(lo.addr(port), b"OVER-THE-LIMIT");
+        expect_closed_unread_on(lo, port, b"OVER-THE-LIMIT");
         let line = l.wait_for_stderr("--max-conns");
         assert!(line.contains("refused"), "{lo:?}: {line}");
 
@@ -253,6 +255,7 @@ fn nets(lo: Loop) -> Nets {
             wide: "::/64",
             other: "fd00::/8",
         },
+        Loop::Unix(_) => panic!("{lo:?}: no ACL over a Unix socket"),
     }
 }
 
@@ -374,7 +377,7 @@ fn dual_stack_listener_matches_v4_rules_against_v4_mapped_peers() {
 #[test]
 fn echo_returns_two_mib_byte_exact() {
     let data = random_bytes(2 * MIB, 11);
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (l, port) = listen_on(
             lo,
             &["--echo"],
@@ -392,7 +395,7 @@ fn echo_returns_two_mib_byte_exact() {
 
 #[test]
 fn echo_keep_open_serves_two_clients_concurrently() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (mut l, port) = listen_on(lo, &["-k", "--echo"], Input::Pipe, Output::Capture);
         let barrier = Arc::new(Barrier::new(2));
         let threads: Vec<_> = (0..2u64)
@@ -420,7 +423,7 @@ fn echo_keep_open_serves_two_clients_concurrently() {
 
 #[test]
 fn sink_discards_and_reports_bytes_per_client() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (mut l, port) = listen_on(lo, &["-k", "--sink"], Input::Null, Output::Capture);
         let threads: Vec<_> = (0..2u64)
             .map(|i| {

@@ -1,6 +1,7 @@
 //! The relay contract of DESIGN.md, sonda against sonda, over every
-//! loopback of the table: full duplex, half-close, binary safety, empty
-//! stdin.
+//! stream transport of the table (the IP loopbacks and a Unix socket):
+//! full duplex, half-close, binary safety, empty stdin; name resolution and
+//! the dual-stack wildcard over IP only.
 
 #![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
@@ -41,7 +42,7 @@ fn duplex(lo: Loop, client_bytes: usize, server_bytes: usize) {
 
 #[test]
 fn full_duplex_unequal_sizes() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         duplex(lo, 64 << 20, 32 << 20);
         duplex(lo, 32 << 20, 64 << 20);
     }
@@ -52,7 +53,7 @@ fn full_duplex_unequal_sizes() {
 fn full_duplex_through_pipes() {
     let up = random_bytes(16 << 20, 3);
     let down = random_bytes(8 << 20, 4);
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (server, port) = listen_on(lo, &[], Input::Bytes(down.clone()), Output::Capture);
         let client = connect_to(lo, port, &[], Input::Bytes(up.clone()), Output::Capture);
         let (c, s) = (client.finish(), server.finish());
@@ -67,7 +68,7 @@ fn full_duplex_through_pipes() {
 /// EOF, and replies 1.5 s later; the reply reaches the client.
 #[test]
 fn half_close_delayed_reply() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (mut server, port) = listen_on(lo, &[], Input::Pipe, Output::Pipe);
         let request = b"GET /half-close\r\n".to_vec();
         let client = connect_to(
@@ -99,7 +100,7 @@ fn binary_safe() {
     let mut all: Vec<u8> = (0..=255u8).collect();
     all.extend_from_slice(b"\r\n\0\r\r\n\n\0\0\x1b[2J\x04\x03");
     let pattern: Vec<u8> = all.iter().cycle().take(all.len() * 300).copied().collect();
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (server, port) = listen_on(lo, &[], Input::Bytes(pattern.clone()), Output::Capture);
         let c = connect_to(
             lo,
@@ -120,7 +121,7 @@ fn binary_safe() {
 /// An empty stdin gives the peer an immediate EOF; both sides exit 0.
 #[test]
 fn empty_stdin_is_immediate_eof() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (server, port) = listen_on(lo, &[], Input::Bytes(b"bye\n".to_vec()), Output::Capture);
         let c = connect_to(lo, port, &[], Input::Null, Output::Capture).finish();
         let s = server.finish();
@@ -176,7 +177,7 @@ fn wildcard_listener_is_dual_stack() {
 /// counts; stdout carries payload only.
 #[test]
 fn verbose_connect_reports_on_stderr_only() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (server, port) = listen_on(lo, &[], Input::Bytes(b"pong".to_vec()), Output::Capture);
         let c = connect_to(
             lo,
@@ -190,7 +191,7 @@ fn verbose_connect_reports_on_stderr_only() {
         server.finish().expect_code(0);
         assert_eq!(c.stdout, b"pong", "{lo:?}\n{}", c.dump());
         assert!(
-            c.stderr.contains(&format!("trying {}", lo.host_port(port))),
+            c.stderr.contains(&format!("trying {}", lo.endpoint(port))),
             "{}",
             c.dump()
         );

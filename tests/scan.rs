@@ -28,7 +28,7 @@ const V4: &str = "127.0.0.1";
 
 /// A std listener on 127.0.0.1 and its port.
 fn std_listener() -> (TcpListener, u16) {
-    Loop::V4.std_listener()
+    Loop::V4.tcp_listener()
 }
 
 /// Runs `sonda ARGS...` with no stdin and captured stdout.

@@ -523,7 +523,7 @@ fn udp_burst_loss_is_explained_by_the_kernel_drop_counter() {
 
 #[test]
 fn peer_reset_while_sending_is_reported_with_exit_1() {
-    let (l, port) = LO.std_listener();
+    let (l, port) = LO.tcp_listener();
     let data = random_bytes(64 * MIB, 41);
     let c = connect_to(LO, port, &[], Input::Bytes(data.clone()), Output::Capture);
     let mut s = accept_within(&l, LONG);
@@ -547,7 +547,7 @@ fn peer_reset_while_sending_is_reported_with_exit_1() {
 
 #[test]
 fn peer_reset_after_sending_keeps_everything_received() {
-    let (l, port) = LO.std_listener();
+    let (l, port) = LO.tcp_listener();
     let data = random_bytes(MIB, 42);
     // stdin stays open: the reset, not stdin, ends the session.
     let mut c = connect_to(LO, port, &[], Input::Pipe, Output::Capture);
@@ -592,7 +592,7 @@ fn peer_reset_after_sending_keeps_everything_received() {
 /// `connect --idle-timeout 2s` sending 64 MiB from `input` to a peer that
 /// accepts and never reads: the send blocks, the idle timeout still fires.
 fn idle_timeout_fires_while_blocked(input: Input) {
-    let (l, port) = LO.std_listener();
+    let (l, port) = LO.tcp_listener();
     let started = Instant::now();
     let mut c = connect_to(LO, port, &["--idle-timeout", "2s"], input, Output::Capture);
     let s = accept_within(&l, LONG);
@@ -674,12 +674,12 @@ fn signal_mid_transfer(sig: i32, code: i32, listen_side: bool) {
     let stop = Arc::new(AtomicBool::new(false));
     let (mut c, server) = if listen_side {
         let (mut l, port) = listen_on(LO, &["-k"], Input::Pipe, Output::File(out.clone()));
-        let s = LO.std_connect(port);
+        let s = LO.tcp_connect(port);
         l.wait_for_stderr("connection from");
         let server = trickle(s, stream.clone(), stop.clone());
         (l, server)
     } else {
-        let (l, port) = LO.std_listener();
+        let (l, port) = LO.tcp_listener();
         let c = connect_to(LO, port, &[], Input::Pipe, Output::File(out.clone()));
         let s = accept_within(&l, LONG);
         let server = trickle(s, stream.clone(), stop.clone());
@@ -736,7 +736,7 @@ fn sigint_mid_transfer_of_a_keep_open_listener_exits_130() {
 
 /// A byte-at-a-second client; returns its thread and the bytes it sent.
 fn slowloris(port: u16, stop: Arc<AtomicBool>) -> (u16, thread::JoinHandle<usize>) {
-    let mut s = LO.std_connect(port);
+    let mut s = LO.tcp_connect(port);
     let local = s.local_addr().unwrap().port();
     let t = thread::spawn(move || {
         let mut sent = 0;
@@ -783,7 +783,7 @@ fn slowloris_clients_hold_only_their_own_slots() {
     );
 
     // A fifth, normal client takes the last slot.
-    let mut fifth = LO.std_connect(port);
+    let mut fifth = LO.tcp_connect(port);
     let fifth_port = fifth.local_addr().unwrap().port();
     wait_lines(&mut l, "admitted", SLOW + 1, is_admitted_line);
 
@@ -811,7 +811,7 @@ fn slowloris_clients_hold_only_their_own_slots() {
 
     // Its slot is free again at once; the slow ones still hold theirs.
     let seventh: Vec<u8> = random_bytes(4096, 47).into_iter().map(|b| b | 1).collect();
-    let mut s = LO.std_connect(port);
+    let mut s = LO.tcp_connect(port);
     let seventh_port = s.local_addr().unwrap().port();
     s.write_all(&seventh).unwrap();
     s.shutdown(Shutdown::Write).unwrap();

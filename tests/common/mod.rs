@@ -5,10 +5,12 @@
 //!   thread, a pipe the test keeps, a file) and stdout to [`Output`]
 //!   (captured, a file, or a pipe the test reads itself through
 //!   [`StdoutPipe`], every read bounded); stderr is always collected.
-//! - [`loopbacks`] is the one table of transports a test runs over:
-//!   [`Loop::V4`] and [`Loop::V6`] (skipped, with a message, on a host
-//!   without `::1`). It gives sonda's operands and the std sockets of the
-//!   test's own end.
+//! - [`Loop`] is the one table of transports a test runs over:
+//!   [`loopbacks`] gives [`Loop::V4`] and [`Loop::V6`] (skipped, with a
+//!   message, on a host without `::1`), for tests whose subject is IP;
+//!   [`stream_loops`] adds [`Loop::Unix`], a Unix socket at a fresh path,
+//!   for the relay's promises. An entry gives sonda's operands, the wait
+//!   for its listener, and the std sockets of the test's own end.
 //! - Every wait is bounded and polls for readiness (a line on stderr, a
 //!   port in the socket table, a readable pipe); nothing sleeps for a fixed
 //!   time to "let things settle". A failure dumps the command, its status,
@@ -17,10 +19,12 @@
 #![allow(dead_code)]
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -670,26 +674,32 @@ pub fn port_holder(cmd: Command) -> (Running, u16) {
 
 // ---------------------------------------------------------------- loopbacks
 
-/// A loopback transport a test runs over; [`loopbacks`] is the table.
+/// A transport a test runs over; [`loopbacks`] and [`stream_loops`] are
+/// the tables.
 ///
 /// Each entry says what sonda is given (`listen_args`, `connect_args`) and
 /// how the test's own end reaches it (`std_listener`, `std_connect`), so a
-/// test written against the table does not name an address. A Unix-socket
-/// entry slots in here as `Unix(&'static Path)` (a leaked temp path keeps
-/// the enum `Copy`): its operands are the path (the port then unused), and
-/// `std_listener`/`std_connect` return a small listener/stream enum over
-/// the TCP and Unix types instead of the TCP ones, with the same methods
-/// the tests call (read, write, shutdown, set_read_timeout, try_clone).
+/// test written against the table does not name an address. The Unix entry
+/// is `Unix(&'static Path)` (a leaked path, so the enum stays `Copy`), a
+/// fresh socket path from [`Loop::unix`]: its operands are `-U PATH`, there
+/// is no port (the `port` arguments are unused and 0 is returned where the
+/// inet entries return the kernel's pick), and `std_listener`/`std_connect`
+/// return [`StdListener`]/[`StdStream`], which wrap the TCP and Unix std
+/// types with the methods the tests call. A Unix entry is one address:
+/// a test that needs a second listener at once asks [`Loop::another`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Loop {
     /// 127.0.0.1
     V4,
     /// ::1
     V6,
+    /// A Unix stream socket at this path (`sonda ... -U PATH`).
+    Unix(&'static Path),
 }
 
-/// The loopbacks to run a test over: 127.0.0.1, and ::1 where the machine
-/// has it (said on stderr when it has not).
+/// The IP loopbacks to run a test over: 127.0.0.1, and ::1 where the
+/// machine has it (said on stderr when it has not). For tests whose
+/// subject is IP: ports, ACLs, families, TCP states and options.
 pub fn loopbacks() -> Vec<Loop> {
     let mut v = vec![Loop::V4];
     if have_ipv6() {
@@ -700,17 +710,85 @@ pub fn loopbacks() -> Vec<Loop> {
     v
 }
 
+/// Every stream transport the relay runs over: the [`loopbacks`], then a
+/// Unix socket at a fresh path (a new one on every call).
+pub fn stream_loops() -> Vec<Loop> {
+    let mut v = loopbacks();
+    v.push(Loop::unix());
+    v
+}
+
 /// True when `::1` can be bound (IPv6 loopback exists).
 pub fn have_ipv6() -> bool {
     TcpListener::bind("[::1]:0").is_ok()
 }
 
+/// This process's directory for Unix socket paths (a fresh temporary
+/// directory, removed when the test binary exits).
+fn unix_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        extern "C" fn remove_dir() {
+            if let Some(d) = DIR.get() {
+                let _ = std::fs::remove_dir_all(d.path());
+            }
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("sonda-unix-")
+            .tempdir()
+            .expect("create the Unix socket directory");
+        // A static is never dropped: remove the directory at exit instead.
+        // SAFETY: registers a plain function with no captured state.
+        unsafe {
+            libc::atexit(remove_dir);
+        }
+        dir
+    })
+    .path()
+}
+
 impl Loop {
+    /// A Unix entry at a path no other call returns (this process's socket
+    /// directory, a counter), so tests running in parallel never share one.
+    pub fn unix() -> Loop {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = unix_dir().join(format!("{n}.sock"));
+        Loop::Unix(Box::leak(path.into_boxed_path()))
+    }
+
+    pub fn is_unix(self) -> bool {
+        matches!(self, Loop::Unix(_))
+    }
+
+    /// An entry of the same kind for a second listener at the same time:
+    /// the inet entries themselves (the port tells listeners apart), a
+    /// fresh path for Unix.
+    pub fn another(self) -> Loop {
+        match self {
+            Loop::Unix(_) => Loop::unix(),
+            ip => ip,
+        }
+    }
+
+    /// The socket path of a Unix entry.
+    pub fn path(self) -> &'static Path {
+        match self {
+            Loop::Unix(p) => p,
+            ip => panic!("{ip:?} has no socket path"),
+        }
+    }
+
+    fn path_str(self) -> &'static str {
+        self.path().to_str().expect("a UTF-8 socket path")
+    }
+
     /// The address as sonda takes it for HOST: `127.0.0.1`, `::1`.
     pub fn host(self) -> &'static str {
         match self {
             Loop::V4 => "127.0.0.1",
             Loop::V6 => "::1",
+            Loop::Unix(_) => panic!("{self:?} has no host"),
         }
     }
 
@@ -720,6 +798,7 @@ impl Loop {
         match self {
             Loop::V4 => "127.0.0.1",
             Loop::V6 => "[::1]",
+            Loop::Unix(_) => panic!("{self:?} has no host"),
         }
     }
 
@@ -728,50 +807,119 @@ impl Loop {
         format!("{}:{port}", self.shown())
     }
 
+    /// The endpoint as sonda names it in its messages (`trying ...`):
+    /// `HOST:PORT`, or the socket path.
+    pub fn endpoint(self, port: u16) -> String {
+        match self {
+            Loop::Unix(p) => p.display().to_string(),
+            ip => ip.host_port(port),
+        }
+    }
+
     pub fn addr(self, port: u16) -> SocketAddr {
         match self {
             Loop::V4 => (Ipv4Addr::LOCALHOST, port).into(),
             Loop::V6 => (Ipv6Addr::LOCALHOST, port).into(),
+            Loop::Unix(_) => panic!("{self:?} has no socket address"),
         }
     }
 
     /// sonda's operands to listen here on `port`; 0 lets the kernel pick
-    /// one (printed with `-v`; see [`Running::listening_port`]).
+    /// one (printed with `-v`; see [`Loop::listening_port`]). Unix: `-U
+    /// PATH`, the port unused.
     pub fn listen_args(self, port: u16) -> Vec<String> {
-        vec![self.host().to_string(), port.to_string()]
+        match self {
+            Loop::Unix(_) => vec!["-U".to_string(), self.path_str().to_string()],
+            ip => vec![ip.host().to_string(), port.to_string()],
+        }
     }
 
-    /// sonda's operands to connect to `port` here.
+    /// sonda's operands to connect to `port` here (Unix: `-U PATH`).
     pub fn connect_args(self, port: u16) -> Vec<String> {
-        vec![self.host().to_string(), port.to_string()]
+        self.listen_args(port)
     }
 
-    /// A std listener of the test's own, on a port the kernel picks.
-    pub fn std_listener(self) -> (TcpListener, u16) {
+    /// Waits (bounded) until `l`, a `sonda -v listen` on these operands, is
+    /// listening, from its `listening on` line; returns the port it printed
+    /// (0 for Unix, which has none: the line must name the path).
+    pub fn listening_port(self, l: &mut Running) -> u16 {
+        match self {
+            Loop::Unix(p) => {
+                let line = l.wait_for_stderr("listening on ");
+                assert!(
+                    line.contains(&p.display().to_string()),
+                    "{self:?}: listening elsewhere: {line}\n{}",
+                    l.dump()
+                );
+                0
+            }
+            _ => l.listening_port(),
+        }
+    }
+
+    /// A std listener of the test's own, on a port the kernel picks (Unix:
+    /// at the path, port 0; the file goes when the listener drops).
+    pub fn std_listener(self) -> (StdListener, u16) {
+        match self {
+            Loop::Unix(p) => {
+                let l = UnixListener::bind(p).unwrap_or_else(|e| panic!("bind {self:?}: {e}"));
+                (StdListener::Unix(l, OwnSocketFile::of(p)), 0)
+            }
+            ip => {
+                let (l, port) = ip.tcp_listener();
+                (StdListener::Tcp(l), port)
+            }
+        }
+    }
+
+    /// A TCP listener here, on a port the kernel picks (an IP entry only).
+    pub fn tcp_listener(self) -> (TcpListener, u16) {
         let l = TcpListener::bind(self.addr(0)).unwrap_or_else(|e| panic!("bind {self:?}: {e}"));
         let port = l.local_addr().unwrap().port();
         (l, port)
     }
 
     /// A std client to `port` here, with read and write timeouts of [`LONG`].
-    pub fn std_connect(self, port: u16) -> TcpStream {
+    pub fn std_connect(self, port: u16) -> StdStream {
+        match self {
+            Loop::Unix(p) => {
+                let s = UnixStream::connect(p).unwrap_or_else(|e| panic!("connect {self:?}: {e}"));
+                s.set_read_timeout(Some(LONG)).unwrap();
+                s.set_write_timeout(Some(LONG)).unwrap();
+                StdStream::Unix(s)
+            }
+            ip => StdStream::Tcp(tcp_client(ip.addr(port))),
+        }
+    }
+
+    /// A TCP client to `port` here (an IP entry only), with read and write
+    /// timeouts of [`LONG`].
+    pub fn tcp_connect(self, port: u16) -> TcpStream {
         tcp_client(self.addr(port))
     }
 
-    /// A port here with nothing listening (bound, then released).
+    /// A port here with nothing listening (bound, then released). Unix: 0,
+    /// and the entry's path, where nothing listens until a test does.
     pub fn closed_port(self) -> u16 {
-        self.std_listener().1
+        match self {
+            Loop::Unix(p) => {
+                assert!(!p.exists(), "{self:?}: something is at the path");
+                0
+            }
+            ip => ip.tcp_listener().1,
+        }
     }
 }
 
-/// `sonda -v listen EXTRA... <lo's operands>`, running, with its port.
+/// `sonda -v listen EXTRA... <lo's operands>`, running, with its port (0
+/// for Unix).
 pub fn listen_on(lo: Loop, extra: &[&str], input: Input, output: Output) -> (Running, u16) {
     let ops = lo.listen_args(0);
     let mut args = vec!["-v", "listen"];
     args.extend_from_slice(extra);
     args.extend(ops.iter().map(String::as_str));
     let mut l = spawn(&args, input, output);
-    let port = l.listening_port();
+    let port = lo.listening_port(&mut l);
     (l, port)
 }
 
@@ -782,6 +930,220 @@ pub fn connect_to(lo: Loop, port: u16, extra: &[&str], input: Input, output: Out
     args.extend_from_slice(extra);
     args.extend(ops.iter().map(String::as_str));
     spawn(&args, input, output)
+}
+
+// ---------------------------------------------------------------- the test's own sockets
+
+/// The socket file a test's Unix listener created: removed when the
+/// listener drops, if the path still names that file, so the entry's path
+/// is free for the next listener.
+#[derive(Debug)]
+pub struct OwnSocketFile {
+    path: &'static Path,
+    ino: Option<u64>,
+}
+
+impl OwnSocketFile {
+    fn of(path: &'static Path) -> OwnSocketFile {
+        use std::os::unix::fs::MetadataExt;
+        let ino = std::fs::symlink_metadata(path).ok().map(|m| m.ino());
+        OwnSocketFile { path, ino }
+    }
+}
+
+impl Drop for OwnSocketFile {
+    fn drop(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        let now = std::fs::symlink_metadata(self.path).ok().map(|m| m.ino());
+        if now.is_some() && now == self.ino {
+            let _ = std::fs::remove_file(self.path);
+        }
+    }
+}
+
+/// A listener of the test's own on a [`Loop`]: TCP or Unix.
+#[derive(Debug)]
+pub enum StdListener {
+    Tcp(TcpListener),
+    Unix(UnixListener, OwnSocketFile),
+}
+
+impl StdListener {
+    /// accept(2), as the std listeners do; the peer's address as text
+    /// (`unnamed` for most Unix clients).
+    pub fn accept(&self) -> std::io::Result<(StdStream, String)> {
+        match self {
+            StdListener::Tcp(l) => l.accept().map(|(s, a)| (StdStream::Tcp(s), a.to_string())),
+            StdListener::Unix(l, _) => l
+                .accept()
+                .map(|(s, a)| (StdStream::Unix(s), unix_addr_text(&a))),
+        }
+    }
+
+    pub fn set_nonblocking(&self, on: bool) -> std::io::Result<()> {
+        match self {
+            StdListener::Tcp(l) => l.set_nonblocking(on),
+            StdListener::Unix(l, _) => l.set_nonblocking(on),
+        }
+    }
+
+    /// Where it listens, as text.
+    pub fn local_text(&self) -> String {
+        match self {
+            StdListener::Tcp(l) => format!("{:?}", l.local_addr()),
+            StdListener::Unix(l, _) => l
+                .local_addr()
+                .map(|a| unix_addr_text(&a))
+                .unwrap_or_else(|e| e.to_string()),
+        }
+    }
+}
+
+fn unix_addr_text(a: &std::os::unix::net::SocketAddr) -> String {
+    match a.as_pathname() {
+        Some(p) => p.display().to_string(),
+        None => "unnamed".to_string(),
+    }
+}
+
+/// A connected stream of the test's own on a [`Loop`]: TCP or Unix, with
+/// the methods of both std types that the tests call.
+#[derive(Debug)]
+pub enum StdStream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+/// `$s.$call` on whichever std stream `$s` holds.
+macro_rules! on_stream {
+    ($s:expr, $x:ident => $e:expr) => {
+        match $s {
+            StdStream::Tcp($x) => $e,
+            StdStream::Unix($x) => $e,
+        }
+    };
+}
+
+impl StdStream {
+    pub fn shutdown(&self, how: Shutdown) -> std::io::Result<()> {
+        on_stream!(self, s => s.shutdown(how))
+    }
+
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        on_stream!(self, s => s.set_read_timeout(t))
+    }
+
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        on_stream!(self, s => s.set_write_timeout(t))
+    }
+
+    pub fn set_nonblocking(&self, on: bool) -> std::io::Result<()> {
+        on_stream!(self, s => s.set_nonblocking(on))
+    }
+
+    pub fn try_clone(&self) -> std::io::Result<StdStream> {
+        match self {
+            StdStream::Tcp(s) => s.try_clone().map(StdStream::Tcp),
+            StdStream::Unix(s) => s.try_clone().map(StdStream::Unix),
+        }
+    }
+
+    /// The peer's address as text (`HOST:PORT`, a path, `unnamed`).
+    pub fn peer_text(&self) -> String {
+        match self {
+            StdStream::Tcp(s) => s
+                .peer_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|e| e.to_string()),
+            StdStream::Unix(s) => s
+                .peer_addr()
+                .map(|a| unix_addr_text(&a))
+                .unwrap_or_else(|e| e.to_string()),
+        }
+    }
+}
+
+impl Read for StdStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        on_stream!(self, s => s.read(buf))
+    }
+}
+
+impl Write for StdStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        on_stream!(self, s => s.write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        on_stream!(self, s => s.flush())
+    }
+}
+
+impl Read for &StdStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match *self {
+            StdStream::Tcp(s) => (&*s).read(buf),
+            StdStream::Unix(s) => (&*s).read(buf),
+        }
+    }
+}
+
+impl Write for &StdStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match *self {
+            StdStream::Tcp(s) => (&*s).write(buf),
+            StdStream::Unix(s) => (&*s).write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A listener [`accept_within`] can wait on: the std TCP listener, or a
+/// [`StdListener`] of the table.
+pub trait Acceptor {
+    type Stream;
+    fn set_nonblocking(&self, on: bool) -> std::io::Result<()>;
+    /// One accept(2); the stream back in blocking mode with read and write
+    /// timeouts of [`LONG`].
+    fn accept_one(&self) -> std::io::Result<Self::Stream>;
+    fn describe(&self) -> String;
+}
+
+impl Acceptor for TcpListener {
+    type Stream = TcpStream;
+    fn set_nonblocking(&self, on: bool) -> std::io::Result<()> {
+        TcpListener::set_nonblocking(self, on)
+    }
+    fn accept_one(&self) -> std::io::Result<TcpStream> {
+        let (s, _) = self.accept()?;
+        s.set_nonblocking(false)?;
+        s.set_read_timeout(Some(LONG))?;
+        s.set_write_timeout(Some(LONG))?;
+        Ok(s)
+    }
+    fn describe(&self) -> String {
+        format!("{:?}", self.local_addr())
+    }
+}
+
+impl Acceptor for StdListener {
+    type Stream = StdStream;
+    fn set_nonblocking(&self, on: bool) -> std::io::Result<()> {
+        StdListener::set_nonblocking(self, on)
+    }
+    fn accept_one(&self) -> std::io::Result<StdStream> {
+        let (s, _) = self.accept()?;
+        s.set_nonblocking(false)?;
+        s.set_read_timeout(Some(LONG))?;
+        s.set_write_timeout(Some(LONG))?;
+        Ok(s)
+    }
+    fn describe(&self) -> String {
+        self.local_text()
+    }
 }
 
 // ---------------------------------------------------------------- sockets
@@ -810,22 +1172,17 @@ pub fn tcp_client(addr: SocketAddr) -> TcpStream {
 
 /// Accepts one connection on `l` within `limit` (polling a non-blocking
 /// accept); the stream gets read and write timeouts of [`LONG`].
-pub fn accept_within(l: &TcpListener, limit: Duration) -> TcpStream {
+pub fn accept_within<L: Acceptor>(l: &L, limit: Duration) -> L::Stream {
     l.set_nonblocking(true).unwrap();
     let deadline = Instant::now() + limit;
     loop {
-        match l.accept() {
-            Ok((s, _)) => {
-                s.set_nonblocking(false).unwrap();
-                s.set_read_timeout(Some(LONG)).unwrap();
-                s.set_write_timeout(Some(LONG)).unwrap();
-                return s;
-            }
+        match l.accept_one() {
+            Ok(s) => return s,
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 assert!(
                     Instant::now() < deadline,
-                    "nothing connected to {:?} within {limit:?}",
-                    l.local_addr()
+                    "nothing connected to {} within {limit:?}",
+                    l.describe()
                 );
                 thread::sleep(Duration::from_millis(5));
             }
@@ -838,7 +1195,15 @@ pub fn accept_within(l: &TcpListener, limit: Duration) -> TcpStream {
 /// `data` is sent (it may already be refused) and the read ends with EOF or
 /// a reset within 10 s.
 pub fn expect_closed_unread(addr: SocketAddr, data: &[u8]) {
-    let mut s = tcp_client(addr);
+    expect_closed(StdStream::Tcp(tcp_client(addr)), &addr.to_string(), data);
+}
+
+/// [`expect_closed_unread`] for a listener on any entry of the table.
+pub fn expect_closed_unread_on(lo: Loop, port: u16, data: &[u8]) {
+    expect_closed(lo.std_connect(port), &lo.endpoint(port), data);
+}
+
+fn expect_closed(mut s: StdStream, to: &str, data: &[u8]) {
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let _ = s.write_all(data);
     let mut buf = [0u8; 4096];
@@ -848,8 +1213,8 @@ pub fn expect_closed_unread(addr: SocketAddr, data: &[u8]) {
             Ok(0) => return,
             Err(e) if e.kind() == ErrorKind::ConnectionReset => return,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Ok(n) => panic!("{addr}: a closed connection delivered {n} bytes"),
-            Err(e) => panic!("{addr}: not closed after {:?}: {e}", started.elapsed()),
+            Ok(n) => panic!("{to}: a closed connection delivered {n} bytes"),
+            Err(e) => panic!("{to}: not closed after {:?}: {e}", started.elapsed()),
         }
     }
 }
@@ -868,8 +1233,8 @@ pub fn poll_until(limit: Duration, mut done: impl FnMut() -> bool, what: impl Fn
 }
 
 /// Polls (bounded) the kernel's socket table until a TCP socket listens on
-/// `port` of `lo`. Connecting to find out would use up the one connection
-/// a `nc -l` accepts.
+/// `port` of `lo` (an IP entry). Connecting to find out would use up the
+/// one connection a `nc -l` accepts.
 pub fn wait_tcp_listen(lo: Loop, port: u16) {
     let (table, local) = match lo {
         Loop::V4 => ("/proc/net/tcp", format!("0100007F:{port:04X}")),
@@ -877,6 +1242,7 @@ pub fn wait_tcp_listen(lo: Loop, port: u16) {
             "/proc/net/tcp6",
             format!("00000000000000000000000001000000:{port:04X}"),
         ),
+        Loop::Unix(_) => panic!("{lo:?} is not TCP"),
     };
     poll_until(
         LONG,
