@@ -379,31 +379,6 @@ fn seqpacket_keeps_record_boundaries() {
     l.finish().expect_code(0);
 }
 
-/// A dialogue in lock step through connect -U, stdout a pipe (the splice
-/// path): each answer is on stdout before sonda waits for more.
-#[test]
-fn lock_step_dialogue_through_connect() {
-    let (_d, path) = sock_path("lock.sock");
-    let l = UnixListener::bind(&path).unwrap();
-    let mut sonda = spawn(&["connect", "-U", s(&path)], Input::Pipe, Output::Pipe);
-    let (mut peer, _) = l.accept().unwrap();
-    let mut lines = sonda.stdout_pipe();
-    let mut stdin = sonda.stdin.take().unwrap();
-    let mut buf = [0u8; 64];
-    for i in 0..30 {
-        peer.write_all(format!("q{i}\n").as_bytes()).unwrap();
-        let q = lines.next_line(LONG).expect("stdout ended");
-        assert_eq!(q, format!("q{i}\n").into_bytes());
-        stdin.write_all(format!("a{i}\n").as_bytes()).unwrap();
-        peer.set_read_timeout(Some(LONG)).unwrap();
-        let n = peer.read(&mut buf).unwrap();
-        assert_eq!(&buf[..n], format!("a{i}\n").as_bytes());
-    }
-    drop(stdin);
-    drop(peer);
-    sonda.finish().expect_code(0);
-}
-
 #[test]
 fn an_existing_regular_file_is_never_replaced() {
     let (_d, path) = sock_path("regular");
