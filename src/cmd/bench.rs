@@ -23,7 +23,7 @@ use crate::config::Target;
 use crate::engine::addr::resolve;
 use crate::engine::connect::{connect_any, ConnectOpts};
 use crate::engine::diag::SocketTable;
-use crate::engine::socket::{self, display_addr, listen_on, listen_wildcard, SocketOpts};
+use crate::engine::socket::{self, display_addr, listen_inet, SocketOpts};
 use crate::engine::transport::unix::{self, peer_cred, Bound, Kind};
 use crate::engine::transport::{Peer, UnixAddr, UnixName};
 use crate::error::{Error, Exit};
@@ -153,14 +153,8 @@ fn control_listener(cfg: &Bench, local: bool) -> Result<ControlListener, Error> 
                 .map(ControlListener::Tcp)
                 .map_err(|e| Error::io("bench: bind a loopback control port", &e))
         }
-        Target::Inet { host: None, port } => {
-            listen_wildcard(*port, cfg.family, &opts, 16).map(ControlListener::Tcp)
-        }
-        Target::Inet {
-            host: Some(h),
-            port,
-        } => {
-            listen_on(resolve(h, *port, cfg.family)?[0], &opts, 16, None).map(ControlListener::Tcp)
+        Target::Inet { host, port } => {
+            listen_inet(host.as_deref(), *port, cfg.family, &opts, 16).map(ControlListener::Tcp)
         }
         Target::Unix(addr) => {
             let bound = unix::bind(addr, socket2::Type::STREAM, cfg.unix_bind, &SocketTable)?;

@@ -214,22 +214,6 @@ pub fn bind_wildcard(
     }
 }
 
-/// [`bind_wildcard`] then listen(2).
-pub fn listen_wildcard(
-    port: u16,
-    family: Family,
-    opts: &SocketOpts,
-    backlog: i32,
-) -> Result<TcpListener, Error> {
-    let sock = bind_wildcard(port, family, Proto::Tcp, opts)?;
-    let local = sock.local_addr().ok().and_then(|a| a.as_socket());
-    sock.listen(backlog).map_err(|e| {
-        let shown = local.map(|a| display_addr(&a)).unwrap_or_default();
-        bind_error(&format!("listen on {shown}"), port, Proto::Tcp, &e)
-    })?;
-    Ok(sock.into())
-}
-
 /// Binds `host` (a name binds its first address; under `-6` IPV6_V6ONLY
 /// is set) or, without one, every interface ([`bind_wildcard`]).
 pub fn bind_inet(
