@@ -337,10 +337,10 @@ impl Params {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn base() -> Params {
+impl Params {
+    /// A valid 1 s, one-stream TCP test of 1 MiB calls, for unit tests to
+    /// change one field of.
+    pub(crate) fn example() -> Params {
         Params {
             proto: Proto::Tcp,
             mode: Mode::Stream,
@@ -358,6 +358,15 @@ mod tests {
             rcvlowat: None,
             pin: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Params {
+        Params::example()
     }
 
     fn refused(p: Params, flag: &str) {

@@ -961,20 +961,7 @@ mod tests {
         use std::os::unix::net::UnixStream;
         let p = Params {
             proto: Proto::Unix,
-            mode: Mode::Stream,
-            direction: Direction::Up,
-            size: 1 << 20,
-            rate_bps: None,
-            streams: 1,
-            duration_ms: 1000,
-            bytes: None,
-            omit_ms: 0,
-            interval_ms: None,
-            gso: true,
-            sndbuf: None,
-            rcvbuf: None,
-            rcvlowat: None,
-            pin: None,
+            ..Params::example()
         };
         let (a, _b) = UnixStream::pair().unwrap();
         let a = Socket::from(a);
