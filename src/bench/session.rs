@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use nix::sys::socket::{setsockopt, sockopt};
 use socket2::{Socket, Type};
 
 use super::control::{Control, Msg};
@@ -40,12 +39,6 @@ const ACK: &[u8] = b"SONDA-BENCH-ACK";
 /// The UDP receive buffer asked for unless --rcvbuf: measured here, 4 MiB cut
 /// loss at full speed from about 7 % to 0.25 %.
 const UDP_RCVBUF: usize = 4 << 20;
-/// The send buffer of Unix stream data sockets unless --sndbuf. A Unix
-/// stream sender blocks once its queued bytes reach SO_SNDBUF (the reader's
-/// buffer plays no part), and the default (net.core.wmem_default, 208 KiB)
-/// holds a fifth of a 1 MiB write; measured here with 1 MiB writes, one
-/// stream went from about 31 to 60-75 Gbit/s with 512K to 2M.
-const UNIX_SNDBUF: usize = 1 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -401,12 +394,7 @@ fn tune_stream(sock: &Socket, p: &Params) {
     if let Some(n) = p.sndbuf {
         let _ = sock.set_send_buffer_size(n);
     } else if p.proto == Proto::Unix && p.mode == Mode::Stream {
-        // SO_SNDBUFFORCE (root) goes past net.core.wmem_max, which caps
-        // SO_SNDBUF; best effort either way.
-        let forced = setsockopt(sock, sockopt::SndBufForce, &UNIX_SNDBUF).is_ok();
-        if !forced {
-            let _ = sock.set_send_buffer_size(UNIX_SNDBUF);
-        }
+        unix::widen_send_buffer(sock);
     }
     if let Some(n) = p.rcvbuf {
         let _ = sock.set_recv_buffer_size(n);
@@ -971,9 +959,9 @@ mod tests {
         let cap = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
             .ok()
             .and_then(|t| t.trim().parse::<usize>().ok())
-            .unwrap_or(UNIX_SNDBUF);
+            .unwrap_or(unix::STREAM_SNDBUF);
         let now = a.send_buffer_size().unwrap();
-        assert!(now >= UNIX_SNDBUF.min(cap), "{before} -> {now}");
+        assert!(now >= unix::STREAM_SNDBUF.min(cap), "{before} -> {now}");
         // rr moves a few bytes at a time: the kernel's default stays.
         let (c, _d) = UnixStream::pair().unwrap();
         let c = Socket::from(c);

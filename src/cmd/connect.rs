@@ -63,6 +63,9 @@ fn connect_once(cfg: &Connect) -> Result<(Conn, Duration), Error> {
             report::info(format!("trying {addr}"));
             let started = Instant::now();
             let stream = unix::connect(addr, cfg.kind, cfg.connect.timeout)?;
+            stream
+                .configure(&cfg.connect.sock)
+                .map_err(|e| Error::io("set socket options", &e))?;
             Ok((stream, started.elapsed()))
         }
         Target::Inet { host, port } => {

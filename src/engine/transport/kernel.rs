@@ -89,8 +89,13 @@ impl Stream for SocketStream {
     fn configure(&self, opts: &SocketOpts) -> io::Result<()> {
         match self.family {
             Family::Tcp => apply_stream(&self.sock, opts),
-            // Buffer sizes mean something on a Unix socket; TCP options do not.
+            // Buffer sizes mean something on a Unix socket; TCP options do
+            // not. Without --sndbuf the send buffer is widened: a relay
+            // writes 1 MiB at a time.
             Family::Unix => {
+                if opts.sndbuf.is_none() {
+                    super::unix::widen_send_buffer(&self.sock);
+                }
                 let tcp_free = SocketOpts {
                     nodelay: false,
                     keepalive: None,

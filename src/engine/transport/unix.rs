@@ -169,6 +169,24 @@ impl Kind {
     }
 }
 
+/// The send buffer a Unix stream sender asks for unless told otherwise. A
+/// Unix stream sender blocks once its queued bytes reach SO_SNDBUF (the
+/// reader's buffer plays no part), and the default (net.core.wmem_default,
+/// 208 KiB) holds a fifth of a 1 MiB write; measured here with 1 MiB
+/// writes, bench's one stream went from about 31 to 60-75 Gbit/s with 512K
+/// to 2M, and the relay from about 1.4 to 2.5 GiB/s.
+pub const STREAM_SNDBUF: usize = 1 << 20;
+
+/// Raises a Unix stream socket's send buffer to [`STREAM_SNDBUF`]:
+/// SO_SNDBUFFORCE where allowed (root), which passes net.core.wmem_max,
+/// else SO_SNDBUF, which that caps. Best effort: the defaults still work.
+pub fn widen_send_buffer(sock: &Socket) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    if setsockopt(sock, sockopt::SndBufForce, &STREAM_SNDBUF).is_err() {
+        let _ = sock.set_send_buffer_size(STREAM_SNDBUF);
+    }
+}
+
 /// A datagram socket connected to `addr`, for datagrams of up to `size`
 /// bytes. It is autobound to an abstract name of the kernel's choosing
 /// (no file to leave behind), so a reply can reach it; the send buffer
