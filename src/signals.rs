@@ -1,4 +1,5 @@
-//! SIGINT and SIGTERM end the process with 130 and 143.
+//! SIGINT and SIGTERM end the process with 130 and 143; SIGHUP, SIGQUIT,
+//! SIGUSR1 and SIGUSR2 with 128 + their number, socket files removed.
 //!
 //! Both are blocked in every thread and taken by one thread with sigwait(2),
 //! so no relay call is ever interrupted half-way and the exit status is the
@@ -16,6 +17,15 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use crate::error::Exit;
 
 type Hook = Box<dyn Fn() + Send>;
+
+/// Signals that end the process by default and are caught only so its
+/// socket files go with it (no summary: that is for SIGINT and SIGTERM).
+const OTHER_ENDINGS: [Signal; 4] = [
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
 
 static AT_INTERRUPT: Mutex<Option<Hook>> = Mutex::new(None);
 
@@ -42,6 +52,12 @@ pub fn install() -> io::Result<()> {
     let mut set = SigSet::empty();
     set.add(Signal::SIGINT);
     set.add(Signal::SIGTERM);
+    // Their default would end the process without removing the socket
+    // files it made (a closed terminal sends SIGHUP): end as the
+    // shell would report it, 128 + the signal, after the same cleanup.
+    for sig in OTHER_ENDINGS {
+        set.add(sig);
+    }
     nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
     thread::Builder::new()
         .name("signals".into())
@@ -59,6 +75,10 @@ pub fn install() -> io::Result<()> {
                     Ok(Signal::SIGTERM) => {
                         run_hook();
                         std::process::exit(Exit::Terminated.code())
+                    }
+                    Ok(sig) if OTHER_ENDINGS.contains(&sig) => {
+                        crate::engine::transport::unix::remove_bound_files();
+                        std::process::exit(128 + sig as i32)
                     }
                     _ => continue,
                 }

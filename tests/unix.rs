@@ -855,3 +855,47 @@ fn socat_abstract_names_and_recvfrom_replies() {
     f.expect_code(0);
     assert_eq!(f.stdout, b"ask");
 }
+
+/// SIGHUP (a closed terminal) and its kin end a listener with 128 + the
+/// signal and remove its file, as SIGINT and SIGTERM do.
+#[test]
+fn sighup_and_sigusr1_remove_the_socket_file() {
+    for (sig, code) in [(libc::SIGHUP, 129), (libc::SIGUSR1, 138)] {
+        let (_d, path) = sock_path("hup.sock");
+        let l = listen_unix(s(&path), &[], Input::Pipe, Output::Null);
+        l.signal(sig);
+        let mut l = l;
+        l.finish_within(LONG).expect_code(code);
+        assert!(wait_gone(&path), "signal {sig} left {path:?} behind");
+    }
+}
+
+/// A listener in another network namespace is invisible to the socket
+/// table yet reachable through the file: --unlink-stale must not remove it.
+#[test]
+fn unlink_stale_never_removes_a_socket_live_in_another_namespace() {
+    if unsafe { libc::geteuid() } != 0 || !have("unshare") || !have("python3") {
+        eprintln!("skipped: needs root, unshare and python3");
+        return;
+    }
+    let (_d, path) = sock_path("ns.sock");
+    let mut py = Command::new("unshare")
+        .args(["-n", "python3", "-c"])
+        .arg("import socket,sys,time\ns=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(5); print('up',flush=True); time.sleep(30)\n")
+        .arg(s(&path))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(ready_line(&mut py), "up");
+    let f = run(&["listen", "--unlink-stale", "-U", s(&path)], Input::Null);
+    let _ = py.kill();
+    let _ = py.wait();
+    f.expect_code(5);
+    assert!(
+        f.stderr.contains("another network namespace"),
+        "{}",
+        f.dump()
+    );
+    assert!(path.exists(), "the live socket's file was removed");
+}

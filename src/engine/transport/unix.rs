@@ -501,7 +501,10 @@ fn in_use(
             ),
         ));
     }
-    match holders.holder(addr, Some((m.dev(), m.ino()))) {
+    let holder = holders
+        .holder(addr, Some((m.dev(), m.ino())))
+        .map(|who| who.or_else(|| reachable(addr).then(|| "a socket in another network namespace (a connect reaches it; the socket table here cannot see it)".to_string())));
+    match holder {
         Ok(Some(who)) => Err(Error::new(
             Exit::AddrInUse,
             what,
@@ -517,7 +520,7 @@ fn in_use(
             what,
             "address in use: a stale socket file (no socket is bound to it)",
         )
-        .with_hint("--unlink-stale removes it (only a socket file nothing is bound to)")),
+        .with_hint(format!("'sonda listen -U {addr} --unlink-stale' removes it (only a socket file nothing is bound to)"))),
         Err(diag) => Err(Error::new(
             Exit::AddrInUse,
             what,
@@ -527,6 +530,32 @@ fn in_use(
             ),
         )),
     }
+}
+
+/// Whether a connect(2) of any type reaches `addr`. The socket table tells
+/// only of this network namespace; a listener in another one (a container
+/// sharing the directory, a service with PrivateNetwork=) is still bound to
+/// the file, and a file is stale only when every type is refused. A stream
+/// connect that succeeds is closed at once (its listener sees an empty
+/// connection): the price of never removing a live socket's file.
+fn reachable(addr: &UnixAddr) -> bool {
+    let Ok(target) = addr.sockaddr() else {
+        return false;
+    };
+    // Non-blocking: a listener with a full backlog answers EAGAIN at once.
+    [Type::STREAM, Type::SEQPACKET, Type::DGRAM]
+        .into_iter()
+        .any(|ty| {
+            unix_socket(ty.nonblocking()).is_ok_and(|s| match s.connect(&target) {
+                Ok(()) => true,
+                // A socket of another type is bound there, or one whose
+                // backlog is full: live either way.
+                Err(e) => matches!(
+                    e.raw_os_error(),
+                    Some(libc::EPROTOTYPE) | Some(libc::EAGAIN) | Some(libc::EINPROGRESS)
+                ),
+            })
+        })
 }
 
 impl Bound {
