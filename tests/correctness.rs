@@ -246,7 +246,7 @@ fn expect_reset(f: &Finished) {
 /// bytes, and `--send-only` polled SIOCOUTQ forever.
 #[test]
 fn send_only_ends_with_exit_1_when_the_peer_resets() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (l, port) = lo.std_listener();
         let peer = closing_peer(l, 1000);
         let f = connect_to(
@@ -265,7 +265,7 @@ fn send_only_ends_with_exit_1_when_the_peer_resets() {
 /// With --idle-timeout the reset is named, not reported as idleness.
 #[test]
 fn send_only_reset_is_named_even_with_an_idle_timeout() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (l, port) = lo.std_listener();
         let peer = closing_peer(l, 1000);
         let f = connect_to(
@@ -285,7 +285,7 @@ fn send_only_reset_is_named_even_with_an_idle_timeout() {
 /// `listen --send-only` to a client that reads 1000 bytes and closes.
 #[test]
 fn listen_send_only_ends_with_exit_1_when_the_client_resets() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         let (sonda, port) = listen_on(
             lo,
             &["--send-only"],
@@ -307,7 +307,7 @@ fn listen_send_only_ends_with_exit_1_when_the_client_resets() {
 /// loopback.
 #[test]
 fn exit_0_never_claims_delivery_to_a_peer_that_closed_unread() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         for run in 0..10 {
             let (l, port) = lo.std_listener();
             let peer = thread::spawn(move || drop(accept_within(&l, LONG)));
@@ -567,7 +567,7 @@ fn terminal_session_ended_by_the_peer_says_so_and_stay_open_keeps_sending() {
 /// peer's EOF came is, by --exit-on-eof's request, never sent).
 #[test]
 fn exit_on_eof_never_claims_delivery_to_a_peer_that_closed_unread() {
-    for lo in loopbacks() {
+    for lo in stream_loops() {
         for flags in [&["--exit-on-eof"][..], &["--exit-on-eof", "--no-splice"]] {
             for run in 0..6 {
                 let (l, port) = lo.std_listener();

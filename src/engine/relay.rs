@@ -285,6 +285,7 @@ fn run(stream: &Conn, opts: &RelayOpts, counters: &Arc<Counters>) -> Result<End,
             opts.idle_timeout,
             &rx,
             end == End::Done,
+            received_done,
         )?;
     }
     Ok(end)
@@ -538,13 +539,15 @@ fn recv_error(peer: &Peer, e: &io::Error, counters: &Counters) -> Error {
 /// unacknowledged: after a reset SIOCOUTQ stays where it was), when the
 /// other direction fails, or at the idle limit (a changing SIOCOUTQ counts
 /// as activity). `send_errors` says whether a failure of the stdin thread
-/// still matters (not once the session shut the socket down itself).
+/// still matters (not once the session shut the socket down itself);
+/// `reader_done` whether the reading thread has reported its end.
 fn wait_acked(
     stream: &dyn Stream,
     counters: &Counters,
     idle: Option<Duration>,
     events: &mpsc::Receiver<Event>,
     send_errors: bool,
+    reader_done: bool,
 ) -> Result<(), Error> {
     let peer = stream.peer();
     let mut last_unacked = usize::MAX;
@@ -558,7 +561,7 @@ fn wait_acked(
             return Ok(());
         };
         if unacked == 0 {
-            return Ok(());
+            return settle(stream, counters, events, send_errors, reader_done);
         }
         if unacked != last_unacked {
             last_unacked = unacked;
@@ -579,6 +582,44 @@ fn wait_acked(
             Err(mpsc::RecvTimeoutError::Disconnected) => thread::sleep(pause),
         }
         pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// The send queue is empty: every byte was acknowledged, or (on a Unix
+/// socket, whose queue is the peer's unread data) the peer closed and the
+/// kernel dropped what it had not read. That close sets the reset before it
+/// frees the queue, so SO_ERROR read now holds it, unless the reading
+/// thread's recv took it first; then, the peer being gone, that thread's
+/// report is moments away and is waited for (bounded).
+fn settle(
+    stream: &dyn Stream,
+    counters: &Counters,
+    events: &mpsc::Receiver<Event>,
+    send_errors: bool,
+    reader_done: bool,
+) -> Result<(), Error> {
+    check_reset(stream, counters)?;
+    // nix names no POLLRDHUP: the peer shut its side down or closed.
+    let gone = Events::from_bits_retain(libc::POLLRDHUP) | Events::POLLHUP | Events::POLLERR;
+    let mut wait = if reader_done {
+        Duration::ZERO
+    } else if stream.ready(gone, Some(Duration::ZERO)).unwrap_or(false) {
+        Duration::from_secs(2)
+    } else {
+        Duration::ZERO
+    };
+    let deadline = Instant::now() + wait;
+    loop {
+        match events.recv_timeout(wait) {
+            Ok(Event::Received(Err(RecvError::Socket(e)))) => return Err(e),
+            Ok(Event::Sent(Err(SendError::Peer(e) | SendError::Stdin(e)))) if send_errors => {
+                return Err(e)
+            }
+            Ok(Event::Received(_)) => return Ok(()),
+            Ok(_) => {}
+            Err(_) => return Ok(()),
+        }
+        wait = deadline.saturating_duration_since(Instant::now());
     }
 }
 
