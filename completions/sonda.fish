@@ -46,7 +46,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -l sndbuf -d 'Set SO
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR (bytes the peer acknowledges count). Under listen -k the idle client is closed instead and the listener goes on' -r
-complete -c sonda -n "__fish_sonda_using_subcommand listen" -l seqpacket -d 'With -U, SOCK_SEQPACKET instead of SOCK_STREAM: record boundaries are kept, one record per read'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l seqpacket -d 'With -U, SOCK_SEQPACKET instead of SOCK_STREAM: each record is read whole, whatever its size, and --echo returns it as one record; an empty record reads as the end (read(2) returns 0 for both)'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l unlink-stale -d 'With -U, remove a stale socket file at PATH first: only a socket file no socket is bound to (checked in the kernel\'s socket table), never a live socket or any other file'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s k -l keep-open -d 'Serve clients concurrently and keep listening after each one ends'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l echo -d 'Send back everything a client sends; stdin is ignored'
@@ -80,7 +80,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -l sndbuf -d 'Set S
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR (bytes the peer acknowledges count). Under listen -k the idle client is closed instead and the listener goes on' -r
-complete -c sonda -n "__fish_sonda_using_subcommand connect" -l seqpacket -d 'With -U, SOCK_SEQPACKET instead of SOCK_STREAM'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l seqpacket -d 'With -U, SOCK_SEQPACKET instead of SOCK_STREAM: each read of stdin goes as one record, each record received is read whole; an empty record reads as the end (read(2) returns 0 for both)'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s z -l zero-io -d 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l udp -d 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, a reply open, silence open|filtered. Exit 0 when any port is open or open|filtered, 3 when all are closed'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l json -d 'With -z, print one JSON object per port (every port, any state)'

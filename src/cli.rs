@@ -295,8 +295,9 @@ pub struct ListenArgs {
     #[arg(short = 'U', long, value_name = "PATH", value_parser = unix_addr_parser(), conflicts_with_all = ["addr", "allow", "deny", "reuseport", "no_reuseaddr"])]
     pub unix: Option<UnixAddr>,
 
-    /// With -U, SOCK_SEQPACKET instead of SOCK_STREAM: record boundaries
-    /// are kept, one record per read.
+    /// With -U, SOCK_SEQPACKET instead of SOCK_STREAM: each record is read
+    /// whole, whatever its size, and --echo returns it as one record; an
+    /// empty record reads as the end (read(2) returns 0 for both).
     #[arg(long, requires = "unix")]
     pub seqpacket: bool,
 
@@ -377,7 +378,9 @@ pub struct ConnectArgs {
     #[arg(short = 'U', long, value_name = "PATH", value_parser = unix_addr_parser(), conflicts_with_all = ["host", "port", "zero_io", "source"])]
     pub unix: Option<UnixAddr>,
 
-    /// With -U, SOCK_SEQPACKET instead of SOCK_STREAM.
+    /// With -U, SOCK_SEQPACKET instead of SOCK_STREAM: each read of stdin
+    /// goes as one record, each record received is read whole; an empty
+    /// record reads as the end (read(2) returns 0 for both).
     #[arg(long, requires = "unix")]
     pub seqpacket: bool,
 

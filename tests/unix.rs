@@ -365,18 +365,50 @@ fn seqpacket_keeps_record_boundaries() {
     let mut py = python_child(
         "import socket,sys\n\
          c=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); c.connect(sys.argv[1])\n\
-         for n in (1000, 1, 300, 7):\n  c.send(b'x'*n); print(len(c.recv(65536)))\n\
+         for n in (1000, 1, 100000, 300, 150000, 7):\n  c.send(b'x'*n); print(len(c.recv(1<<20)))\n\
          c.close()\n",
         &[s(&path)],
     );
     let mut out = String::new();
     py.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     assert!(py.wait().unwrap().success());
+    // Records larger than the echo's 16 KiB buffer come back whole too.
     assert_eq!(
         out.split_whitespace().collect::<Vec<_>>(),
-        ["1000", "1", "300", "7"]
+        ["1000", "1", "100000", "300", "150000", "7"]
     );
     l.finish().expect_code(0);
+}
+
+/// A record larger than a read buffer is read whole, never cut (the kernel
+/// drops the rest of a record a read does not take): `-k` reads clients in
+/// 16 KiB, and every byte of 200 KB records reaches stdout.
+#[test]
+fn seqpacket_records_larger_than_the_read_buffer_arrive_whole() {
+    require!("python3");
+    let (_d, path) = sock_path("big.sock");
+    let mut l = listen_unix(s(&path), &["--seqpacket", "-k"], Input::Null, Output::Pipe);
+    let mut out = l.stdout_pipe();
+    let sizes = [200_000usize, 1, 150_000, 65_537];
+    let py = python(
+        "import socket,sys\n\
+         c=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); c.connect(sys.argv[1])\n\
+         for i,n in enumerate(sys.argv[2:]):\n  c.send(bytes([i+65])*int(n))\n\
+         c.close()\n",
+        &[s(&path), "200000", "1", "150000", "65537"],
+    )
+    .status()
+    .unwrap();
+    assert!(py.success());
+    let want: Vec<u8> = sizes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &n)| std::iter::repeat(65 + i as u8).take(n))
+        .collect();
+    let got = out.read_exact_within(want.len(), LONG);
+    assert_eq!(sha256(&got), sha256(&want), "{}", l.dump());
+    l.signal(libc::SIGINT);
+    l.finish().expect_code(130);
 }
 
 #[test]

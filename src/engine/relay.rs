@@ -440,6 +440,9 @@ pub fn socket_to_output(
             wait_ready(|t| sock.ready(Events::POLLIN, t), counters, idle, peer)
                 .map_err(RecvError::Socket)?;
         }
+        if let Err(e) = fit_record(sock, &mut buf) {
+            return Err(RecvError::Socket(recv_error(peer, &e, counters)));
+        }
         let n = match sock.recv(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -637,6 +640,17 @@ fn check_reset(stream: &dyn Stream, counters: &Counters) -> Result<(), Error> {
     Ok(())
 }
 
+/// Grows `buf` to the next record when the stream keeps records, so no
+/// read cuts one (the kernel drops what does not fit).
+fn fit_record(stream: &dyn Stream, buf: &mut Vec<u8>) -> io::Result<()> {
+    if let Some(len) = stream.record_len()? {
+        if len > buf.len() {
+            buf.resize(len, 0);
+        }
+    }
+    Ok(())
+}
+
 /// `--echo`: everything that arrives is sent back; at the peer's EOF the
 /// socket is half-closed so the peer sees the end of its echo. With `idle`,
 /// gives up once nothing has moved either way for that long.
@@ -650,6 +664,9 @@ pub fn echo(
     let mut buf = vec![0u8; buf_size];
     loop {
         wait_ready(|t| stream.ready(Events::POLLIN, t), counters, idle, peer)?;
+        if let Err(e) = fit_record(stream, &mut buf) {
+            return Err(recv_error(peer, &e, counters));
+        }
         let n = match stream.recv(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,

@@ -19,7 +19,13 @@ const TCP_CLOSE: u8 = 7;
 pub enum Family {
     Tcp,
     Unix,
+    /// SOCK_SEQPACKET: a Unix socket whose reads take one record each.
+    SeqPacket,
 }
+
+/// The largest record read whole; the kernel bounds a record by the
+/// sender's send buffer, which root can force far higher.
+const MAX_RECORD: usize = 64 << 20;
 
 /// A connected SOCK_STREAM (or SOCK_SEQPACKET) socket and who is on the
 /// other end.
@@ -71,7 +77,33 @@ impl Stream for SocketStream {
     }
 
     fn raw_fd(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.sock.as_fd())
+        // splice(2) from a record socket reads into the pipe's free pages
+        // and would cut a record larger than they are.
+        (self.family != Family::SeqPacket).then(|| self.sock.as_fd())
+    }
+
+    fn record_len(&self) -> io::Result<Option<usize>> {
+        if self.family != Family::SeqPacket {
+            return Ok(None);
+        }
+        // MSG_TRUNC gives the record's whole length; MSG_PEEK leaves it
+        // queued for the read that follows.
+        let n = loop {
+            match self
+                .sock
+                .recv_with_flags(&mut [], libc::MSG_PEEK | libc::MSG_TRUNC)
+            {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r?,
+            }
+        };
+        if n > MAX_RECORD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a record of {n} bytes is larger than sonda reads whole (64 MiB)"),
+            ));
+        }
+        Ok(Some(n))
     }
 
     fn unacked(&self) -> Option<usize> {
@@ -92,7 +124,7 @@ impl Stream for SocketStream {
             // Buffer sizes mean something on a Unix socket; TCP options do
             // not. Without --sndbuf the send buffer is widened: a relay
             // writes 1 MiB at a time.
-            Family::Unix => {
+            Family::Unix | Family::SeqPacket => {
                 if opts.sndbuf.is_none() {
                     super::unix::widen_send_buffer(&self.sock);
                 }

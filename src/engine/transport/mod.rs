@@ -127,6 +127,14 @@ pub trait Stream: Send + Sync {
     /// and SIOCOUTQ then apply); `None` for a transport that transforms them.
     fn raw_fd(&self) -> Option<BorrowedFd<'_>>;
 
+    /// For a transport that keeps record boundaries (SOCK_SEQPACKET):
+    /// waits for the next record and gives its length (0 at EOF), so the
+    /// read that follows can take it whole instead of cutting it. `None`
+    /// for a byte stream, whose reads may split it anywhere.
+    fn record_len(&self) -> io::Result<Option<usize>> {
+        Ok(None)
+    }
+
     /// Bytes sent that the peer has not yet taken (TCP: not acknowledged;
     /// Unix: not read), when the transport can tell.
     fn unacked(&self) -> Option<usize>;

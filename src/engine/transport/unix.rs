@@ -226,7 +226,11 @@ pub fn connect(addr: &UnixAddr, kind: Kind, timeout: Option<Duration>) -> Result
         name: UnixName::Bound(addr.clone()),
         cred: peer_cred(&sock),
     };
-    Ok(Arc::new(SocketStream::new(sock, peer, Family::Unix)))
+    let family = match kind {
+        Kind::SeqPacket => Family::SeqPacket,
+        _ => Family::Unix,
+    };
+    Ok(Arc::new(SocketStream::new(sock, peer, family)))
 }
 
 /// [`connect`], giving the connected socket itself, for a caller that
@@ -573,12 +577,19 @@ impl Bound {
         self.sock.try_clone()
     }
 
-    /// listen(2), as a [`Listener`] of `kind`.
+    /// listen(2), as a [`Listener`] of the socket's type.
     pub fn listen(self, backlog: i32) -> Result<UnixListener, Error> {
         self.sock
             .listen(backlog)
             .map_err(|e| Error::io(format!("listen on {}", self.addr), &e))?;
-        Ok(UnixListener { bound: self })
+        let family = match self.sock.r#type() {
+            Ok(Type::SEQPACKET) => Family::SeqPacket,
+            _ => Family::Unix,
+        };
+        Ok(UnixListener {
+            bound: self,
+            family,
+        })
     }
 }
 
@@ -597,6 +608,7 @@ impl Drop for Bound {
 /// A listening Unix socket; its file goes when it does.
 pub struct UnixListener {
     bound: Bound,
+    family: Family,
 }
 
 impl Listener for UnixListener {
@@ -606,7 +618,7 @@ impl Listener for UnixListener {
             name: UnixName::of(&addr),
             cred: peer_cred(&sock),
         };
-        Ok(Arc::new(SocketStream::new(sock, peer, Family::Unix)))
+        Ok(Arc::new(SocketStream::new(sock, peer, self.family)))
     }
 
     fn local(&self) -> String {
