@@ -403,7 +403,7 @@ fn seqpacket_records_larger_than_the_read_buffer_arrive_whole() {
     let want: Vec<u8> = sizes
         .iter()
         .enumerate()
-        .flat_map(|(i, &n)| std::iter::repeat(65 + i as u8).take(n))
+        .flat_map(|(i, &n)| std::iter::repeat_n(65 + i as u8, n))
         .collect();
     let got = out.read_exact_within(want.len(), LONG);
     assert_eq!(sha256(&got), sha256(&want), "{}", l.dump());
