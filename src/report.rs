@@ -48,11 +48,16 @@ pub fn error(msg: impl Display, hint: Option<&str>) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
+/// `1 client`, `2 clients`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A byte count for people: `1048576 bytes (1.00 MiB)`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if n < 1024 {
-        return format!("{n} bytes");
+        return count(n, "byte", "bytes");
     }
     let mut v = n as f64 / 1024.0;
     let mut unit = UNITS[0];

@@ -527,6 +527,93 @@ fn bad_paths_are_usage_errors() {
         Input::Null,
     );
     f.expect_code(2);
+    // An abstract name's '@' is its leading NUL: 107 bytes after it fit.
+    let over = format!("@{}", "n".repeat(108));
+    usage_error(&["listen", "-U", &over], &over);
+    // IP and TCP options are refused with -U, not ignored.
+    usage_error(&["-4", "connect", "-U", "/tmp/x.sock"], "-4");
+    usage_error(&["-6", "udp-send", "-U", "/tmp/x.sock"], "-6");
+    usage_error(&["listen", "-U", "/tmp/x.sock", "--nodelay"], "--nodelay");
+    usage_error(
+        &["connect", "-U", "/tmp/x.sock", "--keepalive", "5s"],
+        "--keepalive",
+    );
+}
+
+#[test]
+fn the_longest_abstract_name_works_with_socat() {
+    require!("socat");
+    let name = format!("sonda-{}-{}", std::process::id(), "n".repeat(107));
+    let name = &name[..107];
+    let l = listen_unix(&format!("@{name}"), &[], Input::Null, Output::Capture);
+    let st = Command::new("socat")
+        .args(["-u", "-", &format!("ABSTRACT-CONNECT:{name}")])
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(b"107 bytes")?;
+            c.wait()
+        })
+        .unwrap();
+    assert!(st.success());
+    let f = l.finish();
+    f.expect_code(0);
+    assert_eq!(f.stdout, b"107 bytes");
+}
+
+/// A refused connect says what holds the name: a socket bound but not
+/// listening, a datagram socket, a listener of the other stream type.
+#[test]
+fn a_refused_connect_names_what_holds_the_name() {
+    require!("python3");
+    let (_d, path) = sock_path("bound.sock");
+    let tag = format!("sonda-t{}", std::process::id());
+    let mut py = python_child(
+        "import socket,sys,time\n\
+         a=socket.socket(socket.AF_UNIX); a.bind(sys.argv[1])\n\
+         b=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); b.bind('\\0'+sys.argv[2]+'-dg')\n\
+         c=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); c.bind('\\0'+sys.argv[2]+'-sp'); c.listen()\n\
+         print('bound',flush=True); time.sleep(30)\n",
+        &[s(&path), &tag],
+    );
+    assert_eq!(ready_line(&mut py), "bound");
+    let pid = py.id();
+    let bound = run(&["connect", "-U", s(&path)], Input::Null);
+    let dgram = run(&["connect", "-U", &format!("@{tag}-dg")], Input::Null);
+    let seq = run(&["connect", "-U", &format!("@{tag}-sp")], Input::Null);
+    let _ = py.kill();
+    let _ = py.wait();
+    bound.expect_code(3);
+    assert!(
+        bound
+            .stderr
+            .contains("bound to the file but does not listen")
+            && bound.stderr.contains(&format!("pid {pid}")),
+        "{}",
+        bound.dump()
+    );
+    dgram.expect_code(3);
+    assert!(dgram.stderr.contains("udp-send -U"), "{}", dgram.dump());
+    seq.expect_code(3);
+    assert!(seq.stderr.contains("add --seqpacket"), "{}", seq.dump());
+    // Its holder gone, the file is stale.
+    let stale = run(&["connect", "-U", s(&path)], Input::Null);
+    stale.expect_code(3);
+    assert!(stale.stderr.contains("stale"), "{}", stale.dump());
+}
+
+#[test]
+fn a_symbolic_link_is_named_as_one_and_left_alone() {
+    let (_d, dir) = sock_path("");
+    let link = dir.join("link.sock");
+    std::os::unix::fs::symlink("/nonexistent-target", &link).unwrap();
+    let f = run(&["listen", "-U", s(&link), "--unlink-stale"], Input::Null);
+    f.expect_code(5);
+    assert!(one_line(&f).contains("a symbolic link"), "{}", f.dump());
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
 }
 
 #[test]

@@ -487,7 +487,7 @@ pub fn client_unix_channels(
     open_streams(
         p,
         || {
-            unix::connect_socket(&addr, Kind::Stream, Some(timeout)).map_err(|e| {
+            unix::connect_socket(&addr, Kind::Stream, Some(timeout), &SocketTable).map_err(|e| {
                 // Exit 1 like any failure once the control exchange is up.
                 Error::new(
                     Exit::Failure,

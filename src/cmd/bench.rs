@@ -211,7 +211,7 @@ impl ControlListener {
                 Ok((stream.into(), Reached::Inet(addr)))
             }
             ControlListener::Unix(b) => {
-                let sock = unix::connect_socket(b.addr(), Kind::Stream, Some(ct))?;
+                let sock = unix::connect_socket(b.addr(), Kind::Stream, Some(ct), &SocketTable)?;
                 Ok((sock, Reached::Unix(b.addr().clone())))
             }
         }
@@ -326,7 +326,7 @@ fn client(p: &Params, cfg: &Bench, report: &Report) -> Result<Outcome, Error> {
             (Socket::from(stream), Reached::Inet(addr))
         }
         Target::Unix(addr) => (
-            unix::connect_socket(addr, Kind::Stream, Some(cfg.control_timeout))?,
+            unix::connect_socket(addr, Kind::Stream, Some(cfg.control_timeout), &SocketTable)?,
             Reached::Unix(addr.clone()),
         ),
     };

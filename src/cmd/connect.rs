@@ -62,7 +62,12 @@ fn connect_once(cfg: &Connect) -> Result<(Conn, Duration), Error> {
         Target::Unix(addr) => {
             report::info(format!("trying {addr}"));
             let started = Instant::now();
-            let stream = unix::connect(addr, cfg.kind, cfg.connect.timeout)?;
+            let stream = unix::connect(
+                addr,
+                cfg.kind,
+                cfg.connect.timeout,
+                &crate::engine::diag::SocketTable,
+            )?;
             stream
                 .configure(&cfg.connect.sock)
                 .map_err(|e| Error::io("set socket options", &e))?;

@@ -234,8 +234,8 @@ fn serve_forever(listener: Arc<dyn Listener>, cfg: Arc<Listen>) -> anyhow::Resul
         let (totals, active) = (totals.clone(), active.clone());
         signals::at_interrupt(move || {
             report::info(format!(
-                "interrupted: served {} clients ({} still connected); received {}, sent {}",
-                totals.clients.load(Ordering::Relaxed),
+                "interrupted: served {} ({} still connected); received {}, sent {}",
+                report::count(totals.clients.load(Ordering::Relaxed), "client", "clients"),
                 active.load(Ordering::Relaxed),
                 report::bytes(totals.received.load(Ordering::Relaxed)),
                 report::bytes(totals.sent.load(Ordering::Relaxed))
@@ -249,9 +249,9 @@ fn serve_forever(listener: Arc<dyn Listener>, cfg: Arc<Listen>) -> anyhow::Resul
         };
         if active.load(Ordering::SeqCst) >= cfg.max_conns {
             report::info(format!(
-                "refused connection from {}: {} clients already (--max-conns)",
+                "refused connection from {}: {} already (--max-conns)",
                 stream.peer(),
-                cfg.max_conns
+                report::count(cfg.max_conns as u64, "client", "clients")
             ));
             continue;
         }

@@ -30,7 +30,8 @@ pub fn run(cfg: &UdpSend) -> anyhow::Result<Exit> {
             (sock, peer, host)
         }
         Target::Unix(addr) => {
-            let (sock, peer) = unix::connect_datagram(addr, cfg.size)?;
+            let (sock, peer) =
+                unix::connect_datagram(addr, cfg.size, &crate::engine::diag::SocketTable)?;
             (sock, peer, addr.to_string())
         }
     };

@@ -9,7 +9,7 @@ use crate::engine::addr::{parse_port, split_host_port, Family};
 use crate::engine::transport::unix::BindOpts;
 use crate::error::Error;
 
-use super::Target;
+use super::{unix_only, Target};
 
 /// The default control port (iperf3 uses 5201; this one does not collide).
 pub const DEFAULT_PORT: u16 = 5205;
@@ -63,7 +63,10 @@ impl TryFrom<(&BenchArgs, Family)> for Bench {
     type Error = Error;
 
     fn try_from((args, family): (&BenchArgs, Family)) -> Result<Bench, Error> {
-        let unix = args.unix.clone().map(Target::Unix);
+        let unix = match &args.unix {
+            Some(addr) => Some(unix_only(addr, family, None)?),
+            None => None,
+        };
         // `--server -U PATH` and `--client -U PATH`: -U takes the place of
         // the address, so the two together are a contradiction.
         let twice = |flag: &str, addr: &[String]| {

@@ -10,7 +10,7 @@ use crate::engine::relay::RelayOpts;
 use crate::engine::transport::unix::Kind;
 use crate::error::Error;
 
-use super::{host_and_port, nonzero, Target};
+use super::{host_and_port, nonzero, unix_only, Target};
 
 #[derive(Clone, Debug)]
 pub struct Connect {
@@ -53,7 +53,7 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
 
     fn try_from((args, family): (&ConnectArgs, Family)) -> Result<Plan, Error> {
         let target = match (&args.unix, &args.host) {
-            (Some(addr), _) => Target::Unix(addr.clone()),
+            (Some(addr), _) => unix_only(addr, family, Some(&args.socket))?,
             (None, Some(host)) => {
                 let (host, port_text) = host_and_port(host, args.port.as_deref())?;
                 if args.zero_io {

@@ -7,7 +7,7 @@ use crate::engine::socket::SocketOpts;
 use crate::engine::transport::unix::{BindOpts, Kind};
 use crate::error::Error;
 
-use super::{split_addr, Target};
+use super::{split_addr, unix_only, Target};
 
 /// Clients a `-k` listener serves at once unless --max-conns says.
 pub const DEFAULT_MAX_CONNS: u32 = 100;
@@ -51,7 +51,7 @@ impl TryFrom<(&ListenArgs, Family)> for Listen {
             ));
         }
         let target = match &args.unix {
-            Some(addr) => Target::Unix(addr.clone()),
+            Some(addr) => unix_only(addr, family, Some(&args.socket))?,
             None => {
                 let (host, port) = split_addr(&args.addr)?;
                 Target::Inet { host, port }

@@ -12,7 +12,7 @@ pub mod udp;
 use std::time::Duration;
 
 use crate::cli::{RelayArgs, SocketArgs};
-use crate::engine::addr::{parse_host, parse_port, split_port_text};
+use crate::engine::addr::{parse_host, parse_port, split_port_text, Family};
 use crate::engine::relay::{Direction, RelayOpts};
 use crate::engine::socket::SocketOpts;
 use crate::engine::stdio;
@@ -27,6 +27,29 @@ pub enum Target {
     Inet { host: Option<String>, port: u16 },
     /// A Unix socket path or abstract name (`-U`).
     Unix(UnixAddr),
+}
+
+/// -U with a flag that means something only for IP or TCP: a usage error
+/// rather than a flag silently ignored.
+pub fn unix_only(
+    addr: &UnixAddr,
+    family: Family,
+    sock: Option<&SocketArgs>,
+) -> Result<Target, Error> {
+    let flag = match (family, sock) {
+        (Family::V4, _) => Some("-4"),
+        (Family::V6, _) => Some("-6"),
+        (_, Some(s)) if s.nodelay => Some("--nodelay"),
+        (_, Some(s)) if s.keepalive.is_some() => Some("--keepalive"),
+        _ => None,
+    };
+    match flag {
+        Some(flag) => Err(Error::usage(
+            format!("'{flag}'"),
+            "does not apply to -U (an IP or TCP option; a Unix socket has no such thing)",
+        )),
+        None => Ok(Target::Unix(addr.clone())),
+    }
 }
 
 /// "Zero means none" for the durations that turn something off at 0.

@@ -7,7 +7,7 @@ use crate::engine::socket::Proto;
 use crate::engine::transport::UnixAddr;
 use crate::error::Error;
 
-use super::split_addr;
+use super::{split_addr, unix_only};
 
 #[derive(Clone, Debug)]
 pub enum Probe {
@@ -40,6 +40,7 @@ impl TryFrom<(&ProbeArgs, Family)> for Probe {
             return Ok(Probe::Reproduce { port });
         }
         if let Some(addr) = &args.unix {
+            unix_only(addr, family, None)?;
             return Ok(Probe::Unix {
                 addr: addr.clone(),
                 json: args.json,

@@ -8,7 +8,7 @@ use crate::cli::{UdpRecvArgs, UdpSendArgs};
 use crate::engine::addr::{parse_port, Family};
 use crate::error::Error;
 
-use super::{host_and_port, nonzero, split_addr, Target};
+use super::{host_and_port, nonzero, split_addr, unix_only, Target};
 
 /// The largest UDP payload (IPv6; IPv4 carries 20 bytes less).
 pub const INET_DATAGRAM_MAX: usize = 65527;
@@ -49,7 +49,7 @@ impl TryFrom<(&UdpSendArgs, Family)> for UdpSend {
 
     fn try_from((args, family): (&UdpSendArgs, Family)) -> Result<UdpSend, Error> {
         let target = match (&args.unix, &args.host) {
-            (Some(addr), _) => Target::Unix(addr.clone()),
+            (Some(addr), _) => unix_only(addr, family, None)?,
             (None, Some(host)) => {
                 let (host, port) = host_and_port(host, args.port.as_deref())?;
                 let port = parse_port(&port)
@@ -122,7 +122,7 @@ impl TryFrom<(&UdpRecvArgs, Family)> for UdpRecv {
 
     fn try_from((args, family): (&UdpRecvArgs, Family)) -> Result<UdpRecv, Error> {
         let (target, default_max) = match &args.unix {
-            Some(addr) => (Target::Unix(addr.clone()), UNIX_DATAGRAM_MAX),
+            Some(addr) => (unix_only(addr, family, None)?, UNIX_DATAGRAM_MAX),
             None => {
                 let (host, port) = split_addr(&args.addr)?;
                 for (flag, n) in [

@@ -216,3 +216,35 @@ pub fn recvfrom(
     }?;
     Ok((n, addr))
 }
+
+/// The sockaddr_un of an abstract name: a NUL, then `name`, the length
+/// counting exactly those bytes. socket2's `SockAddr::unix` keeps room for
+/// a path's terminating NUL, which an abstract name does not have, so it
+/// refuses a name of the full 107 bytes.
+pub fn abstract_sockaddr(name: &[u8]) -> io::Result<socket2::SockAddr> {
+    let room = std::mem::size_of::<libc::sockaddr_un>()
+        - std::mem::offset_of!(libc::sockaddr_un, sun_path);
+    if name.len() + 1 > room {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "abstract name longer than sun_path",
+        ));
+    }
+    // SAFETY: try_init hands over zeroed storage of sockaddr_storage size,
+    // which holds a sockaddr_un; the name was checked to fit sun_path after
+    // its leading NUL (already zero), and the length written covers the
+    // family, the NUL and the name, no more than the storage.
+    let ((), addr) = unsafe {
+        socket2::SockAddr::try_init(|storage, len| {
+            let un = &mut *storage.cast::<libc::sockaddr_un>();
+            un.sun_family = libc::AF_UNIX as libc::sa_family_t;
+            for (dst, &b) in un.sun_path[1..].iter_mut().zip(name) {
+                *dst = b as libc::c_char;
+            }
+            *len = (std::mem::offset_of!(libc::sockaddr_un, sun_path) + 1 + name.len())
+                as libc::socklen_t;
+            Ok(())
+        })
+    }?;
+    Ok(addr)
+}

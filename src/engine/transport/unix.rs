@@ -31,19 +31,28 @@ pub enum UnixAddr {
 }
 
 impl UnixAddr {
-    /// `-U PATH` or `-U @NAME`, as typed. Either must fit sun_path: 107
-    /// bytes at most (a path needs its terminating NUL there; an abstract
-    /// name takes the `@` position as its leading NUL). A relative path
+    /// `-U PATH` or `-U @NAME`, as typed. Either must fit sun_path: a path
+    /// of 107 bytes at most (it needs its terminating NUL there), an
+    /// abstract name of 107 after the `@` (which stands for its leading
+    /// NUL). A relative path
     /// that begins with `@` is written `./@NAME`.
     pub fn parse(s: &std::ffi::OsStr) -> Result<UnixAddr, String> {
         let bytes = s.as_bytes();
         if bytes.is_empty() {
             return Err("a Unix socket path cannot be empty".to_string());
         }
-        if bytes.len() >= SUN_PATH {
+        // The '@' stands for the abstract name's leading NUL; a path needs
+        // room for its terminating one.
+        let room = if bytes.starts_with(b"@") {
+            SUN_PATH
+        } else {
+            SUN_PATH - 1
+        };
+        if bytes.len() > room {
             return Err(format!(
-                "{} bytes is too long for a Unix socket address (sun_path holds {SUN_PATH}, so at most {} bytes)",
+                "{} bytes is too long for a Unix socket address (sun_path holds {SUN_PATH}: a path of at most {} bytes, or @ and a name of at most {})",
                 bytes.len(),
+                SUN_PATH - 1,
                 SUN_PATH - 1
             ));
         }
@@ -74,13 +83,7 @@ impl UnixAddr {
     pub fn sockaddr(&self) -> io::Result<SockAddr> {
         match self {
             UnixAddr::Path(p) => SockAddr::unix(p),
-            UnixAddr::Abstract(name) => {
-                // socket2 takes a leading NUL as the abstract namespace.
-                let mut bytes = Vec::with_capacity(name.len() + 1);
-                bytes.push(0);
-                bytes.extend_from_slice(name);
-                SockAddr::unix(std::ffi::OsStr::from_bytes(&bytes))
-            }
+            UnixAddr::Abstract(name) => crate::engine::sys::abstract_sockaddr(name),
         }
     }
 
@@ -191,7 +194,11 @@ pub fn widen_send_buffer(sock: &Socket) {
 /// bytes. It is autobound to an abstract name of the kernel's choosing
 /// (no file to leave behind), so a reply can reach it; the send buffer
 /// is raised to fit `size`, which bounds a Unix datagram.
-pub fn connect_datagram(addr: &UnixAddr, size: usize) -> Result<(Socket, Peer), Error> {
+pub fn connect_datagram(
+    addr: &UnixAddr,
+    size: usize,
+    holders: &dyn Holders,
+) -> Result<(Socket, Peer), Error> {
     let what = format!("connect {addr}");
     let fail = |e: io::Error| Error::io(&what, &e);
     let target = addr
@@ -208,7 +215,7 @@ pub fn connect_datagram(addr: &UnixAddr, size: usize) -> Result<(Socket, Peer), 
         sock.set_send_buffer_size(size + 1024).map_err(fail)?;
     }
     if let Err(e) = sock.connect(&target) {
-        return Err(connect_error(addr, Kind::Datagram, None, &e));
+        return Err(connect_error(addr, Kind::Datagram, None, holders, &e));
     }
     let peer = Peer::Unix {
         name: UnixName::Bound(addr.clone()),
@@ -220,8 +227,13 @@ pub fn connect_datagram(addr: &UnixAddr, size: usize) -> Result<(Socket, Peer), 
 /// socket(2) + connect(2) to `addr`. With `timeout`, a connect that waits
 /// (the listener's backlog is full) gives up after it: SO_SNDTIMEO bounds
 /// a Unix connect(2), where a non-blocking one would fail at once instead.
-pub fn connect(addr: &UnixAddr, kind: Kind, timeout: Option<Duration>) -> Result<Conn, Error> {
-    let sock = connect_socket(addr, kind, timeout)?;
+pub fn connect(
+    addr: &UnixAddr,
+    kind: Kind,
+    timeout: Option<Duration>,
+    holders: &dyn Holders,
+) -> Result<Conn, Error> {
+    let sock = connect_socket(addr, kind, timeout, holders)?;
     let peer = Peer::Unix {
         name: UnixName::Bound(addr.clone()),
         cred: peer_cred(&sock),
@@ -240,6 +252,7 @@ pub fn connect_socket(
     addr: &UnixAddr,
     kind: Kind,
     timeout: Option<Duration>,
+    holders: &dyn Holders,
 ) -> Result<Socket, Error> {
     let what = format!("connect {addr}");
     let fail = |e: io::Error| Error::io(&what, &e);
@@ -249,14 +262,20 @@ pub fn connect_socket(
     let sock = unix_socket(kind.socket_type()).map_err(fail)?;
     sock.set_write_timeout(timeout).map_err(fail)?;
     if let Err(e) = sock.connect(&target) {
-        return Err(connect_error(addr, kind, timeout, &e));
+        return Err(connect_error(addr, kind, timeout, holders, &e));
     }
     sock.set_write_timeout(None).map_err(fail)?;
     Ok(sock)
 }
 
 /// What a failed Unix connect means, in the words of DESIGN.md.
-fn connect_error(addr: &UnixAddr, kind: Kind, timeout: Option<Duration>, e: &io::Error) -> Error {
+fn connect_error(
+    addr: &UnixAddr,
+    kind: Kind,
+    timeout: Option<Duration>,
+    holders: &dyn Holders,
+    e: &io::Error,
+) -> Error {
     let what = format!("connect {addr}");
     let file = addr.path().and_then(|p| std::fs::metadata(p).ok());
     match e.raw_os_error() {
@@ -275,15 +294,46 @@ fn connect_error(addr: &UnixAddr, kind: Kind, timeout: Option<Duration>, e: &io:
                 what,
                 format!("connection refused: not a socket ({})", file_kind(m)),
             ),
-            (UnixAddr::Path(p), _) => Error::io(what, e).with_hint(format!(
-                "nothing listens on this socket file: it is stale (its listener exited without removing it); 'sonda probe -U {}' tells",
-                p.display()
-            )),
-            (UnixAddr::Abstract(_), _) => Error::new(
-                Exit::Refused,
-                what,
-                "connection refused: no socket is bound to this abstract name",
-            ),
+            (UnixAddr::Path(p), m) => {
+                let file = m.as_ref().map(|m| (m.dev(), m.ino()));
+                match holders.holder(addr, file) {
+                    // A different type bound there would be EPROTOTYPE.
+                    Ok(Some(who)) if kind != Kind::Datagram => Error::new(
+                        Exit::Refused,
+                        what,
+                        format!("connection refused: a socket is bound to the file but does not listen (held by {who})"),
+                    )
+                    .with_hint(format!("'sonda probe -U {}' shows it", p.display())),
+                    _ => Error::io(what, e).with_hint(format!(
+                        "nothing listens on this socket file: it is stale (its listener exited without removing it); 'sonda probe -U {}' tells",
+                        p.display()
+                    )),
+                }
+            }
+            // An abstract name is looked up with the socket's type, so a
+            // name held by another type is refused, not EPROTOTYPE.
+            (UnixAddr::Abstract(_), _) if kind != Kind::Datagram && dgram_reaches(addr) => {
+                Error::new(Exit::Refused, what, "connection refused").with_hint(format!(
+                    "a datagram socket (SOCK_DGRAM) is bound to the name: 'sonda udp-send -U {addr}' sends to it"
+                ))
+            }
+            (UnixAddr::Abstract(_), _) => match holders.holder(addr, None) {
+                Ok(Some(who)) => Error::new(
+                    Exit::Refused,
+                    what,
+                    format!("connection refused: the name is held by {who}, but no {} socket listens on it", kind_name(kind)),
+                )
+                .with_hint(format!(
+                    "if it is a {} listener, {}; 'sonda probe -U {addr}' shows its type",
+                    if kind == Kind::SeqPacket { "SOCK_STREAM" } else { "SOCK_SEQPACKET" },
+                    if kind == Kind::SeqPacket { "drop --seqpacket" } else { "add --seqpacket" },
+                )),
+                _ => Error::new(
+                    Exit::Refused,
+                    what,
+                    "connection refused: no socket is bound to this abstract name",
+                ),
+            },
         },
         Some(libc::EACCES) => {
             let why = match &file {
@@ -297,17 +347,28 @@ fn connect_error(addr: &UnixAddr, kind: Kind, timeout: Option<Duration>, e: &io:
     }
 }
 
-/// Which command speaks to a socket of another type. A datagram connect
-/// only sets the destination, so trying one has no effect on the socket.
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Stream => "SOCK_STREAM",
+        Kind::SeqPacket => "SOCK_SEQPACKET",
+        Kind::Datagram => "SOCK_DGRAM",
+    }
+}
+
+/// Whether a datagram socket has `addr`: a datagram connect only sets the
+/// destination, so trying one leaves no trace at the other end.
+fn dgram_reaches(addr: &UnixAddr) -> bool {
+    addr.sockaddr()
+        .ok()
+        .is_some_and(|target| unix_socket(Type::DGRAM).is_ok_and(|s| s.connect(&target).is_ok()))
+}
+
+/// Which command speaks to a socket of another type.
 fn type_hint(addr: &UnixAddr, kind: Kind) -> String {
     if kind == Kind::Datagram {
         return format!("a stream socket is bound there: 'sonda connect -U {addr}' talks to it (with --seqpacket for SOCK_SEQPACKET)");
     }
-    let dgram = addr
-        .sockaddr()
-        .ok()
-        .is_some_and(|target| unix_socket(Type::DGRAM).is_ok_and(|s| s.connect(&target).is_ok()));
-    match (dgram, kind) {
+    match (dgram_reaches(addr), kind) {
         (true, _) => format!(
             "a datagram socket (SOCK_DGRAM) is bound there: 'sonda udp-send -U {addr}' sends to it"
         ),
@@ -326,6 +387,12 @@ fn file_kind(m: &std::fs::Metadata) -> &'static str {
         "a socket"
     } else if t.is_file() {
         "a regular file"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
     } else {
         "a special file"
     }
@@ -665,7 +732,10 @@ mod tests {
         let over = format!("/{}", "a".repeat(SUN_PATH - 1));
         let err = parse(&over).unwrap_err();
         assert!(err.starts_with("108 bytes is too long"), "{err}");
-        assert!(parse(&format!("@{}", "n".repeat(107))).is_err());
+        // An abstract name's '@' takes the place of its leading NUL.
+        let longest = parse(&format!("@{}", "n".repeat(107))).unwrap();
+        assert_eq!(longest.sockaddr().unwrap().len() as usize, 2 + 108);
+        assert!(parse(&format!("@{}", "n".repeat(108))).is_err());
         assert!(parse("").is_err());
         assert!(parse("@").is_err());
     }
