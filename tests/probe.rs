@@ -1460,7 +1460,8 @@ fn unix_bad_paths_are_usage_errors() {
     let long = sized(108);
     assert_eq!(long.len(), 108);
     let longer = sized(200);
-    let abstract_long = format!("@{}", "n".repeat(107));
+    // The @ stands for the leading NUL: 107 bytes after it fit, 108 do not.
+    let abstract_long = format!("@{}", "n".repeat(108));
     let cases: [&[&str]; 7] = [
         &["probe", "-U", &long],
         &["probe", "-U", &longer],
