@@ -144,7 +144,7 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__connect)
-            opts="-U -w -z -s -v -q -4 -6 -h -V --unix --seqpacket --timeout --zero-io --udp --concurrency --json --retry --retry-delay --retry-until --progress --timeout-method --source --nodelay --sndbuf --rcvbuf --keepalive --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --stay-open --no-splice --verbose --quiet --help --version"
+            opts="-U -w -z -s -v -q -4 -6 -h -V --unix --seqpacket --timeout --zero-io --udp --concurrency --json --retry --retry-delay --retry-until --progress --timeout-method --source --nodelay --sndbuf --rcvbuf --keepalive --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --stay-open --no-splice --tls --ca --insecure --servername --no-sni --alpn --cert --key --pin-sha256 --tls-min --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -210,6 +210,34 @@ _sonda() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --servername)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alpn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pin-sha256)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-min)
+                    COMPREPLY=($(compgen -W "1.2 1.3" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -236,7 +264,7 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__listen)
-            opts="-U -k -v -q -4 -6 -h -V --unix --seqpacket --unlink-stale --keep-open --max-conns --allow --deny --echo --sink --no-reuseaddr --reuseport --progress --backlog --nodelay --sndbuf --rcvbuf --keepalive --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --stay-open --no-splice --verbose --quiet --help --version"
+            opts="-U -k -v -q -4 -6 -h -V --unix --seqpacket --unlink-stale --keep-open --max-conns --allow --deny --echo --sink --no-reuseaddr --reuseport --progress --backlog --nodelay --sndbuf --rcvbuf --keepalive --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --stay-open --no-splice --tls --cert --key --client-ca --alpn --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -279,6 +307,22 @@ _sonda() {
                     return 0
                     ;;
                 --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alpn)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -46,6 +46,10 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -l sndbuf -d 'Set SO
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR (bytes the peer acknowledges count). Under listen -k the idle client is closed instead and the listener goes on' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l cert -d 'The certificate chain to present (PEM), with --key' -r -F
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l key -d 'The private key (PEM) of --cert' -r -F
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l client-ca -d 'Require a client certificate issued by a CA in FILE (PEM); -v names each client\'s subject' -r -F
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l alpn -d 'Accept these ALPN protocols, comma-separated, in order of preference' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l seqpacket -d 'With -U, SOCK_SEQPACKET instead of SOCK_STREAM: each record is read whole, whatever its size, and --echo returns it as one record; an empty record reads as the end (read(2) returns 0 for both)'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l unlink-stale -d 'With -U, remove a stale socket file at PATH first: only a socket file no socket is bound to (checked in the kernel\'s socket table), never a live socket or any other file'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s k -l keep-open -d 'Serve clients concurrently and keep listening after each one ends'
@@ -61,6 +65,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -l no-shutdown -d 'D
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l exit-on-eof -d 'End when the peer closes, even while stdin is still open (the default when stdin is a terminal; a pipe or a file is sent to its end, since the peer may only have half-closed). What stdin still holds then is not sent; what was sent must still be acknowledged for exit 0'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l stay-open -d 'When stdin is a terminal, keep sending typed lines after the peer closed, until stdin\'s EOF or until the peer refuses them'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l no-splice -d 'Always copy through a user-space buffer: no splice(2) from the socket into a stdout pipe'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l tls -d 'Speak TLS to each client. Without --cert/--key an ephemeral self-signed ECDSA certificate is made for the listening names, and its SHA-256 fingerprint printed on stderr (for connect --pin-sha256)'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s 4 -d 'Use IPv4 only'
@@ -80,6 +85,14 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -l sndbuf -d 'Set S
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR (bytes the peer acknowledges count). Under listen -k the idle client is closed instead and the listener goes on' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l ca -d 'Trust the CA certificates in FILE (PEM) instead of the system roots' -r -F
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l servername -d 'The name sent as SNI and verified (default: HOST; an IP address is verified against the certificate\'s IP SANs and sends no SNI)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l alpn -d 'Offer these ALPN protocols, comma-separated (h2,http/1.1)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l cert -d 'Present this client certificate chain (PEM), with --key' -r -F
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l key -d 'The private key (PEM) of --cert' -r -F
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l pin-sha256 -d 'Trust exactly the leaf certificate whose SHA-256 is HEX (64 hex digits, colons allowed), whatever its chain and names' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l tls-min -d 'The lowest TLS version accepted (1.2 by default)' -r -f -a "1.2\t''
+1.3\t''"
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l seqpacket -d 'With -U, SOCK_SEQPACKET instead of SOCK_STREAM: each read of stdin goes as one record, each record received is read whole; an empty record reads as the end (read(2) returns 0 for both)'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s z -l zero-io -d 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l udp -d 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, a reply open, silence open|filtered. Exit 0 when any port is open or open|filtered, 3 when all are closed'
@@ -92,6 +105,9 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -l no-shutdown -d '
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l exit-on-eof -d 'End when the peer closes, even while stdin is still open (the default when stdin is a terminal; a pipe or a file is sent to its end, since the peer may only have half-closed). What stdin still holds then is not sent; what was sent must still be acknowledged for exit 0'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l stay-open -d 'When stdin is a terminal, keep sending typed lines after the peer closed, until stdin\'s EOF or until the peer refuses them'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l no-splice -d 'Always copy through a user-space buffer: no splice(2) from the socket into a stdout pipe'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l tls -d 'Speak TLS, verifying the server\'s certificate against the system roots (or --ca): exit 7 when the handshake fails or the certificate is not trusted. With -z, handshake only and print the report on stdout (--json: one object); -v prints it on stderr in a relay'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l insecure -d 'Go on when the certificate is not trusted, with a warning naming every problem on stderr'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l no-sni -d 'Send no SNI (the name is still verified)'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s 4 -d 'Use IPv4 only'

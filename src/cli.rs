@@ -359,6 +359,9 @@ pub struct ListenArgs {
 
     #[command(flatten)]
     pub relay: RelayArgs,
+
+    #[command(flatten)]
+    pub tls: ListenTlsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -454,6 +457,101 @@ pub struct ConnectArgs {
 
     #[command(flatten)]
     pub relay: RelayArgs,
+
+    #[command(flatten)]
+    pub tls: ConnectTlsArgs,
+}
+
+/// TLS on connect.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "TLS")]
+pub struct ConnectTlsArgs {
+    /// Speak TLS, verifying the server's certificate against the system
+    /// roots (or --ca): exit 7 when the handshake fails or the certificate
+    /// is not trusted. With -z, handshake only and print the report on
+    /// stdout (--json: one object); -v prints it on stderr in a relay.
+    #[arg(long)]
+    pub tls: bool,
+
+    /// Trust the CA certificates in FILE (PEM) instead of the system roots.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub ca: Option<PathBuf>,
+
+    /// Go on when the certificate is not trusted, with a warning naming
+    /// every problem on stderr.
+    #[arg(long, requires = "tls")]
+    pub insecure: bool,
+
+    /// The name sent as SNI and verified (default: HOST; an IP address is
+    /// verified against the certificate's IP SANs and sends no SNI).
+    #[arg(long, value_name = "NAME", requires = "tls")]
+    pub servername: Option<String>,
+
+    /// Send no SNI (the name is still verified).
+    #[arg(long, requires = "tls")]
+    pub no_sni: bool,
+
+    /// Offer these ALPN protocols, comma-separated (h2,http/1.1).
+    #[arg(long, value_name = "LIST", requires = "tls")]
+    pub alpn: Option<String>,
+
+    /// Present this client certificate chain (PEM), with --key.
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "key"])]
+    pub cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "cert"])]
+    pub key: Option<PathBuf>,
+
+    /// Trust exactly the leaf certificate whose SHA-256 is HEX (64 hex
+    /// digits, colons allowed), whatever its chain and names.
+    #[arg(long, value_name = "HEX", requires = "tls", value_parser = parse_pin_sha256)]
+    pub pin_sha256: Option<[u8; 32]>,
+
+    /// The lowest TLS version accepted (1.2 by default).
+    #[arg(long, value_name = "VERSION", requires = "tls", value_parser = ["1.2", "1.3"])]
+    pub tls_min: Option<String>,
+}
+
+/// TLS on listen.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "TLS")]
+pub struct ListenTlsArgs {
+    /// Speak TLS to each client. Without --cert/--key an ephemeral
+    /// self-signed ECDSA certificate is made for the listening names, and
+    /// its SHA-256 fingerprint printed on stderr (for connect --pin-sha256).
+    #[arg(long)]
+    pub tls: bool,
+
+    /// The certificate chain to present (PEM), with --key.
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "key"])]
+    pub cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "cert"])]
+    pub key: Option<PathBuf>,
+
+    /// Require a client certificate issued by a CA in FILE (PEM); -v names
+    /// each client's subject.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub client_ca: Option<PathBuf>,
+
+    /// Accept these ALPN protocols, comma-separated, in order of preference.
+    #[arg(long, value_name = "LIST", requires = "tls")]
+    pub alpn: Option<String>,
+}
+
+/// `--pin-sha256`: 64 hex digits, colons (as openssl prints them) allowed.
+fn parse_pin_sha256(s: &str) -> Result<[u8; 32], String> {
+    let digits: String = s.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 64 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err("a SHA-256 fingerprint is 64 hex digits (colons allowed)".into());
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+    }
+    Ok(out)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

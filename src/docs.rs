@@ -178,6 +178,7 @@ const EXIT_STATUS: &[(&str, &str)] = &[
     ("4", "Timed out: connect (--timeout; bench --control-timeout while connecting), idle (--idle-timeout), no datagram (udp-recv --timeout), no reply (udp-send --wait-reply)."),
     ("5", "Address in use: bind failed (listen, udp-recv, or --source; for -U, a live socket, a stale socket file or another file at the path); for probe, a plain bind would fail (with -U: the path is held by a live socket, is a stale socket file, or is not a socket)."),
     ("6", "The name or address could not be resolved, or has no address in the family forced by -4 or -6; for -U (connect, udp-send), no such socket file."),
+    ("7", "TLS (--tls): the handshake failed or the peer's certificate was not trusted; the reason is named (expired, not yet valid, unknown issuer, name mismatch, pin mismatch, a protocol version or cipher sonda never speaks)."),
     ("130", "Interrupted by SIGINT (143 for SIGTERM)."),
 ];
 
@@ -275,8 +276,39 @@ const SECURITY: &[&str] = &[
     "probe needs no privileges: it reads sock_diag and /proc; another user's processes are shown as not visible unless run as root. Its trial binds hold the port for an instant.",
 ];
 
+/// The TLS section of a page: what --tls does there, and examples.
+fn tls_section(stem: &str) -> Option<(&'static str, Examples)> {
+    match stem {
+        "sonda-connect" => Some((
+            "--tls speaks TLS (rustls: TLS 1.2 and 1.3 only) over the connection, TCP or -U, and verifies the server's certificate by default against the system roots, or the CA certificates of --ca; the name verified and sent as SNI is HOST (or --servername; an IP address is matched against the certificate's IP SANs and sends no SNI; --no-sni sends none). An untrusted certificate is exit 7 naming every problem found (expired, not yet valid, unknown issuer, name mismatch); --insecure goes on with a warning naming them; --pin-sha256 trusts exactly the leaf with that SHA-256, whatever its chain. With -z the handshake is the whole job: the report goes to stdout (--json: one object): version, cipher suite, key-exchange group, ALPN, SNI sent, full or resumed, the chain as the server sent it (subject, issuer, validity and days left, key, SHA-256 of the DER), the leaf's SANs and the one that matched, the verdict and its reasons, whether an OCSP response was stapled; exit 0 when trusted, 7 when not. In a relay, -v prints the same report on stderr. The relay's rules hold: stdin's EOF sends close_notify and half-closes (many TLS peers then close their side too); the server's close_notify is EOF; a connection closed without close_notify is exit 1, as the data may be truncated. The handshake is bounded by -w, or 10 seconds.",
+            &[
+                ("sonda connect --tls -z example.org 443", "Who is this server, and is its certificate trusted here? The report on stdout, exit 7 when not."),
+                ("sonda connect --tls -z --json --servername api.internal 10.0.0.5 443 | jq .reasons", "Check a certificate by name on an address; the reasons as JSON."),
+                ("printf 'GET / HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' | sonda connect --tls --ca ca.pem localhost 8443", "An HTTPS request by hand, verified against a private CA."),
+                ("sonda connect --tls --pin-sha256 4a86...8b5b 127.0.0.1 4433 < file", "Send a file to a 'listen --tls' with an ephemeral certificate, trusting its printed fingerprint."),
+            ],
+        )),
+        "sonda-listen" => Some((
+            "--tls speaks TLS to each client (TLS 1.2 and 1.3). --cert and --key give the certificate chain and key (PEM); without them an ephemeral self-signed ECDSA P-256 certificate is made for the listening host (when one is given), localhost, 127.0.0.1 and ::1, and its SHA-256 fingerprint printed on stderr for connect --pin-sha256. --client-ca requires a client certificate issued by one of its CAs; -v names each client's subject and the cipher suite. The handshake runs in the client's own thread (with -k a slow client holds only its slot) and is bounded by --idle-timeout, or 10 seconds; a failed handshake ends that client (exit 7 without -k). Every relay rule holds over TLS except the splice path: stdin's EOF sends close_notify and half-closes, a client's close_notify is EOF, a close without one is reported.",
+            &[
+                ("sonda listen --tls 127.0.0.1 4433 > got", "Receive a file over TLS with an ephemeral certificate; stderr prints its fingerprint."),
+                ("sonda -v listen -k --tls --cert server.pem --key server.key --client-ca clients.pem 8443", "Many clients, each with a client certificate from clients.pem; -v names them."),
+            ],
+        )),
+        _ => None,
+    }
+}
+
 fn extra_sections(stem: &str, examples: Examples, see_also: &str, security: bool) -> String {
     let mut roff = Roff::new();
+    if let Some((text, tls_examples)) = tls_section(stem) {
+        roff.control("SH", ["TLS"]).text([roman(text)]);
+        for (command, what) in tls_examples {
+            roff.control("TP", [] as [&str; 0])
+                .text([bold(*command)])
+                .text([roman(*what)]);
+        }
+    }
     if let Some((text, unix_examples)) = unix_section(stem) {
         roff.control("SH", ["UNIX DOMAIN SOCKETS"])
             .text([roman(text)]);

@@ -17,6 +17,8 @@ pub enum Exit {
     TimedOut = 4,
     AddrInUse = 5,
     Resolve = 6,
+    /// A TLS handshake failed or the peer's certificate was not trusted.
+    Tls = 7,
     Interrupted = 130,
     Terminated = 143,
 }
@@ -84,6 +86,12 @@ impl std::error::Error for Error {}
 
 /// The exit status an OS error maps to.
 pub fn classify(err: &io::Error) -> Exit {
+    if err
+        .get_ref()
+        .is_some_and(|e| e.is::<crate::engine::transport::tls::TlsFailure>())
+    {
+        return Exit::Tls;
+    }
     match err.kind() {
         io::ErrorKind::ConnectionRefused => Exit::Refused,
         io::ErrorKind::TimedOut => Exit::TimedOut,

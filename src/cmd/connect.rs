@@ -9,6 +9,7 @@ use crate::engine::addr::resolve;
 use crate::engine::connect::Attempt;
 use crate::engine::relay::{relay, Counters, End};
 use crate::engine::socket::display_addr;
+use crate::engine::tls;
 use crate::engine::transport::{tcp, unix, Conn};
 use crate::error::{Error, Exit};
 use crate::report;
@@ -16,10 +17,22 @@ use crate::report;
 use super::progress::Progress;
 
 pub fn run(plan: Plan) -> anyhow::Result<Exit> {
-    let cfg = match plan {
+    let (cfg, report_only) = match plan {
         Plan::Scan(scan) => return super::scan::run(&scan),
-        Plan::Relay(cfg) => cfg,
+        Plan::Relay(cfg) => (cfg, false),
+        Plan::Handshake(cfg) => (cfg, true),
     };
+    // PEM files and flags are checked before any connect.
+    // -z reports on a handshake carried to its end, trusted or not.
+    let client = cfg
+        .tls
+        .as_ref()
+        .map(|o| {
+            let mut o = o.clone();
+            o.insecure |= report_only;
+            tls::Client::new(&o)
+        })
+        .transpose()?;
     let (stream, took) = connect_with_retries(&cfg)?;
     if report::verbose() {
         let local = stream.local().unwrap_or_else(|| "?".into());
@@ -33,6 +46,16 @@ pub fn run(plan: Plan) -> anyhow::Result<Exit> {
         }
         report::info(line);
     }
+    let stream = match &client {
+        Some(client) => {
+            let secured = super::tls_report::handshake(client, stream, &cfg, report_only)?;
+            match secured {
+                Some(s) => s,
+                None => return Ok(Exit::Success),
+            }
+        }
+        None => stream,
+    };
     let counters = Counters::new();
     let bar = if cfg.progress {
         Progress::start(&counters)

@@ -15,6 +15,7 @@ use crate::engine::relay::{
     echo, relay, socket_to_output, Counters, Direction, End, Output, RecvError, Stats,
 };
 use crate::engine::socket::listen_inet;
+use crate::engine::tls;
 use crate::engine::transport::tcp::TcpListener;
 use crate::engine::transport::{unix, Conn, Listener, Peer, Stream};
 use crate::error::{Error, Exit};
@@ -23,13 +24,55 @@ use crate::{report, signals};
 use super::progress::Progress;
 
 pub fn run(cfg: Listen) -> anyhow::Result<Exit> {
+    // PEM files are read, or the certificate made, before the port opens.
+    let tls = cfg.tls.as_ref().map(tls::Server::new).transpose()?;
     let listener = open(&cfg)?;
     report::info(format!("listening on {}", listener.local()));
-    if cfg.keep_open {
-        serve_forever(listener, Arc::new(cfg))
-    } else {
-        serve_one(listener, &cfg)
+    if let (Some(server), Some(opts)) = (&tls, &cfg.tls) {
+        let fp = &server.fingerprint;
+        if server.ephemeral {
+            // The one way a client can trust this certificate: say it
+            // unless -q.
+            report::warn(format!(
+                "TLS: ephemeral self-signed certificate for {}, SHA-256 {fp} (connect --tls --pin-sha256 {fp})",
+                opts.names.join(", ")
+            ));
+        } else {
+            report::info(format!("TLS: certificate SHA-256 {fp}"));
+        }
     }
+    let tls = tls.map(Arc::new);
+    if cfg.keep_open {
+        serve_forever(listener, Arc::new(cfg), tls)
+    } else {
+        serve_one(listener, &cfg, tls.as_deref())
+    }
+}
+
+/// A handshake with no limit given still ends: a client that connects and
+/// says nothing holds its slot for ever otherwise.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The server side of TLS on an accepted client; -v names what was
+/// negotiated and the client certificate's subject.
+fn secure(server: &tls::Server, stream: Conn, cfg: &Listen) -> Result<Conn, Error> {
+    let peer = stream.peer().to_string();
+    let timeout = cfg.relay.idle_timeout.or(Some(HANDSHAKE_TIMEOUT));
+    let secured = server
+        .accept(stream, timeout)
+        .map_err(|f| f.into_error(&format!("TLS with {peer}"), timeout))?;
+    if report::verbose() {
+        let session = secured.session();
+        let suite = session
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_default();
+        let client = tls::peer_subject(&session)
+            .map(|s| format!(", client certificate {s}"))
+            .unwrap_or_default();
+        report::info(format!("TLS with {peer}: {suite}{client}"));
+    }
+    Ok(secured)
 }
 
 /// The listening socket of the configured transport.
@@ -141,7 +184,11 @@ impl Stop {
     }
 }
 
-fn serve_one(listener: Arc<dyn Listener>, cfg: &Listen) -> anyhow::Result<Exit> {
+fn serve_one(
+    listener: Arc<dyn Listener>,
+    cfg: &Listen,
+    tls: Option<&tls::Server>,
+) -> anyhow::Result<Exit> {
     let stream = match accept_admitted(&*listener, &cfg.acl, None)? {
         Accepted::Client(stream) => stream,
         Accepted::Stopped(outcome) => return outcome,
@@ -149,6 +196,10 @@ fn serve_one(listener: Arc<dyn Listener>, cfg: &Listen) -> anyhow::Result<Exit> 
     // One client only: stop accepting, so later connects are refused.
     drop(listener);
     announce(stream.peer());
+    let stream = match tls {
+        Some(server) => secure(server, stream, cfg)?,
+        None => stream,
+    };
     stream
         .configure(&cfg.sock)
         .map_err(|e| Error::io("set socket options", &e))?;
@@ -211,7 +262,11 @@ fn report_end(peer: &Peer, stats: &Stats, service: Service) {
 }
 
 /// `-k`: accept forever, one thread per client (two when stdin is relayed).
-fn serve_forever(listener: Arc<dyn Listener>, cfg: Arc<Listen>) -> anyhow::Result<Exit> {
+fn serve_forever(
+    listener: Arc<dyn Listener>,
+    cfg: Arc<Listen>,
+    tls: Option<Arc<tls::Server>>,
+) -> anyhow::Result<Exit> {
     let hub = Hub::new();
     let sends = cfg.service == Service::Relay && cfg.relay.direction != Direction::RecvOnly;
     if sends {
@@ -271,6 +326,7 @@ fn serve_forever(listener: Arc<dyn Listener>, cfg: Arc<Listen>) -> anyhow::Resul
             active: active.clone(),
             totals: totals.clone(),
             stop: stop.clone(),
+            tls: tls.clone(),
         };
         let spawned = thread::Builder::new()
             .name(format!("client-{id}"))
@@ -303,6 +359,8 @@ struct Client {
     active: Arc<AtomicUsize>,
     totals: Arc<Totals>,
     stop: Arc<Stop>,
+    /// The handshake to run first, in this client's thread.
+    tls: Option<Arc<tls::Server>>,
 }
 
 /// What a `-k` listener has served, for its summary when interrupted.
@@ -341,6 +399,11 @@ impl Client {
     }
 
     fn serve_inner(&mut self, counters: &Arc<Counters>) -> Result<(), RecvError> {
+        if let Some(server) = self.tls.take() {
+            // A failed handshake ends this client only.
+            self.stream =
+                secure(&server, self.stream.clone(), &self.cfg).map_err(RecvError::Socket)?;
+        }
         let fail = |e: std::io::Error| RecvError::Socket(Error::io("set socket options", &e));
         self.stream.configure(&self.cfg.sock).map_err(fail)?;
         match self.cfg.service {

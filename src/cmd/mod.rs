@@ -9,6 +9,7 @@ mod probe;
 mod progress;
 mod reproduce;
 mod scan;
+mod tls_report;
 mod udp_recv;
 mod udp_send;
 

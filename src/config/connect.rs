@@ -7,6 +7,7 @@ use crate::cli::{ConnectArgs, TimeoutMethodArg};
 use crate::engine::addr::{parse_port, parse_port_list, Family};
 use crate::engine::connect::{ConnectOpts, TimeoutMethod};
 use crate::engine::relay::RelayOpts;
+use crate::engine::tls::ClientOpts;
 use crate::engine::transport::unix::Kind;
 use crate::error::Error;
 
@@ -25,6 +26,10 @@ pub struct Connect {
     pub relay: RelayOpts,
     pub progress: bool,
     pub notice_peer_eof: bool,
+    /// TLS over the connection (`--tls`).
+    pub tls: Option<ClientOpts>,
+    /// `--tls -z --json`: the handshake report as one JSON object.
+    pub json: bool,
 }
 
 /// `connect -z`: which ports of which host, how.
@@ -46,6 +51,8 @@ pub struct Scan {
 pub enum Plan {
     Relay(Box<Connect>),
     Scan(Scan),
+    /// `--tls -z`: connect, handshake, report, close.
+    Handshake(Box<Connect>),
 }
 
 impl TryFrom<(&ConnectArgs, Family)> for Plan {
@@ -56,7 +63,7 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
             (Some(addr), _) => unix_only(addr, family, Some(&args.socket))?,
             (None, Some(host)) => {
                 let (host, port_text) = host_and_port(host, args.port.as_deref())?;
-                if args.zero_io {
+                if args.zero_io && !args.tls.tls {
                     let ports = parse_port_list(&port_text).map_err(|why| {
                         Error::usage(format!("invalid port list '{port_text}'"), why)
                     })?;
@@ -87,7 +94,18 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
             }
             (None, None) => return Err(Error::usage("arguments", "expected HOST PORT or -U PATH")),
         };
-        Ok(Plan::Relay(Box::new(Connect {
+        if args.tls.tls && args.udp {
+            return Err(Error::usage(
+                "'--udp'",
+                "TLS runs over a stream (--tls with -z handshakes over TCP)",
+            ));
+        }
+        let tls = args
+            .tls
+            .tls
+            .then(|| client_opts(args, &target))
+            .transpose()?;
+        let cfg = Box::new(Connect {
             target,
             family,
             kind: Kind::stream(args.seqpacket),
@@ -106,6 +124,53 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
             relay: args.relay.to_opts(),
             progress: args.progress,
             notice_peer_eof: args.relay.ends_at_peer_eof_for_terminal(),
-        })))
+            tls,
+            json: args.json,
+        });
+        Ok(if args.zero_io {
+            Plan::Handshake(cfg)
+        } else {
+            Plan::Relay(cfg)
+        })
     }
+}
+
+/// `--tls` and its flags; the name verified defaults to HOST (or
+/// `localhost` over -U).
+fn client_opts(args: &ConnectArgs, target: &Target) -> Result<ClientOpts, Error> {
+    let t = &args.tls;
+    let name = match (&t.servername, target) {
+        (Some(n), _) => n.clone(),
+        (None, Target::Inet { host: Some(h), .. }) => h.clone(),
+        _ => "localhost".to_string(),
+    };
+    Ok(ClientOpts {
+        ca: t.ca.clone(),
+        insecure: t.insecure,
+        name,
+        sni: !t.no_sni,
+        alpn: alpn_list(t.alpn.as_deref())?,
+        identity: t.cert.clone().zip(t.key.clone()),
+        pin: t.pin_sha256,
+        only_13: t.tls_min.as_deref() == Some("1.3"),
+    })
+}
+
+/// `--alpn h2,http/1.1`: each protocol 1 to 255 bytes.
+pub fn alpn_list(list: Option<&str>) -> Result<Vec<Vec<u8>>, Error> {
+    let Some(list) = list else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(|p| {
+            if p.is_empty() || p.len() > 255 {
+                Err(Error::usage(
+                    format!("'{list}'"),
+                    "an ALPN protocol name is 1 to 255 bytes; separate them with commas",
+                ))
+            } else {
+                Ok(p.as_bytes().to_vec())
+            }
+        })
+        .collect()
 }

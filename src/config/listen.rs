@@ -4,9 +4,11 @@ use crate::cli::ListenArgs;
 use crate::engine::addr::{Acl, Family};
 use crate::engine::relay::RelayOpts;
 use crate::engine::socket::SocketOpts;
+use crate::engine::tls::ServerOpts;
 use crate::engine::transport::unix::{BindOpts, Kind};
 use crate::error::Error;
 
+use super::connect::alpn_list;
 use super::{split_addr, unix_only, Target};
 
 /// Clients a `-k` listener serves at once unless --max-conns says.
@@ -38,6 +40,8 @@ pub struct Listen {
     pub progress: bool,
     /// Say so when the client's EOF ends a terminal session.
     pub notice_peer_eof: bool,
+    /// TLS to each client (`--tls`).
+    pub tls: Option<ServerOpts>,
 }
 
 impl TryFrom<(&ListenArgs, Family)> for Listen {
@@ -61,7 +65,6 @@ impl TryFrom<(&ListenArgs, Family)> for Listen {
         sock.reuseaddr = !args.no_reuseaddr;
         sock.reuseport = args.reuseport;
         Ok(Listen {
-            target,
             family,
             kind: Kind::stream(args.seqpacket),
             unix_bind: BindOpts {
@@ -85,6 +88,39 @@ impl TryFrom<(&ListenArgs, Family)> for Listen {
             sock,
             progress: args.progress && !args.keep_open,
             notice_peer_eof: args.relay.ends_at_peer_eof_for_terminal(),
+            tls: args
+                .tls
+                .tls
+                .then(|| server_opts(args, &target))
+                .transpose()?,
+            target,
         })
     }
+}
+
+/// `--tls` and its flags. An ephemeral certificate names the listening
+/// host (when one is given) and the loopback names a local client uses.
+fn server_opts(args: &ListenArgs, target: &Target) -> Result<ServerOpts, Error> {
+    let t = &args.tls;
+    let mut names = Vec::new();
+    if let Target::Inet { host: Some(h), .. } = target {
+        let h = h.trim_start_matches('[').trim_end_matches(']');
+        let wildcard = h
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified());
+        if !wildcard {
+            names.push(h.to_string());
+        }
+    }
+    for n in ["localhost", "127.0.0.1", "::1"] {
+        if !names.iter().any(|x| x == n) {
+            names.push(n.to_string());
+        }
+    }
+    Ok(ServerOpts {
+        identity: t.cert.clone().zip(t.key.clone()),
+        names,
+        client_ca: t.client_ca.clone(),
+        alpn: alpn_list(t.alpn.as_deref())?,
+    })
 }

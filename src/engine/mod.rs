@@ -16,5 +16,6 @@ pub mod stdio;
 // The one module allowed raw libc calls: those no maintained crate wraps.
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod tls;
 pub mod transport;
 pub mod udp;

@@ -47,6 +47,15 @@ impl Stream for SocketStream {
         io::Read::read(&mut &self.sock, buf)
     }
 
+    fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        nix::sys::socket::recv(
+            self.sock.as_raw_fd(),
+            buf,
+            nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+        )
+        .map_err(io::Error::from)
+    }
+
     fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.sock.send_with_flags(buf, libc::MSG_NOSIGNAL)
     }

@@ -1,7 +1,7 @@
 //! What a byte stream, a listener or a datagram socket is, whatever carries
 //! it. The relay, the `-k` fan-out, `--echo`, `--sink` and listen's accept
 //! loop are written against these seams only; a transport is one file here
-//! (`tcp.rs`, `unix.rs`) and one [`crate::config::Target`] variant.
+//! (`tcp.rs`, `unix.rs`, `tls.rs` over either) and one [`crate::config::Target`] variant.
 //!
 //! Fast paths (splice, SIOCOUTQ) need the bytes on a kernel socket to be the
 //! stream's bytes: [`Stream::raw_fd`] says when they are, so a transport
@@ -9,6 +9,7 @@
 
 pub mod kernel;
 pub mod tcp;
+pub mod tls;
 pub mod unix;
 
 use std::fmt;
@@ -104,6 +105,10 @@ impl fmt::Display for Peer {
 pub trait Stream: Send + Sync {
     /// recv(2): Ok(0) is the peer's EOF.
     fn recv(&self, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// recv(2) of what is there now (MSG_DONTWAIT): WouldBlock when
+    /// nothing is.
+    fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize>;
 
     /// send(2), blocking, without SIGPIPE (EPIPE comes back instead).
     fn send(&self, buf: &[u8]) -> io::Result<usize>;

@@ -1,0 +1,377 @@
+//! TLS over any kernel stream (TCP, Unix, later a proxy tunnel): rustls,
+//! blocking, no runtime. The relay reads in one thread while another
+//! writes, so the rustls state sits behind a lock that is never held while
+//! waiting on the socket: socket I/O under the lock is non-blocking, and
+//! the waits (poll) happen with the lock released. Otherwise a writer
+//! blocked on a full send buffer would keep the reader from taking what
+//! the peer sends, and both ends could wait on each other for ever.
+//!
+//! The bytes on the descriptor are TLS records, not the stream's bytes:
+//! [`Stream::raw_fd`] is `None`, so the relay takes its plain copies. What
+//! the kernel still tells holds for the records: SIOCOUTQ after the last
+//! flush says whether the peer's kernel has every record, close_notify
+//! included, so an exit 0 keeps its meaning.
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::BorrowedFd;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rustls::Connection;
+
+use super::{Conn, Peer, Stream};
+use crate::engine::poll::Events;
+use crate::engine::socket::SocketOpts;
+
+/// Plaintext taken into rustls per call: a few records, so one writer
+/// cannot queue unbounded ciphertext.
+const CHUNK: usize = 64 * 1024;
+
+/// A TLS session over `inner`.
+pub struct TlsStream {
+    inner: Conn,
+    conn: Mutex<Connection>,
+}
+
+/// Why a handshake did not complete.
+#[derive(Debug)]
+pub enum HandshakeError {
+    /// rustls refused: the peer's certificate, its alert, its messages.
+    Tls(rustls::Error),
+    /// The socket failed, or the peer closed before the handshake ended.
+    Io(io::Error),
+    TimedOut,
+}
+
+impl TlsStream {
+    /// Runs the handshake of `conn` over `inner` within `timeout`; the
+    /// stream is ready for application data after it.
+    pub fn handshake(
+        inner: Conn,
+        mut conn: Connection,
+        timeout: Option<Duration>,
+    ) -> Result<Arc<TlsStream>, (HandshakeError, Box<Connection>)> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        match drive(&*inner, &mut conn, deadline) {
+            Ok(()) => Ok(Arc::new(TlsStream {
+                inner,
+                conn: Mutex::new(conn),
+            })),
+            Err(e) => Err((e, Box::new(conn))),
+        }
+    }
+
+    /// The session, for a report of what was negotiated.
+    pub fn session(&self) -> MutexGuard<'_, Connection> {
+        self.lock()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes out what rustls has queued, waiting (lock released) while
+    /// the socket is full.
+    fn flush<'a>(&'a self, mut conn: MutexGuard<'a, Connection>) -> io::Result<()> {
+        loop {
+            match flush_now(&*self.inner, &mut conn) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    drop(conn);
+                    self.inner.ready(Events::POLLOUT, None)?;
+                    conn = self.lock();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// The socket as rustls reads and writes it: never blocking.
+struct NonBlocking<'a>(&'a dyn Stream);
+
+impl Read for NonBlocking<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_recv(buf)
+    }
+}
+
+impl Write for NonBlocking<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_send(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn would_block(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+/// Writes what rustls has queued as far as the socket takes it now: true
+/// when nothing is left.
+fn flush_now(sock: &dyn Stream, conn: &mut Connection) -> io::Result<bool> {
+    while conn.wants_write() {
+        match conn.write_tls(&mut NonBlocking(sock)) {
+            Ok(_) => {}
+            Err(e) if would_block(&e) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// What one read of the socket brought.
+#[derive(PartialEq, Eq)]
+enum Pumped {
+    Nothing,
+    Records,
+    /// The socket's EOF (rustls now knows whether close_notify came).
+    Eof,
+}
+
+/// Reads what the socket has now into rustls and processes it. A TLS
+/// error's alert is sent before the error returns.
+fn pump(sock: &dyn Stream, conn: &mut Connection) -> Result<Pumped, HandshakeError> {
+    let got = match conn.read_tls(&mut NonBlocking(sock)) {
+        Ok(0) => Pumped::Eof,
+        Ok(_) => Pumped::Records,
+        Err(e) if would_block(&e) => return Ok(Pumped::Nothing),
+        Err(e) => return Err(HandshakeError::Io(e)),
+    };
+    if let Err(e) = conn.process_new_packets() {
+        let _ = flush_now(sock, conn);
+        return Err(HandshakeError::Tls(e));
+    }
+    Ok(got)
+}
+
+fn left(deadline: Option<Instant>) -> Result<Option<Duration>, HandshakeError> {
+    match deadline {
+        None => Ok(None),
+        Some(d) => {
+            let now = Instant::now();
+            if now >= d {
+                Err(HandshakeError::TimedOut)
+            } else {
+                Ok(Some(d - now))
+            }
+        }
+    }
+}
+
+/// The handshake, to its end or `deadline`.
+fn drive(
+    sock: &dyn Stream,
+    conn: &mut Connection,
+    deadline: Option<Instant>,
+) -> Result<(), HandshakeError> {
+    loop {
+        if !flush_now(sock, conn).map_err(HandshakeError::Io)? {
+            sock.ready(Events::POLLOUT, left(deadline)?)
+                .map_err(HandshakeError::Io)?;
+            continue;
+        }
+        if !conn.is_handshaking() {
+            return Ok(());
+        }
+        match pump(sock, conn)? {
+            Pumped::Records => {}
+            Pumped::Eof => {
+                return Err(HandshakeError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the peer closed the connection during the TLS handshake",
+                )))
+            }
+            Pumped::Nothing => {
+                if !sock
+                    .ready(Events::POLLIN, left(deadline)?)
+                    .map_err(HandshakeError::Io)?
+                {
+                    return Err(HandshakeError::TimedOut);
+                }
+            }
+        }
+    }
+}
+
+fn tls_error(e: HandshakeError) -> io::Error {
+    match e {
+        HandshakeError::Io(e) => e,
+        HandshakeError::Tls(e) => io::Error::new(io::ErrorKind::InvalidData, TlsFailure(e)),
+        HandshakeError::TimedOut => io::ErrorKind::TimedOut.into(),
+    }
+}
+
+/// A TLS failure inside an io::Error, so the relay's error paths carry it
+/// and the command can name it (exit 7).
+#[derive(Debug)]
+pub struct TlsFailure(pub rustls::Error);
+
+impl std::fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TLS: {}", self.0)
+    }
+}
+
+impl std::error::Error for TlsFailure {}
+
+/// The peer closed the connection without close_notify: what came may be
+/// cut short, which only TLS can tell.
+pub fn truncated() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the peer closed without a TLS close_notify: the data may be truncated",
+    )
+}
+
+impl TlsStream {
+    /// Plaintext now, if rustls has any (or the end): None when the socket
+    /// must be waited on.
+    fn read_now(&self, conn: &mut Connection, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        loop {
+            match conn.reader().read(buf) {
+                Ok(n) => return Some(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Some(Err(truncated()))
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Some(Err(e)),
+            }
+            match pump(&*self.inner, conn) {
+                Ok(Pumped::Records) => {
+                    // A key update or alert may want an answer.
+                    if let Err(e) = flush_now(&*self.inner, conn) {
+                        return Some(Err(e));
+                    }
+                }
+                Ok(Pumped::Eof) => {
+                    // rustls now tells close_notify (0) from truncation.
+                    return Some(match conn.reader().read(buf) {
+                        Ok(n) => Ok(n),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(truncated()),
+                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(truncated()),
+                        Err(e) => Err(e),
+                    });
+                }
+                Ok(Pumped::Nothing) => return None,
+                Err(e) => return Some(Err(tls_error(e))),
+            }
+        }
+    }
+}
+
+impl Stream for TlsStream {
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut conn = self.lock();
+            if let Some(r) = self.read_now(&mut conn, buf) {
+                return r;
+            }
+            let pending = conn.wants_write();
+            drop(conn);
+            if pending {
+                self.flush(self.lock())?;
+            }
+            self.inner.ready(Events::POLLIN, None)?;
+        }
+    }
+
+    fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut conn = self.lock();
+        self.read_now(&mut conn, buf)
+            .unwrap_or_else(|| Err(io::ErrorKind::WouldBlock.into()))
+    }
+
+    fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            let mut conn = self.lock();
+            let n = conn.writer().write(&buf[..buf.len().min(CHUNK)])?;
+            self.flush(conn)?;
+            // 0: rustls's buffer was full; it is empty now.
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+        }
+    }
+
+    fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        let mut conn = self.lock();
+        if !flush_now(&*self.inner, &mut conn)? {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = conn.writer().write(&buf[..buf.len().min(CHUNK)])?;
+        // What the socket does not take now goes with the next call.
+        flush_now(&*self.inner, &mut conn)?;
+        if n == 0 && !buf.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        if how != Shutdown::Read {
+            let mut conn = self.lock();
+            conn.send_close_notify();
+            self.flush(conn)?;
+        }
+        self.inner.shutdown(how)
+    }
+
+    fn peer(&self) -> &Peer {
+        self.inner.peer()
+    }
+
+    fn local(&self) -> Option<String> {
+        self.inner.local()
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.inner.fd()
+    }
+
+    fn raw_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+
+    fn unacked(&self) -> Option<usize> {
+        // Records rustls still holds have not even been sent.
+        if self.lock().wants_write() {
+            return Some(usize::MAX / 2);
+        }
+        self.inner.unacked()
+    }
+
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.take_error()
+    }
+
+    fn reset_state(&self) -> bool {
+        self.inner.reset_state()
+    }
+
+    fn configure(&self, opts: &SocketOpts) -> io::Result<()> {
+        self.inner.configure(opts)
+    }
+
+    fn ready(&self, events: Events, timeout: Option<Duration>) -> io::Result<bool> {
+        if events.contains(Events::POLLIN) {
+            let mut conn = self.lock();
+            let buffered = match conn.process_new_packets() {
+                Ok(io) => io.plaintext_bytes_to_read() > 0 || io.peer_has_closed(),
+                // The read that follows reports it.
+                Err(_) => true,
+            };
+            if buffered {
+                return Ok(true);
+            }
+        }
+        self.inner.ready(events, timeout)
+    }
+}
