@@ -470,7 +470,7 @@ pub struct ConnectTlsArgs {
     /// roots (or --ca): exit 7 when the handshake fails or the certificate
     /// is not trusted. With -z, handshake only and print the report on
     /// stdout (--json: one object); -v prints it on stderr in a relay.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "seqpacket")]
     pub tls: bool,
 
     /// Trust the CA certificates in FILE (PEM) instead of the system roots.
@@ -520,7 +520,7 @@ pub struct ListenTlsArgs {
     /// Speak TLS to each client. Without --cert/--key an ephemeral
     /// self-signed ECDSA certificate is made for the listening names, and
     /// its SHA-256 fingerprint printed on stderr (for connect --pin-sha256).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "seqpacket")]
     pub tls: bool,
 
     /// The certificate chain to present (PEM), with --key.

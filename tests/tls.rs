@@ -697,3 +697,89 @@ fn bad_tls_files_and_flags() {
         assert_no_panic(&f);
     }
 }
+
+/// sonda's echo to sonda, 16 MiB both ways at once: neither side stops
+/// reading while its writes wait, so the two cannot stall each other.
+#[test]
+fn sonda_echo_over_tls_both_ways_at_once() {
+    let data = random_bytes(16 << 20, 21);
+    let (mut l, port) = listen("127.0.0.1", &["--tls", "--echo"], Input::Null, Output::Null);
+    let line = l.wait_for_stderr("ephemeral");
+    let fp = line
+        .split("SHA-256 ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let f = run(
+        &[
+            "connect",
+            "--tls",
+            "--pin-sha256",
+            &fp,
+            "127.0.0.1",
+            &port.to_string(),
+        ],
+        Input::Bytes(data.clone()),
+    );
+    f.expect_code(0);
+    assert_eq!(sha256(&f.stdout), sha256(&data));
+    l.finish().expect_code(0);
+}
+
+/// --idle-timeout holds over TLS even when a client sends part of a record
+/// and stops (a read waiting for the rest would wait for ever).
+#[test]
+fn a_partial_record_does_not_defeat_the_idle_timeout() {
+    require!("python3");
+    let (mut l, port) = listen(
+        "127.0.0.1",
+        &["--tls", "--sink", "--idle-timeout", "1s"],
+        Input::Null,
+        Output::Null,
+    );
+    l.wait_for_stderr("ephemeral");
+    let mut py = python(
+        "import socket,ssl,sys,os\n\
+         ctx=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname=False; ctx.verify_mode=ssl.CERT_NONE\n\
+         s=ctx.wrap_socket(socket.create_connection(('127.0.0.1',int(sys.argv[1]))))\n\
+         s.sendall(b'whole record')\n\
+         os.write(s.fileno(), b'\\x17\\x03')\n\
+         print('sent',flush=True); sys.stdin.read()\n",
+        &[&port.to_string()],
+    )
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let f = l.finish_within(Duration::from_secs(20));
+    let _ = py.kill();
+    let _ = py.wait();
+    f.expect_code(4);
+    assert!(f.stderr.contains("--idle-timeout"), "{}", f.dump());
+}
+
+#[test]
+fn a_peer_that_drops_the_client_hello_is_exit_7() {
+    require!("python3");
+    let (_srv, port) = port_holder(python(
+        "import socket\n\
+         l=socket.socket(); l.bind(('127.0.0.1',0)); l.listen()\n\
+         print(l.getsockname()[1],flush=True)\n\
+         c,_=l.accept(); c.recv(4096); c.close()\n",
+        &[],
+    ));
+    let f = handshake(&["127.0.0.1", &port.to_string()]);
+    f.expect_code(7);
+    assert!(
+        one_line(&f).contains("during the handshake"),
+        "{}",
+        f.dump()
+    );
+    usage_error(
+        &["connect", "--tls", "--seqpacket", "-U", "/tmp/x.sock"],
+        "--seqpacket",
+    );
+}

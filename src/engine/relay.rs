@@ -443,10 +443,25 @@ pub fn socket_to_output(
         if let Err(e) = fit_record(sock, &mut buf) {
             return Err(RecvError::Socket(recv_error(peer, &e, counters)));
         }
-        let n = match sock.recv(&mut buf) {
+        // After a readiness wait, a read that cannot block: a TLS stream
+        // is readable when part of a record came, and a blocking read
+        // would wait past the idle limit for the rest.
+        let got = if idle.is_some() {
+            sock.try_recv(&mut buf)
+        } else {
+            sock.recv(&mut buf)
+        };
+        let n = match got {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                continue
+            }
             Err(e) => return Err(RecvError::Socket(recv_error(peer, &e, counters))),
         };
         counters.add_received(n);
@@ -667,10 +682,17 @@ pub fn echo(
         if let Err(e) = fit_record(stream, &mut buf) {
             return Err(recv_error(peer, &e, counters));
         }
-        let n = match stream.recv(&mut buf) {
+        let n = match stream.try_recv(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                continue
+            }
             Err(e) => return Err(recv_error(peer, &e, counters)),
         };
         counters.add_received(n);

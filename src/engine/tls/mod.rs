@@ -178,6 +178,23 @@ impl Failure {
     pub fn into_error(self, what: &str, timeout: Option<Duration>) -> Error {
         match self {
             Failure::Tls(e, _) => Error::new(Exit::Tls, what, explain(&e)),
+            // A peer that drops a ClientHello it does not like, without an
+            // alert: a handshake failure all the same.
+            Failure::Io(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                Error::new(
+                    Exit::Tls,
+                    what,
+                    format!(
+                        "{} during the handshake, without a TLS alert: it may not speak TLS, or require TLS 1.0/1.1 or legacy ciphers, which sonda (rustls) never speaks",
+                        if e.kind() == std::io::ErrorKind::ConnectionReset { "the peer reset the connection" } else { "the peer closed the connection" }
+                    ),
+                )
+            }
             Failure::Io(e) => Error::io(what, &e),
             Failure::TimedOut => Error::new(
                 Exit::TimedOut,

@@ -15,6 +15,7 @@
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,12 @@ const CHUNK: usize = 64 * 1024;
 pub struct TlsStream {
     inner: Conn,
     conn: Mutex<Connection>,
+    /// close_notify is queued: nothing more is written, and the socket's
+    /// own shutdown(SHUT_WR) follows once close_notify is out.
+    write_closed: AtomicBool,
+    /// shutdown(SHUT_WR) still owed to the socket (close_notify was not
+    /// all out when the write side was closed).
+    fin_owed: AtomicBool,
 }
 
 /// Why a handshake did not complete.
@@ -57,6 +64,8 @@ impl TlsStream {
             Ok(()) => Ok(Arc::new(TlsStream {
                 inner,
                 conn: Mutex::new(conn),
+                write_closed: AtomicBool::new(false),
+                fin_owed: AtomicBool::new(false),
             })),
             Err(e) => Err((e, Box::new(conn))),
         }
@@ -274,12 +283,18 @@ impl Stream for TlsStream {
             if let Some(r) = self.read_now(&mut conn, buf) {
                 return r;
             }
-            let pending = conn.wants_write();
+            // Never wait to write here: with the writer waiting on a full
+            // socket and the peer waiting for its own send to drain, a
+            // reader that stopped reading would stall both ends. What is
+            // queued goes out as the socket takes it.
+            let pending = !flush_now(&*self.inner, &mut conn).unwrap_or(true);
             drop(conn);
-            if pending {
-                self.flush(self.lock())?;
-            }
-            self.inner.ready(Events::POLLIN, None)?;
+            let events = if pending {
+                Events::POLLIN | Events::POLLOUT
+            } else {
+                Events::POLLIN
+            };
+            self.inner.ready(events, None)?;
         }
     }
 
@@ -292,6 +307,9 @@ impl Stream for TlsStream {
     fn send(&self, buf: &[u8]) -> io::Result<usize> {
         loop {
             let mut conn = self.lock();
+            if self.write_closed.load(Ordering::Acquire) {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
             let n = conn.writer().write(&buf[..buf.len().min(CHUNK)])?;
             self.flush(conn)?;
             // 0: rustls's buffer was full; it is empty now.
@@ -303,6 +321,9 @@ impl Stream for TlsStream {
 
     fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
         let mut conn = self.lock();
+        if self.write_closed.load(Ordering::Acquire) {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
         if !flush_now(&*self.inner, &mut conn)? {
             return Err(io::ErrorKind::WouldBlock.into());
         }
@@ -315,13 +336,26 @@ impl Stream for TlsStream {
         Ok(n)
     }
 
+    /// Never waits: close_notify goes now if the socket takes it, else as
+    /// it drains (the ack wait's calls of `unacked` push it), and the
+    /// socket's shutdown(SHUT_WR) follows it, so a peer that stopped
+    /// reading cannot hold a client thread here.
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        if how != Shutdown::Read {
-            let mut conn = self.lock();
-            conn.send_close_notify();
-            self.flush(conn)?;
+        if how == Shutdown::Read {
+            return self.inner.shutdown(how);
         }
-        self.inner.shutdown(how)
+        let mut conn = self.lock();
+        if !self.write_closed.swap(true, Ordering::AcqRel) {
+            conn.send_close_notify();
+        }
+        let out = flush_now(&*self.inner, &mut conn).unwrap_or(true);
+        drop(conn);
+        if out || how == Shutdown::Both {
+            self.inner.shutdown(how)
+        } else {
+            self.fin_owed.store(true, Ordering::Release);
+            Ok(())
+        }
     }
 
     fn peer(&self) -> &Peer {
@@ -341,10 +375,19 @@ impl Stream for TlsStream {
     }
 
     fn unacked(&self) -> Option<usize> {
-        // Records rustls still holds have not even been sent.
-        if self.lock().wants_write() {
-            return Some(usize::MAX / 2);
+        let mut conn = self.lock();
+        match flush_now(&*self.inner, &mut conn) {
+            // Records rustls still holds have not even been sent.
+            Ok(false) => return Some(conn.wants_write() as usize * CHUNK),
+            Ok(true) => {
+                if self.fin_owed.swap(false, Ordering::AcqRel) {
+                    let _ = self.inner.shutdown(Shutdown::Write);
+                }
+            }
+            // The socket failed: what the kernel says decides.
+            Err(_) => {}
         }
+        drop(conn);
         self.inner.unacked()
     }
 
