@@ -144,7 +144,7 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__connect)
-            opts="-U -w -z -s -v -q -4 -6 -h -V --unix --seqpacket --timeout --zero-io --udp --concurrency --json --retry --retry-delay --retry-until --progress --timeout-method --source --nodelay --sndbuf --rcvbuf --keepalive --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --stay-open --no-splice --tls --ca --insecure --servername --no-sni --alpn --cert --key --pin-sha256 --tls-min --verbose --quiet --help --version"
+            opts="-U -w -z -s -v -q -4 -6 -h -V --unix --seqpacket --timeout --zero-io --udp --concurrency --json --retry --retry-delay --retry-until --progress --timeout-method --source --nodelay --sndbuf --rcvbuf --keepalive --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --stay-open --no-splice --tls --ca --insecure --servername --no-sni --alpn --cert --key --pin-sha256 --tls-min --starttls --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -236,6 +236,10 @@ _sonda() {
                     ;;
                 --tls-min)
                     COMPREPLY=($(compgen -W "1.2 1.3" -- "${cur}"))
+                    return 0
+                    ;;
+                --starttls)
+                    COMPREPLY=($(compgen -W "smtp imap pop3 ftp postgres" -- "${cur}"))
                     return 0
                     ;;
                 *)

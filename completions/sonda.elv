@@ -102,6 +102,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --key 'The private key (PEM) of --cert'
             cand --pin-sha256 'Trust exactly the leaf certificate whose SHA-256 is HEX (64 hex digits, colons allowed), whatever its chain and names'
             cand --tls-min 'The lowest TLS version accepted (1.2 by default)'
+            cand --starttls 'Speak PROTO''s plaintext preamble first (SMTP EHLO+STARTTLS, IMAP STARTTLS, POP3 STLS, FTP AUTH TLS, PostgreSQL SSLRequest), then the handshake on the same connection; bytes the server sends after its go-ahead are an error (exit 7), never passed on. -v shows the exchange'
             cand --seqpacket 'With -U, SOCK_SEQPACKET instead of SOCK_STREAM: each read of stdin goes as one record, each record received is read whole; an empty record reads as the end (read(2) returns 0 for both)'
             cand -z 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own'
             cand --zero-io 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own'

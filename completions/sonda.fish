@@ -93,6 +93,11 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -l key -d 'The priv
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l pin-sha256 -d 'Trust exactly the leaf certificate whose SHA-256 is HEX (64 hex digits, colons allowed), whatever its chain and names' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l tls-min -d 'The lowest TLS version accepted (1.2 by default)' -r -f -a "1.2\t''
 1.3\t''"
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l starttls -d 'Speak PROTO\'s plaintext preamble first (SMTP EHLO+STARTTLS, IMAP STARTTLS, POP3 STLS, FTP AUTH TLS, PostgreSQL SSLRequest), then the handshake on the same connection; bytes the server sends after its go-ahead are an error (exit 7), never passed on. -v shows the exchange' -r -f -a "smtp\t''
+imap\t''
+pop3\t''
+ftp\t''
+postgres\t''"
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l seqpacket -d 'With -U, SOCK_SEQPACKET instead of SOCK_STREAM: each read of stdin goes as one record, each record received is read whole; an empty record reads as the end (read(2) returns 0 for both)'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s z -l zero-io -d 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l udp -d 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, a reply open, silence open|filtered. Exit 0 when any port is open or open|filtered, 3 when all are closed'

@@ -4,7 +4,7 @@
 # and taskset present (Debian: iproute2 python3 time iperf3 sockperf
 # util-linux). Figures are medians; sonda and the peer run alternately.
 #
-#   scripts/compare-peers.sh [probe] [bench] [relay] [scan] [unix] [bench-unix]
+#   scripts/compare-peers.sh [probe] [bench] [relay] [scan] [unix] [bench-unix] [tls]
 #   (default: all)
 #
 # probe: 24,000 TIME-WAIT sockets on loopback over four ports (at least
@@ -27,6 +27,13 @@
 #   over TCP loopback: one stream's throughput, and rr p50/p99 with client
 #   and server on CPUs 0 and 1, BENCH_ROUNDS alternating rounds of
 #   BENCH_SECONDS each.
+# tls: TLS_MIB (2 GiB) from dd through `connect --tls` into `listen --tls
+#   > /dev/null` on 127.0.0.1 versus the ncat --ssl and socat OPENSSL pairs
+#   (default and -b 1048576), a test PKI made with the openssl CLI, each
+#   pair's TLS 1.3 default suite (AES-256-GCM-SHA384 for all of them),
+#   RELAY_ROUNDS alternating rounds, medians and peak RSS; then the time of a
+#   verified handshake, `connect --tls -z` versus `openssl s_client`, against
+#   one openssl s_server, medians of TLS_HANDSHAKES.
 # scan: `sonda connect -z 127.0.0.1 1-65535` versus `nc.openbsd -z` and
 #   `nmap -n -p- -T5`, two listeners open, ROUNDS alternating rounds.
 set -euo pipefail
@@ -36,9 +43,11 @@ BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_SECONDS=${BENCH_SECONDS:-5}
 RELAY_ROUNDS=${RELAY_ROUNDS:-3}
 RELAY_MIB=${RELAY_MIB:-4096}
-sections=${*:-probe bench relay scan unix bench-unix}
+TLS_MIB=${TLS_MIB:-2048}
+TLS_HANDSHAKES=${TLS_HANDSHAKES:-20}
+sections=${*:-probe bench relay scan unix bench-unix tls}
 
-for tool in ss python3 /usr/bin/time iperf3 sockperf taskset nc.openbsd ncat socat nmap; do
+for tool in ss python3 /usr/bin/time iperf3 sockperf taskset nc.openbsd ncat socat nmap openssl; do
   command -v "$tool" >/dev/null || { echo "missing prerequisite: $tool" >&2; exit 1; }
 done
 cargo build --release --quiet
@@ -330,4 +339,70 @@ if [[ " $sections " == *" bench-unix "* ]]; then
     awk -v n="rr p$q (us, CPU 0 -> $cs)" -v u="$(median < "$tmp/b-u$q")" -v t="$(median < "$tmp/b-t$q")" \
       'BEGIN {printf "%-34s %10.1f %10.1f %8.2f\n", n, u, t, u/t}'
   done
+fi
+
+if [[ " $sections " == *" tls "* ]]; then
+  echo "== tls: $TLS_MIB MiB through connect --tls into listen --tls > /dev/null on 127.0.0.1, $RELAY_ROUNDS rounds, alternating"
+  pki=$tmp/pki; mkdir -p "$pki"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$pki/root.key" -out "$pki/root.pem" \
+    -days 30 -subj "/CN=compare-peers root" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$pki/leaf.key" -out "$pki/leaf.csr" -subj /CN=localhost 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$pki/leaf.ext"
+  openssl x509 -req -in "$pki/leaf.csr" -CA "$pki/root.pem" -CAkey "$pki/root.key" -CAcreateserial -days 30 \
+    -extfile "$pki/leaf.ext" -out "$pki/leaf.pem" 2>/dev/null
+  cert=$pki/leaf.pem key=$pki/leaf.key ca=$pki/root.pem
+  tls_once() {
+    local name=$1 port lpid t0 t1 rss
+    local -a listener client
+    port=$(free_port)
+    case $name in
+      sonda) listener=("$sonda" listen --tls --cert "$cert" --key "$key" 127.0.0.1 "$port")
+             client=("$sonda" connect --tls --ca "$ca" localhost "$port") ;;
+      ncat) listener=(ncat --ssl --ssl-cert "$cert" --ssl-key "$key" -l --recv-only 127.0.0.1 "$port")
+            client=(ncat --ssl --ssl-verify --ssl-trustfile "$ca" --send-only localhost "$port") ;;
+      socat|socat-1M)
+        local -a b=(); [ "$name" = socat-1M ] && b=(-b 1048576)
+        listener=(socat -u "${b[@]}" "OPENSSL-LISTEN:$port,bind=127.0.0.1,reuseaddr,cert=$cert,key=$key,verify=0" STDOUT)
+        client=(socat -u "${b[@]}" STDIN "OPENSSL:127.0.0.1:$port,cafile=$ca,commonname=localhost") ;;
+    esac
+    /usr/bin/time -f %M -o "$tmp/lrss" "${listener[@]}" > /dev/null 2>/dev/null & lpid=$!
+    wait_listen "$port"
+    t0=$(date +%s%N)
+    dd if=/dev/zero bs=1M count="$TLS_MIB" status=none | /usr/bin/time -f %M -o "$tmp/crss" "${client[@]}" 2>/dev/null || true
+    wait "$lpid" || true
+    t1=$(date +%s%N)
+    rss=$(cat "$tmp/lrss" "$tmp/crss" | sort -n | tail -1)
+    awk -v mib="$TLS_MIB" -v ns=$((t1 - t0)) -v rss="$rss" 'BEGIN {printf "%.0f %d\n", mib * 1e9 / ns, rss}'
+  }
+  tools="sonda ncat socat socat-1M" best=0
+  for t in $tools; do : > "$tmp/r-$t"; : > "$tmp/m-$t"; done
+  for _ in $(seq "$RELAY_ROUNDS"); do
+    for t in $tools; do
+      read -r rate rss < <(tls_once "$t")
+      echo "$rate" >> "$tmp/r-$t"; echo "$rss" >> "$tmp/m-$t"
+    done
+  done
+  printf '%-14s %12s %14s\n' "tls relay" "MiB/s (med)" "peak RSS KiB"
+  for t in $tools; do
+    r=$(median < "$tmp/r-$t"); m=$(median < "$tmp/m-$t")
+    printf '%-14s %12.0f %14.0f\n' "$t" "$r" "$m"
+    [ "$t" != sonda ] && best=$(awk -v a="$best" -v b="$r" 'BEGIN {print (b > a) ? b : a}')
+  done
+  awk -v s="$(median < "$tmp/r-sonda")" -v b="$best" 'BEGIN {printf "ratio to the best peer: %.2f\n", s/b}'
+  # The suite each pair negotiated, from sonda's side against an openssl
+  # server (the peers' OpenSSL default) and between two sondas.
+  port=$(free_port)
+  openssl s_server -quiet -naccept $((TLS_HANDSHAKES * 2 + 2)) -accept "127.0.0.1:$port" -cert "$cert" -key "$key" \
+    < <(sleep 600) > /dev/null 2>&1 & spid=$!
+  wait_listen "$port"
+  echo "suite against openssl s_server: $("$sonda" connect --tls -z --json --ca "$ca" localhost "$port" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["cipher_suite"])')"
+  ROUNDS=$TLS_HANDSHAKES
+  s_hs=$(measure_ns "$sonda" connect --tls -z --ca "$ca" localhost "$port")
+  o_hs=$(measure_ns sh -c "openssl s_client -connect 127.0.0.1:$port -servername localhost -CAfile $ca -verify_return_error < /dev/null")
+  kill "$spid" 2>/dev/null || true
+  printf '%-44s %10s\n' "verified handshake, median of $TLS_HANDSHAKES" "ms"
+  printf '%-44s %10s\n' "sonda connect --tls -z" "$s_hs"
+  printf '%-44s %10s\n' "openssl s_client < /dev/null" "$o_hs"
+  awk -v s="$s_hs" -v o="$o_hs" 'BEGIN {printf "time ratio sonda/openssl %.2f\n", s/o}'
 fi

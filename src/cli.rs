@@ -511,6 +511,23 @@ pub struct ConnectTlsArgs {
     /// The lowest TLS version accepted (1.2 by default).
     #[arg(long, value_name = "VERSION", requires = "tls", value_parser = ["1.2", "1.3"])]
     pub tls_min: Option<String>,
+
+    /// Speak PROTO's plaintext preamble first (SMTP EHLO+STARTTLS, IMAP
+    /// STARTTLS, POP3 STLS, FTP AUTH TLS, PostgreSQL SSLRequest), then the
+    /// handshake on the same connection; bytes the server sends after its
+    /// go-ahead are an error (exit 7), never passed on. -v shows the
+    /// exchange.
+    #[arg(long, value_name = "PROTO", value_enum, requires = "tls")]
+    pub starttls: Option<StarttlsArg>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StarttlsArg {
+    Smtp,
+    Imap,
+    Pop3,
+    Ftp,
+    Postgres,
 }
 
 /// TLS on listen.

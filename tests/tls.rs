@@ -783,3 +783,121 @@ fn a_peer_that_drops_the_client_hello_is_exit_7() {
         "--seqpacket",
     );
 }
+
+/// A python STARTTLS server for `proto`: the plaintext preamble, then TLS
+/// with `made`'s chain, then an echo to EOF. With `inject`, the go-ahead
+/// comes with extra bytes in the same write.
+fn starttls_server(made: &Made, proto: &str, inject: bool) -> (Running, u16) {
+    let script = "import socket,ssl,sys\n\
+        ctx=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[1],sys.argv[2])\n\
+        proto=sys.argv[3]; extra=b'250 injected\\r\\n' if sys.argv[4]=='1' else b''\n\
+        l=socket.socket(); l.bind(('127.0.0.1',0)); l.listen()\n\
+        print(l.getsockname()[1],flush=True)\n\
+        c,_=l.accept(); f=c.makefile('rb')\n\
+        def line(): return f.readline()\n\
+        if proto=='smtp':\n  \
+          c.sendall(b'220 mail ESMTP\\r\\n'); line(); c.sendall(b'250-mail\\r\\n250-SIZE 1000\\r\\n250 STARTTLS\\r\\n'); line(); c.sendall(b'220 go ahead\\r\\n'+extra)\n\
+        elif proto=='imap':\n  \
+          c.sendall(b'* OK IMAP ready\\r\\n'); line(); c.sendall(b'a1 OK Begin TLS\\r\\n'+extra)\n\
+        elif proto=='pop3':\n  \
+          c.sendall(b'+OK POP3 ready\\r\\n'); line(); c.sendall(b'+OK Begin TLS\\r\\n'+extra)\n\
+        elif proto=='ftp':\n  \
+          c.sendall(b'220 FTP ready\\r\\n'); line(); c.sendall(b'234 AUTH TLS ok\\r\\n'+extra)\n\
+        elif proto=='postgres':\n  \
+          f.read(8); c.sendall(b'S'+extra)\n\
+        if extra: c.recv(4096); sys.exit(0)\n\
+        s=ctx.wrap_socket(c,server_side=True)\n\
+        while True:\n  \
+          d=s.recv(65536)\n  \
+          if not d: break\n  \
+          s.sendall(d)\n\
+        s.unwrap(); c.close()\n";
+    port_holder(python(
+        script,
+        &[
+            p(&made.cert),
+            p(&made.key),
+            proto,
+            if inject { "1" } else { "0" },
+        ],
+    ))
+}
+
+#[test]
+fn starttls_for_each_protocol_then_a_verified_relay() {
+    require!("python3");
+    let pki = pki();
+    let data = random_bytes(1 << 20, 31);
+    for proto in ["smtp", "imap", "pop3", "ftp", "postgres"] {
+        let (_srv, port) = starttls_server(&pki.leaf, proto, false);
+        let f = run(
+            &[
+                "-v",
+                "connect",
+                "--tls",
+                "--starttls",
+                proto,
+                "--ca",
+                p(&pki.root.cert),
+                "localhost",
+                &port.to_string(),
+            ],
+            Input::Bytes(data.clone()),
+        );
+        f.expect_code(0);
+        assert_eq!(sha256(&f.stdout), sha256(&data), "{proto}: {}", f.dump());
+        assert!(
+            f.stderr.contains(&format!("{proto}: C: ")),
+            "{proto}: {}",
+            f.dump()
+        );
+    }
+}
+
+/// Bytes after the go-ahead are the response-injection class: exit 7, and
+/// none of them reach stdout.
+#[test]
+fn starttls_refuses_bytes_injected_after_the_go_ahead() {
+    require!("python3");
+    let pki = pki();
+    for proto in ["smtp", "imap", "pop3", "ftp", "postgres"] {
+        let (_srv, port) = starttls_server(&pki.leaf, proto, true);
+        let f = run(
+            &[
+                "connect",
+                "--tls",
+                "--starttls",
+                proto,
+                "--ca",
+                p(&pki.root.cert),
+                "localhost",
+                &port.to_string(),
+            ],
+            Input::Null,
+        );
+        f.expect_code(7);
+        assert!(
+            one_line(&f).contains("after its go-ahead"),
+            "{proto}: {}",
+            f.dump()
+        );
+        assert!(f.stdout.is_empty(), "{proto}: {}", f.dump());
+    }
+}
+
+/// A server that speaks only TLS 1.1 (which rustls never does) is named
+/// as that, not as a generic failure.
+#[test]
+fn a_legacy_only_server_is_named_as_one() {
+    require!("openssl");
+    let pki = pki();
+    let (_srv, port) = s_server(&pki.leaf, &["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"]);
+    let f = handshake(&["--ca", p(&pki.root.cert), "localhost", &port.to_string()]);
+    f.expect_code(7);
+    assert!(one_line(&f).contains("TLS 1.0 or 1.1"), "{}", f.dump());
+    assert!(
+        String::from_utf8_lossy(&f.stdout).contains("TLS 1.0 or 1.1"),
+        "{}",
+        f.dump()
+    );
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::config::connect::Connect;
 use crate::engine::tls::report::Report;
-use crate::engine::tls::{explain, Client, Failure};
+use crate::engine::tls::{explain, starttls, Client, Failure};
 use crate::engine::transport::{Conn, Stream};
 use crate::error::{Error, Exit};
 use crate::report;
@@ -36,6 +36,13 @@ pub fn handshake(
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     };
+    if let Some(proto) = opts.and_then(|o| o.starttls) {
+        let transcript =
+            starttls::negotiate(&*stream, proto, timeout.unwrap_or(HANDSHAKE_TIMEOUT))?;
+        for line in transcript {
+            report::info(format!("{}: {line}", starttls::name(proto)));
+        }
+    }
     match client.connect(stream, timeout) {
         Ok(secured) => {
             let facts = {

@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use crate::cli::{ConnectArgs, TimeoutMethodArg};
+use crate::cli::{ConnectArgs, StarttlsArg, TimeoutMethodArg};
 use crate::engine::addr::{parse_port, parse_port_list, Family};
 use crate::engine::connect::{ConnectOpts, TimeoutMethod};
 use crate::engine::relay::RelayOpts;
+use crate::engine::tls::starttls::Starttls;
 use crate::engine::tls::ClientOpts;
 use crate::engine::transport::unix::Kind;
 use crate::error::Error;
@@ -153,6 +154,13 @@ fn client_opts(args: &ConnectArgs, target: &Target) -> Result<ClientOpts, Error>
         identity: t.cert.clone().zip(t.key.clone()),
         pin: t.pin_sha256,
         only_13: t.tls_min.as_deref() == Some("1.3"),
+        starttls: t.starttls.map(|p| match p {
+            StarttlsArg::Smtp => Starttls::Smtp,
+            StarttlsArg::Imap => Starttls::Imap,
+            StarttlsArg::Pop3 => Starttls::Pop3,
+            StarttlsArg::Ftp => Starttls::Ftp,
+            StarttlsArg::Postgres => Starttls::Postgres,
+        }),
     })
 }
 

@@ -4,6 +4,7 @@
 
 pub mod cert;
 pub mod report;
+pub mod starttls;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -36,6 +37,8 @@ pub struct ClientOpts {
     pub pin: Option<[u8; 32]>,
     /// `--tls-min 1.3`.
     pub only_13: bool,
+    /// The plaintext preamble before the handshake (`--starttls`).
+    pub starttls: Option<starttls::Starttls>,
 }
 
 /// `listen --tls`.
