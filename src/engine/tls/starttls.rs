@@ -135,10 +135,7 @@ impl Conversation<'_> {
     /// Nothing may follow the go-ahead before the handshake.
     fn nothing_more(&mut self) -> Result<(), Error> {
         let mut probe = [0u8; 1];
-        let extra = match self.stream.try_recv(&mut probe) {
-            Ok(n) => n,
-            Err(_) => 0,
-        };
+        let extra: usize = self.stream.try_recv(&mut probe).unwrap_or_default();
         if !self.pending.is_empty() || extra > 0 {
             return Err(self.fail(format!(
                 "the server sent {} bytes after its go-ahead, before the TLS handshake (possible response injection); nothing was passed on",
