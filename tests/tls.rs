@@ -37,6 +37,9 @@ struct Pki {
     /// Leaf + intermediate, as a server sends them.
     leaf: Made,
     expired: Made,
+    not_yet_valid: Made,
+    /// The leaf with one bit of its signature flipped.
+    bad_signature: Made,
     wrong_name: Made,
     self_signed: Made,
     client: Made,
@@ -55,6 +58,16 @@ fn write(dir: &Path, name: &str, pem: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, pem).unwrap();
     p
+}
+
+fn base64_lines(der: &[u8]) -> String {
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    text.as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn ca_params(cn: &str) -> CertificateParams {
@@ -111,6 +124,19 @@ fn pki() -> Pki {
     Pki {
         leaf: leaf("leaf", leaf_params("localhost", &names, -1, 365)),
         expired: leaf("expired", leaf_params("localhost", &names, -30, -2)),
+        not_yet_valid: leaf("future", leaf_params("localhost", &names, 2, 30)),
+        bad_signature: {
+            let good = leaf("tampered", leaf_params("localhost", &names, -1, 365));
+            let mut der = good.der.clone();
+            let last = der.len() - 1;
+            der[last] ^= 1;
+            let pem = format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n{int_pem}",
+                base64_lines(&der)
+            );
+            std::fs::write(&good.cert, pem).unwrap();
+            Made { der, ..good }
+        },
         wrong_name: leaf("wrong", leaf_params("other", &["other.example"], -1, 365)),
         client: leaf(
             "client",
@@ -196,9 +222,11 @@ fn every_verdict_has_its_reason_and_exit_7() {
     require!("openssl");
     let pki = pki();
     let ca = p(&pki.root.cert).to_string();
-    let cases: [(&Made, &[&str], &str); 4] = [
+    let cases: [(&Made, &[&str], &str); 6] = [
         (&pki.leaf, &[], "unknown issuer"),
         (&pki.expired, &["--ca", &ca], "expired"),
+        (&pki.not_yet_valid, &["--ca", &ca], "not valid yet"),
+        (&pki.bad_signature, &["--ca", &ca], "bad signature"),
         (&pki.wrong_name, &["--ca", &ca], "name mismatch"),
         (&pki.self_signed, &["--ca", &ca], "unknown issuer"),
     ];
@@ -900,4 +928,90 @@ fn a_legacy_only_server_is_named_as_one() {
         "{}",
         f.dump()
     );
+}
+
+/// -z over TLS keeps connect's codes: refused 3, a listener that never
+/// accepts within -w 4.
+#[test]
+fn handshake_report_keeps_the_connect_exit_codes() {
+    let port = closed_port("127.0.0.1").to_string();
+    let f = handshake(&["127.0.0.1", &port]);
+    f.expect_code(3);
+    assert_no_panic(&f);
+}
+
+/// socat and ncat clients against listen --tls (the other direction of
+/// socat_and_ncat_peers_are_byte_exact), and -k serving several at once.
+#[test]
+fn socat_and_ncat_clients_against_listen_k_tls() {
+    let pki = pki();
+    let data = random_bytes(2 << 20, 41);
+    let file = payload(&pki, &data);
+    // These clients never read: a session ticket or a close_notify (sent
+    // at stdin's EOF) they left unread would make their close reset the
+    // connection and drop their last bytes; --recv-only sends nothing.
+    let l = listen(
+        "127.0.0.1",
+        &[
+            "-k",
+            "--recv-only",
+            "--tls",
+            "--cert",
+            p(&pki.leaf.cert),
+            "--key",
+            p(&pki.leaf.key),
+        ],
+        Input::Null,
+        Output::File(pki.dir.path().join("k.out")),
+    );
+    let (l, port) = l;
+    let mut sent = 0;
+    if have("socat") {
+        let st = Command::new("socat")
+            .arg("-u")
+            .arg(format!("OPEN:{}", p(&file)))
+            .arg(format!(
+                "OPENSSL:127.0.0.1:{port},cafile={},commonname=localhost",
+                p(&pki.root.cert)
+            ))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        sent += 1;
+    } else {
+        eprintln!("skipped: socat is not installed");
+    }
+    if have("ncat") {
+        let st = Command::new("ncat")
+            .args([
+                "--ssl",
+                "--ssl-verify",
+                "--ssl-trustfile",
+                p(&pki.root.cert),
+                "--send-only",
+            ])
+            .args(["localhost", &port.to_string()])
+            .stdin(std::fs::File::open(&file).unwrap())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        sent += 1;
+    } else {
+        eprintln!("skipped: ncat is not installed");
+    }
+    let out = pki.dir.path().join("k.out");
+    poll_until(
+        LONG,
+        || std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) >= (sent * data.len()) as u64,
+        || format!("the listener wrote too little\n{}", l.stderr_now()),
+    );
+    l.signal(libc::SIGINT);
+    l.finish().expect_code(130);
+    let got = std::fs::read(&out).unwrap();
+    // Each client's 16 KiB reads may interleave with the other's: compare
+    // the byte counts, and the content of a lone client exactly.
+    assert_eq!(got.len(), sent * data.len());
+    if sent == 1 {
+        assert_eq!(sha256(&got), sha256(&data));
+    }
 }

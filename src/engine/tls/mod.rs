@@ -293,6 +293,11 @@ impl Server {
             .with_single_cert(chain, key)
             .map_err(|e| config_error(&what, e))?;
         config.alpn_protocols = opts.alpn.clone();
+        // No TLS 1.3 session tickets: a client that only sends (ncat
+        // --send-only) never reads them, and closing with them unread makes
+        // its kernel reset the connection and drop what it had not yet
+        // sent. sonda's clients are one-shot processes that never resume.
+        config.send_tls13_tickets = 0;
         Ok(Server {
             config: Arc::new(config),
             fingerprint,
