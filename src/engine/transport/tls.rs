@@ -27,12 +27,37 @@ use crate::engine::socket::SocketOpts;
 
 /// Plaintext taken into rustls per call: a few records, so one writer
 /// cannot queue unbounded ciphertext.
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 256 * 1024;
+
+/// Bytes of records one recv(2) takes from the socket.
+const READ_AHEAD: usize = 256 * 1024;
+
+/// rustls's own limit on queued records (64 KiB by default) would cut each
+/// write to a few records; this lets one call take [`CHUNK`].
+const BUFFER_LIMIT: usize = 2 * CHUNK;
+
+/// Socket bytes read ahead for rustls.
+#[derive(Default)]
+pub struct ReadAhead {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl ReadAhead {
+    fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+}
 
 /// A TLS session over `inner`.
 pub struct TlsStream {
     inner: Conn,
     conn: Mutex<Connection>,
+    /// Records read from the socket and not yet given to rustls, which
+    /// takes 4 KiB a call: one recv(2) of [`READ_AHEAD`] feeds it many.
+    /// Locked after `conn`, only by readers.
+    ahead: Mutex<ReadAhead>,
     /// close_notify is queued: nothing more is written, and the socket's
     /// own shutdown(SHUT_WR) follows once close_notify is out.
     write_closed: AtomicBool,
@@ -60,10 +85,13 @@ impl TlsStream {
         timeout: Option<Duration>,
     ) -> Result<Arc<TlsStream>, (HandshakeError, Box<Connection>)> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        match drive(&*inner, &mut conn, deadline) {
+        conn.set_buffer_limit(Some(BUFFER_LIMIT));
+        let mut ahead = ReadAhead::default();
+        match drive(&*inner, &mut conn, &mut ahead, deadline) {
             Ok(()) => Ok(Arc::new(TlsStream {
                 inner,
                 conn: Mutex::new(conn),
+                ahead: Mutex::new(ahead),
                 write_closed: AtomicBool::new(false),
                 fin_owed: AtomicBool::new(false),
             })),
@@ -111,6 +139,25 @@ impl Write for NonBlocking<'_> {
         self.0.try_send(buf)
     }
 
+    /// rustls hands over its records as slices, 16 KiB each: one send(2)
+    /// of them together instead of one each.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if bufs.len() <= 1 || total <= 16 * 1024 {
+            let first = bufs.iter().find(|b| !b.is_empty());
+            return first.map_or(Ok(0), |b| self.0.try_send(b));
+        }
+        let mut joined = Vec::with_capacity(total.min(CHUNK));
+        for b in bufs {
+            let room = CHUNK - joined.len();
+            joined.extend_from_slice(&b[..b.len().min(room)]);
+            if joined.len() == CHUNK {
+                break;
+            }
+        }
+        self.0.try_send(&joined)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -145,20 +192,44 @@ enum Pumped {
     Eof,
 }
 
-/// Reads what the socket has now into rustls and processes it. A TLS
+/// Gives rustls the next records: from what was read ahead, else from
+/// one non-blocking recv(2) of the socket; then processes them. A TLS
 /// error's alert is sent before the error returns.
-fn pump(sock: &dyn Stream, conn: &mut Connection) -> Result<Pumped, HandshakeError> {
-    let got = match conn.read_tls(&mut NonBlocking(sock)) {
-        Ok(0) => Pumped::Eof,
-        Ok(_) => Pumped::Records,
-        Err(e) if would_block(&e) => return Ok(Pumped::Nothing),
-        Err(e) => return Err(HandshakeError::Io(e)),
-    };
-    if let Err(e) = conn.process_new_packets() {
-        let _ = flush_now(sock, conn);
-        return Err(HandshakeError::Tls(e));
+fn pump(
+    sock: &dyn Stream,
+    conn: &mut Connection,
+    ahead: &mut ReadAhead,
+) -> Result<Pumped, HandshakeError> {
+    if ahead.is_empty() {
+        ahead.buf.resize(READ_AHEAD, 0);
+        match sock.try_recv(&mut ahead.buf) {
+            Ok(0) => {
+                // The socket's EOF, for rustls to tell close_notify from
+                // truncation.
+                let _ = conn.read_tls(&mut io::empty());
+                return Ok(Pumped::Eof);
+            }
+            Ok(n) => (ahead.start, ahead.end) = (0, n),
+            Err(e) if would_block(&e) => return Ok(Pumped::Nothing),
+            Err(e) => return Err(HandshakeError::Io(e)),
+        }
     }
-    Ok(got)
+    let mut rest = &ahead.buf[ahead.start..ahead.end];
+    let before = rest.len();
+    // Refused while rustls holds a full plaintext buffer, which the reader
+    // empties before coming back here; refused with none, it is stuck.
+    let fed = conn.read_tls(&mut rest);
+    ahead.start += before - rest.len();
+    match conn.process_new_packets() {
+        Err(e) => {
+            let _ = flush_now(sock, conn);
+            Err(HandshakeError::Tls(e))
+        }
+        Ok(io) => match fed {
+            Err(e) if io.plaintext_bytes_to_read() == 0 => Err(HandshakeError::Io(e)),
+            _ => Ok(Pumped::Records),
+        },
+    }
 }
 
 fn left(deadline: Option<Instant>) -> Result<Option<Duration>, HandshakeError> {
@@ -179,6 +250,7 @@ fn left(deadline: Option<Instant>) -> Result<Option<Duration>, HandshakeError> {
 fn drive(
     sock: &dyn Stream,
     conn: &mut Connection,
+    ahead: &mut ReadAhead,
     deadline: Option<Instant>,
 ) -> Result<(), HandshakeError> {
     loop {
@@ -190,7 +262,7 @@ fn drive(
         if !conn.is_handshaking() {
             return Ok(());
         }
-        match pump(sock, conn)? {
+        match pump(sock, conn, ahead)? {
             Pumped::Records => {}
             Pumped::Eof => {
                 return Err(HandshakeError::Io(io::Error::new(
@@ -241,35 +313,45 @@ pub fn truncated() -> io::Error {
 }
 
 impl TlsStream {
-    /// Plaintext now, if rustls has any (or the end): None when the socket
-    /// must be waited on.
+    /// Plaintext now, as much as `buf` takes of what rustls has or the
+    /// socket has ready (or the end): None when the socket must be waited
+    /// on first.
     fn read_now(&self, conn: &mut Connection, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        let mut ahead = self.ahead.lock().unwrap_or_else(|p| p.into_inner());
+        let mut n = 0;
         loop {
-            match conn.reader().read(buf) {
-                Ok(n) => return Some(Ok(n)),
+            match conn.reader().read(&mut buf[n..]) {
+                // The peer's close_notify (after what was read).
+                Ok(0) => return Some(Ok(n)),
+                Ok(k) => {
+                    n += k;
+                    if n == buf.len() {
+                        return Some(Ok(n));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if n > 0 => {
+                    // Reported by the next call.
+                    let _ = e;
+                    return Some(Ok(n));
+                }
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     return Some(Err(truncated()))
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Some(Err(e)),
             }
-            match pump(&*self.inner, conn) {
+            match pump(&*self.inner, conn, &mut ahead) {
                 Ok(Pumped::Records) => {
                     // A key update or alert may want an answer.
                     if let Err(e) = flush_now(&*self.inner, conn) {
-                        return Some(Err(e));
+                        return Some(if n > 0 { Ok(n) } else { Err(e) });
                     }
                 }
-                Ok(Pumped::Eof) => {
-                    // rustls now tells close_notify (0) from truncation.
-                    return Some(match conn.reader().read(buf) {
-                        Ok(n) => Ok(n),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(truncated()),
-                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(truncated()),
-                        Err(e) => Err(e),
-                    });
-                }
+                // rustls now tells close_notify (0) from truncation.
+                Ok(Pumped::Eof) => {}
+                Ok(Pumped::Nothing) if n > 0 => return Some(Ok(n)),
                 Ok(Pumped::Nothing) => return None,
+                Err(_) if n > 0 => return Some(Ok(n)),
                 Err(e) => return Some(Err(tls_error(e))),
             }
         }
@@ -406,6 +488,14 @@ impl Stream for TlsStream {
     fn ready(&self, events: Events, timeout: Option<Duration>) -> io::Result<bool> {
         if events.contains(Events::POLLIN) {
             let mut conn = self.lock();
+            if !self
+                .ahead
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+            {
+                return Ok(true);
+            }
             let buffered = match conn.process_new_packets() {
                 Ok(io) => io.plaintext_bytes_to_read() > 0 || io.peer_has_closed(),
                 // The read that follows reports it.
