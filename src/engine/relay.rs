@@ -454,14 +454,7 @@ pub fn socket_to_output(
         let n = match got {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
-                ) =>
-            {
-                continue
-            }
+            Err(e) if try_again(&e) => continue,
             Err(e) => return Err(RecvError::Socket(recv_error(peer, &e, counters))),
         };
         counters.add_received(n);
@@ -655,6 +648,15 @@ fn check_reset(stream: &dyn Stream, counters: &Counters) -> Result<(), Error> {
     Ok(())
 }
 
+/// A read to retry: interrupted, or nothing there after all (a readiness
+/// wait answered for part of a TLS record).
+fn try_again(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+    )
+}
+
 /// Grows `buf` to the next record when the stream keeps records, so no
 /// read cuts one (the kernel drops what does not fit).
 fn fit_record(stream: &dyn Stream, buf: &mut Vec<u8>) -> io::Result<()> {
@@ -685,14 +687,7 @@ pub fn echo(
         let n = match stream.try_recv(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
-                ) =>
-            {
-                continue
-            }
+            Err(e) if try_again(&e) => continue,
             Err(e) => return Err(recv_error(peer, &e, counters)),
         };
         counters.add_received(n);
