@@ -719,6 +719,7 @@ fn bad_tls_files_and_flags() {
         &["listen", "--tls", "--key", "k.pem", "0"],
         &["connect", "--tls", "--tls-min", "1.1", "127.0.0.1", "1"],
         &["connect", "--tls", "-z", "--udp", "127.0.0.1", "1"],
+        &["connect", "--tls", "-z", "127.0.0.1", "443,8443"],
     ] {
         let f = run(args, Input::Null);
         f.expect_code(2);

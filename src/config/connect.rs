@@ -81,10 +81,10 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
                 Target::Inet {
                     host: Some(host),
                     port: parse_port(&port_text).map_err(|why| {
-                        let hint = if port_text.contains([',', '-']) {
-                            " (port lists need -z)"
-                        } else {
-                            ""
+                        let hint = match (port_text.contains([',', '-']), args.zero_io) {
+                            (true, true) => " (with --tls, -z handshakes with one PORT)",
+                            (true, false) => " (port lists need -z)",
+                            _ => "",
                         };
                         Error::usage(
                             format!("invalid port '{port_text}'"),
