@@ -390,22 +390,25 @@ fn seqpacket_records_larger_than_the_read_buffer_arrive_whole() {
     let mut l = listen_unix(s(&path), &["--seqpacket", "-k"], Input::Null, Output::Pipe);
     let mut out = l.stdout_pipe();
     let sizes = [200_000usize, 1, 150_000, 65_537];
-    let py = python(
+    let mut py = python(
         "import socket,sys\n\
          c=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); c.connect(sys.argv[1])\n\
          for i,n in enumerate(sys.argv[2:]):\n  c.send(bytes([i+65])*int(n))\n\
          c.close()\n",
         &[s(&path), "200000", "1", "150000", "65537"],
     )
-    .status()
+    .stdout(Stdio::null())
+    .spawn()
     .unwrap();
-    assert!(py.success());
     let want: Vec<u8> = sizes
         .iter()
         .enumerate()
         .flat_map(|(i, &n)| std::iter::repeat_n(65 + i as u8, n))
         .collect();
+    // Read while python sends: the records fill the stdout pipe, and a
+    // listener blocked on stdout stops reading, which blocks python.
     let got = out.read_exact_within(want.len(), LONG);
+    assert!(py.wait().unwrap().success());
     assert_eq!(sha256(&got), sha256(&want), "{}", l.dump());
     l.signal(libc::SIGINT);
     l.finish().expect_code(130);
