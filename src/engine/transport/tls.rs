@@ -38,7 +38,7 @@ const BUFFER_LIMIT: usize = 2 * CHUNK;
 
 /// Socket bytes read ahead for rustls.
 #[derive(Default)]
-pub struct ReadAhead {
+struct ReadAhead {
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -330,11 +330,8 @@ impl TlsStream {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if n > 0 => {
-                    // Reported by the next call.
-                    let _ = e;
-                    return Some(Ok(n));
-                }
+                // Reported by the next call, after what was read.
+                Err(_) if n > 0 => return Some(Ok(n)),
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     return Some(Err(truncated()))
                 }
