@@ -10,6 +10,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
@@ -389,6 +390,20 @@ fn echo_through_python_ssl_is_byte_exact() {
 
 /// sonda to sonda with the ephemeral certificate: the fingerprint printed
 /// is the certificate's, a pin on it is trusted, and bytes go both ways.
+/// The SHA-256 a `listen --tls` without --cert prints for its ephemeral
+/// certificate.
+fn ephemeral_pin(l: &mut Running) -> String {
+    let line = l.wait_for_stderr("ephemeral self-signed certificate");
+    let fp = line
+        .split("SHA-256 ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a fingerprint")
+        .to_string();
+    assert_eq!(fp.len(), 64, "{line}");
+    fp
+}
+
 #[test]
 fn listen_tls_with_an_ephemeral_certificate_and_a_pinned_client() {
     let to_listener = random_bytes(4 << 20, 1);
@@ -399,14 +414,7 @@ fn listen_tls_with_an_ephemeral_certificate_and_a_pinned_client() {
         Input::Bytes(to_client.clone()),
         Output::Capture,
     );
-    let line = l.wait_for_stderr("ephemeral self-signed certificate");
-    let fp = line
-        .split("SHA-256 ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("a fingerprint")
-        .to_string();
-    assert_eq!(fp.len(), 64, "{line}");
+    let fp = ephemeral_pin(&mut l);
     let port_s = port.to_string();
     let f = handshake(&["--pin-sha256", &fp, "--json", "127.0.0.1", &port_s]);
     // The one-client listener took the handshake as its client.
@@ -428,15 +436,7 @@ fn listen_tls_with_an_ephemeral_certificate_and_a_pinned_client() {
         Output::Capture,
     );
     let mut l = l;
-    let line = l.wait_for_stderr("ephemeral self-signed certificate");
-    let fp = line
-        .split("SHA-256 ")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let fp = ephemeral_pin(&mut l);
     let port = port.to_string();
     let c = run(
         &["connect", "--tls", "--pin-sha256", &fp, "127.0.0.1", &port],
@@ -733,15 +733,7 @@ fn bad_tls_files_and_flags() {
 fn sonda_echo_over_tls_both_ways_at_once() {
     let data = random_bytes(16 << 20, 21);
     let (mut l, port) = listen("127.0.0.1", &["--tls", "--echo"], Input::Null, Output::Null);
-    let line = l.wait_for_stderr("ephemeral");
-    let fp = line
-        .split("SHA-256 ")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let fp = ephemeral_pin(&mut l);
     let f = run(
         &[
             "connect",
@@ -1015,4 +1007,69 @@ fn socat_and_ncat_clients_against_listen_k_tls() {
     if sent == 1 {
         assert_eq!(sha256(&got), sha256(&data));
     }
+}
+
+/// A lock-step dialogue through both ends over TLS (each line must come
+/// out before the next goes in, as a coproc drives it), then a signal on
+/// each side: 130 for SIGINT, 143 for SIGTERM, whatever TLS was doing.
+#[test]
+fn lock_step_over_tls_then_signals_end_each_side() {
+    for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let (mut l, port) = listen("127.0.0.1", &["--tls"], Input::Pipe, Output::Pipe);
+        let fp = ephemeral_pin(&mut l);
+        let port = port.to_string();
+        let mut c = spawn(
+            &["connect", "--tls", "--pin-sha256", &fp, "127.0.0.1", &port],
+            Input::Pipe,
+            Output::Pipe,
+        );
+        let mut l_out = l.stdout_pipe();
+        let mut c_out = c.stdout_pipe();
+        for round in 0..10 {
+            let ask = format!("question {round}\n");
+            c.stdin.as_mut().unwrap().write_all(ask.as_bytes()).unwrap();
+            let got = l_out.next_line(LONG).unwrap_or_default();
+            assert_eq!(got, ask.as_bytes(), "round {round}: {}", l.dump());
+            let answer = format!("answer {round}\n");
+            l.stdin
+                .as_mut()
+                .unwrap()
+                .write_all(answer.as_bytes())
+                .unwrap();
+            let got = c_out.next_line(LONG).unwrap_or_default();
+            assert_eq!(got, answer.as_bytes(), "round {round}: {}", c.dump());
+        }
+        // The client first, mid-session: then the listener, whose peer
+        // has gone.
+        c.signal(sig);
+        let cf = c.finish();
+        assert_eq!(cf.code(), Some(code), "connect --tls\n{}", cf.dump());
+        assert_no_panic(&cf);
+        l.signal(sig);
+        let lf = l.finish();
+        assert!(
+            lf.code() == Some(code) || lf.code() == Some(1),
+            "listen --tls after its client was killed: {}",
+            lf.dump()
+        );
+        assert_no_panic(&lf);
+    }
+    // A listener killed while its client is connected and idle.
+    let (mut l, port) = listen("127.0.0.1", &["--tls"], Input::Pipe, Output::Null);
+    let fp = ephemeral_pin(&mut l);
+    let port = port.to_string();
+    let c = spawn(
+        &["connect", "--tls", "--pin-sha256", &fp, "127.0.0.1", &port],
+        Input::Pipe,
+        Output::Capture,
+    );
+    // -v names the suite once the handshake is done.
+    l.wait_for_stderr("TLS with");
+    l.signal(libc::SIGTERM);
+    let lf = l.finish();
+    assert_eq!(lf.code(), Some(143), "{}", lf.dump());
+    // The client sees the end without close_notify: reported, not hidden.
+    let cf = c.finish();
+    cf.expect_code(1);
+    assert!(one_line(&cf).contains("truncated"), "{}", cf.dump());
 }

@@ -65,6 +65,11 @@ impl Stream for SocketStream {
             .send_with_flags(buf, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
     }
 
+    fn try_send_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.sock
+            .send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+    }
+
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.sock.shutdown(how)
     }

@@ -116,6 +116,15 @@ pub trait Stream: Send + Sync {
     /// send(2) of what fits now (MSG_DONTWAIT): WouldBlock when nothing does.
     fn try_send(&self, buf: &[u8]) -> io::Result<usize>;
 
+    /// sendmsg(2) of what fits now from several buffers in turn, so a
+    /// layer above (TLS records) sends them without joining them first.
+    fn try_send_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match bufs.iter().find(|b| !b.is_empty()) {
+            Some(b) => self.try_send(b),
+            None => Ok(0),
+        }
+    }
+
     /// shutdown(2): `Write` sends the end of the stream, the peer reads EOF.
     fn shutdown(&self, how: Shutdown) -> io::Result<()>;
 

@@ -139,23 +139,10 @@ impl Write for NonBlocking<'_> {
         self.0.try_send(buf)
     }
 
-    /// rustls hands over its records as slices, 16 KiB each: one send(2)
-    /// of them together instead of one each.
+    /// rustls hands over its records as slices, 16 KiB each: one
+    /// sendmsg(2) of them all instead of a send(2) each.
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        let total: usize = bufs.iter().map(|b| b.len()).sum();
-        if bufs.len() <= 1 || total <= 16 * 1024 {
-            let first = bufs.iter().find(|b| !b.is_empty());
-            return first.map_or(Ok(0), |b| self.0.try_send(b));
-        }
-        let mut joined = Vec::with_capacity(total.min(CHUNK));
-        for b in bufs {
-            let room = CHUNK - joined.len();
-            joined.extend_from_slice(&b[..b.len().min(room)]);
-            if joined.len() == CHUNK {
-                break;
-            }
-        }
-        self.0.try_send(&joined)
+        self.0.try_send_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {
