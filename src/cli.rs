@@ -12,6 +12,7 @@ use ipnet::IpNet;
 
 use crate::bench::params as bench;
 use crate::engine::addr::{parse_cidr, parse_source};
+use crate::engine::proxy::ProxyUrl;
 use crate::engine::transport::UnixAddr;
 use crate::parse::{parse_buffer_size, parse_duration, parse_keepalive};
 
@@ -110,7 +111,7 @@ or a FIFO forward works as with nc. When connect fails with an ICMP error (host 
 network unreachable, administratively prohibited), the hint names who sent it, \
 read back from the socket's error queue (IP_RECVERR)."
     )]
-    Connect(ConnectArgs),
+    Connect(Box<ConnectArgs>),
 
     /// Send datagrams from stdin or --message over connected UDP.
     #[command(
@@ -460,6 +461,39 @@ pub struct ConnectArgs {
 
     #[command(flatten)]
     pub tls: ConnectTlsArgs,
+
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
+}
+
+/// Proxies on connect.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Proxy")]
+pub struct ProxyArgs {
+    /// Connect through this proxy: socks5://[USER[:PASS]@]HOST:PORT,
+    /// socks4a://[USER@]HOST:PORT or http://[USER[:PASS]@]HOST:PORT (HTTP
+    /// CONNECT). A user without a password takes it from
+    /// SONDA_PROXY_PASSWORD, so it never shows in ps. -w bounds the connect
+    /// and the proxy's answer together (30s for the answer without -w);
+    /// -v reports each stage with its time. --tls and --starttls run over
+    /// the tunnel.
+    #[arg(long, value_name = "URL", value_parser = parse_proxy, conflicts_with = "unix")]
+    pub proxy: Option<ProxyUrl>,
+
+    /// Who resolves HOST: the proxy (remote, the default) or this host
+    /// (local, the first address in the -4/-6 family goes to the proxy).
+    #[arg(long, value_name = "WHERE", value_enum, default_value_t = ProxyDnsArg::Remote, requires = "proxy")]
+    pub proxy_dns: ProxyDnsArg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProxyDnsArg {
+    Remote,
+    Local,
+}
+
+fn parse_proxy(s: &str) -> Result<ProxyUrl, String> {
+    ProxyUrl::parse(s)
 }
 
 /// TLS on connect.

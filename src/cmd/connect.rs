@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use crate::config::connect::{Connect, Plan};
 use crate::config::Target;
-use crate::engine::addr::resolve;
-use crate::engine::connect::Attempt;
+use crate::engine::addr::{resolve, Family};
+use crate::engine::connect::{Attempt, ConnectOpts};
+use crate::engine::proxy::{self, Dest, Via};
 use crate::engine::relay::{relay, Counters, End};
 use crate::engine::socket::display_addr;
 use crate::engine::tls;
@@ -34,11 +35,19 @@ pub fn run(plan: Plan) -> anyhow::Result<Exit> {
         })
         .transpose()?;
     let (stream, took) = connect_with_retries(&cfg)?;
+    // Through a proxy the socket's peer is the proxy: name the target.
+    let to = match (&cfg.proxy, &cfg.target) {
+        (Some(via), Target::Inet { host, port }) => format!(
+            "{} through {}",
+            Dest::new(host.as_deref().unwrap_or("localhost"), *port),
+            via.url.display()
+        ),
+        _ => stream.peer().to_string(),
+    };
     if report::verbose() {
         let local = stream.local().unwrap_or_else(|| "?".into());
         let mut line = format!(
-            "connected to {} from {local} in {}",
-            stream.peer(),
+            "connected to {to} from {local} in {}",
             report::duration(took)
         );
         if let Some(cred) = stream.peer().credentials() {
@@ -48,7 +57,7 @@ pub fn run(plan: Plan) -> anyhow::Result<Exit> {
     }
     let stream = match &client {
         Some(client) => {
-            let secured = super::tls_report::handshake(client, stream, &cfg, report_only)?;
+            let secured = super::tls_report::handshake(client, stream, &to, &cfg, report_only)?;
             match secured {
                 Some(s) => s,
                 None => return Ok(Exit::Success),
@@ -66,8 +75,7 @@ pub fn run(plan: Plan) -> anyhow::Result<Exit> {
     drop(bar);
     let stats = counters.stats();
     report::info(format!(
-        "{}: sent {}, received {} in {}",
-        stream.peer(),
+        "{to}: sent {}, received {} in {}",
         report::bytes(stats.sent),
         report::bytes(stats.received),
         report::duration(stats.elapsed)
@@ -96,6 +104,14 @@ fn connect_once(cfg: &Connect) -> Result<(Conn, Duration), Error> {
                 .map_err(|e| Error::io("set socket options", &e))?;
             Ok((stream, started.elapsed()))
         }
+        Target::Inet { host, port } if cfg.proxy.is_some() => {
+            let host = host.as_deref().unwrap_or("localhost");
+            let via = cfg
+                .proxy
+                .as_ref()
+                .ok_or_else(|| Error::usage("--proxy", "missing"))?;
+            connect_via(via, host, *port, cfg)
+        }
         Target::Inet { host, port } => {
             let host = host.as_deref().unwrap_or("localhost");
             let addrs = resolve(host, *port, cfg.family)?;
@@ -116,6 +132,78 @@ fn connect_once(cfg: &Connect) -> Result<(Conn, Duration), Error> {
             })
         }
     }
+}
+
+/// How long a proxy may take to answer without -w: its own connect to the
+/// target is part of the answer, and a kernel's connect gives up after
+/// about two minutes, but a silent proxy should not hold sonda that long.
+pub const PROXY_ANSWER: Duration = Duration::from_secs(30);
+
+/// TCP to the proxy, then its tunnel to HOST PORT; -w bounds both
+/// together. Each stage is reported with -v.
+fn connect_via(via: &Via, host: &str, port: u16, cfg: &Connect) -> Result<(Conn, Duration), Error> {
+    let started = Instant::now();
+    let conn = reach_proxy(via, cfg.family, &cfg.connect)?;
+    let dest = proxy_dest(via, host, port, cfg.family)?;
+    let deadline = match cfg.connect.timeout {
+        Some(t) => started + t,
+        None => Instant::now() + PROXY_ANSWER,
+    };
+    through(&conn, via, &dest, deadline)?;
+    Ok((conn, started.elapsed()))
+}
+
+/// The TCP connection to the proxy itself; its errors say it was the
+/// proxy that could not be reached.
+pub fn reach_proxy(via: &Via, family: Family, opts: &ConnectOpts) -> Result<Conn, Error> {
+    let url = &via.url;
+    let label = format!("{} proxy", url.scheme.name());
+    let named = |e: Error| Error {
+        what: format!("{label}: {}", e.what),
+        ..e
+    };
+    let addrs = resolve(&url.host, url.port, family).map_err(named)?;
+    let (conn, took) = tcp::connect(&addrs, opts, |a| {
+        if let Attempt::Trying(addr) = a {
+            report::info(format!("proxy: trying {label} {}", display_addr(addr)));
+        }
+    })
+    .map_err(named)?;
+    report::info(format!(
+        "proxy: TCP to {} in {}",
+        conn.peer(),
+        report::duration(took)
+    ));
+    if url.user.is_some() && url.password.is_none() {
+        report::info(
+            "proxy: no password in the URL and SONDA_PROXY_PASSWORD is not set: sending an empty one",
+        );
+    }
+    Ok(conn)
+}
+
+/// HOST as the proxy is asked for it: the name, or with `--proxy-dns
+/// local` its first address here.
+pub fn proxy_dest(via: &Via, host: &str, port: u16, family: Family) -> Result<Dest, Error> {
+    if via.remote_dns {
+        return Ok(Dest::new(host, port));
+    }
+    let addrs = resolve(host, port, family)?;
+    addrs
+        .first()
+        .map(|a| Dest::Addr(*a))
+        .ok_or_else(|| Error::new(Exit::Resolve, format!("resolve '{host}'"), "no address"))
+}
+
+/// The proxy's tunnel to `dest` over `conn`, each stage reported with -v.
+pub fn through(conn: &Conn, via: &Via, dest: &Dest, deadline: Instant) -> Result<(), Error> {
+    proxy::tunnel(&**conn, &via.url, dest, Some(deadline), &mut |stage| {
+        report::info(format!(
+            "proxy: {} in {}",
+            stage.what,
+            report::duration(stage.took)
+        ))
+    })
 }
 
 /// Connects, again after a failure while `--retry` allows: the delay

@@ -7,13 +7,18 @@
 
 use serde::Serialize;
 
+use std::time::Instant;
+
 use crate::config::connect::Scan;
 use crate::engine::addr::resolve;
+use crate::engine::connect::ConnectOpts;
+use crate::engine::proxy::Via;
 use crate::engine::scan::{self, PortResult, State};
 use crate::engine::socket::{Proto, ShownIp};
 use crate::error::{Error, Exit};
 use crate::report;
 
+use super::connect::{proxy_dest, reach_proxy, through};
 use super::print_stdout;
 
 /// Probes in flight by default: enough to cover a slow network's timeouts,
@@ -30,6 +35,9 @@ struct JsonPort<'a> {
 }
 
 pub fn run(args: &Scan) -> anyhow::Result<Exit> {
+    if let Some(via) = &args.proxy {
+        return through_proxy(args, via);
+    }
     let (host, ports, timeout) = (&args.host, &args.ports, args.timeout);
     let addrs = resolve(host, 0, args.family)?;
     let limit = scan::raise_nofile();
@@ -111,4 +119,63 @@ fn exit_status(results: &[PortResult]) -> Exit {
 /// filtered with -v.
 fn shown(r: &PortResult) -> bool {
     matches!(r.state, State::Open | State::OpenFiltered) || report::verbose()
+}
+
+/// `-z --proxy`: each port asked of the proxy in turn, within the probe
+/// timeout. The proxy's refusal is closed and its silence filtered; a
+/// proxy that cannot be reached or refuses the credentials ends the scan.
+fn through_proxy(args: &Scan, via: &Via) -> anyhow::Result<Exit> {
+    let opts = ConnectOpts {
+        timeout: Some(args.timeout),
+        ..ConnectOpts::default()
+    };
+    let mut states = Vec::with_capacity(args.ports.len());
+    for &port in &args.ports {
+        let started = Instant::now();
+        let conn = reach_proxy(via, args.family, &opts)?;
+        let dest = proxy_dest(via, &args.host, port, args.family)?;
+        let state = match through(&conn, via, &dest, started + args.timeout) {
+            Ok(()) => State::Open,
+            Err(e) if e.exit == Exit::Refused => State::Closed,
+            Err(e) if e.exit == Exit::TimedOut => State::Filtered,
+            Err(e) => return Err(e.into()),
+        };
+        let rtt = started.elapsed();
+        states.push(state);
+        let line = if args.json {
+            serde_json::to_string(&JsonPort {
+                host: &args.host,
+                port,
+                proto: "tcp",
+                state: state.name(),
+                rtt_ms: (state != State::Filtered).then_some(rtt.as_secs_f64() * 1e3),
+            })?
+        } else if state == State::Open || report::verbose() {
+            let mut line = format!("{} {port}/tcp {}", args.host, state.name());
+            if state == State::Open {
+                line.push_str(&format!(" {}", report::duration(rtt)));
+            }
+            line
+        } else {
+            continue;
+        };
+        print_stdout(&format!("{line}\n"))?;
+    }
+    let count = |s: State| states.iter().filter(|&&t| t == s).count();
+    report::info(format!(
+        "scanned {} tcp ports on {} through {}: {} open, {} closed, {} filtered",
+        args.ports.len(),
+        args.host,
+        via.url.display(),
+        count(State::Open),
+        count(State::Closed),
+        count(State::Filtered)
+    ));
+    Ok(if count(State::Open) > 0 {
+        Exit::Success
+    } else if count(State::Closed) > 0 {
+        Exit::Refused
+    } else {
+        Exit::TimedOut
+    })
 }

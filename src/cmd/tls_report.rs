@@ -15,16 +15,17 @@ use crate::report;
 /// nothing would hold the session for ever.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The handshake over `stream`. In a relay, the secured stream; with
+/// The handshake over `stream` with `peer` (the target's name, which is
+/// not the socket's peer through a proxy). In a relay, the secured stream; with
 /// `report_only` (-z), the report goes to stdout and `None` comes back
 /// when the peer is trusted (exit 0); not trusted is exit 7 either way.
 pub fn handshake(
     client: &Client,
     stream: Conn,
+    peer: &str,
     cfg: &Connect,
     report_only: bool,
 ) -> Result<Option<Conn>, Error> {
-    let peer = stream.peer().to_string();
     let what = format!("TLS with {peer}");
     let timeout = cfg.connect.timeout.or(Some(HANDSHAKE_TIMEOUT));
     let opts = cfg.tls.as_ref();
@@ -49,7 +50,7 @@ pub fn handshake(
                 let session = secured.session();
                 Report::new(Some(&session), &findings(), client.name(), sni, None)
             };
-            show(&facts, &peer, cfg, report_only);
+            show(&facts, peer, cfg, report_only);
             if !facts.trusted {
                 let why = format!("certificate not trusted: {}", facts.reasons.join("; "));
                 if report_only || !opts.is_some_and(|o| o.insecure) {
@@ -71,7 +72,7 @@ pub fn handshake(
                 sni,
                 Some(explain(&e)),
             );
-            show(&facts, &peer, cfg, report_only);
+            show(&facts, peer, cfg, report_only);
             Err(Failure::Tls(e, None).into_error(&what, timeout))
         }
         Err(other) => Err(other.into_error(&what, timeout)),

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use crate::cli::{ConnectArgs, StarttlsArg, TimeoutMethodArg};
+use crate::cli::{ConnectArgs, ProxyDnsArg, StarttlsArg, TimeoutMethodArg};
 use crate::engine::addr::{parse_port, parse_port_list, Family};
 use crate::engine::connect::{ConnectOpts, TimeoutMethod};
+use crate::engine::proxy::Via;
 use crate::engine::relay::RelayOpts;
 use crate::engine::tls::starttls::Starttls;
 use crate::engine::tls::ClientOpts;
@@ -31,6 +32,8 @@ pub struct Connect {
     pub tls: Option<ClientOpts>,
     /// `--tls -z --json`: the handshake report as one JSON object.
     pub json: bool,
+    /// `--proxy`: the connect goes through a tunnel.
+    pub proxy: Option<Via>,
 }
 
 /// `connect -z`: which ports of which host, how.
@@ -46,6 +49,8 @@ pub struct Scan {
     pub json: bool,
     /// The bound on each probe.
     pub timeout: Duration,
+    /// `--proxy`: each port asked of the proxy in turn.
+    pub proxy: Option<Via>,
 }
 
 /// What `connect` was asked to do: a relay, or a `-z` scan.
@@ -76,6 +81,7 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
                         concurrency: args.concurrency.map(u64::from),
                         json: args.json,
                         timeout: nonzero(args.timeout).unwrap_or(Duration::from_secs(1)),
+                        proxy: via(args)?,
                     }));
                 }
                 Target::Inet {
@@ -127,6 +133,7 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
             notice_peer_eof: args.relay.ends_at_peer_eof_for_terminal(),
             tls,
             json: args.json,
+            proxy: via(args)?,
         });
         Ok(if args.zero_io {
             Plan::Handshake(cfg)
@@ -134,6 +141,28 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
             Plan::Relay(cfg)
         })
     }
+}
+
+/// `--proxy`, its password from SONDA_PROXY_PASSWORD when the URL names a
+/// user without one.
+fn via(args: &ConnectArgs) -> Result<Option<Via>, Error> {
+    let Some(url) = &args.proxy.proxy else {
+        return Ok(None);
+    };
+    let mut url = url.clone();
+    if url.user.is_some() && url.password.is_none() {
+        url.password = std::env::var("SONDA_PROXY_PASSWORD").ok();
+    }
+    if args.udp {
+        return Err(Error::usage(
+            "'--udp'",
+            "a proxy tunnels TCP only (SOCKS5 UDP ASSOCIATE is not supported)",
+        ));
+    }
+    Ok(Some(Via {
+        url,
+        remote_dns: args.proxy.proxy_dns == ProxyDnsArg::Remote,
+    }))
 }
 
 /// `--tls` and its flags; the name verified defaults to HOST (or

@@ -8,6 +8,7 @@ pub mod diag;
 pub mod hub;
 pub mod icmp;
 pub mod poll;
+pub mod proxy;
 pub mod relay;
 pub mod scan;
 pub mod socket;
