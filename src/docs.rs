@@ -280,7 +280,7 @@ const SECURITY: &[&str] = &[
 fn tls_section(stem: &str) -> Option<(&'static str, Examples)> {
     match stem {
         "sonda-connect" => Some((
-            "--tls speaks TLS (rustls: TLS 1.2 and 1.3 only) over the connection, TCP or -U, and verifies the server's certificate by default against the system roots, or the CA certificates of --ca; the name verified and sent as SNI is HOST (or --servername; an IP address is matched against the certificate's IP SANs and sends no SNI; --no-sni sends none). An untrusted certificate is exit 7 naming every problem found (expired, not yet valid, unknown issuer, name mismatch); --insecure goes on with a warning naming them; --pin-sha256 trusts exactly the leaf with that SHA-256, whatever its chain. With -z the handshake is the whole job: the report goes to stdout (--json: one object): version, cipher suite, key-exchange group, ALPN, SNI sent, full or resumed, the chain as the server sent it (subject, issuer, validity and days left, key, SHA-256 of the DER), the leaf's SANs and the one that matched, the verdict and its reasons, whether an OCSP response was stapled; exit 0 when trusted, 7 when not. Reading it: the verdict line says trusted or NOT trusted and every reason; the chain is as the server sent it, so a missing intermediate shows as a chain of one whose issuer is not a root (unknown issuer), an expired certificate as negative days left; 'matched' names the SAN the verified name hit (none: name mismatch); 'failed' gives the handshake's own error when there was one, such as a protocol version sonda never speaks. In a relay, -v prints the same report on stderr. The relay's rules hold: stdin's EOF sends close_notify and half-closes (many TLS peers then close their side too); the server's close_notify is EOF; a connection closed without close_notify is exit 1, as the data may be truncated. The handshake is bounded by -w, or 10 seconds. --starttls smtp|imap|pop3|ftp|postgres speaks the protocol's plaintext preamble first (EHLO and STARTTLS, a1 STARTTLS, STLS, AUTH TLS, SSLRequest) and hands over the same connection to TLS; a refusal, or any byte the server sends after its go-ahead and before the handshake (the response-injection class), is exit 7 and nothing of it reaches stdout; -v shows the exchange.",
+            "--tls speaks TLS (rustls: TLS 1.2 and 1.3 only) over the connection, TCP or -U, and verifies the server's certificate by default against the system roots, or the CA certificates of --ca; the name verified and sent as SNI is HOST (or --servername; an IP address is matched against the certificate's IP SANs and sends no SNI; --no-sni sends none). An untrusted certificate is exit 7 naming every problem found (expired, not yet valid, unknown issuer, name mismatch); --insecure goes on with a warning naming them; --pin-sha256 trusts exactly the leaf with that SHA-256, whatever its chain. With -z the handshake is the whole job: the report goes to stdout (--json: one object): version, cipher suite, key-exchange group, ALPN, SNI sent, full or resumed, the chain as the server sent it (subject, issuer, validity and days left, key, SHA-256 of the DER), the leaf's SANs and the one that matched, the verdict and its reasons, whether an OCSP response was stapled; exit 0 when trusted, 7 when not. Reading it: the verdict line says trusted or NOT trusted and every reason; the chain is as the server sent it, so a missing intermediate shows as a chain of one whose issuer is not a root (unknown issuer), an expired certificate as 'expired N days ago' (a negative days_left in JSON); 'matched' names the SAN the verified name hit (none: name mismatch); 'failed' gives the handshake's own error when there was one, such as a protocol version sonda never speaks. In a relay, -v prints the same report on stderr. The relay's rules hold: stdin's EOF sends close_notify and half-closes (many TLS peers then close their side too); the server's close_notify is EOF; a connection closed without close_notify is exit 1, as the data may be truncated. The handshake is bounded by -w, or 10 seconds. --starttls smtp|imap|pop3|ftp|postgres speaks the protocol's plaintext preamble first (EHLO and STARTTLS, a1 STARTTLS, STLS, AUTH TLS, SSLRequest) and hands over the same connection to TLS; a refusal, or any byte the server sends after its go-ahead and before the handshake (the response-injection class), is exit 7 and nothing of it reaches stdout; -v shows the exchange.",
             &[
                 ("sonda connect --tls -z example.org 443", "Who is this server, and is its certificate trusted here? The report on stdout, exit 7 when not."),
                 ("sonda connect --tls -z --json --servername api.internal 10.0.0.5 443 | jq .reasons", "Check a certificate by name on an address; the reasons as JSON."),
@@ -300,11 +300,32 @@ fn tls_section(stem: &str) -> Option<(&'static str, Examples)> {
     }
 }
 
+/// connect's PROXIES section: what each stage reports and how failures map
+/// to exit codes.
+fn proxy_section(stem: &str) -> Option<(&'static str, Examples)> {
+    (stem == "sonda-connect").then_some((
+        "--proxy URL connects through a SOCKS5 (RFC 1928, with RFC 1929 username and password), SOCKS4a or HTTP CONNECT proxy over sonda's own socket, so -w, -s and the socket options apply to the connection to the proxy. The proxy resolves HOST unless --proxy-dns local, which resolves it here and sends the first address in the -4/-6 family (SOCKS4a then sends plain SOCKS4). A user in the URL without a password takes it from the environment variable SONDA_PROXY_PASSWORD, so it never shows in ps; user names and passwords may be percent-encoded (%40 for @). With -v each stage is reported with its time: TCP to the proxy, the SOCKS5 method chosen, the authentication, the reply (with the address the proxy bound, a name included). -w bounds the connect to the proxy and its answer together; without -w the answer may take 30 seconds (the proxy's own connect to the target is part of it). Exit status: a proxy that cannot be reached is reported as a direct connect would be (3 refused, 4 timed out, 6 name not found), naming the proxy; the target refused through the proxy is 3 (SOCKS5 reply 5, SOCKS4 reply 91, HTTP 502 or 503, or a 5xx 'unable to connect': HTTP does not tell a refusal from an unreachable host or an unknown name); the proxy's connect timing out is 4 (SOCKS5 reply 6, HTTP 504); credentials refused or required is 1 with the reason (the HTTP status line and the Proxy-Authenticate scheme); every other SOCKS reply is 1, named in words. The reply is read to its exact length (SOCKS) or to the end of its header, a byte at a time (HTTP), so the target's first bytes are never lost. --tls and --starttls run over the tunnel, verifying HOST. -z through a proxy asks it for each port in turn: its refusal is closed, its silence within -w (1s by default) filtered. Proxies that close both directions when one ends (microsocks, many HTTP proxies) break half-close: after stdin's EOF the target's answer may not arrive.",
+        &[
+            ("sonda -v connect --proxy socks5://127.0.0.1:1080 example.org 80", "Through a SOCKS5 proxy that resolves the name; -v shows each stage and its time."),
+            ("SONDA_PROXY_PASSWORD=secret sonda connect --proxy http://alice@proxy:3128 --tls example.org 443", "TLS to example.org through an HTTP CONNECT proxy with Basic credentials, the password from the environment."),
+            ("sonda connect -z --proxy socks4a://127.0.0.1:1080 intranet.example 22,80,443", "Which ports the proxy can reach on a host only it can resolve."),
+        ],
+    ))
+}
+
 fn extra_sections(stem: &str, examples: Examples, see_also: &str, security: bool) -> String {
     let mut roff = Roff::new();
     if let Some((text, tls_examples)) = tls_section(stem) {
-        roff.control("SH", ["TLS"]).text([roman(text)]);
+        roff.control("SH", ["TLS SESSIONS"]).text([roman(text)]);
         for (command, what) in tls_examples {
+            roff.control("TP", [] as [&str; 0])
+                .text([bold(*command)])
+                .text([roman(*what)]);
+        }
+    }
+    if let Some((text, proxy_examples)) = proxy_section(stem) {
+        roff.control("SH", ["PROXIES"]).text([roman(text)]);
+        for (command, what) in proxy_examples {
             roff.control("TP", [] as [&str; 0])
                 .text([bold(*command)])
                 .text([roman(*what)]);

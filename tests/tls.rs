@@ -255,6 +255,221 @@ fn every_verdict_has_its_reason_and_exit_7() {
     }
 }
 
+/// No Rust names (`CertificateRequired`, `MissingData("..")`) in what a
+/// user reads: every word of stderr is plain.
+fn assert_plain_words(f: &Finished) {
+    let err = &f.stderr;
+    // Paths (temporary directories) are the user's own words.
+    let camel = err
+        .split_whitespace()
+        .filter(|t| !t.contains('/'))
+        // X.509's own names for its fields.
+        .filter(|t| {
+            !["basicConstraints", "notBefore", "notAfter"]
+                .iter()
+                .any(|x| t.contains(x))
+        })
+        .flat_map(|t| t.split(|c: char| !c.is_alphanumeric()))
+        .find(|w| {
+            w.chars().skip(1).any(|c| c.is_ascii_uppercase())
+                && w.chars().any(|c| c.is_ascii_lowercase())
+        });
+    assert!(
+        camel.is_none() && !err.contains('{'),
+        "debug text on stderr: {camel:?}\n{}",
+        f.dump()
+    );
+}
+
+/// webpki names only the first problem, and checks dates before it looks
+/// for an issuer; the report names the rest too, and the certificate each
+/// date belongs to.
+#[test]
+fn problems_behind_the_first_are_named_in_plain_words() {
+    require!("openssl");
+    let pki = pki();
+    let ca = p(&pki.root.cert).to_string();
+    let (_srv, port) = s_server(&pki.expired, &[]);
+    let port_s = port.to_string();
+    let f = handshake(&["localhost", &port_s]);
+    f.expect_code(7);
+    let line = one_line(&f);
+    assert!(
+        line.contains("the leaf (CN=localhost) has expired"),
+        "{}",
+        f.dump()
+    );
+    assert!(line.contains("unknown issuer"), "{}", f.dump());
+    assert_plain_words(&f);
+    let f = handshake(&[
+        "--ca",
+        &ca,
+        "--servername",
+        "other.example",
+        "localhost",
+        &port_s,
+    ]);
+    f.expect_code(7);
+    assert!(
+        one_line(&f).contains("expired") && one_line(&f).contains("name mismatch"),
+        "{}",
+        f.dump()
+    );
+    assert!(!one_line(&f).contains("unknown issuer"), "{}", f.dump());
+    // The JSON carries the same reasons.
+    let f = handshake(&["--json", "localhost", &port_s]);
+    let j: serde_json::Value = serde_json::from_slice(&f.stdout).unwrap();
+    let reasons = j["reasons"].as_array().unwrap();
+    assert_eq!(reasons.len(), 2, "{j}");
+    // A CA certificate served as the leaf (what a bare `openssl req -x509`
+    // makes).
+    let (_srv, port) = s_server(&pki.root, &[]);
+    let f = handshake(&["--ca", &ca, "localhost", &port.to_string()]);
+    f.expect_code(7);
+    assert!(one_line(&f).contains("is a CA certificate"), "{}", f.dump());
+    assert_plain_words(&f);
+    // --tls-min 1.3 against a TLS 1.2 server names the version asked for.
+    let (_srv, port) = s_server(&pki.leaf, &["-tls1_2"]);
+    let f = handshake(&[
+        "--ca",
+        &ca,
+        "--tls-min",
+        "1.3",
+        "localhost",
+        &port.to_string(),
+    ]);
+    f.expect_code(7);
+    assert!(
+        one_line(&f).contains("does not speak TLS 1.3"),
+        "{}",
+        f.dump()
+    );
+    assert_plain_words(&f);
+    // A client certificate the server requires and did not get.
+    let (mut l, lport) = listen(
+        "127.0.0.1",
+        &[
+            "--tls",
+            "--cert",
+            p(&pki.leaf.cert),
+            "--key",
+            p(&pki.leaf.key),
+            "--client-ca",
+            &ca,
+        ],
+        Input::Null,
+        Output::Null,
+    );
+    let f = run(
+        &[
+            "connect",
+            "--tls",
+            "--ca",
+            &ca,
+            "localhost",
+            &lport.to_string(),
+        ],
+        Input::Bytes(b"x".to_vec()),
+    );
+    f.expect_code(7);
+    assert!(
+        one_line(&f).contains("requires a client certificate"),
+        "{}",
+        f.dump()
+    );
+    assert_plain_words(&f);
+    let lf = l.finish_within(LONG);
+    assert_plain_words(&lf);
+    // The report to a full stdout is an error, as any stdout is.
+    let (_srv, port) = s_server(&pki.leaf, &[]);
+    let f = spawn(
+        &[
+            "connect",
+            "--tls",
+            "-z",
+            "--ca",
+            &ca,
+            "localhost",
+            &port.to_string(),
+        ],
+        Input::Null,
+        Output::File("/dev/full".into()),
+    )
+    .finish();
+    f.expect_code(1);
+    assert!(one_line(&f).contains("write to stdout"), "{}", f.dump());
+}
+
+/// Key files in words: one that does not fit the certificate, an
+/// encrypted one, a PEM body that is not base64.
+#[test]
+fn key_and_pem_problems_are_named() {
+    require!("openssl");
+    let pki = pki();
+    let d = pki.dir.path();
+    let serve = |cert: &Path, key: &Path| {
+        run(
+            &[
+                "listen",
+                "--tls",
+                "--cert",
+                p(cert),
+                "--key",
+                p(key),
+                "127.0.0.1",
+                "0",
+            ],
+            Input::Null,
+        )
+    };
+    let f = serve(&pki.leaf.cert, &pki.client.key);
+    f.expect_code(1);
+    assert!(
+        one_line(&f).contains("does not belong to the certificate"),
+        "{}",
+        f.dump()
+    );
+    let enc = d.join("enc.key");
+    let st = Command::new("openssl")
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes256",
+            "-passout",
+            "pass:secret",
+            "-in",
+        ])
+        .arg(&pki.leaf.key)
+        .arg("-out")
+        .arg(&enc)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let f = serve(&pki.leaf.cert, &enc);
+    f.expect_code(1);
+    assert!(
+        one_line(&f).contains("encrypted") && one_line(&f).contains("enc.key"),
+        "{}",
+        f.dump()
+    );
+    let bad = write(
+        d,
+        "bad.pem",
+        "-----BEGIN CERTIFICATE-----\nnot!base64\n-----END CERTIFICATE-----\n",
+    );
+    let f = serve(&bad, &pki.leaf.key);
+    f.expect_code(1);
+    assert!(
+        one_line(&f).contains("not valid base64") && one_line(&f).contains("bad.pem"),
+        "{}",
+        f.dump()
+    );
+    for f in [serve(&pki.leaf.cert, &pki.client.key), serve(&enc, &enc)] {
+        assert_plain_words(&f);
+    }
+}
+
 #[test]
 fn a_pin_trusts_exactly_that_leaf() {
     require!("openssl");

@@ -60,17 +60,25 @@ fn secure(server: &tls::Server, stream: Conn, cfg: &Listen) -> Result<Conn, Erro
     let timeout = cfg.relay.idle_timeout.or(Some(HANDSHAKE_TIMEOUT));
     let secured = server
         .accept(stream, timeout)
-        .map_err(|f| f.into_error(&format!("TLS with {peer}"), timeout))?;
+        .map_err(|f| f.into_error(&format!("TLS with {peer}"), timeout, false))?;
     if report::verbose() {
         let session = secured.session();
         let suite = session
             .negotiated_cipher_suite()
             .map(|s| format!("{:?}", s.suite()))
             .unwrap_or_default();
+        let version = session
+            .protocol_version()
+            .map(|v| format!("{}, ", tls::report::version_name(v)))
+            .unwrap_or_default();
+        let alpn = session
+            .alpn_protocol()
+            .map(|p| format!(", ALPN {}", String::from_utf8_lossy(p)))
+            .unwrap_or_default();
         let client = tls::peer_subject(&session)
             .map(|s| format!(", client certificate {s}"))
             .unwrap_or_default();
-        report::info(format!("TLS with {peer}: {suite}{client}"));
+        report::info(format!("TLS with {peer}: {version}{suite}{alpn}{client}"));
     }
     Ok(secured)
 }

@@ -80,10 +80,16 @@ pub fn usage_error(err: clap::Error) -> Exit {
             }
             // clap states ranges in Rust's syntax ("0 is not in 1..=65536");
             // only that part is reworded, never the value the user typed.
-            let line = match line.split_once(" is not in ") {
+            let mut line = match line.split_once(" is not in ") {
                 Some((head, range)) => format!("{head} is not in {}", range.replace("..=", " to ")),
                 None => line,
             };
+            // clap lists the accepted values on a later line; keep them.
+            if let Some(clap::error::ContextValue::Strings(valid)) =
+                err.get(clap::error::ContextKind::ValidValue)
+            {
+                line = format!("{line}: one of {}", valid.join(", "));
+            }
             crate::report::error(format!("{line} (see 'sonda --help')"), None);
             Exit::Usage
         }

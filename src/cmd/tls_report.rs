@@ -30,6 +30,7 @@ pub fn handshake(
     let timeout = cfg.connect.timeout.or(Some(HANDSHAKE_TIMEOUT));
     let opts = cfg.tls.as_ref();
     let sni = opts.is_some_and(|o| o.sni);
+    let only_13 = opts.is_some_and(|o| o.only_13);
     let findings = || {
         client
             .findings
@@ -50,7 +51,7 @@ pub fn handshake(
                 let session = secured.session();
                 Report::new(Some(&session), &findings(), client.name(), sni, None)
             };
-            show(&facts, peer, cfg, report_only);
+            show(&facts, peer, cfg, report_only)?;
             if !facts.trusted {
                 let why = format!("certificate not trusted: {}", facts.reasons.join("; "));
                 if report_only || !opts.is_some_and(|o| o.insecure) {
@@ -70,16 +71,18 @@ pub fn handshake(
                 &findings(),
                 client.name(),
                 sni,
-                Some(explain(&e)),
+                Some(explain(&e, only_13)),
             );
-            show(&facts, peer, cfg, report_only);
-            Err(Failure::Tls(e, None).into_error(&what, timeout))
+            show(&facts, peer, cfg, report_only)?;
+            Err(Failure::Tls(e, None).into_error(&what, timeout, only_13))
         }
-        Err(other) => Err(other.into_error(&what, timeout)),
+        Err(other) => Err(other.into_error(&what, timeout, only_13)),
     }
 }
 
-fn show(facts: &Report, peer: &str, cfg: &Connect, report_only: bool) {
+/// The report: on stdout with -z (a write error is the command's, exit 1,
+/// as for any stdout), else on stderr with -v.
+fn show(facts: &Report, peer: &str, cfg: &Connect, report_only: bool) -> Result<(), Error> {
     if report_only {
         let text = if cfg.json {
             let mut j = serde_json::to_string(facts).unwrap_or_default();
@@ -88,12 +91,13 @@ fn show(facts: &Report, peer: &str, cfg: &Connect, report_only: bool) {
         } else {
             render(facts, peer)
         };
-        let _ = crate::engine::stdio::write_stdout(text.as_bytes());
+        super::print_stdout(&text)?;
     } else if report::verbose() {
         for line in render(facts, peer).lines() {
             report::info(line);
         }
     }
+    Ok(())
 }
 
 /// The report as text, one fact a line.

@@ -170,7 +170,12 @@ fn via(args: &ConnectArgs) -> Result<Option<Via>, Error> {
 fn client_opts(args: &ConnectArgs, target: &Target) -> Result<ClientOpts, Error> {
     let t = &args.tls;
     let name = match (&t.servername, target) {
-        (Some(n), _) => n.clone(),
+        // [::1] as the address is written in a URL.
+        (Some(n), _) => n
+            .strip_prefix('[')
+            .and_then(|n| n.strip_suffix(']'))
+            .unwrap_or(n)
+            .to_string(),
         (None, Target::Inet { host: Some(h), .. }) => h.clone(),
         _ => "localhost".to_string(),
     };
@@ -202,7 +207,7 @@ pub fn alpn_list(list: Option<&str>) -> Result<Vec<Vec<u8>>, Error> {
         .map(|p| {
             if p.is_empty() || p.len() > 255 {
                 Err(Error::usage(
-                    format!("'{list}'"),
+                    format!("--alpn '{list}'"),
                     "an ALPN protocol name is 1 to 255 bytes; separate them with commas",
                 ))
             } else {

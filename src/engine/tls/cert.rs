@@ -30,6 +30,9 @@ pub fn hex(bytes: &[u8]) -> String {
 pub enum San {
     Dns(String),
     Ip(IpAddr),
+    /// Shown, never matched against a host name.
+    Email(String),
+    Uri(String),
 }
 
 impl std::fmt::Display for San {
@@ -37,6 +40,8 @@ impl std::fmt::Display for San {
         match self {
             San::Dns(n) => write!(f, "DNS:{n}"),
             San::Ip(ip) => write!(f, "IP:{ip}"),
+            San::Email(e) => write!(f, "email:{e}"),
+            San::Uri(u) => write!(f, "URI:{u}"),
         }
     }
 }
@@ -57,6 +62,13 @@ pub struct CertFacts {
     pub sha256: String,
     pub sans: Vec<San>,
     pub self_signed: bool,
+    /// The issuer's and subject's names as DER (the Name's contents, as
+    /// a trust anchor stores its subject), to look for the issuer among
+    /// the roots without webpki.
+    #[serde(skip)]
+    pub issuer_der: Vec<u8>,
+    #[serde(skip)]
+    pub subject_der: Vec<u8>,
 }
 
 impl CertFacts {
@@ -76,11 +88,15 @@ impl CertFacts {
                             sans.push(San::Ip(IpAddr::from(a)));
                         }
                     }
+                    GeneralName::RFC822Name(e) => sans.push(San::Email(e.to_string())),
+                    GeneralName::URI(u) => sans.push(San::Uri(u.to_string())),
                     _ => {}
                 }
             }
         }
         Ok(CertFacts {
+            issuer_der: der_contents(x.issuer().as_raw()).to_vec(),
+            subject_der: der_contents(x.subject().as_raw()).to_vec(),
             subject: x.subject().to_string(),
             issuer: x.issuer().to_string(),
             not_before: utc(validity.not_before.timestamp()),
@@ -107,24 +123,16 @@ impl CertFacts {
             _ => false,
         })
     }
+}
 
-    /// The leaf's own problems webpki may not have named: its dates and
-    /// its names.
-    pub fn problems(&self, name: &ServerName<'_>, now: i64) -> Vec<String> {
-        let mut out = Vec::new();
-        if now > self.not_after_secs {
-            out.push("the certificate has expired".to_string());
-        }
-        if now < self.not_before_secs {
-            out.push("the certificate is not valid yet".to_string());
-        }
-        if self.matching_san(name).is_none() {
-            out.push(
-                "name mismatch: the certificate is not valid for the name verified".to_string(),
-            );
-        }
-        out
-    }
+/// A DER value without its tag and length.
+fn der_contents(tlv: &[u8]) -> &[u8] {
+    let header = match tlv.get(1) {
+        Some(&len) if len < 0x80 => 2,
+        Some(&len) => 2 + usize::from(len & 0x7f),
+        None => return tlv,
+    };
+    tlv.get(header..).unwrap_or(tlv)
 }
 
 /// RFC 6125 matching: case-insensitive, a `*` only as the whole leftmost
@@ -201,7 +209,7 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
     let data = std::fs::read(path).map_err(|e| Error::io(&what, &e))?;
     let certs: Vec<_> = CertificateDer::pem_slice_iter(&data)
         .collect::<Result<_, _>>()
-        .map_err(|e| Error::new(Exit::Failure, &what, format!("malformed PEM: {e}")))?;
+        .map_err(|e| Error::new(Exit::Failure, &what, pem_error(&e)))?;
     if certs.is_empty() {
         return Err(Error::new(
             Exit::Failure,
@@ -217,12 +225,35 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
     let what = format!("read the private key from {}", path.display());
     let data = std::fs::read(path).map_err(|e| Error::io(&what, &e))?;
     PrivateKeyDer::from_pem_slice(&data).map_err(|e| {
-        Error::new(
-            Exit::Failure,
-            what,
-            format!("no usable private key (PKCS#8, RSA or EC PEM): {e}"),
-        )
+        let why = if data.windows(b"ENCRYPTED".len()).any(|w| w == b"ENCRYPTED") {
+            "the key is encrypted; sonda reads unencrypted keys only \
+             (openssl pkey -in KEY -out PLAIN decrypts a copy)"
+                .to_string()
+        } else if matches!(e, rustls::pki_types::pem::Error::NoItemsFound) {
+            "no private key in the file (PKCS#8, RSA or EC PEM)".to_string()
+        } else {
+            pem_error(&e)
+        };
+        Error::new(Exit::Failure, what, why)
     })
+}
+
+/// A PEM parse error in words (its Display quotes Debug of the base64
+/// decoder's error).
+fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error as P;
+    match e {
+        P::MissingSectionEnd { end_marker } => format!(
+            "malformed PEM: a section has no '{}' line",
+            String::from_utf8_lossy(end_marker)
+        ),
+        P::IllegalSectionStart { .. } => "malformed PEM: a bad '-----BEGIN' line".into(),
+        P::Base64Decode(_) => "malformed PEM: the body is not valid base64".into(),
+        P::SectionTooLarge => "malformed PEM: a section is larger than 256 MiB".into(),
+        P::NoItemsFound => "no PEM section of the expected type in the file".into(),
+        P::Io(e) => crate::error::describe(e),
+        _ => "malformed PEM".into(),
+    }
 }
 
 /// A self-signed ECDSA P-256 certificate for `names` (DNS names and IP

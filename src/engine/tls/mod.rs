@@ -6,6 +6,7 @@ pub mod cert;
 pub mod report;
 pub mod starttls;
 pub mod verify;
+pub mod words;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -55,8 +56,26 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn config_error(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::new(Exit::Failure, what, e.to_string())
+/// A configuration refused by rustls (a key that does not fit its
+/// certificate, a CA file's certificate it cannot use), in words.
+fn config_error(what: &str, e: impl ConfigFailure) -> Error {
+    Error::new(Exit::Failure, what, e.words())
+}
+
+trait ConfigFailure {
+    fn words(&self) -> String;
+}
+
+impl ConfigFailure for rustls::Error {
+    fn words(&self) -> String {
+        words::error(self, false)
+    }
+}
+
+impl ConfigFailure for rustls::client::VerifierBuilderError {
+    fn words(&self) -> String {
+        self.to_string()
+    }
 }
 
 /// A client's configuration and the findings its verifier will fill.
@@ -77,7 +96,7 @@ impl Client {
                         Error::new(
                             Exit::Failure,
                             format!("read certificates from {}", path.display()),
-                            format!("not a usable CA certificate: {e}"),
+                            format!("not a usable CA certificate: {}", words::error(&e, false)),
                         )
                     })?;
                 }
@@ -89,6 +108,11 @@ impl Client {
                 "the chain leads to a system root"
             }
         };
+        let anchor_subjects = roots
+            .roots
+            .iter()
+            .map(|a| a.subject.as_ref().to_vec())
+            .collect();
         let webpki = if roots.is_empty() {
             None
         } else {
@@ -104,6 +128,7 @@ impl Client {
             provider.clone(),
             opts.pin,
             opts.insecure,
+            anchor_subjects,
         ));
         let findings = verifier.findings.clone();
         let versions: &[&rustls::SupportedProtocolVersion] = if opts.only_13 {
@@ -131,8 +156,8 @@ impl Client {
         config.alpn_protocols = opts.alpn.clone();
         let name = ServerName::try_from(opts.name.clone()).map_err(|_| {
             Error::usage(
-                format!("'{}'", opts.name),
-                "not a name TLS can verify (use --servername NAME)",
+                format!("TLS name '{}'", opts.name),
+                "not a name TLS can verify: a DNS name or an IP address (--servername NAME sets it)",
             )
         })?;
         Ok(Client {
@@ -178,9 +203,10 @@ impl Failure {
 
     /// The failure as sonda's error: exit 7 for TLS itself, 4 for the
     /// timeout, the socket's own code otherwise.
-    pub fn into_error(self, what: &str, timeout: Option<Duration>) -> Error {
+    /// `only_13`: the client asked for TLS 1.3 alone (`--tls-min 1.3`).
+    pub fn into_error(self, what: &str, timeout: Option<Duration>, only_13: bool) -> Error {
         match self {
-            Failure::Tls(e, _) => Error::new(Exit::Tls, what, explain(&e)),
+            Failure::Tls(e, _) => Error::new(Exit::Tls, what, explain(&e, only_13)),
             // A peer that drops a ClientHello it does not like, without an
             // alert: a handshake failure all the same.
             Failure::Io(e)
@@ -211,41 +237,9 @@ impl Failure {
     }
 }
 
-/// A rustls error for a person: what went wrong and, for what rustls
-/// never speaks, that it is that.
-pub fn explain(e: &rustls::Error) -> String {
-    use rustls::{AlertDescription as A, Error as E, PeerIncompatible as P};
-    match e {
-        E::InvalidCertificate(_) => format!("certificate not trusted: {}", verify::reason(e)),
-        E::General(why) => format!("certificate not trusted: {why}"),
-        E::AlertReceived(A::ProtocolVersion) | E::PeerIncompatible(P::Tls12NotOffered) => {
-            "the peer refused the protocol version: it may require TLS 1.0 or 1.1, which sonda (rustls) never speaks".into()
-        }
-        E::AlertReceived(A::HandshakeFailure) | E::AlertReceived(A::InsufficientSecurity) => {
-            "the peer ended the handshake (handshake_failure): no cipher suite or group in common, or it requires a client certificate or legacy ciphers that sonda (rustls) never speaks".into()
-        }
-        E::AlertReceived(A::CertificateRequired) => {
-            "the peer requires a client certificate (--cert, --key)".into()
-        }
-        E::AlertReceived(a) => format!("the peer sent the alert {}", alert_name(a)),
-        E::PeerIncompatible(p) => format!("the peer is incompatible: {p:?}"),
-        E::InvalidMessage(m) => format!("the peer does not speak TLS here ({m:?})"),
-        E::NoApplicationProtocol => "no ALPN protocol in common with the peer (--alpn)".into(),
-        other => other.to_string(),
-    }
-}
-
-fn alert_name(a: &rustls::AlertDescription) -> String {
-    // "BadCertificate" -> "bad_certificate", the RFC's spelling.
-    let debug = format!("{a:?}");
-    let mut out = String::new();
-    for (i, c) in debug.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
+/// A rustls error for a person (see [`words::error`]).
+pub fn explain(e: &rustls::Error, only_13: bool) -> String {
+    words::error(e, only_13)
 }
 
 /// A server's configuration.

@@ -104,7 +104,7 @@ impl Report {
     }
 }
 
-fn version_name(v: rustls::ProtocolVersion) -> String {
+pub fn version_name(v: rustls::ProtocolVersion) -> String {
     match v {
         rustls::ProtocolVersion::TLSv1_3 => "TLS 1.3".into(),
         rustls::ProtocolVersion::TLSv1_2 => "TLS 1.2".into(),

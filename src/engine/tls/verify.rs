@@ -38,6 +38,8 @@ pub struct Recording {
     provider: Arc<CryptoProvider>,
     pin: Option<[u8; 32]>,
     insecure: bool,
+    /// The trust anchors' subject names (DER contents).
+    anchor_subjects: Vec<Vec<u8>>,
     pub findings: Arc<Mutex<Findings>>,
 }
 
@@ -48,6 +50,7 @@ impl Recording {
         provider: Arc<CryptoProvider>,
         pin: Option<[u8; 32]>,
         insecure: bool,
+        anchor_subjects: Vec<Vec<u8>>,
     ) -> Recording {
         Recording {
             webpki,
@@ -55,6 +58,7 @@ impl Recording {
             provider,
             pin,
             insecure,
+            anchor_subjects,
             findings: Arc::default(),
         }
     }
@@ -62,29 +66,114 @@ impl Recording {
 
 /// webpki's error in the words of DESIGN.md.
 pub fn reason(e: &rustls::Error) -> String {
-    use rustls::CertificateError as C;
     match e {
-        rustls::Error::InvalidCertificate(c) => match c {
-            C::Expired | C::ExpiredContext { .. } => "the certificate has expired".into(),
-            C::NotValidYet | C::NotValidYetContext { .. } => {
-                "the certificate is not valid yet".into()
-            }
-            C::UnknownIssuer => "unknown issuer: the chain does not lead to a trusted root".into(),
-            C::NotValidForName | C::NotValidForNameContext { .. } => {
-                "name mismatch: the certificate is not valid for the name verified".into()
-            }
-            C::BadSignature | C::UnsupportedSignatureAlgorithmContext { .. } => {
-                "bad signature in the chain".into()
-            }
-            C::Revoked => "the certificate is revoked".into(),
-            C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
-                "the certificate is not for TLS servers (extended key usage)".into()
-            }
-            C::BadEncoding => "the certificate is malformed".into(),
-            other => format!("{other:?}").to_lowercase(),
-        },
-        other => other.to_string(),
+        rustls::Error::InvalidCertificate(c) => super::words::certificate(c),
+        other => super::words::error(other, false),
     }
+}
+
+impl Recording {
+    /// webpki stops at the first problem, and checks validity times
+    /// before it looks for an issuer: an expired leaf from an unknown CA
+    /// reads as expired only. So the chain is asked again at a moment when
+    /// every certificate in it is valid, which brings out the issuer and
+    /// signature problems behind the dates, and the leaf's name is checked
+    /// here. Each date problem names its certificate.
+    fn every_problem(
+        &self,
+        first: &rustls::Error,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        now: UnixTime,
+    ) -> Vec<String> {
+        let facts: Vec<CertFacts> = std::iter::once(end_entity)
+            .chain(intermediates)
+            .filter_map(|c| CertFacts::parse(c.as_ref()).ok())
+            .collect();
+        let now_s = now.as_secs() as i64;
+        let mut problems = Vec::new();
+        if !is_time(first) {
+            add(&mut problems, reason(first));
+        }
+        for (i, f) in facts.iter().enumerate() {
+            // A server that sends its leaf twice has one problem, not two.
+            if facts[..i].iter().any(|e| e.sha256 == f.sha256) {
+                continue;
+            }
+            let which = if i == 0 {
+                format!("the leaf ({})", f.subject)
+            } else {
+                format!("certificate {i} of the chain ({})", f.subject)
+            };
+            if now_s > f.not_after_secs {
+                add(&mut problems, format!("{which} has expired"));
+            } else if now_s < f.not_before_secs {
+                add(&mut problems, format!("{which} is not valid yet"));
+            }
+        }
+        if is_time(first) {
+            let start = facts.iter().map(|f| f.not_before_secs).max();
+            let end = facts.iter().map(|f| f.not_after_secs).min();
+            if let (Some(v), Some(start), Some(end)) = (&self.webpki, start, end) {
+                if start < end && start >= 0 {
+                    let then = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                        start as u64 + 1,
+                    ));
+                    match v.verify_server_cert(end_entity, intermediates, server_name, &[], then) {
+                        Err(e) if !is_time(&e) => add(&mut problems, reason(&e)),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        // Dates that never overlap leave no moment to ask webpki again:
+        // look for the top certificate's issuer among the roots by name.
+        if is_time(first) && !problems.iter().any(|p| p.starts_with("unknown issuer")) {
+            if let Some(top) = facts.last() {
+                let known = self
+                    .anchor_subjects
+                    .iter()
+                    .any(|s| *s == top.issuer_der || *s == top.subject_der);
+                if !known {
+                    add(
+                        &mut problems,
+                        reason(&rustls::Error::InvalidCertificate(
+                            rustls::CertificateError::UnknownIssuer,
+                        )),
+                    );
+                }
+            }
+        }
+        if let Some(leaf) = facts.first() {
+            if leaf.matching_san(server_name).is_none() {
+                add(
+                    &mut problems,
+                    "name mismatch: the certificate is not valid for the name verified".into(),
+                );
+            }
+        }
+        if problems.is_empty() {
+            problems.push(reason(first));
+        }
+        problems
+    }
+}
+
+fn add(problems: &mut Vec<String>, p: String) {
+    if !problems.contains(&p) {
+        problems.push(p);
+    }
+}
+
+fn is_time(e: &rustls::Error) -> bool {
+    use rustls::CertificateError as C;
+    matches!(
+        e,
+        rustls::Error::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. }
+        )
+    )
 }
 
 impl ServerCertVerifier for Recording {
@@ -122,15 +211,7 @@ impl ServerCertVerifier for Recording {
             }
             (Ok(_), None) => (Verdict::Trusted(self.anchors), Ok(())),
             (Err(e), None) => {
-                // webpki stops at the first problem; name the rest too.
-                let mut problems = vec![reason(&e)];
-                if let Ok(leaf) = CertFacts::parse(end_entity.as_ref()) {
-                    for p in leaf.problems(server_name, now.as_secs() as i64) {
-                        if !problems.contains(&p) {
-                            problems.push(p);
-                        }
-                    }
-                }
+                let problems = self.every_problem(&e, end_entity, intermediates, server_name, now);
                 (Verdict::NotTrusted(problems), Err(e))
             }
         };

@@ -284,7 +284,7 @@ pub struct TlsFailure(pub rustls::Error);
 
 impl std::fmt::Display for TlsFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TLS: {}", self.0)
+        f.write_str(&crate::engine::tls::words::error(&self.0, false))
     }
 }
 
