@@ -605,20 +605,6 @@ fn echo_through_python_ssl_is_byte_exact() {
 
 /// sonda to sonda with the ephemeral certificate: the fingerprint printed
 /// is the certificate's, a pin on it is trusted, and bytes go both ways.
-/// The SHA-256 a `listen --tls` without --cert prints for its ephemeral
-/// certificate.
-fn ephemeral_pin(l: &mut Running) -> String {
-    let line = l.wait_for_stderr("ephemeral self-signed certificate");
-    let fp = line
-        .split("SHA-256 ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("a fingerprint")
-        .to_string();
-    assert_eq!(fp.len(), 64, "{line}");
-    fp
-}
-
 #[test]
 fn listen_tls_with_an_ephemeral_certificate_and_a_pinned_client() {
     let to_listener = random_bytes(4 << 20, 1);

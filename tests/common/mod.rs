@@ -1358,3 +1358,17 @@ pub fn wait_gone(path: &Path) -> bool {
     }
     true
 }
+
+/// The SHA-256 a `listen --tls` without --cert prints for its ephemeral
+/// certificate.
+pub fn ephemeral_pin(l: &mut Running) -> String {
+    let line = l.wait_for_stderr("ephemeral self-signed certificate");
+    let fp = line
+        .split("SHA-256 ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a fingerprint")
+        .to_string();
+    assert_eq!(fp.len(), 64, "{line}");
+    fp
+}
