@@ -91,6 +91,8 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --timeout-method 'How the connect timeout is enforced'
             cand -s 'Bind to this local address (and port) before connecting; a busy port is an error, never replaced by another. With a fixed port, SO_REUSEADDR is set, so the port can be used again while the last connection from it is in TIME-WAIT (as with ncat -p)'
             cand --source 'Bind to this local address (and port) before connecting; a busy port is an error, never replaced by another. With a fixed port, SO_REUSEADDR is set, so the port can be used again while the last connection from it is in TIME-WAIT (as with ncat -p)'
+            cand -p 'Connect from this local port (a number or a service name), on any local address (nc -p); SO_REUSEADDR as with -s ADDR:PORT'
+            cand --source-port 'Connect from this local port (a number or a service name), on any local address (nc -p); SO_REUSEADDR as with -s ADDR:PORT'
             cand --sndbuf 'Set SO_SNDBUF (turns off the kernel''s send buffer autotuning)'
             cand --rcvbuf 'Set SO_RCVBUF (turns off the kernel''s receive buffer autotuning)'
             cand --keepalive 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE''s range)'

@@ -81,6 +81,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -l retry-until -d '
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l timeout-method -d 'How the connect timeout is enforced' -r -f -a "poll\t'Non-blocking connect, poll(2) for writability until the deadline, then SO_ERROR'
 alarm\t'Blocking connect interrupted by SIGALRM from a sub-second timer'"
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s s -l source -d 'Bind to this local address (and port) before connecting; a busy port is an error, never replaced by another. With a fixed port, SO_REUSEADDR is set, so the port can be used again while the last connection from it is in TIME-WAIT (as with ncat -p)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -s p -l source-port -d 'Connect from this local port (a number or a service name), on any local address (nc -p); SO_REUSEADDR as with -s ADDR:PORT' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l sndbuf -d 'Set SO_SNDBUF (turns off the kernel\'s send buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r

@@ -453,6 +453,12 @@ pub struct ConnectArgs {
     #[arg(short = 's', long, value_name = "ADDR[:PORT]", value_parser = parse_source)]
     pub source: Option<std::net::SocketAddr>,
 
+    /// Connect from this local port (a number or a service name), on any
+    /// local address (nc -p); SO_REUSEADDR as with -s ADDR:PORT.
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = parse_source_port,
+          conflicts_with_all = ["source", "unix", "zero_io"])]
+    pub source_port: Option<u16>,
+
     #[command(flatten)]
     pub socket: SocketArgs,
 
@@ -490,6 +496,10 @@ pub struct ProxyArgs {
 pub enum ProxyDnsArg {
     Remote,
     Local,
+}
+
+fn parse_source_port(s: &str) -> Result<u16, String> {
+    crate::engine::addr::parse_port(s)
 }
 
 fn parse_proxy(s: &str) -> Result<ProxyUrl, String> {

@@ -123,6 +123,7 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
                     TimeoutMethodArg::Alarm => TimeoutMethod::Alarm,
                 },
                 source: args.source,
+                source_port: args.source_port,
                 sock: args.socket.to_opts(),
             },
             retries: args.retry,

@@ -26,14 +26,59 @@ impl Family {
     }
 }
 
-/// A TCP or UDP port, 0-65535. Never wrapped: 70000 is an error, not 4464.
+/// A TCP or UDP port, 0-65535, or a service name from /etc/services
+/// (`http`, `ssh`). Never wrapped: 70000 is an error, not 4464.
 pub fn parse_port(s: &str) -> Result<u16, String> {
     let t = s.trim();
-    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("a port is a number from 0 to 65535".to_string());
+    let number = "a port is a number from 0 to 65535 or a service name from /etc/services";
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse::<u16>().map_err(|_| number.to_string());
     }
-    t.parse::<u16>()
-        .map_err(|_| "a port is a number from 0 to 65535".to_string())
+    let name_like = t.starts_with(|c: char| c.is_ascii_alphabetic())
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+' | b'/'));
+    if !name_like {
+        return Err(number.to_string());
+    }
+    service_port(t, SERVICES).ok_or_else(|| format!("no service '{t}' in {SERVICES} ({number})"))
+}
+
+const SERVICES: &str = "/etc/services";
+
+/// The port of service `name` (or an alias) in a services(5) file: the
+/// TCP entry first, else any. Read each time: a command looks up a few
+/// names at most.
+fn service_port(name: &str, file: &str) -> Option<u16> {
+    let text = std::fs::read_to_string(file).ok()?;
+    services_lookup(name, &text)
+}
+
+fn services_lookup(name: &str, text: &str) -> Option<u16> {
+    let mut any = None;
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut fields = line.split_whitespace();
+        let (Some(service), Some(port_proto)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if !std::iter::once(service)
+            .chain(fields)
+            .any(|n| n.eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
+        let Some((port, proto)) = port_proto.split_once('/') else {
+            continue;
+        };
+        let Ok(port) = port.parse::<u16>() else {
+            continue;
+        };
+        if proto == "tcp" {
+            return Some(port);
+        }
+        any = any.or(Some(port));
+    }
+    any
 }
 
 /// A port list for `connect -z`: ports and ranges separated by commas
@@ -51,7 +96,12 @@ pub fn parse_port_list(s: &str) -> Result<Vec<u16>, String> {
                 Ok(p) => Ok(p),
             }
         };
+        // A service name may hold a dash (ms-sql-s): whole first.
+        let whole = (!item.bytes().all(|b| b.is_ascii_digit() || b == b'-'))
+            .then(|| parse_port(item).ok())
+            .flatten();
         let (lo, hi) = match item.split_once('-') {
+            _ if whole.is_some_and(|p| p > 0) => (whole.unwrap_or(1), whole.unwrap_or(1)),
             Some((a, b)) => (one(a)?, one(b)?),
             None => {
                 let p = one(item)?;
@@ -289,6 +339,13 @@ mod tests {
     #[test]
     fn ports() {
         assert_eq!(parse_port("0"), Ok(0));
+        let services =
+            "http 80/tcp www # WorldWideWeb\nhttp 80/udp\nsyslog 514/udp\nms-sql-s 1433/tcp\n";
+        assert_eq!(services_lookup("http", services), Some(80));
+        assert_eq!(services_lookup("WWW", services), Some(80));
+        assert_eq!(services_lookup("syslog", services), Some(514));
+        assert_eq!(services_lookup("WorldWideWeb", services), None);
+        assert_eq!(services_lookup("nope", services), None);
         assert_eq!(parse_port("65535"), Ok(65535));
         for bad in ["", "abc", "70000", "-1", "+80", "8 0", "65536"] {
             assert!(parse_port(bad).is_err(), "{bad:?} accepted");

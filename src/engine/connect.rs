@@ -33,6 +33,9 @@ pub struct ConnectOpts {
     pub timeout: Option<Duration>,
     pub method: TimeoutMethod,
     pub source: Option<SocketAddr>,
+    /// `-p`: the source port alone, on the wildcard address of each
+    /// address's family.
+    pub source_port: Option<u16>,
     pub sock: SocketOpts,
 }
 
@@ -93,7 +96,11 @@ fn connect_one(
     // Queue the ICMP error, if one ends the connect, so the hint can say
     // who answered what; best effort (the errno is reported either way).
     let recverr = icmp::set_recverr(&sock, &addr, true).is_ok();
-    if let Some(src) = opts.source {
+    let wildcard = |port| match addr {
+        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port),
+        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), port),
+    };
+    if let Some(src) = opts.source.or(opts.source_port.map(wildcard)) {
         if src.port() != 0 {
             // A fixed source port used again within a minute still has the
             // last connection's TIME-WAIT on it; SO_REUSEADDR lets the bind
