@@ -46,6 +46,8 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -l sndbuf -d 'Set SO
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR (bytes the peer acknowledges count). Under listen -k the idle client is closed instead and the listener goes on' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l hexdump -d 'Dump both directions as hex and text, each chunk with its direction (> sent, < received), time since the start and offset, to stderr or to FILE (--hexdump=FILE). Turns splice off' -r -F
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l quit-after -d 'End DUR after stdin\'s EOF even if the peer has not closed, exit 0 (nc -q; 0 ends once what was sent is acknowledged). For peers that never close' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l cert -d 'The certificate chain to present (PEM), with --key' -r -F
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l key -d 'The private key (PEM) of --cert' -r -F
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l client-ca -d 'Require a client certificate issued by a CA in FILE (PEM); -v names each client\'s subject' -r -F
@@ -65,6 +67,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -l no-shutdown -d 'D
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l exit-on-eof -d 'End when the peer closes, even while stdin is still open (the default when stdin is a terminal; a pipe or a file is sent to its end, since the peer may only have half-closed). What stdin still holds then is not sent; what was sent must still be acknowledged for exit 0'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l stay-open -d 'When stdin is a terminal, keep sending typed lines after the peer closed, until stdin\'s EOF or until the peer refuses them'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l no-splice -d 'Always copy through a user-space buffer: no splice(2) from the socket into a stdout pipe'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l crlf -d 'Send each LF of stdin as CRLF (an LF already after a CR is left alone), for SMTP or HTTP typed by hand'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l tls -d 'Speak TLS to each client. Without --cert/--key an ephemeral self-signed ECDSA certificate is made for the listening names, and its SHA-256 fingerprint printed on stderr (for connect --pin-sha256)'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
@@ -86,6 +89,8 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -l sndbuf -d 'Set S
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR (bytes the peer acknowledges count). Under listen -k the idle client is closed instead and the listener goes on' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l hexdump -d 'Dump both directions as hex and text, each chunk with its direction (> sent, < received), time since the start and offset, to stderr or to FILE (--hexdump=FILE). Turns splice off' -r -F
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l quit-after -d 'End DUR after stdin\'s EOF even if the peer has not closed, exit 0 (nc -q; 0 ends once what was sent is acknowledged). For peers that never close' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l ca -d 'Trust the CA certificates in FILE (PEM) instead of the system roots' -r -F
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l servername -d 'The name sent as SNI and verified (default: HOST; an IP address is verified against the certificate\'s IP SANs and sends no SNI)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l alpn -d 'Offer these ALPN protocols, comma-separated (h2,http/1.1)' -r
@@ -114,6 +119,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -l no-shutdown -d '
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l exit-on-eof -d 'End when the peer closes, even while stdin is still open (the default when stdin is a terminal; a pipe or a file is sent to its end, since the peer may only have half-closed). What stdin still holds then is not sent; what was sent must still be acknowledged for exit 0'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l stay-open -d 'When stdin is a terminal, keep sending typed lines after the peer closed, until stdin\'s EOF or until the peer refuses them'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l no-splice -d 'Always copy through a user-space buffer: no splice(2) from the socket into a stdout pipe'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l crlf -d 'Send each LF of stdin as CRLF (an LF already after a CR is left alone), for SMTP or HTTP typed by hand'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l tls -d 'Speak TLS, verifying the server\'s certificate against the system roots (or --ca): exit 7 when the handshake fails or the certificate is not trusted. With -z, handshake only and print the report on stdout (--json: one object); -v prints it on stderr in a relay'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l insecure -d 'Go on when the certificate is not trusted, with a warning naming every problem on stderr'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l no-sni -d 'Send no SNI (the name is still verified)'

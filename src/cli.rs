@@ -684,6 +684,23 @@ pub struct RelayArgs {
     /// socket into a stdout pipe.
     #[arg(long)]
     pub no_splice: bool,
+
+    /// Send each LF of stdin as CRLF (an LF already after a CR is left
+    /// alone), for SMTP or HTTP typed by hand.
+    #[arg(long)]
+    pub crlf: bool,
+
+    /// Dump both directions as hex and text, each chunk with its
+    /// direction (> sent, < received), time since the start and offset,
+    /// to stderr or to FILE (--hexdump=FILE). Turns splice off.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "-")]
+    pub hexdump: Option<PathBuf>,
+
+    /// End DUR after stdin's EOF even if the peer has not closed, exit 0
+    /// (nc -q; 0 ends once what was sent is acknowledged). For peers that
+    /// never close.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub quit_after: Option<Duration>,
 }
 
 #[derive(Debug, Args)]

@@ -232,7 +232,7 @@ fn serve_unattended(stream: &dyn Stream, cfg: &Listen, counters: &Counters) -> R
     let idle = cfg.relay.idle_timeout;
     match cfg.service {
         Service::Echo => echo(stream, counters, CLIENT_BUF, idle),
-        _ => match socket_to_output(stream, counters, Output::Discard, CLIENT_BUF, idle) {
+        _ => match socket_to_output(stream, counters, Output::Discard, CLIENT_BUF, idle, None) {
             Ok(()) => Ok(()),
             Err(RecvError::Socket(e) | RecvError::Stdout(e)) => Err(e),
             Err(RecvError::StdoutClosed) => Ok(()),
@@ -440,6 +440,6 @@ impl Client {
         // which also releases a writer blocked on a client that stopped
         // reading.
         let idle = self.cfg.relay.idle_timeout;
-        socket_to_output(&*self.stream, counters, out, CLIENT_BUF, idle)
+        socket_to_output(&*self.stream, counters, out, CLIENT_BUF, idle, None)
     }
 }

@@ -129,7 +129,7 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
             retries: args.retry,
             retry_delay: args.retry_delay,
             retry_until: args.retry_until,
-            relay: args.relay.to_opts(),
+            relay: args.relay.to_opts()?,
             progress: args.progress,
             notice_peer_eof: args.relay.ends_at_peer_eof_for_terminal(),
             tls,

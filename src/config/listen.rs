@@ -48,6 +48,9 @@ impl TryFrom<(&ListenArgs, Family)> for Listen {
     type Error = Error;
 
     fn try_from((args, family): (&ListenArgs, Family)) -> Result<Listen, Error> {
+        if args.keep_open {
+            args.relay.single_session_only()?;
+        }
         if let (Some(n), false) = (args.max_conns, args.keep_open) {
             return Err(Error::usage(
                 format!("--max-conns '{n}'"),
@@ -84,7 +87,7 @@ impl TryFrom<(&ListenArgs, Family)> for Listen {
             } else {
                 Service::Relay
             },
-            relay: args.relay.to_opts(),
+            relay: args.relay.to_opts()?,
             sock,
             progress: args.progress && !args.keep_open,
             notice_peer_eof: args.relay.ends_at_peer_eof_for_terminal(),

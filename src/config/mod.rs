@@ -9,10 +9,12 @@ pub mod listen;
 pub mod probe;
 pub mod udp;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{RelayArgs, SocketArgs};
 use crate::engine::addr::{parse_host, parse_port, split_port_text, Family};
+use crate::engine::dump::Dump;
 use crate::engine::relay::{Direction, RelayOpts};
 use crate::engine::socket::SocketOpts;
 use crate::engine::stdio;
@@ -70,8 +72,24 @@ impl SocketArgs {
 }
 
 impl RelayArgs {
-    pub fn to_opts(&self) -> RelayOpts {
-        RelayOpts {
+    /// The relay's options; a --hexdump file is created here, so a path
+    /// that cannot be written fails before any socket opens.
+    pub fn to_opts(&self) -> Result<RelayOpts, Error> {
+        let dump = match self.hexdump.as_deref() {
+            None => None,
+            Some(p) if p == std::path::Path::new("-") => {
+                Some(Arc::new(Dump::new(Box::new(std::io::stderr()))))
+            }
+            Some(p) => {
+                let file = std::fs::File::create(p).map_err(|e| {
+                    Error::io(format!("create the --hexdump file {}", p.display()), &e)
+                })?;
+                Some(Arc::new(Dump::new(Box::new(std::io::LineWriter::new(
+                    file,
+                )))))
+            }
+        };
+        Ok(RelayOpts {
             idle_timeout: nonzero(self.idle_timeout),
             half_close: !self.no_shutdown,
             direction: if self.send_only {
@@ -82,8 +100,30 @@ impl RelayArgs {
                 Direction::Both
             },
             end_on_socket_eof: self.exit_on_eof || self.ends_at_peer_eof_for_terminal(),
-            fast: !self.no_splice,
+            // splice would move the bytes past the dump.
+            fast: !self.no_splice && dump.is_none(),
+            crlf: self.crlf,
+            quit_after: self.quit_after,
+            dump,
+        })
+    }
+
+    /// -k fans stdin out through its own queues: the line and dump modes
+    /// are for one session.
+    pub fn single_session_only(&self) -> Result<(), Error> {
+        for (on, flag) in [
+            (self.crlf, "--crlf"),
+            (self.hexdump.is_some(), "--hexdump"),
+            (self.quit_after.is_some(), "--quit-after"),
+        ] {
+            if on {
+                return Err(Error::usage(
+                    format!("'{flag}'"),
+                    "works on one session; not with -k",
+                ));
+            }
         }
+        Ok(())
     }
 
     /// An interactive user has nothing scripted left to send once the peer

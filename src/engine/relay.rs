@@ -15,6 +15,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::dump::{self, Dump, Way};
 use super::poll::{self, Events};
 use super::splice::{self, Kind};
 use super::stdio;
@@ -46,6 +47,13 @@ pub struct RelayOpts {
     pub end_on_socket_eof: bool,
     /// splice(2) from the socket into a stdout pipe (off with `--no-splice`).
     pub fast: bool,
+    /// `--crlf`: LF becomes CRLF on the way out.
+    pub crlf: bool,
+    /// `--quit-after`: the session ends this long after stdin's EOF even
+    /// if the peer never closes (nc -q).
+    pub quit_after: Option<Duration>,
+    /// `--hexdump`: both directions, as they move.
+    pub dump: Option<Arc<Dump>>,
 }
 
 /// Byte counters and the time of the last byte moved, shared by the threads
@@ -178,10 +186,14 @@ fn run(stream: &Conn, opts: &RelayOpts, counters: &Arc<Counters>) -> Result<End,
     if opts.direction != Direction::RecvOnly {
         let sock = stream.clone();
         let (tx, counters, half_close) = (tx.clone(), counters.clone(), opts.half_close);
+        let shape = Shape {
+            crlf: opts.crlf,
+            dump: opts.dump.clone(),
+        };
         thread::Builder::new()
             .name("stdin".into())
             .spawn(move || {
-                let r = stdin_to_socket(&*sock, &counters, half_close);
+                let r = stdin_to_socket(&*sock, &counters, half_close, &shape);
                 let _ = tx.send(Event::Sent(r));
             })
             .map_err(spawn_fail)?;
@@ -199,12 +211,13 @@ fn run(stream: &Conn, opts: &RelayOpts, counters: &Arc<Counters>) -> Result<End,
             _ => Output::StdoutThenClose,
         };
         let counters = counters.clone();
+        let dump = opts.dump.clone();
         thread::Builder::new()
             .name("stdout".into())
             .spawn(move || {
                 // The idle timeout is this thread's loop's job: it sees both
                 // directions.
-                let r = socket_to_output(&*sock, &counters, out, BUF_SIZE, None);
+                let r = socket_to_output(&*sock, &counters, out, BUF_SIZE, None, dump.as_deref());
                 let _ = tx.send(Event::Received(r));
             })
             .map_err(spawn_fail)?;
@@ -213,6 +226,8 @@ fn run(stream: &Conn, opts: &RelayOpts, counters: &Arc<Counters>) -> Result<End,
     let mut sent_done = opts.direction == Direction::RecvOnly;
     let mut received_done = false;
     let mut send_failure = None;
+    // When stdin's EOF came, for --quit-after.
+    let mut stdin_ended: Option<Instant> = None;
     loop {
         if received_done && (sent_done || opts.end_on_socket_eof) {
             break;
@@ -221,14 +236,29 @@ fn run(stream: &Conn, opts: &RelayOpts, counters: &Arc<Counters>) -> Result<End,
         if sent_done && opts.direction == Direction::SendOnly {
             break;
         }
-        let event = match opts.idle_timeout {
-            None => rx.recv().ok(),
+        let quit_in = match (opts.quit_after, stdin_ended) {
+            (Some(q), Some(at)) => match q.checked_sub(at.elapsed()) {
+                Some(left) if !left.is_zero() => Some(left),
+                // nc -q: stdin is done and the peer had its time.
+                _ => break,
+            },
+            _ => None,
+        };
+        let idle_in = match opts.idle_timeout {
+            None => None,
             Some(limit) => {
                 let idle = counters.idle_for();
                 if idle >= limit {
                     return Err(idle_error(peer, limit));
                 }
-                match rx.recv_timeout(limit - idle) {
+                Some(limit - idle)
+            }
+        };
+        let event = match (idle_in, quit_in) {
+            (None, None) => rx.recv().ok(),
+            (a, b) => {
+                let wait = a.into_iter().chain(b).min().unwrap_or_default();
+                match rx.recv_timeout(wait) {
                     Ok(ev) => Some(ev),
                     Err(mpsc::RecvTimeoutError::Timeout) => continue,
                     Err(mpsc::RecvTimeoutError::Disconnected) => None,
@@ -237,7 +267,10 @@ fn run(stream: &Conn, opts: &RelayOpts, counters: &Arc<Counters>) -> Result<End,
         };
         match event {
             None => break,
-            Some(Event::Sent(Ok(()))) => sent_done = true,
+            Some(Event::Sent(Ok(()))) => {
+                sent_done = true;
+                stdin_ended = Some(Instant::now());
+            }
             Some(Event::Sent(Err(SendError::Stdin(e)))) => return Err(e),
             Some(Event::Sent(Err(SendError::Peer(e)))) => {
                 // That direction is over, but what the peer still sends
@@ -338,10 +371,17 @@ fn wait_ready(
 /// sendfile(2) from a file (1.7 GiB/s against 2.4) are slower, because the
 /// receiving side copies the data anyway and the kernel-copy paths add page
 /// bookkeeping. A stdin pipe is grown so each read can take 1 MiB.
+/// What the stdin direction does to the bytes on their way.
+struct Shape {
+    crlf: bool,
+    dump: Option<Arc<Dump>>,
+}
+
 fn stdin_to_socket(
     sock: &dyn Stream,
     counters: &Counters,
     half_close: bool,
+    shape: &Shape,
 ) -> Result<(), SendError> {
     let peer = sock.peer();
     let stdin = libc::STDIN_FILENO;
@@ -349,6 +389,7 @@ fn stdin_to_socket(
         splice::grow_pipe(stdin);
     }
     let mut buf = vec![0u8; BUF_SIZE];
+    let (mut converted, mut after_cr) = (Vec::new(), false);
     loop {
         let n = match stdio::read_stdin(&mut buf) {
             Ok(0) => break,
@@ -361,9 +402,18 @@ fn stdin_to_socket(
             Err(e) => return Err(SendError::Stdin(Error::io("read stdin", &e))),
         };
         counters.offer();
-        sock.send_all(&buf[..n])
+        let out = if shape.crlf {
+            dump::crlf(&buf[..n], &mut converted, &mut after_cr);
+            &converted[..]
+        } else {
+            &buf[..n]
+        };
+        sock.send_all(out)
             .map_err(|e| SendError::Peer(send_error(peer, &e, counters)))?;
-        counters.add_sent(n);
+        if let Some(d) = &shape.dump {
+            d.chunk(Way::Sent, out);
+        }
+        counters.add_sent(out.len());
     }
     if half_close {
         // ENOTCONN means the peer is already gone; the other direction
@@ -423,6 +473,7 @@ pub fn socket_to_output(
     out: Output,
     buf_size: usize,
     idle: Option<Duration>,
+    dump: Option<&Dump>,
 ) -> Result<(), RecvError> {
     if matches!(out, Output::StdoutThenClose | Output::SpliceThenClose)
         && splice::kind(libc::STDOUT_FILENO) == Kind::Pipe
@@ -458,6 +509,9 @@ pub fn socket_to_output(
             Err(e) => return Err(RecvError::Socket(recv_error(peer, &e, counters))),
         };
         counters.add_received(n);
+        if let Some(d) = dump {
+            d.chunk(Way::Received, &buf[..n]);
+        }
         if out == Output::Discard {
             continue;
         }
@@ -492,7 +546,14 @@ fn splice_to_stdout(
 ) -> Result<(), RecvError> {
     let peer = sock.peer();
     let Some(raw) = sock.raw_fd() else {
-        return socket_to_output(sock, counters, Output::StdoutThenClose, buf_size, None);
+        return socket_to_output(
+            sock,
+            counters,
+            Output::StdoutThenClose,
+            buf_size,
+            None,
+            None,
+        );
     };
     let stdout = io::stdout();
     let mut moved_any = false;
@@ -509,7 +570,14 @@ fn splice_to_stdout(
                 if !moved_any
                     && matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) =>
             {
-                return socket_to_output(sock, counters, Output::StdoutThenClose, buf_size, None);
+                return socket_to_output(
+                    sock,
+                    counters,
+                    Output::StdoutThenClose,
+                    buf_size,
+                    None,
+                    None,
+                );
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let stdout = io::stdout();
