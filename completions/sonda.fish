@@ -104,7 +104,7 @@ imap\t''
 pop3\t''
 ftp\t''
 postgres\t''"
-complete -c sonda -n "__fish_sonda_using_subcommand connect" -l proxy -d 'Connect through this proxy: socks5://[USER[:PASS]@]HOST:PORT, socks4a://[USER@]HOST:PORT or http://[USER[:PASS]@]HOST:PORT (HTTP CONNECT). A user without a password takes it from SONDA_PROXY_PASSWORD, so it never shows in ps. -w bounds the connect and the proxy\'s answer together (30s for the answer without -w); -v reports each stage with its time. --tls and --starttls run over the tunnel' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l proxy -d 'Connect through this proxy: socks5://[USER[:PASS]@]HOST:PORT, socks4a://[USER@]HOST:PORT or http://[USER[:PASS]@]HOST:PORT (HTTP CONNECT). A user without a password takes it from SONDA_PROXY_PASSWORD, so it never shows in ps. -w bounds the connect and the proxy\'s answer together (30s for the answer without -w); -v reports each stage with its time. --tls and --starttls run over the tunnel.' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l proxy-dns -d 'Who resolves HOST: the proxy (remote, the default) or this host (local, the first address in the -4/-6 family goes to the proxy)' -r -f -a "remote\t''
 local\t''"
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l seqpacket -d 'With -U, SOCK_SEQPACKET instead of SOCK_STREAM: each read of stdin goes as one record, each record received is read whole; an empty record reads as the end (read(2) returns 0 for both)'

@@ -476,14 +476,14 @@ pub struct ConnectArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Proxy")]
 pub struct ProxyArgs {
-    /// Connect through this proxy: socks5://[USER[:PASS]@]HOST:PORT,
-    /// socks4a://[USER@]HOST:PORT or http://[USER[:PASS]@]HOST:PORT (HTTP
-    /// CONNECT). A user without a password takes it from
-    /// SONDA_PROXY_PASSWORD, so it never shows in ps. -w bounds the connect
-    /// and the proxy's answer together (30s for the answer without -w);
-    /// -v reports each stage with its time. --tls and --starttls run over
-    /// the tunnel.
-    #[arg(long, value_name = "URL", value_parser = parse_proxy, conflicts_with = "unix")]
+    // The text is an attribute, not a doc comment: rustdoc would read the
+    // URL's brackets as links.
+    #[arg(long, value_name = "URL", value_parser = parse_proxy, conflicts_with = "unix",
+          help = "Connect through this proxy: socks5://[USER[:PASS]@]HOST:PORT, \
+socks4a://[USER@]HOST:PORT or http://[USER[:PASS]@]HOST:PORT (HTTP CONNECT). A user without a \
+password takes it from SONDA_PROXY_PASSWORD, so it never shows in ps. -w bounds the connect and \
+the proxy's answer together (30s for the answer without -w); -v reports each stage with its time. \
+--tls and --starttls run over the tunnel.")]
     pub proxy: Option<ProxyUrl>,
 
     /// Who resolves HOST: the proxy (remote, the default) or this host

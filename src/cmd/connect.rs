@@ -89,8 +89,8 @@ pub fn run(plan: Plan) -> anyhow::Result<Exit> {
 /// One connect to the target: every address a name resolves to in turn,
 /// or the Unix socket.
 fn connect_once(cfg: &Connect) -> Result<(Conn, Duration), Error> {
-    match &cfg.target {
-        Target::Unix(addr) => {
+    match (&cfg.target, &cfg.proxy) {
+        (Target::Unix(addr), _) => {
             report::info(format!("trying {addr}"));
             let started = Instant::now();
             let stream = unix::connect(
@@ -104,15 +104,10 @@ fn connect_once(cfg: &Connect) -> Result<(Conn, Duration), Error> {
                 .map_err(|e| Error::io("set socket options", &e))?;
             Ok((stream, started.elapsed()))
         }
-        Target::Inet { host, port } if cfg.proxy.is_some() => {
-            let host = host.as_deref().unwrap_or("localhost");
-            let via = cfg
-                .proxy
-                .as_ref()
-                .ok_or_else(|| Error::usage("--proxy", "missing"))?;
-            connect_via(via, host, *port, cfg)
+        (Target::Inet { host, port }, Some(via)) => {
+            connect_via(via, host.as_deref().unwrap_or("localhost"), *port, cfg)
         }
-        Target::Inet { host, port } => {
+        (Target::Inet { host, port }, None) => {
             let host = host.as_deref().unwrap_or("localhost");
             let addrs = resolve(host, *port, cfg.family)?;
             let total = addrs.len();

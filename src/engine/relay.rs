@@ -364,6 +364,12 @@ fn wait_ready(
     }
 }
 
+/// What the stdin direction does to the bytes on their way.
+struct Shape {
+    crlf: bool,
+    dump: Option<Arc<Dump>>,
+}
+
 /// stdin to the socket until stdin's EOF, then shutdown(SHUT_WR) if asked.
 ///
 /// Always through a user-space buffer of [`BUF_SIZE`]: measured on loopback,
@@ -371,12 +377,6 @@ fn wait_ready(
 /// sendfile(2) from a file (1.7 GiB/s against 2.4) are slower, because the
 /// receiving side copies the data anyway and the kernel-copy paths add page
 /// bookkeeping. A stdin pipe is grown so each read can take 1 MiB.
-/// What the stdin direction does to the bytes on their way.
-struct Shape {
-    crlf: bool,
-    dump: Option<Arc<Dump>>,
-}
-
 fn stdin_to_socket(
     sock: &dyn Stream,
     counters: &Counters,
