@@ -45,6 +45,10 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -l backlog -d 'Lengt
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l sndbuf -d 'Set SO_SNDBUF (turns off the kernel\'s send buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l mark -d 'Set SO_MARK to N, the mark firewall rules and policy routing see (needs CAP_NET_ADMIN)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l bind-device -d 'Use only interface IFACE (SO_BINDTODEVICE; needs CAP_NET_RAW)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l tos -d 'Set the IP TOS byte (IPv6 traffic class), 0-255; DSCP is the top six bits (0xb8 is EF). Hex with 0x' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l ttl -d 'Set the IP TTL (IPv6 hop limit) of outgoing packets, 1-255' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR (bytes the peer acknowledges count). Under listen -k the idle client is closed instead and the listener goes on' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l hexdump -d 'Dump both directions as hex and text, each chunk with its direction (> sent, < received), time since the start and offset, to stderr or to FILE (--hexdump=FILE). Turns splice off' -r -F
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l quit-after -d 'End DUR after stdin\'s EOF even if the peer has not closed, exit 0 (nc -q; 0 ends once what was sent is acknowledged). For peers that never close' -r
@@ -88,6 +92,10 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -s p -l source-port
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l sndbuf -d 'Set SO_SNDBUF (turns off the kernel\'s send buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l mark -d 'Set SO_MARK to N, the mark firewall rules and policy routing see (needs CAP_NET_ADMIN)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l bind-device -d 'Use only interface IFACE (SO_BINDTODEVICE; needs CAP_NET_RAW)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l tos -d 'Set the IP TOS byte (IPv6 traffic class), 0-255; DSCP is the top six bits (0xb8 is EF). Hex with 0x' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l ttl -d 'Set the IP TTL (IPv6 hop limit) of outgoing packets, 1-255' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l idle-timeout -d 'End the session (exit 4) when no byte has moved either way for DUR (bytes the peer acknowledges count). Under listen -k the idle client is closed instead and the listener goes on' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l hexdump -d 'Dump both directions as hex and text, each chunk with its direction (> sent, < received), time since the start and offset, to stderr or to FILE (--hexdump=FILE). Turns splice off' -r -F
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l quit-after -d 'End DUR after stdin\'s EOF even if the peer has not closed, exit 0 (nc -q; 0 ends once what was sent is acknowledged). For peers that never close' -r

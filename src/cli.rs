@@ -643,6 +643,61 @@ pub struct SocketArgs {
     /// whole seconds from 1s to 32767s (TCP_KEEPIDLE's range).
     #[arg(long, value_name = "DUR", value_parser = parse_keepalive)]
     pub keepalive: Option<Duration>,
+
+    /// Set SO_MARK to N, the mark firewall rules and policy routing see
+    /// (needs CAP_NET_ADMIN).
+    #[arg(long, value_name = "N", value_parser = parse_mark)]
+    pub mark: Option<u32>,
+
+    /// Use only interface IFACE (SO_BINDTODEVICE; needs CAP_NET_RAW).
+    #[arg(long, value_name = "IFACE", value_parser = parse_iface)]
+    pub bind_device: Option<String>,
+
+    /// Set the IP TOS byte (IPv6 traffic class), 0-255; DSCP is the top
+    /// six bits (0xb8 is EF). Hex with 0x.
+    #[arg(long, value_name = "N", value_parser = parse_u8)]
+    pub tos: Option<u8>,
+
+    /// Set the IP TTL (IPv6 hop limit) of outgoing packets, 1-255.
+    #[arg(long, value_name = "N", value_parser = parse_ttl)]
+    pub ttl: Option<u8>,
+}
+
+/// A number, decimal or 0x hex.
+fn parse_number(s: &str) -> Option<u64> {
+    let t = s.trim();
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => t.parse().ok(),
+    }
+}
+
+fn parse_mark(s: &str) -> Result<u32, String> {
+    parse_number(s)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| "a mark is a number from 0 to 4294967295 (0x hex allowed)".into())
+}
+
+fn parse_u8(s: &str) -> Result<u8, String> {
+    parse_number(s)
+        .and_then(|n| u8::try_from(n).ok())
+        .ok_or_else(|| "a number from 0 to 255 (0x hex allowed)".into())
+}
+
+fn parse_ttl(s: &str) -> Result<u8, String> {
+    match parse_u8(s) {
+        Ok(0) | Err(_) => Err("a TTL is a number from 1 to 255".into()),
+        Ok(n) => Ok(n),
+    }
+}
+
+/// An interface name as the kernel takes it: 1 to 15 bytes, no '/', no
+/// spaces.
+fn parse_iface(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 15 || s.contains(['/', ' ', '\0']) {
+        return Err("an interface name is 1 to 15 bytes without '/' or spaces".into());
+    }
+    Ok(s.to_string())
 }
 
 /// How the relay runs.

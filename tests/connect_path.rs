@@ -70,3 +70,135 @@ fn service_names_where_a_port_goes() {
         "no-such-service",
     );
 }
+
+fn is_root() -> bool {
+    // SAFETY: geteuid(2) has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// --mark, --tos and --bind-device as the kernel's socket table shows
+/// them (ss -e --tos), on both ends; --ttl as a raw socket sees the
+/// packets arrive.
+#[test]
+fn socket_options_reach_the_socket() {
+    require!("ss");
+    if !is_root() {
+        let f = run(&["connect", "--mark", "5", "127.0.0.1", "1"], Input::Null);
+        f.expect_code(1);
+        assert!(one_line(&f).contains("CAP_NET_ADMIN"), "{}", f.dump());
+        eprintln!("skipped: SO_MARK and SO_BINDTODEVICE need root");
+        return;
+    }
+    let (l, port) = listen(
+        "127.0.0.1",
+        &["--mark", "0x2a", "--tos", "0xb8"],
+        Input::Pipe,
+        Output::Null,
+    );
+    let c = spawn(
+        &[
+            "connect",
+            "--mark",
+            "5",
+            "--tos",
+            "0x20",
+            "--bind-device",
+            "lo",
+            "127.0.0.1",
+            &port.to_string(),
+        ],
+        Input::Pipe,
+        Output::Null,
+    );
+    let table = || {
+        let out = std::process::Command::new("ss")
+            .args(["-tneH", "--tos", "state", "established"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let client_row = |t: &str| {
+        t.lines()
+            .find(|l| l.contains(&format!("127.0.0.1:{port} ")) && l.contains("%lo:"))
+            .map(str::to_string)
+    };
+    poll_until(
+        LONG,
+        || client_row(&table()).is_some(),
+        || format!("no client socket bound to lo\n{}", table()),
+    );
+    let row = client_row(&table()).unwrap();
+    assert!(
+        row.contains("fwmark:0x5") && row.contains("tos:0x20"),
+        "{row}"
+    );
+    let t = table();
+    let server_row = t
+        .lines()
+        .find(|l| l.contains(&format!("127.0.0.1:{port} ")) && !l.contains("%lo:"))
+        .unwrap_or_default();
+    assert!(
+        server_row.contains("fwmark:0x2a"),
+        "the accepted socket has the listener's mark\n{t}"
+    );
+    drop(c);
+    drop(l);
+}
+
+#[test]
+fn ttl_on_the_wire() {
+    require!("python3");
+    if !is_root() {
+        eprintln!("skipped: a raw socket to read the TTL needs root");
+        return;
+    }
+    // Sees every TCP segment to the listener's port on loopback and
+    // prints the TTL of the first one with data, within 10 s.
+    let script = "import socket,sys,time\n\
+        port=int(sys.argv[1])\n\
+        r=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_TCP); r.settimeout(10)\n\
+        print('ready',flush=True)\n\
+        end=time.time()+10\n\
+        while time.time()<end:\n  \
+          p=r.recv(65535); ihl=(p[0]&15)*4\n  \
+          dport=int.from_bytes(p[ihl+2:ihl+4],'big'); off=(p[ihl+12]>>4)*4\n  \
+          if dport==port and len(p)>ihl+off:\n    \
+            print(p[8],flush=True); break\n";
+    let (l, port) = listen("127.0.0.1", &[], Input::Null, Output::Null);
+    let mut sniff = spawn_cmd(
+        python(script, &[&port.to_string()]),
+        Input::Null,
+        Output::Pipe,
+    );
+    let mut out = sniff.stdout_pipe();
+    assert_eq!(out.next_line(LONG).unwrap_or_default(), b"ready\n");
+    let f = run(
+        &["connect", "--ttl", "9", "127.0.0.1", &port.to_string()],
+        Input::Bytes(b"x".to_vec()),
+    );
+    f.expect_code(0);
+    let ttl = out.next_line(LONG).unwrap_or_default();
+    assert_eq!(
+        String::from_utf8_lossy(&ttl).trim(),
+        "9",
+        "{}",
+        sniff.dump()
+    );
+    let _ = l.finish();
+    usage_error(&["connect", "--ttl", "0", "127.0.0.1", "80"], "0");
+    usage_error(&["connect", "--tos", "256", "127.0.0.1", "80"], "256");
+    usage_error(
+        &["connect", "--bind-device", "a/b", "127.0.0.1", "80"],
+        "a/b",
+    );
+    let f = run(
+        &["connect", "--bind-device", "nosuchif0", "127.0.0.1", "80"],
+        Input::Null,
+    );
+    f.expect_code(1);
+    assert!(
+        one_line(&f).contains("SO_BINDTODEVICE: no such device"),
+        "{}",
+        f.dump()
+    );
+}

@@ -43,6 +43,10 @@ pub fn unix_only(
         (Family::V6, _) => Some("-6"),
         (_, Some(s)) if s.nodelay => Some("--nodelay"),
         (_, Some(s)) if s.keepalive.is_some() => Some("--keepalive"),
+        (_, Some(s)) if s.tos.is_some() => Some("--tos"),
+        (_, Some(s)) if s.ttl.is_some() => Some("--ttl"),
+        (_, Some(s)) if s.bind_device.is_some() => Some("--bind-device"),
+        (_, Some(s)) if s.mark.is_some() => Some("--mark"),
         _ => None,
     };
     match flag {
@@ -66,6 +70,10 @@ impl SocketArgs {
             sndbuf: self.sndbuf,
             rcvbuf: self.rcvbuf,
             keepalive: self.keepalive,
+            mark: self.mark,
+            bind_device: self.bind_device.clone(),
+            tos: self.tos,
+            ttl: self.ttl,
             ..SocketOpts::default()
         }
     }

@@ -29,6 +29,14 @@ pub struct SocketOpts {
     pub rcvbuf: Option<usize>,
     /// SO_KEEPALIVE with TCP_KEEPIDLE and TCP_KEEPINTVL set to this period.
     pub keepalive: Option<Duration>,
+    /// SO_MARK: the firewall and routing mark (needs CAP_NET_ADMIN).
+    pub mark: Option<u32>,
+    /// SO_BINDTODEVICE: only this interface (needs CAP_NET_RAW).
+    pub bind_device: Option<String>,
+    /// IP_TOS / IPV6_TCLASS.
+    pub tos: Option<u8>,
+    /// IP_TTL / IPV6_UNICAST_HOPS.
+    pub ttl: Option<u8>,
 }
 
 /// TCP or UDP, for the functions that serve both.
@@ -94,8 +102,67 @@ pub fn apply(sock: &Socket, opts: &SocketOpts) -> io::Result<()> {
     if opts.reuseport {
         sock.set_reuse_port(true)?;
     }
+    apply_ip(sock, opts)?;
     apply_stream(sock, opts)
 }
+
+/// The IP-level options, set before bind or connect so the first packet
+/// (a SYN) carries them. Each failure says which option.
+fn apply_ip(sock: &Socket, opts: &SocketOpts) -> io::Result<()> {
+    let named =
+        |what: &'static str| move |e: io::Error| io::Error::new(e.kind(), OptionError(what, e));
+    if let Some(mark) = opts.mark {
+        sock.set_mark(mark).map_err(named("SO_MARK"))?;
+    }
+    if let Some(dev) = &opts.bind_device {
+        sock.bind_device(Some(dev.as_bytes()))
+            .map_err(named("SO_BINDTODEVICE"))?;
+    }
+    let v6 = sock.domain().is_ok_and(|d| d == socket2::Domain::IPV6);
+    if let Some(tos) = opts.tos {
+        if v6 {
+            sock.set_tclass_v6(u32::from(tos))
+                .map_err(named("IPV6_TCLASS"))?;
+            // A dual-stack socket's IPv4 traffic takes IP_TOS.
+            let _ = sock.set_tos(u32::from(tos));
+        } else {
+            sock.set_tos(u32::from(tos)).map_err(named("IP_TOS"))?;
+        }
+    }
+    if let Some(ttl) = opts.ttl {
+        if v6 {
+            sock.set_unicast_hops_v6(u32::from(ttl))
+                .map_err(named("IPV6_UNICAST_HOPS"))?;
+            let _ = sock.set_ttl(u32::from(ttl));
+        } else {
+            sock.set_ttl(u32::from(ttl)).map_err(named("IP_TTL"))?;
+        }
+    }
+    Ok(())
+}
+
+/// A setsockopt that failed, named, with what the kernel said.
+#[derive(Debug)]
+struct OptionError(&'static str, io::Error);
+
+impl std::fmt::Display for OptionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let why = crate::error::describe(&self.1);
+        let hint = match (self.0, self.1.raw_os_error()) {
+            ("SO_MARK", Some(libc::EPERM)) => " (SO_MARK needs CAP_NET_ADMIN, as root)",
+            ("SO_BINDTODEVICE", Some(libc::EPERM)) => {
+                " (SO_BINDTODEVICE needs CAP_NET_RAW, as root)"
+            }
+            ("SO_BINDTODEVICE", Some(libc::ENODEV)) => {
+                " (no interface by that name: ip link shows them)"
+            }
+            _ => "",
+        };
+        write!(f, "set {}: {why}{hint}", self.0)
+    }
+}
+
+impl std::error::Error for OptionError {}
 
 /// The options that also matter on an accepted or connected stream.
 pub fn apply_stream(sock: &Socket, opts: &SocketOpts) -> io::Result<()> {
