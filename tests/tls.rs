@@ -1076,6 +1076,60 @@ fn starttls_for_each_protocol_then_a_verified_relay() {
     }
 }
 
+/// STARTTLS through a SOCKS5 proxy (microsocks): the preamble, the
+/// handshake and the verified session all run over the tunnel. microsocks
+/// closes both ways when one ends, so the dialogue is lock-step.
+#[test]
+fn starttls_through_a_socks5_proxy() {
+    require!("python3");
+    require!("microsocks");
+    let pki = pki();
+    let proxy_port = closed_port("127.0.0.1");
+    let mut cmd = Command::new("microsocks");
+    cmd.args(["-i", "127.0.0.1", "-p", &proxy_port.to_string()]);
+    let _proxy = spawn_cmd(cmd, Input::Null, Output::Null);
+    wait_tcp_listen(Loop::V4, proxy_port);
+    for proto in ["smtp", "imap"] {
+        let (_srv, port) = starttls_server(&pki.leaf, proto, false);
+        let mut c = spawn(
+            &[
+                "-v",
+                "connect",
+                "--proxy",
+                &format!("socks5://127.0.0.1:{proxy_port}"),
+                "--tls",
+                "--starttls",
+                proto,
+                "--ca",
+                p(&pki.root.cert),
+                "localhost",
+                &port.to_string(),
+            ],
+            Input::Pipe,
+            Output::Pipe,
+        );
+        let mut out = c.stdout_pipe();
+        for round in 0..3 {
+            let line = format!("{proto} line {round}\n");
+            c.stdin
+                .as_mut()
+                .unwrap()
+                .write_all(line.as_bytes())
+                .unwrap();
+            let got = out.next_line(LONG).unwrap_or_default();
+            assert_eq!(got, line.as_bytes(), "{proto}: {}", c.dump());
+        }
+        let text = c.stderr_now();
+        assert!(text.contains("proxy: reply: succeeded"), "{text}");
+        assert!(text.contains(&format!("{proto}: C: ")), "{text}");
+        assert!(text.contains("verdict       trusted"), "{text}");
+        drop(c.stdin.take());
+        drop(out);
+        let f = c.finish();
+        assert_no_panic(&f);
+    }
+}
+
 /// Bytes after the go-ahead are the response-injection class: exit 7, and
 /// none of them reach stdout.
 #[test]
