@@ -545,15 +545,19 @@ fn splice_to_stdout(
     buf_size: usize,
 ) -> Result<(), RecvError> {
     let peer = sock.peer();
-    let Some(raw) = sock.raw_fd() else {
-        return socket_to_output(
+    // The plain copy, for a stream splice cannot serve.
+    let copy = || {
+        socket_to_output(
             sock,
             counters,
             Output::StdoutThenClose,
             buf_size,
             None,
             None,
-        );
+        )
+    };
+    let Some(raw) = sock.raw_fd() else {
+        return copy();
     };
     let stdout = io::stdout();
     let mut moved_any = false;
@@ -570,14 +574,7 @@ fn splice_to_stdout(
                 if !moved_any
                     && matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) =>
             {
-                return socket_to_output(
-                    sock,
-                    counters,
-                    Output::StdoutThenClose,
-                    buf_size,
-                    None,
-                    None,
-                );
+                return copy();
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let stdout = io::stdout();
