@@ -363,6 +363,9 @@ pub struct ListenArgs {
 
     #[command(flatten)]
     pub tls: ListenTlsArgs,
+
+    #[command(flatten)]
+    pub forward: ForwardArgs,
 }
 
 #[derive(Debug, Args)]
@@ -600,6 +603,50 @@ pub struct ListenTlsArgs {
     /// Accept these ALPN protocols, comma-separated, in order of preference.
     #[arg(long, value_name = "LIST", requires = "tls")]
     pub alpn: Option<String>,
+}
+
+/// Forwarding on listen (`--to`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Forwarding")]
+pub struct ForwardArgs {
+    /// Forward each client to TARGET instead of relaying stdin and stdout:
+    /// HOST:PORT ([V6]:PORT) or unix:PATH (unix:@NAME, an abstract name).
+    /// Each client gets its own upstream connection, bytes go both ways
+    /// and each end of stream is passed on (half-close); with -k, clients
+    /// at once. A failed upstream connect resets the client.
+    #[arg(long, value_name = "TARGET", conflicts_with_all = [
+        "echo", "sink", "send_only", "recv_only", "crlf", "hexdump", "quit_after",
+        "progress", "exit_on_eof", "stay_open", "no_shutdown", "seqpacket",
+    ])]
+    pub to: Option<String>,
+
+    /// Give up each upstream connect after DUR (default 10s).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "to")]
+    pub to_timeout: Option<Duration>,
+
+    /// Speak TLS to the upstream, verified against the system roots (or
+    /// --to-ca) for the HOST of --to; an untrusted upstream resets the
+    /// client.
+    #[arg(long, requires = "to")]
+    pub to_tls: bool,
+
+    /// Trust the CA certificates in FILE (PEM) for the upstream instead of
+    /// the system roots.
+    #[arg(long, value_name = "FILE", requires = "to_tls")]
+    pub to_ca: Option<PathBuf>,
+
+    /// Trust the upstream whose leaf certificate has this SHA-256.
+    #[arg(long, value_name = "HEX", requires = "to_tls", value_parser = parse_pin_sha256)]
+    pub to_pin_sha256: Option<[u8; 32]>,
+
+    /// Verify the upstream's certificate for NAME instead of HOST (and send
+    /// it as SNI).
+    #[arg(long, value_name = "NAME", requires = "to_tls")]
+    pub to_servername: Option<String>,
+
+    /// Go on with an upstream certificate that is not trusted.
+    #[arg(long, requires = "to_tls")]
+    pub to_insecure: bool,
 }
 
 /// `--pin-sha256`: 64 hex digits, colons (as openssl prints them) allowed.

@@ -21,11 +21,17 @@ use crate::engine::transport::{unix, Conn, Listener, Peer, Stream};
 use crate::error::{Error, Exit};
 use crate::{report, signals};
 
+use super::forward::{self, Upstream};
 use super::progress::Progress;
 
 pub fn run(cfg: Listen) -> anyhow::Result<Exit> {
     // PEM files are read, or the certificate made, before the port opens.
     let tls = cfg.tls.as_ref().map(tls::Server::new).transpose()?;
+    let upstream = cfg
+        .forward
+        .as_ref()
+        .map(|f| Upstream::new(f, cfg.family, &cfg.sock))
+        .transpose()?;
     let listener = open(&cfg)?;
     report::info(format!("listening on {}", listener.local()));
     if let (Some(server), Some(opts)) = (&tls, &cfg.tls) {
@@ -43,9 +49,9 @@ pub fn run(cfg: Listen) -> anyhow::Result<Exit> {
     }
     let tls = tls.map(Arc::new);
     if cfg.keep_open {
-        serve_forever(listener, Arc::new(cfg), tls)
+        serve_forever(listener, Arc::new(cfg), tls, upstream.map(Arc::new))
     } else {
-        serve_one(listener, &cfg, tls.as_deref())
+        serve_one(listener, &cfg, tls.as_deref(), upstream.as_ref())
     }
 }
 
@@ -196,6 +202,7 @@ fn serve_one(
     listener: Arc<dyn Listener>,
     cfg: &Listen,
     tls: Option<&tls::Server>,
+    upstream: Option<&Upstream>,
 ) -> anyhow::Result<Exit> {
     let stream = match accept_admitted(&*listener, &cfg.acl, None)? {
         Accepted::Client(stream) => stream,
@@ -212,9 +219,13 @@ fn serve_one(
         .configure(&cfg.sock)
         .map_err(|e| Error::io("set socket options", &e))?;
     let counters = Counters::new();
+    if let Some(up) = upstream {
+        forward::serve(&stream, up, cfg.relay.idle_timeout, &counters)?;
+        return Ok(Exit::Success);
+    }
     let bar = cfg.progress.then(|| Progress::start(&counters));
     let result = match cfg.service {
-        Service::Relay => relay(&stream, &cfg.relay, &counters),
+        Service::Relay | Service::Forward => relay(&stream, &cfg.relay, &counters),
         Service::Echo | Service::Sink => {
             serve_unattended(&*stream, cfg, &counters).map(|()| End::Done)
         }
@@ -252,7 +263,8 @@ fn announce(peer: &Peer) {
 }
 
 fn report_end(peer: &Peer, stats: &Stats, service: Service) {
-    if !report::verbose() {
+    // A forwarded client's line names its upstream (cmd/forward.rs).
+    if !report::verbose() || service == Service::Forward {
         return;
     }
     let took = report::duration(stats.elapsed);
@@ -274,6 +286,7 @@ fn serve_forever(
     listener: Arc<dyn Listener>,
     cfg: Arc<Listen>,
     tls: Option<Arc<tls::Server>>,
+    upstream: Option<Arc<Upstream>>,
 ) -> anyhow::Result<Exit> {
     let hub = Hub::new();
     let sends = cfg.service == Service::Relay && cfg.relay.direction != Direction::RecvOnly;
@@ -335,6 +348,7 @@ fn serve_forever(
             totals: totals.clone(),
             stop: stop.clone(),
             tls: tls.clone(),
+            upstream: upstream.clone(),
         };
         let spawned = thread::Builder::new()
             .name(format!("client-{id}"))
@@ -369,6 +383,8 @@ struct Client {
     stop: Arc<Stop>,
     /// The handshake to run first, in this client's thread.
     tls: Option<Arc<tls::Server>>,
+    /// `--to`: where this client is forwarded.
+    upstream: Option<Arc<Upstream>>,
 }
 
 /// What a `-k` listener has served, for its summary when interrupted.
@@ -387,7 +403,11 @@ impl Client {
         if let Some(hub) = &self.hub {
             hub.leave(self.id);
         }
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        if self.upstream.is_none() {
+            // A forwarded session ends its streams itself (a reset, when
+            // it failed, must not become a FIN here).
+            let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        }
         self.active.fetch_sub(1, Ordering::SeqCst);
         let stats = counters.stats();
         self.totals.clients.fetch_add(1, Ordering::Relaxed);
@@ -402,6 +422,8 @@ impl Client {
             // more can be delivered, so the listener ends.
             Err(RecvError::StdoutClosed) => self.stop.end(Ok(Exit::Success)),
             Err(RecvError::Stdout(e)) => self.stop.end(Err(e.into())),
+            // An operator of a forwarder wants to see its failures.
+            Err(RecvError::Socket(e)) if self.upstream.is_some() => report::warn(e),
             Err(RecvError::Socket(e)) => report::info(e),
         }
     }
@@ -414,12 +436,16 @@ impl Client {
         }
         let fail = |e: std::io::Error| RecvError::Socket(Error::io("set socket options", &e));
         self.stream.configure(&self.cfg.sock).map_err(fail)?;
-        match self.cfg.service {
-            Service::Echo | Service::Sink => {
+        match (self.cfg.service, &self.upstream) {
+            (_, Some(up)) => {
+                return forward::serve(&self.stream, up, self.cfg.relay.idle_timeout, counters)
+                    .map_err(RecvError::Socket)
+            }
+            (Service::Echo | Service::Sink, None) => {
                 return serve_unattended(&*self.stream, &self.cfg, counters)
                     .map_err(RecvError::Socket)
             }
-            Service::Relay => {}
+            _ => {}
         }
         if self.hub.is_some() {
             let queue = self.queue.take();

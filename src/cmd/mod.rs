@@ -3,6 +3,7 @@
 
 mod bench;
 mod connect;
+mod forward;
 mod generate;
 mod listen;
 mod probe;

@@ -1,15 +1,19 @@
 //! `sonda listen`: what to bind and how each client is served.
 
+use std::time::Duration;
+
 use crate::cli::ListenArgs;
 use crate::engine::addr::{Acl, Family};
 use crate::engine::relay::RelayOpts;
 use crate::engine::socket::SocketOpts;
-use crate::engine::tls::ServerOpts;
+use crate::engine::addr::parse_port;
+use crate::engine::tls::{ClientOpts, ServerOpts};
+use crate::engine::transport::UnixAddr;
 use crate::engine::transport::unix::{BindOpts, Kind};
 use crate::error::Error;
 
 use super::connect::alpn_list;
-use super::{split_addr, unix_only, Target};
+use super::{host_and_port, split_addr, unix_only, Target};
 
 /// Clients a `-k` listener serves at once unless --max-conns says.
 pub const DEFAULT_MAX_CONNS: u32 = 100;
@@ -20,7 +24,24 @@ pub enum Service {
     Relay,
     Echo,
     Sink,
+    /// `--to`: each client to its own upstream connection.
+    Forward,
 }
+
+/// `--to`: where each client is forwarded, and how.
+#[derive(Clone, Debug)]
+pub struct Forward {
+    pub target: Target,
+    /// The bound on each upstream connect.
+    pub timeout: Duration,
+    /// `--to-tls`.
+    pub tls: Option<ClientOpts>,
+    /// splice(2) between two kernel sockets (off with `--no-splice`).
+    pub splice: bool,
+}
+
+/// An upstream connect takes at most this long unless --to-timeout says.
+pub const FORWARD_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug)]
 pub struct Listen {
@@ -42,6 +63,8 @@ pub struct Listen {
     pub notice_peer_eof: bool,
     /// TLS to each client (`--tls`).
     pub tls: Option<ServerOpts>,
+    /// `--to`.
+    pub forward: Option<Forward>,
 }
 
 impl TryFrom<(&ListenArgs, Family)> for Listen {
@@ -80,7 +103,9 @@ impl TryFrom<(&ListenArgs, Family)> for Listen {
                 allow: args.allow.clone(),
                 deny: args.deny.clone(),
             },
-            service: if args.echo {
+            service: if args.forward.to.is_some() {
+                Service::Forward
+            } else if args.echo {
                 Service::Echo
             } else if args.sink {
                 Service::Sink
@@ -96,9 +121,68 @@ impl TryFrom<(&ListenArgs, Family)> for Listen {
                 .tls
                 .then(|| server_opts(args, &target))
                 .transpose()?,
+            forward: forward(args)?,
             target,
         })
     }
+}
+
+/// `--to TARGET` and its flags.
+fn forward(args: &ListenArgs) -> Result<Option<Forward>, Error> {
+    let f = &args.forward;
+    let Some(to) = &f.to else {
+        return Ok(None);
+    };
+    let target = match to.strip_prefix("unix:") {
+        Some(path) => Target::Unix(
+            UnixAddr::parse(std::ffi::OsStr::new(path))
+                .map_err(|why| Error::usage(format!("--to '{to}'"), why))?,
+        ),
+        None => {
+            let (host, port) = host_and_port(to, None).map_err(|e| {
+                Error::usage(
+                    format!("--to '{to}'"),
+                    format!("{}; expected HOST:PORT, [V6]:PORT or unix:PATH", e.why),
+                )
+            })?;
+            let port = parse_port(&port)
+                .map_err(|why| Error::usage(format!("--to '{to}': invalid port '{port}'"), why))?;
+            Target::Inet {
+                host: Some(host),
+                port,
+            }
+        }
+    };
+    let tls = match (&target, f.to_tls) {
+        (_, false) => None,
+        (Target::Unix(_), true) if f.to_servername.is_none() => {
+            return Err(Error::usage(
+                "--to-tls with --to unix:PATH",
+                "a Unix socket has no host name to verify the certificate for: give --to-servername NAME",
+            ))
+        }
+        (target, true) => {
+            let host = match target {
+                Target::Inet { host, .. } => host.clone().unwrap_or_default(),
+                Target::Unix(_) => String::new(),
+            };
+            let name = f.to_servername.clone().unwrap_or(host);
+            Some(ClientOpts {
+                ca: f.to_ca.clone(),
+                insecure: f.to_insecure,
+                name: name.trim_start_matches('[').trim_end_matches(']').to_string(),
+                sni: true,
+                pin: f.to_pin_sha256,
+                ..ClientOpts::default()
+            })
+        }
+    };
+    Ok(Some(Forward {
+        target,
+        timeout: f.to_timeout.unwrap_or(FORWARD_CONNECT_TIMEOUT),
+        tls,
+        splice: !args.relay.no_splice,
+    }))
 }
 
 /// `--tls` and its flags. An ephemeral certificate names the listening

@@ -6,6 +6,7 @@ pub mod addr;
 pub mod connect;
 pub mod diag;
 pub mod dump;
+pub mod forward;
 pub mod hub;
 pub mod icmp;
 pub mod poll;

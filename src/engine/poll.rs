@@ -53,3 +53,35 @@ pub fn timeout_until(deadline: Option<Instant>) -> PollTimeout {
         }
     }
 }
+
+/// Which of two descriptors [`either`] found ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ready {
+    First,
+    /// The second (a wake-up descriptor) is readable.
+    Second,
+    TimedOut,
+}
+
+/// Blocks until `fd` is ready for `events` or `wake` is readable, at most
+/// `timeout`: one thread's wait that another can cut short (eventfd).
+pub fn either(
+    fd: BorrowedFd<'_>,
+    events: PollFlags,
+    wake: BorrowedFd<'_>,
+    timeout: Option<Duration>,
+) -> io::Result<Ready> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let mut fds = [PollFd::new(fd, events), PollFd::new(wake, PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, timeout_until(deadline)) {
+            Ok(0) => return Ok(Ready::TimedOut),
+            Ok(_) => {
+                let woken = fds[1].revents().is_some_and(|r| !r.is_empty());
+                return Ok(if woken { Ready::Second } else { Ready::First });
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

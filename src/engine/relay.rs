@@ -103,7 +103,7 @@ impl Counters {
         self.touch();
     }
 
-    fn idle_for(&self) -> Duration {
+    pub(super) fn idle_for(&self) -> Duration {
         let last = Duration::from_nanos(self.last_activity_ns.load(Ordering::Relaxed));
         self.started.elapsed().saturating_sub(last)
     }
@@ -324,7 +324,7 @@ fn run(stream: &Conn, opts: &RelayOpts, counters: &Arc<Counters>) -> Result<End,
     Ok(end)
 }
 
-fn idle_error(peer: &Peer, limit: Duration) -> Error {
+pub(super) fn idle_error(peer: &Peer, limit: Duration) -> Error {
     Error::new(
         Exit::TimedOut,
         format!("relay with {peer}"),

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::Shutdown;
+use std::time::Duration;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use socket2::Socket;
@@ -130,6 +131,11 @@ impl Stream for SocketStream {
 
     fn reset_state(&self) -> bool {
         self.family == Family::Tcp && sys::tcp_state(self.sock.as_raw_fd()).ok() == Some(TCP_CLOSE)
+    }
+
+    fn reset_on_close(&self) {
+        // Best effort: the close still ends the stream without it.
+        let _ = self.sock.set_linger(Some(Duration::ZERO));
     }
 
     fn configure(&self, opts: &SocketOpts) -> io::Result<()> {

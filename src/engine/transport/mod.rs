@@ -163,6 +163,11 @@ pub trait Stream: Send + Sync {
     /// The options that apply to a connected stream of this transport.
     fn configure(&self, opts: &SocketOpts) -> io::Result<()>;
 
+    /// SO_LINGER 0: the close that follows sends a reset instead of the end
+    /// of the stream, so a forwarded peer learns that the other side
+    /// failed rather than reading a clean EOF.
+    fn reset_on_close(&self) {}
+
     /// Waits until the stream is ready for `events`, at most `timeout`:
     /// Ok(false) when it passed.
     fn ready(&self, events: Events, timeout: Option<Duration>) -> io::Result<bool> {

@@ -469,6 +469,10 @@ impl Stream for TlsStream {
         self.inner.configure(opts)
     }
 
+    fn reset_on_close(&self) {
+        self.inner.reset_on_close()
+    }
+
     fn ready(&self, events: Events, timeout: Option<Duration>) -> io::Result<bool> {
         if events.contains(Events::POLLIN) {
             let mut conn = self.lock();
