@@ -95,9 +95,23 @@ impl Upstream {
             Some(client) => {
                 let left = self.timeout.saturating_sub(started.elapsed());
                 let left = left.max(Duration::from_millis(1));
-                let secured: Conn = client.connect(conn, Some(left)).map_err(|f| {
+                let secured = client.connect(conn, Some(left)).map_err(|f| {
                     f.into_error(&format!("TLS with {}", self.label), Some(left), false)
                 })?;
+                if report::verbose() {
+                    let session = secured.session();
+                    let version = session
+                        .protocol_version()
+                        .map(tls::report::version_name)
+                        .unwrap_or_else(|| "TLS".into());
+                    let suite = session
+                        .negotiated_cipher_suite()
+                        .map(|s| format!(", {:?}", s.suite()))
+                        .unwrap_or_default();
+                    drop(session);
+                    report::info(format!("TLS with {}: {version}{suite}", self.label));
+                }
+                let secured: Conn = secured;
                 secured
             }
         };

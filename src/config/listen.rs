@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use crate::cli::ListenArgs;
+use crate::engine::addr::parse_port;
 use crate::engine::addr::{Acl, Family};
 use crate::engine::relay::RelayOpts;
 use crate::engine::socket::SocketOpts;
-use crate::engine::addr::parse_port;
 use crate::engine::tls::{ClientOpts, ServerOpts};
-use crate::engine::transport::UnixAddr;
 use crate::engine::transport::unix::{BindOpts, Kind};
+use crate::engine::transport::UnixAddr;
 use crate::error::Error;
 
 use super::connect::alpn_list;
@@ -140,13 +140,22 @@ fn forward(args: &ListenArgs) -> Result<Option<Forward>, Error> {
         ),
         None => {
             let (host, port) = host_and_port(to, None).map_err(|e| {
-                Error::usage(
-                    format!("--to '{to}'"),
-                    format!("{}; expected HOST:PORT, [V6]:PORT or unix:PATH", e.why),
-                )
+                let expected = "expected HOST:PORT, [V6]:PORT or unix:PATH";
+                let why = if e.why.starts_with("a port is needed") {
+                    expected.to_string()
+                } else {
+                    format!("{}; {expected}", e.why)
+                };
+                Error::usage(format!("--to '{to}'"), why)
             })?;
             let port = parse_port(&port)
                 .map_err(|why| Error::usage(format!("--to '{to}': invalid port '{port}'"), why))?;
+            if port == 0 {
+                return Err(Error::usage(
+                    format!("--to '{to}'"),
+                    "port 0 cannot be connected to: give the upstream's port",
+                ));
+            }
             Target::Inet {
                 host: Some(host),
                 port,

@@ -73,7 +73,10 @@ pub fn either(
 ) -> io::Result<Ready> {
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
-        let mut fds = [PollFd::new(fd, events), PollFd::new(wake, PollFlags::POLLIN)];
+        let mut fds = [
+            PollFd::new(fd, events),
+            PollFd::new(wake, PollFlags::POLLIN),
+        ];
         match nix::poll::poll(&mut fds, timeout_until(deadline)) {
             Ok(0) => return Ok(Ready::TimedOut),
             Ok(_) => {

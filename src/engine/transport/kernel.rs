@@ -3,8 +3,8 @@
 
 use std::io;
 use std::net::Shutdown;
-use std::time::Duration;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::time::Duration;
 
 use socket2::Socket;
 
