@@ -87,7 +87,7 @@ data), so lock-step dialogues through sonda's pipes work.\n\n\
 Exit 0 after sending data means the client's kernel acknowledged every byte and no \
 reset had arrived; a client that closes with unread data (a reset) is exit 1."
     )]
-    Listen(ListenArgs),
+    Listen(Box<ListenArgs>),
 
     /// Connect to HOST PORT over TCP and relay stdin and stdout.
     #[command(

@@ -41,7 +41,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         },
     };
     match cli.command {
-        Command::Listen(args) => listen::run(Listen::try_from((&args, global.family))?),
+        Command::Listen(args) => listen::run(Listen::try_from((&*args, global.family))?),
         Command::Connect(args) => connect::run(Plan::try_from((&*args, global.family))?),
         Command::UdpSend(args) => udp_send::run(&UdpSend::try_from((&args, global.family))?),
         Command::UdpRecv(args) => udp_recv::run(&UdpRecv::try_from((&args, global.family))?),
