@@ -4,7 +4,7 @@
 # and taskset present (Debian: iproute2 python3 time iperf3 sockperf
 # util-linux). Figures are medians; sonda and the peer run alternately.
 #
-#   scripts/compare-peers.sh [probe] [bench] [relay] [scan] [unix] [bench-unix] [tls]
+#   scripts/compare-peers.sh [probe] [bench] [relay] [scan] [unix] [bench-unix] [tls] [forward]
 #   (default: all)
 #
 # probe: 24,000 TIME-WAIT sockets on loopback over four ports (at least
@@ -34,6 +34,16 @@
 #   RELAY_ROUNDS alternating rounds, medians and peak RSS; then the time of a
 #   verified handshake, `connect --tls -z` versus `openssl s_client`, against
 #   one openssl s_server, medians of TLS_HANDSHAKES.
+# forward: FORWARD_CLIENTS (32) concurrent `sonda connect` clients each
+#   sending FORWARD_MIB (64 MiB) of a file through a forwarder on 127.0.0.1
+#   to one upstream, `sonda listen -k --sink -v`: sonda `listen -k --to`
+#   (splice on and --no-splice) versus socat `TCP-LISTEN,fork TCP:` (default
+#   and -b 1048576), RELAY_ROUNDS alternating rounds. Aggregate MiB/s from
+#   the first connect to the last byte at the upstream, the peak total RSS
+#   of the forwarder's processes (socat forks one per client), the CPU
+#   seconds of the forwarder and of the sink (one host: all share the cores),
+#   and a check
+#   that the upstream received every client's bytes, counted per client.
 # scan: `sonda connect -z 127.0.0.1 1-65535` versus `nc.openbsd -z` and
 #   `nmap -n -p- -T5`, two listeners open, ROUNDS alternating rounds.
 set -euo pipefail
@@ -45,7 +55,9 @@ RELAY_ROUNDS=${RELAY_ROUNDS:-3}
 RELAY_MIB=${RELAY_MIB:-4096}
 TLS_MIB=${TLS_MIB:-2048}
 TLS_HANDSHAKES=${TLS_HANDSHAKES:-20}
-sections=${*:-probe bench relay scan unix bench-unix tls}
+FORWARD_CLIENTS=${FORWARD_CLIENTS:-32}
+FORWARD_MIB=${FORWARD_MIB:-64}
+sections=${*:-probe bench relay scan unix bench-unix tls forward}
 
 for tool in ss python3 /usr/bin/time iperf3 sockperf taskset nc.openbsd ncat socat nmap openssl; do
   command -v "$tool" >/dev/null || { echo "missing prerequisite: $tool" >&2; exit 1; }
@@ -139,7 +151,7 @@ relay_once() {
 # medians and the ratio of sonda to the best peer
 relay_table() {
   local transport=$1 tools="sonda sonda-plain nc ncat socat socat-1M" best=0 t r m rate rss
-  for t in $tools; do : > "$tmp/r-$t"; : > "$tmp/m-$t"; done
+  for t in $tools; do : > "$tmp/r-$t"; : > "$tmp/m-$t"; : > "$tmp/c-$t"; : > "$tmp/k-$t"; done
   for _ in $(seq "$RELAY_ROUNDS"); do
     for t in $tools; do
       read -r rate rss < <(relay_once "$t" "$transport")
@@ -375,7 +387,7 @@ if [[ " $sections " == *" tls "* ]]; then
     awk -v mib="$TLS_MIB" -v ns=$((t1 - t0)) -v rss="$rss" 'BEGIN {printf "%.0f %d\n", mib * 1e9 / ns, rss}'
   }
   tools="sonda ncat socat socat-1M" best=0
-  for t in $tools; do : > "$tmp/r-$t"; : > "$tmp/m-$t"; done
+  for t in $tools; do : > "$tmp/r-$t"; : > "$tmp/m-$t"; : > "$tmp/c-$t"; : > "$tmp/k-$t"; done
   for _ in $(seq "$RELAY_ROUNDS"); do
     for t in $tools; do
       read -r rate rss < <(tls_once "$t")
@@ -405,4 +417,82 @@ if [[ " $sections " == *" tls "* ]]; then
   printf '%-44s %10s\n' "sonda connect --tls -z" "$s_hs"
   printf '%-44s %10s\n' "openssl s_client < /dev/null" "$o_hs"
   awk -v s="$s_hs" -v o="$o_hs" 'BEGIN {printf "time ratio sonda/openssl %.2f\n", s/o}'
+fi
+
+if [[ " $sections " == *" forward "* ]]; then
+  echo "== forward: $FORWARD_CLIENTS clients x $FORWARD_MIB MiB through a forwarder on 127.0.0.1 into one sink, $RELAY_ROUNDS rounds, alternating"
+  head -c $((FORWARD_MIB << 20)) /dev/urandom > "$tmp/fwd-data"
+  want=$((FORWARD_MIB << 20))
+  # one round: prints "MiB/s peak_total_rss_kib clients_complete cpu_s sink_cpu_s"
+  forward_once() {
+    local name=$1 up fport upid fpid t0 t1 peak=0 cur i
+    up=$(free_port)
+    "$sonda" -v listen -k --sink --max-conns 1000 127.0.0.1 "$up" > /dev/null 2> "$tmp/sink.log" & upid=$!
+    wait_listen "$up"
+    fport=$(free_port)
+    case $name in
+      sonda) "$sonda" listen -k --max-conns 1000 --to "127.0.0.1:$up" 127.0.0.1 "$fport" 2>/dev/null & fpid=$! ;;
+      sonda-plain) "$sonda" listen -k --max-conns 1000 --no-splice --to "127.0.0.1:$up" 127.0.0.1 "$fport" 2>/dev/null & fpid=$! ;;
+      socat) socat "TCP-LISTEN:$fport,bind=127.0.0.1,reuseaddr,fork,backlog=128" "TCP:127.0.0.1:$up" 2>/dev/null & fpid=$! ;;
+      socat-1M) socat -b 1048576 "TCP-LISTEN:$fport,bind=127.0.0.1,reuseaddr,fork,backlog=128" "TCP:127.0.0.1:$up" 2>/dev/null & fpid=$! ;;
+    esac
+    wait_listen "$fport"
+    t0=$(date +%s%N)
+    local -a pids=()
+    for i in $(seq "$FORWARD_CLIENTS"); do
+      "$sonda" connect 127.0.0.1 "$fport" < "$tmp/fwd-data" > /dev/null 2>&1 & pids+=($!)
+    done
+    # The forwarder's memory, its forked children included, sampled while
+    # the clients run.
+    while kill -0 "${pids[@]}" 2>/dev/null; do
+      cur=$( { ps -o rss= -p "$fpid"; ps -o rss= --ppid "$fpid" || true; } 2>/dev/null | awk '{s+=$1} END {print s+0}')
+      [ "$cur" -gt "$peak" ] && peak=$cur
+      sleep 0.05
+    done
+    wait "${pids[@]}" 2>/dev/null || true
+    # The last byte is in when the sink has closed every session.
+    for _ in $(seq 500); do
+      [ "$(grep -c ' closed: received ' "$tmp/sink.log" || true)" -ge "$FORWARD_CLIENTS" ] && break
+      sleep 0.01
+    done
+    t1=$(date +%s%N)
+    # CPU seconds of the forwarder, its reaped children (socat's forks)
+    # included: utime stime cutime cstime of /proc/PID/stat.
+    local cpu
+    cpu=$(awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); print ($12 + $13 + $14 + $15) / hz}' "/proc/$fpid/stat")
+    local sink_cpu
+    sink_cpu=$(awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); print ($12 + $13) / hz}' "/proc/$upid/stat")
+    kill "$fpid" "$upid" 2>/dev/null || true
+    wait "$fpid" "$upid" 2>/dev/null || true
+    local ok
+    ok=$(grep -c " closed: received $want bytes" "$tmp/sink.log" || true)
+    awk -v mib=$((FORWARD_MIB * FORWARD_CLIENTS)) -v ns=$((t1 - t0)) -v rss="$peak" -v ok="$ok" -v cpu="$cpu" -v sc="$sink_cpu" \
+      'BEGIN {printf "%.0f %d %d %.2f %.2f\n", mib * 1e9 / ns, rss, ok, cpu, sc}'
+  }
+  tools=${FORWARD_TOOLS:-sonda sonda-plain socat socat-1M} bad=0
+  for t in $tools; do : > "$tmp/r-$t"; : > "$tmp/m-$t"; : > "$tmp/c-$t"; : > "$tmp/k-$t"; done
+  for _ in $(seq "$RELAY_ROUNDS"); do
+    for t in $tools; do
+      read -r rate rss ok cpu sink_cpu < <(forward_once "$t")
+      echo "$rate" >> "$tmp/r-$t"; echo "$rss" >> "$tmp/m-$t"; echo "$cpu" >> "$tmp/c-$t"; echo "$sink_cpu" >> "$tmp/k-$t"
+      if [ "$ok" -ne "$FORWARD_CLIENTS" ]; then
+        echo "$t: only $ok of $FORWARD_CLIENTS clients arrived whole" >&2; bad=1
+      fi
+    done
+  done
+  printf '%-14s %12s %20s %12s %12s\n' "forward" "MiB/s (med)" "peak total RSS KiB" "CPU s" "sink CPU s"
+  for t in $tools; do
+    r=$(median < "$tmp/r-$t"); m=$(median < "$tmp/m-$t"); c=$(median < "$tmp/c-$t"); k=$(median < "$tmp/k-$t")
+    printf '%-14s %12.0f %20.0f %12.2f %12.2f\n' "$t" "$r" "$m" "$c" "$k"
+  done
+  # Throughput ratios to socat as `fork` runs it and to its best buffer;
+  # on one host the clients and the sink share the cores, so the
+  # forwarder's own CPU time is quoted beside them.
+  if [[ " $tools " == *" sonda "* && " $tools " == *" socat "* && " $tools " == *" socat-1M "* ]]; then
+    awk -v s="$(median < "$tmp/r-sonda")" -v o="$(median < "$tmp/r-socat")" -v o1="$(median < "$tmp/r-socat-1M")" \
+      -v sc="$(median < "$tmp/c-sonda")" -v oc="$(median < "$tmp/c-socat")" -v oc1="$(median < "$tmp/c-socat-1M")" \
+      'BEGIN {printf "throughput sonda/socat %.2f, sonda/socat-1M %.2f; forwarder CPU socat/sonda %.1f, socat-1M/sonda %.1f\n", s/o, s/o1, oc/sc, oc1/sc}'
+  fi
+  [ "$bad" -eq 0 ] && echo "every client's $want bytes arrived (counted per client at the upstream)"
+  [ "$bad" -eq 0 ] || exit 1
 fi

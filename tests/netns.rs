@@ -889,3 +889,52 @@ fn unreachable_answers_are_told_apart_by_who_sent_what() {
         }
     }
 }
+
+// ---------------------------------------------------------------- forwarding
+
+/// `listen -k --to` in A between a client and an upstream both in B: each
+/// direction goes toward another host, which is where the forwarder
+/// splices (toward this host it copies, as tests/forward.rs covers). Two
+/// clients at once, 8 MiB each, echoed back byte-exact, half-close passed
+/// on both ways.
+#[test]
+fn forwarding_across_the_link_splices_byte_exact() {
+    let Some(p) = pair(12) else { return };
+    let (a, b) = (p.a_addr(), p.b_addr());
+    let mut upstream = spawn_cmd(
+        sonda_in(p.b(), &["-v", "listen", "-k", "--echo", &b, "0"]),
+        Input::Null,
+        Output::Null,
+    );
+    let up_port = upstream.listening_port();
+    let to = format!("{b}:{up_port}");
+    let mut fwd = spawn_cmd(
+        sonda_in(p.a(), &["-v", "listen", "-k", "--to", &to, &a, "0"]),
+        Input::Null,
+        Output::Null,
+    );
+    let port = fwd.listening_port().to_string();
+    let clients: Vec<(Vec<u8>, Running)> = (0..2u64)
+        .map(|i| {
+            let data = random_bytes(8 << 20, 1200 + i);
+            let client = spawn_cmd(
+                sonda_in(p.b(), &["connect", &a, &port]),
+                Input::Bytes(data.clone()),
+                Output::Capture,
+            );
+            (data, client)
+        })
+        .collect();
+    for (data, client) in clients {
+        let mut client = client;
+        let f = client.finish_within(RUN_LIMIT);
+        f.expect_code(0);
+        assert_eq!(sha256(&f.stdout), sha256(&data), "{}", f.dump());
+    }
+    let line = fwd.wait_for_stderr(" back in ");
+    let bytes = format!("{} bytes (8.00 MiB)", 8 << 20);
+    assert!(
+        line.contains(&format!("{bytes} to {to}, {bytes} back")),
+        "{line}"
+    );
+}
