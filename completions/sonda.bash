@@ -308,7 +308,7 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__listen)
-            opts="-U -k -v -q -4 -6 -h -V --unix --seqpacket --unlink-stale --keep-open --max-conns --allow --deny --echo --sink --no-reuseaddr --reuseport --progress --backlog --nodelay --sndbuf --rcvbuf --keepalive --mark --bind-device --tos --ttl --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --stay-open --no-splice --crlf --hexdump --quit-after --tls --cert --key --client-ca --alpn --verbose --quiet --help --version"
+            opts="-U -k -v -q -4 -6 -h -V --unix --seqpacket --unlink-stale --keep-open --max-conns --allow --deny --echo --sink --no-reuseaddr --reuseport --progress --backlog --nodelay --sndbuf --rcvbuf --keepalive --mark --bind-device --tos --ttl --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --stay-open --no-splice --crlf --hexdump --quit-after --tls --cert --key --client-ca --alpn --to --to-timeout --to-tls --to-ca --to-pin-sha256 --to-servername --to-insecure --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -391,6 +391,26 @@ _sonda() {
                     return 0
                     ;;
                 --alpn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-pin-sha256)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-servername)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

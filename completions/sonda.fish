@@ -56,6 +56,11 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -l cert -d 'The cert
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l key -d 'The private key (PEM) of --cert' -r -F
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l client-ca -d 'Require a client certificate issued by a CA in FILE (PEM); -v names each client\'s subject' -r -F
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l alpn -d 'Accept these ALPN protocols, comma-separated, in order of preference' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l to -d 'Forward each client to TARGET instead of relaying stdin and stdout: HOST:PORT ([V6]:PORT) or unix:PATH (unix:@NAME, an abstract name). Each client gets its own upstream connection, bytes go both ways and each end of stream is passed on (half-close); with -k, clients at once. A failed upstream connect resets the client' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l to-timeout -d 'Give up each upstream connect after DUR (default 10s)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l to-ca -d 'Trust the CA certificates in FILE (PEM) for the upstream instead of the system roots' -r -F
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l to-pin-sha256 -d 'Trust the upstream whose leaf certificate has this SHA-256' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l to-servername -d 'Verify the upstream\'s certificate for NAME instead of HOST (and send it as SNI)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l seqpacket -d 'With -U, SOCK_SEQPACKET instead of SOCK_STREAM: each record is read whole, whatever its size, and --echo returns it as one record; an empty record reads as the end (read(2) returns 0 for both)'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l unlink-stale -d 'With -U, remove a stale socket file at PATH first: only a socket file no socket is bound to (checked in the kernel\'s socket table), never a live socket or any other file'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s k -l keep-open -d 'Serve clients concurrently and keep listening after each one ends'
@@ -73,6 +78,8 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -l stay-open -d 'Whe
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l no-splice -d 'Always copy through a user-space buffer: no splice(2) from the socket into a stdout pipe'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l crlf -d 'Send each LF of stdin as CRLF (an LF already after a CR is left alone), for SMTP or HTTP typed by hand'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l tls -d 'Speak TLS to each client. Without --cert/--key an ephemeral self-signed ECDSA certificate is made for the listening names, and its SHA-256 fingerprint printed on stderr (for connect --pin-sha256)'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l to-tls -d 'Speak TLS to the upstream, verified against the system roots (or --to-ca) for the HOST of --to; an untrusted upstream resets the client'
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l to-insecure -d 'Go on with an upstream certificate that is not trusted'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -s 4 -d 'Use IPv4 only'

@@ -40,9 +40,10 @@ use crate::error::Error;
 /// (fs.pipe-max-size by default), so a call moves a whole socket buffer's
 /// worth and the forwarder wakes rarely.
 const CHUNK: usize = 1024 * 1024;
-/// The copy path's buffer (TLS records are at most 16 KiB of plaintext; a
-/// larger one measured no faster between kernel sockets).
-const COPY_BUF: usize = 64 * 1024;
+/// The copy path's buffer, 1 MiB calls as the relay's: 64 KiB calls were 16
+/// times the syscalls of socat -b 1M and measured a third more CPU. A
+/// direction that carries nothing never touches its pages.
+const COPY_BUF: usize = 1024 * 1024;
 /// The thread of the upstream-to-client direction keeps its buffer on the
 /// heap.
 const STACK: usize = 128 * 1024;
