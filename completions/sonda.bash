@@ -144,7 +144,7 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__connect)
-            opts="-U -w -z -s -p -v -q -4 -6 -h -V --unix --seqpacket --timeout --zero-io --udp --concurrency --json --retry --retry-delay --retry-until --progress --timeout-method --source --source-port --nodelay --sndbuf --rcvbuf --keepalive --mark --bind-device --tos --ttl --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --stay-open --no-splice --crlf --hexdump --quit-after --tls --ca --insecure --servername --no-sni --alpn --cert --key --pin-sha256 --tls-min --starttls --proxy --proxy-dns --verbose --quiet --help --version"
+            opts="-U -w -z -s -p -v -q -4 -6 -h -V --unix --seqpacket --timeout --zero-io --udp --concurrency --json --retry --retry-delay --retry-until --progress --timeout-method --sequential --source --source-port --nodelay --sndbuf --rcvbuf --keepalive --mark --bind-device --tos --ttl --idle-timeout --send-only --recv-only --no-shutdown --exit-on-eof --stay-open --no-splice --crlf --hexdump --quit-after --tls --ca --insecure --servername --no-sni --alpn --cert --key --pin-sha256 --tls-min --starttls --proxy --proxy-dns --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -56,7 +56,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand listen" -l cert -d 'The cert
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l key -d 'The private key (PEM) of --cert' -r -F
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l client-ca -d 'Require a client certificate issued by a CA in FILE (PEM); -v names each client\'s subject' -r -F
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l alpn -d 'Accept these ALPN protocols, comma-separated, in order of preference' -r
-complete -c sonda -n "__fish_sonda_using_subcommand listen" -l to -d 'Forward each client to TARGET instead of relaying stdin and stdout: HOST:PORT ([V6]:PORT) or unix:PATH (unix:@NAME, an abstract name). Each client gets its own upstream connection, bytes go both ways and each end of stream is passed on (half-close); with -k, clients at once. A failed upstream connect resets the client' -r
+complete -c sonda -n "__fish_sonda_using_subcommand listen" -l to -d 'Forward each client to TARGET instead of relaying stdin and stdout: HOST:PORT (an IPv6 HOST in brackets) or unix:PATH (unix:@NAME, an abstract name). Each client gets its own upstream connection, bytes go both ways and each end of stream is passed on (half-close); with -k, clients at once. A failed upstream connect resets the client' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l to-timeout -d 'Give up each upstream connect after DUR (default 10s)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l to-ca -d 'Trust the CA certificates in FILE (PEM) for the upstream instead of the system roots' -r -F
 complete -c sonda -n "__fish_sonda_using_subcommand listen" -l to-pin-sha256 -d 'Trust the upstream whose leaf certificate has this SHA-256' -r
@@ -127,6 +127,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -s z -l zero-io -d 
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l udp -d 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, a reply open, silence open|filtered. Exit 0 when any port is open or open|filtered, 3 when all are closed'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l json -d 'With -z, print one JSON object per port (every port, any state)'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l progress -d 'Draw a progress bar on stderr (bytes each way, rate, elapsed; a total when stdin is a regular file), only when stderr is a terminal'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -l sequential -d 'Try the addresses of a name one at a time, in the resolver\'s order, instead of racing IPv6 and IPv4 (RFC 8305: IPv6 first, the next address 250 ms later, the first to connect wins). The alarm method is always sequential'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l nodelay -d 'Set TCP_NODELAY (send small writes at once, no Nagle)'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l send-only -d 'Only send stdin; what arrives is read and discarded. Ends at stdin\'s EOF once the peer has acknowledged every byte; a reset is exit 1'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l recv-only -d 'Only receive to stdout; stdin is never read and nothing is sent'

@@ -92,8 +92,12 @@ reset had arrived; a client that closes with unread data (a reset) is exit 1."
     /// Connect to HOST PORT over TCP and relay stdin and stdout.
     #[command(
         long_about = "Connect to PORT on HOST and relay stdin to the connection and the \
-connection to stdout. Every address HOST resolves to is tried in turn within one \
---timeout. When stdin reaches EOF the connection is half-closed (shutdown SHUT_WR) \
+connection to stdout. The addresses HOST resolves to are tried within one \
+--timeout: when they are of both families they are raced (RFC 8305 Happy Eyeballs: \
+IPv6 first, the families alternating, each next address started when the one before \
+has had 250 ms without an answer or has failed, the first to connect wins and the \
+others are closed; -v reports each attempt's outcome and time), otherwise, or with \
+--sequential or --timeout-method alarm, tried in turn. When stdin reaches EOF the connection is half-closed (shutdown SHUT_WR) \
 and sonda keeps reading until the peer closes; when the peer closes, stdout is closed \
 at once, and sonda goes on sending stdin when it is a pipe or a file (the peer may \
 only have half-closed) or ends when it is a terminal, saying so on stderr \
@@ -449,6 +453,13 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "METHOD", value_enum, default_value_t = TimeoutMethodArg::Poll)]
     pub timeout_method: TimeoutMethodArg,
 
+    /// Try the addresses of a name one at a time, in the resolver's order,
+    /// instead of racing IPv6 and IPv4 (RFC 8305: IPv6 first, the next
+    /// address 250 ms later, the first to connect wins). The alarm method
+    /// is always sequential.
+    #[arg(long)]
+    pub sequential: bool,
+
     /// Bind to this local address (and port) before connecting; a busy port
     /// is an error, never replaced by another. With a fixed port,
     /// SO_REUSEADDR is set, so the port can be used again while the last
@@ -610,7 +621,8 @@ pub struct ListenTlsArgs {
 #[command(next_help_heading = "Forwarding")]
 pub struct ForwardArgs {
     /// Forward each client to TARGET instead of relaying stdin and stdout:
-    /// HOST:PORT ([V6]:PORT) or unix:PATH (unix:@NAME, an abstract name).
+    /// HOST:PORT (an IPv6 HOST in brackets) or unix:PATH (unix:@NAME, an
+    /// abstract name).
     /// Each client gets its own upstream connection, bytes go both ways
     /// and each end of stream is passed on (half-close); with -k, clients
     /// at once. A failed upstream connect resets the client.

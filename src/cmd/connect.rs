@@ -112,6 +112,7 @@ fn connect_once(cfg: &Connect) -> Result<(Conn, Duration), Error> {
             let addrs = resolve(host, *port, cfg.family)?;
             let total = addrs.len();
             let mut tried = 0;
+            let mut failed = 0;
             tcp::connect(&addrs, &cfg.connect, |a| match a {
                 Attempt::Trying(addr) => {
                     tried += 1;
@@ -122,8 +123,22 @@ fn connect_once(cfg: &Connect) -> Result<(Conn, Duration), Error> {
                 }
                 // The last address's failure is the command's error, which
                 // main prints (or the retry line quotes): say it once.
-                Attempt::Failed(_, err) if tried < total => report::info(err),
-                Attempt::Failed(..) => {}
+                Attempt::Failed(_, err) => {
+                    failed += 1;
+                    if failed < total {
+                        report::info(err);
+                    }
+                }
+                Attempt::Slow(addr, after) => report::info(format!(
+                    "{}: no answer after {}, racing the next address",
+                    display_addr(addr),
+                    report::duration(after)
+                )),
+                Attempt::Overtaken(addr, after) => report::info(format!(
+                    "{}: no answer after {}, closed (another address connected first)",
+                    display_addr(addr),
+                    report::duration(after)
+                )),
             })
         }
     }

@@ -125,6 +125,7 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
                 source: args.source,
                 source_port: args.source_port,
                 sock: args.socket.to_opts(),
+                sequential: args.sequential,
             },
             retries: args.retry,
             retry_delay: args.retry_delay,

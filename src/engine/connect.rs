@@ -6,7 +6,8 @@
 //!   sub-second resolution (setitimer); the handler is installed only for the
 //!   call and the previous one restored after.
 //!
-//! Every resolved address is tried in turn within the one deadline.
+//! The resolved addresses are tried within the one deadline: in turn, or,
+//! for a name with both families, raced (engine/race.rs).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -17,6 +18,7 @@ use socket2::{SockAddr, Socket};
 
 use super::icmp::{self, IcmpError};
 use super::poll::{self, Events};
+use super::race;
 use super::socket::{apply, display_addr, tcp_socket, SocketOpts};
 use super::sys;
 use crate::error::{Error, Exit};
@@ -37,41 +39,57 @@ pub struct ConnectOpts {
     /// address's family.
     pub source_port: Option<u16>,
     pub sock: SocketOpts,
+    /// `--sequential`: one address at a time even when both families
+    /// could be raced.
+    pub sequential: bool,
 }
 
 /// What happened to one address, for the caller's `-v` report.
 pub enum Attempt<'a> {
     Trying(&'a SocketAddr),
     Failed(&'a SocketAddr, &'a Error),
+    /// Racing: no answer yet after this long; the next address starts
+    /// beside it.
+    Slow(&'a SocketAddr, Duration),
+    /// Racing: still unanswered after this long when another connected;
+    /// closed.
+    Overtaken(&'a SocketAddr, Duration),
 }
 
 /// Connects to the first address of `addrs` that accepts. Returns the
 /// stream, the address it reached and how long the successful connect took.
 /// On failure, the last address's error (a timeout once the deadline passed).
+/// Addresses of both families are raced unless `opts.sequential` (or the
+/// alarm method, which can wait for one connect only).
 pub fn connect_any(
     addrs: &[SocketAddr],
     opts: &ConnectOpts,
     mut report: impl FnMut(Attempt),
 ) -> Result<(TcpStream, SocketAddr, Duration), Error> {
+    // Only the --source address's family can be reached from it.
+    let addrs: Vec<SocketAddr> = addrs
+        .iter()
+        .filter(|a| opts.source.is_none_or(|s| s.is_ipv4() == a.is_ipv4()))
+        .copied()
+        .collect();
+    if !opts.sequential && opts.method == TimeoutMethod::Poll && race::applies(&addrs) {
+        return race::race(&addrs, opts, report);
+    }
     let deadline = opts.timeout.map(|t| Instant::now() + t);
     let mut last = None;
-    for addr in addrs {
-        if let Some(src) = opts.source {
-            if src.is_ipv4() != addr.is_ipv4() {
-                continue;
-            }
-        }
+    for addr in &addrs {
         report(Attempt::Trying(addr));
         let started = Instant::now();
         match connect_one(*addr, opts, deadline) {
             Ok(stream) => return Ok((stream, *addr, started.elapsed())),
             Err(e) => {
-                report(Attempt::Failed(addr, &e));
-                let out_of_time = e.exit == Exit::TimedOut;
-                last = Some(e);
-                if out_of_time {
+                // Out of time is the end: the caller reports the error.
+                if e.exit == Exit::TimedOut {
+                    last = Some(e);
                     break;
                 }
+                report(Attempt::Failed(addr, &e));
+                last = Some(e);
             }
         }
     }
@@ -91,32 +109,7 @@ fn connect_one(
 ) -> Result<TcpStream, Error> {
     let what = format!("connect {}", display_addr(&addr));
     let fail = |e: io::Error| Error::io(&what, &e);
-    let sock = tcp_socket(&addr).map_err(fail)?;
-    apply(&sock, &opts.sock).map_err(fail)?;
-    // Queue the ICMP error, if one ends the connect, so the hint can say
-    // who answered what; best effort (the errno is reported either way).
-    let recverr = icmp::set_recverr(&sock, &addr, true).is_ok();
-    let wildcard = |port| match addr {
-        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port),
-        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), port),
-    };
-    if let Some(src) = opts.source.or(opts.source_port.map(wildcard)) {
-        if src.port() != 0 {
-            // A fixed source port used again within a minute still has the
-            // last connection's TIME-WAIT on it; SO_REUSEADDR lets the bind
-            // through (as ncat -p does) while a live socket on the port
-            // still makes it fail.
-            sock.set_reuse_address(true).map_err(fail)?;
-        }
-        sock.bind(&SockAddr::from(src)).map_err(|e| {
-            super::socket::bind_error(
-                &format!("bind source {}", display_addr(&src)),
-                src.port(),
-                super::socket::Proto::Tcp,
-                &e,
-            )
-        })?;
-    }
+    let (sock, recverr) = open(addr, opts)?;
     let timed_out = || {
         let limit = opts.timeout.unwrap_or_default();
         Error::new(
@@ -149,17 +142,56 @@ fn connect_one(
             Ok(sock.into())
         }
         Err(e) if e.kind() == io::ErrorKind::TimedOut && deadline.is_some() => Err(timed_out()),
-        Err(e) => {
-            let code = e.raw_os_error();
-            let answer = icmp::take(&sock);
-            let local = sock
-                .local_addr()
-                .ok()
-                .and_then(|a| a.as_socket())
-                .map(|a| a.ip());
-            Err(route_hint(fail(e), code, &addr, answer, local))
-        }
+        Err(e) => Err(failed(&sock, &addr, e)),
     }
+}
+
+/// A TCP socket for `addr` with the options and source address of `opts`,
+/// not yet connecting; true when it queues ICMP errors (IP_RECVERR).
+pub(super) fn open(addr: SocketAddr, opts: &ConnectOpts) -> Result<(Socket, bool), Error> {
+    let what = format!("connect {}", display_addr(&addr));
+    let fail = |e: io::Error| Error::io(&what, &e);
+    let sock = tcp_socket(&addr).map_err(fail)?;
+    apply(&sock, &opts.sock).map_err(fail)?;
+    // Queue the ICMP error, if one ends the connect, so the hint can say
+    // who answered what; best effort (the errno is reported either way).
+    let recverr = icmp::set_recverr(&sock, &addr, true).is_ok();
+    let wildcard = |port| match addr {
+        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port),
+        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), port),
+    };
+    if let Some(src) = opts.source.or(opts.source_port.map(wildcard)) {
+        if src.port() != 0 {
+            // A fixed source port used again within a minute still has the
+            // last connection's TIME-WAIT on it; SO_REUSEADDR lets the bind
+            // through (as ncat -p does) while a live socket on the port
+            // still makes it fail.
+            sock.set_reuse_address(true).map_err(fail)?;
+        }
+        sock.bind(&SockAddr::from(src)).map_err(|e| {
+            super::socket::bind_error(
+                &format!("bind source {}", display_addr(&src)),
+                src.port(),
+                super::socket::Proto::Tcp,
+                &e,
+            )
+        })?;
+    }
+    Ok((sock, recverr))
+}
+
+/// A connect's failure `e` on `sock`, with what the ICMP error queue and
+/// the routing table say about it.
+pub(super) fn failed(sock: &Socket, addr: &SocketAddr, e: io::Error) -> Error {
+    let what = format!("connect {}", display_addr(addr));
+    let code = e.raw_os_error();
+    let answer = icmp::take(sock);
+    let local = sock
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.ip());
+    route_hint(Error::io(&what, &e), code, addr, answer, local)
 }
 
 /// What the kernel's routing errors mean. An ICMP error queued on the

@@ -11,6 +11,7 @@ pub mod hub;
 pub mod icmp;
 pub mod poll;
 pub mod proxy;
+pub mod race;
 pub mod relay;
 pub mod scan;
 pub mod socket;
