@@ -444,7 +444,7 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__udp__subcmd__recv)
-            opts="-U -v -q -4 -6 -h -V --unix --buffer --max-size --no-grow --show --json --count --timeout --echo --reuseaddr --no-reuseaddr --verbose --quiet --help --version"
+            opts="-U -v -q -4 -6 -h -V --unix --buffer --max-size --no-grow --show --json --count --timeout --echo --reuseaddr --no-reuseaddr --mark --bind-device --tos --ttl --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -474,6 +474,22 @@ _sonda() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --mark)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bind-device)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tos)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -482,7 +498,7 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__udp__subcmd__send)
-            opts="-U -s -v -q -4 -6 -h -V --unix --size --lines --message --count --interval --wait-reply --source --broadcast --verbose --quiet --help --version"
+            opts="-U -s -v -q -4 -6 -h -V --unix --size --lines --message --count --interval --wait-reply --source --broadcast --mark --bind-device --tos --ttl --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -521,6 +537,22 @@ _sonda() {
                     return 0
                     ;;
                 -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mark)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bind-device)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tos)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ttl)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

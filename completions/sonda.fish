@@ -152,6 +152,10 @@ complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l count -d 'Datag
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l interval -d 'Pause DUR between datagrams' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l wait-reply -d 'After sending, print replies to stdout until DUR passes without one; exit 4 if none came' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s s -l source -d 'Bind to this local address (and port) first' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l mark -d 'Set SO_MARK to N, the mark firewall rules and policy routing see (needs CAP_NET_ADMIN)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l bind-device -d 'Use only interface IFACE (SO_BINDTODEVICE; needs CAP_NET_RAW)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l tos -d 'Set the IP TOS byte (IPv6 traffic class), 0-255; DSCP is the top six bits (0xb8 is EF). Hex with 0x' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l ttl -d 'Set the IP TTL (IPv6 hop limit) of outgoing packets, 1-255' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l lines -d 'Send one datagram per line of stdin, without its newline, as soon as the line is complete (an empty line is an empty datagram; a line longer than --size is an error)'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l broadcast -d 'Set SO_BROADCAST, to send to a broadcast address (without it the kernel refuses one: "permission denied", exit 1, with a hint)'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
@@ -165,6 +169,10 @@ complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l buffer -d 'Init
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l max-size -d 'Largest the buffer may grow to, in bytes; at least --buffer (default: 65535, or --buffer if that is larger)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l count -d 'Exit after N datagrams' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l timeout -d 'Exit 4 when no datagram arrives for DUR' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l mark -d 'Set SO_MARK to N, the mark firewall rules and policy routing see (needs CAP_NET_ADMIN)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l bind-device -d 'Use only interface IFACE (SO_BINDTODEVICE; needs CAP_NET_RAW)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l tos -d 'Set the IP TOS byte (IPv6 traffic class), 0-255; DSCP is the top six bits (0xb8 is EF). Hex with 0x' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l ttl -d 'Set the IP TTL (IPv6 hop limit) of outgoing packets, 1-255' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l no-grow -d 'Keep the buffer at --buffer: larger datagrams are delivered truncated and reported'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l show -d 'Print a line per datagram (time, sender, length, truncated, escaped preview) instead of the raw payload'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l json -d 'Print one JSON object per datagram (payload in base64)'

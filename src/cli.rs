@@ -703,6 +703,14 @@ pub struct SocketArgs {
     #[arg(long, value_name = "DUR", value_parser = parse_keepalive)]
     pub keepalive: Option<Duration>,
 
+    #[command(flatten)]
+    pub ip: IpArgs,
+}
+
+/// IP-level options, set on every socket a command opens before its first
+/// packet.
+#[derive(Debug, Args)]
+pub struct IpArgs {
     /// Set SO_MARK to N, the mark firewall rules and policy routing see
     /// (needs CAP_NET_ADMIN).
     #[arg(long, value_name = "N", value_parser = parse_mark)]
@@ -872,6 +880,9 @@ pub struct UdpSendArgs {
     /// kernel refuses one: "permission denied", exit 1, with a hint).
     #[arg(long)]
     pub broadcast: bool,
+
+    #[command(flatten)]
+    pub ip: IpArgs,
 }
 
 #[derive(Debug, Args)]
@@ -932,6 +943,9 @@ pub struct UdpRecvArgs {
     /// asked for it keep working.
     #[arg(long, hide = true, conflicts_with = "reuseaddr")]
     pub no_reuseaddr: bool,
+
+    #[command(flatten)]
+    pub ip: IpArgs,
 }
 
 #[derive(Debug, Args)]

@@ -75,8 +75,8 @@ fn ask(port: u16, params: &Params) -> Msg {
 /// Runs an accepted test to its end with the crate's own client side.
 fn run_test(mut ctrl: Control, ports: &[u16], params: &Params) -> Result<(), String> {
     let ct = Duration::from_secs(10);
-    let ip = "127.0.0.1".parse().unwrap();
-    let ch = client_channels(params, ip, ports, ct).map_err(|e| e.to_string())?;
+    let server = "127.0.0.1:0".parse().unwrap();
+    let ch = client_channels(params, server, ports, ct).map_err(|e| e.to_string())?;
     ctrl.send(&Msg::Start).map_err(|e| e.to_string())?;
     session::run(
         Role::Client,

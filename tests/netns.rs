@@ -22,7 +22,12 @@
 //!   `udp-send` keep the scope id all the way to connect(2);
 //! - `connect -z` of a name with an address of each family (named in the
 //!   namespace's own hosts file, /etc/netns/NS/hosts, removed afterwards)
-//!   scans and reports both.
+//!   scans and reports both;
+//! - the same kind of name with IPv6 dropped (nft, ip6 table) is raced
+//!   (RFC 8305): connected over IPv4 in about 250 ms, `--sequential` times
+//!   out;
+//! - a relay, `bench` and `probe` on a scoped link-local address;
+//! - `listen -k --to` between two ends on the other host, the spliced path.
 //!
 //! A test skips (an `eprintln!` saying why, then returns) when it cannot
 //! run: not root, `ip` missing, `ip netns add` or veth creation refused,
@@ -1063,4 +1068,73 @@ fn racing_connects_over_ipv4_when_ipv6_is_dropped() {
         "{}",
         f.dump()
     );
+}
+
+/// The commands scan and udp-send leave out, on a link-local address with
+/// its scope: a relay through `connect` to `listen` byte-exact, `bench
+/// --server`/`--client`, and `probe` naming the scoped listener.
+#[test]
+fn relay_bench_and_probe_keep_the_scope_of_a_link_local_address() {
+    let Some(p) = pair(15) else { return };
+    link_local(&p);
+    let mut listener = spawn_cmd(
+        sonda_in(p.b(), &["-v", "listen", "fe80::b%veth-b", "0"]),
+        Input::Null,
+        Output::Capture,
+    );
+    let port = listener.listening_port().to_string();
+    let data = random_bytes(1 << 20, 1500);
+    let client = spawn_cmd(
+        sonda_in(p.a(), &["-v", "connect", "fe80::b%veth-a", &port]),
+        Input::Bytes(data.clone()),
+        Output::Capture,
+    )
+    .finish_within(RUN_LIMIT);
+    client.expect_code(0);
+    assert!(
+        client.stderr.contains("connected to [fe80::b%veth-a]"),
+        "{}",
+        client.dump()
+    );
+    let got = listener.finish_within(RUN_LIMIT);
+    got.expect_code(0);
+    assert_eq!(sha256(&got.stdout), sha256(&data), "{}", got.dump());
+
+    let (mut server, port) = bench_server_cmd(sonda_in(
+        p.b(),
+        &["-v", "bench", "--server", "fe80::b%veth-b", "0", "--once"],
+    ));
+    let port = port.to_string();
+    let (f, _) = sonda_run(
+        p.a(),
+        &[
+            "bench",
+            "--client",
+            "fe80::b%veth-a",
+            &port,
+            "--duration",
+            "1s",
+            "--json",
+        ],
+    );
+    f.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_slice(&f.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e})\n{}", f.dump()));
+    check_stream(&doc, "tcp stream to fe80::b%veth-a");
+    server.finish_within(RUN_LIMIT).expect_code(0);
+
+    let mut held = spawn_cmd(
+        sonda_in(
+            p.b(),
+            &["-v", "listen", "-k", "--sink", "fe80::b%veth-b", "0"],
+        ),
+        Input::Null,
+        Output::Null,
+    );
+    let port = held.listening_port().to_string();
+    let (f, _) = sonda_run(p.b(), &["probe", "fe80::b%veth-b", &port]);
+    f.expect_code(5);
+    let text = String::from_utf8_lossy(&f.stdout);
+    assert!(text.contains("fe80::b%veth-b"), "{}", f.dump());
+    assert!(text.contains("LISTEN"), "{}", f.dump());
 }

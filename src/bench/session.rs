@@ -86,6 +86,13 @@ fn client_gone() -> Error {
     )
 }
 
+/// `addr` with another port; an IPv6 link-local address keeps its scope,
+/// which a bare IpAddr would lose (bind and connect then fail, EINVAL).
+fn at_port(mut addr: SocketAddr, port: u16) -> SocketAddr {
+    addr.set_port(port);
+    addr
+}
+
 fn wildcard_like(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => IpAddr::from([0u8; 4]),
@@ -109,8 +116,9 @@ fn udp_socket_count(p: &Params) -> (usize, usize, usize) {
 /// the data sockets go.
 #[derive(Clone, Debug)]
 pub enum Via {
-    /// Over IP: this side's address of the control connection.
-    Inet(IpAddr),
+    /// Over IP: this side's address of the control connection (its port
+    /// aside), an IPv6 scope id included.
+    Inet(SocketAddr),
     /// Over a Unix socket: the client's credentials (SO_PEERCRED), which
     /// every data connection must share.
     Unix { client: Option<Cred> },
@@ -130,9 +138,8 @@ pub fn server_channels(
 ) -> Result<Channels, Error> {
     let mut ch = Channels::default();
     match (p.proto, via) {
-        (Proto::Tcp, Via::Inet(ip)) => {
-            let listener =
-                tcp_listener(SocketAddr::new(*ip, 0)).map_err(|e| data_fail("bind", &e))?;
+        (Proto::Tcp, Via::Inet(local)) => {
+            let listener = tcp_listener(at_port(*local, 0)).map_err(|e| data_fail("bind", &e))?;
             let port = listener
                 .local_addr()
                 .map_err(|e| data_fail("bind", &e))?
@@ -160,7 +167,9 @@ pub fn server_channels(
             let admit = |s: &Socket| same_process(client.as_ref(), peer_cred(s).as_ref());
             accept_streams(listener.socket(), p, control, timeout, &admit, &mut ch)?;
         }
-        (Proto::Udp, Via::Inet(ip)) => udp_server_channels(p, *ip, control, timeout, &mut ch)?,
+        (Proto::Udp, Via::Inet(local)) => {
+            udp_server_channels(p, *local, control, timeout, &mut ch)?
+        }
         // Params::check_transport refuses these before any channel opens.
         _ => {
             return Err(Error::new(
@@ -177,13 +186,13 @@ pub fn server_channels(
 /// waits (bounded) for the client's hello to learn where to send.
 fn udp_server_channels(
     p: &Params,
-    ip: IpAddr,
+    local: SocketAddr,
     control: &mut Control,
     timeout: Duration,
     ch: &mut Channels,
 ) -> Result<(), Error> {
     let (up, down, rrn) = udp_socket_count(p);
-    let bind = || udp_bound(SocketAddr::new(ip, 0)).map_err(|e| data_fail("bind", &e));
+    let bind = || udp_bound(at_port(local, 0)).map_err(|e| data_fail("bind", &e));
     for _ in 0..up {
         let s = bind()?;
         udp::set_rcvbuf(&s, p.rcvbuf.unwrap_or(UDP_RCVBUF));
@@ -405,7 +414,7 @@ fn tune_stream(sock: &Socket, p: &Params) {
 /// announced (for a Unix socket test, see [`client_unix_channels`]).
 pub fn client_channels(
     p: &Params,
-    server: IpAddr,
+    server: SocketAddr,
     ports: &[u16],
     timeout: Duration,
 ) -> Result<Channels, Error> {
@@ -426,7 +435,7 @@ pub fn client_channels(
                     "the server announced no data port",
                 )
             })?;
-            let addr = SocketAddr::new(server, port);
+            let addr = at_port(server, port);
             open_streams(
                 p,
                 || {
@@ -447,9 +456,9 @@ pub fn client_channels(
                 ));
             }
             let open = |port: u16| -> Result<UdpSocket, Error> {
-                let s = udp_bound(SocketAddr::new(wildcard_like(server), 0))
+                let s = udp_bound(SocketAddr::new(wildcard_like(server.ip()), 0))
                     .map_err(|e| data_fail("bind", &e))?;
-                s.connect((server, port))
+                s.connect(at_port(server, port))
                     .map_err(|e| data_fail("connect", &e))?;
                 Ok(s)
             };

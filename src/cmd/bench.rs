@@ -185,8 +185,8 @@ impl ControlListener {
         match self {
             ControlListener::Tcp(l) => {
                 let (stream, peer) = l.accept()?;
-                let local_ip = stream.local_addr()?.ip();
-                Ok((stream.into(), Via::Inet(local_ip), display_addr(&peer)))
+                let local = stream.local_addr()?;
+                Ok((stream.into(), Via::Inet(local), display_addr(&peer)))
             }
             ControlListener::Unix(b) => {
                 let (sock, addr) = b.socket().accept()?;
@@ -292,7 +292,7 @@ fn serve_test(
         .validate(Side::Server)
         .and_then(|()| params.check_transport(matches!(via, Via::Unix { .. })))
         .and_then(|()| match via {
-            Via::Inet(ip) => params.check_family(*ip),
+            Via::Inet(local) => params.check_family(local.ip()),
             Via::Unix { .. } => Ok(()),
         });
     if let Err(e) = checked {
@@ -379,7 +379,7 @@ fn run_client(
         }
     };
     let ch = match &reached {
-        Reached::Inet(addr) => client_channels(p, addr.ip(), &ports, ct)?,
+        Reached::Inet(addr) => client_channels(p, *addr, &ports, ct)?,
         Reached::Unix(_) => client_unix_channels(p, data_socket.as_deref(), ct)?,
     };
     let tally = Arc::new(Tally::default());

@@ -65,7 +65,7 @@ pub fn run(cfg: &UdpRecv) -> anyhow::Result<Exit> {
     // a held port and silently take its datagrams.
     let opts = SocketOpts {
         reuseaddr: cfg.reuseaddr,
-        ..SocketOpts::default()
+        ..cfg.sock.clone()
     };
     // A Unix socket's file, removed when this goes (at any exit).
     let mut bound = None;

@@ -25,7 +25,7 @@ pub fn run(cfg: &UdpSend) -> anyhow::Result<Exit> {
         Target::Inet { host, port } => {
             let host = host.clone().unwrap_or_default();
             let addrs = resolve(&host, *port, cfg.family)?;
-            let (sock, peer) = udp::connect(&addrs, cfg.source, cfg.broadcast)
+            let (sock, peer) = udp::connect(&addrs, cfg.source, cfg.broadcast, &cfg.sock)
                 .map_err(|e| access_hint(e, &host, cfg.broadcast))?;
             (sock, peer, host)
         }

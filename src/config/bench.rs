@@ -64,7 +64,7 @@ impl TryFrom<(&BenchArgs, Family)> for Bench {
 
     fn try_from((args, family): (&BenchArgs, Family)) -> Result<Bench, Error> {
         let unix = match &args.unix {
-            Some(addr) => Some(unix_only(addr, family, None)?),
+            Some(addr) => Some(unix_only(addr, family, None, None)?),
             None => None,
         };
         // `--server -U PATH` and `--client -U PATH`: -U takes the place of

@@ -66,7 +66,7 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
 
     fn try_from((args, family): (&ConnectArgs, Family)) -> Result<Plan, Error> {
         let target = match (&args.unix, &args.host) {
-            (Some(addr), _) => unix_only(addr, family, Some(&args.socket))?,
+            (Some(addr), _) => unix_only(addr, family, Some(&args.socket), None)?,
             (None, Some(host)) => {
                 let (host, port_text) = host_and_port(host, args.port.as_deref())?;
                 if args.zero_io && !args.tls.tls {

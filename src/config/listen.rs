@@ -81,7 +81,7 @@ impl TryFrom<(&ListenArgs, Family)> for Listen {
             ));
         }
         let target = match &args.unix {
-            Some(addr) => unix_only(addr, family, Some(&args.socket))?,
+            Some(addr) => unix_only(addr, family, Some(&args.socket), None)?,
             None => {
                 let (host, port) = split_addr(&args.addr)?;
                 Target::Inet { host, port }

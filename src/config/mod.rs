@@ -12,7 +12,7 @@ pub mod udp;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::{RelayArgs, SocketArgs};
+use crate::cli::{IpArgs, RelayArgs, SocketArgs};
 use crate::engine::addr::{parse_host, parse_port, split_port_text, Family};
 use crate::engine::dump::Dump;
 use crate::engine::relay::{Direction, RelayOpts};
@@ -37,16 +37,18 @@ pub fn unix_only(
     addr: &UnixAddr,
     family: Family,
     sock: Option<&SocketArgs>,
+    ip: Option<&IpArgs>,
 ) -> Result<Target, Error> {
-    let flag = match (family, sock) {
-        (Family::V4, _) => Some("-4"),
-        (Family::V6, _) => Some("-6"),
-        (_, Some(s)) if s.nodelay => Some("--nodelay"),
-        (_, Some(s)) if s.keepalive.is_some() => Some("--keepalive"),
-        (_, Some(s)) if s.tos.is_some() => Some("--tos"),
-        (_, Some(s)) if s.ttl.is_some() => Some("--ttl"),
-        (_, Some(s)) if s.bind_device.is_some() => Some("--bind-device"),
-        (_, Some(s)) if s.mark.is_some() => Some("--mark"),
+    let ip = ip.or(sock.map(|s| &s.ip));
+    let flag = match (family, sock, ip) {
+        (Family::V4, ..) => Some("-4"),
+        (Family::V6, ..) => Some("-6"),
+        (_, Some(s), _) if s.nodelay => Some("--nodelay"),
+        (_, Some(s), _) if s.keepalive.is_some() => Some("--keepalive"),
+        (_, _, Some(i)) if i.tos.is_some() => Some("--tos"),
+        (_, _, Some(i)) if i.ttl.is_some() => Some("--ttl"),
+        (_, _, Some(i)) if i.bind_device.is_some() => Some("--bind-device"),
+        (_, _, Some(i)) if i.mark.is_some() => Some("--mark"),
         _ => None,
     };
     match flag {
@@ -70,6 +72,14 @@ impl SocketArgs {
             sndbuf: self.sndbuf,
             rcvbuf: self.rcvbuf,
             keepalive: self.keepalive,
+            ..self.ip.to_opts()
+        }
+    }
+}
+
+impl IpArgs {
+    pub fn to_opts(&self) -> SocketOpts {
+        SocketOpts {
             mark: self.mark,
             bind_device: self.bind_device.clone(),
             tos: self.tos,

@@ -40,7 +40,7 @@ impl TryFrom<(&ProbeArgs, Family)> for Probe {
             return Ok(Probe::Reproduce { port });
         }
         if let Some(addr) = &args.unix {
-            unix_only(addr, family, None)?;
+            unix_only(addr, family, None, None)?;
             return Ok(Probe::Unix {
                 addr: addr.clone(),
                 json: args.json,

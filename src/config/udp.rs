@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::cli::{UdpRecvArgs, UdpSendArgs};
 use crate::engine::addr::{parse_port, Family};
+use crate::engine::socket::SocketOpts;
 use crate::error::Error;
 
 use super::{host_and_port, nonzero, split_addr, unix_only, Target};
@@ -42,6 +43,8 @@ pub struct UdpSend {
     pub count: u64,
     pub interval: Option<Duration>,
     pub wait_reply: Option<Duration>,
+    /// --mark, --bind-device, --tos, --ttl.
+    pub sock: SocketOpts,
 }
 
 impl TryFrom<(&UdpSendArgs, Family)> for UdpSend {
@@ -49,7 +52,7 @@ impl TryFrom<(&UdpSendArgs, Family)> for UdpSend {
 
     fn try_from((args, family): (&UdpSendArgs, Family)) -> Result<UdpSend, Error> {
         let target = match (&args.unix, &args.host) {
-            (Some(addr), _) => unix_only(addr, family, None)?,
+            (Some(addr), _) => unix_only(addr, family, None, Some(&args.ip))?,
             (None, Some(host)) => {
                 let (host, port) = host_and_port(host, args.port.as_deref())?;
                 let port = parse_port(&port)
@@ -82,6 +85,7 @@ impl TryFrom<(&UdpSendArgs, Family)> for UdpSend {
             count: args.count.unwrap_or(default_count),
             interval: args.interval,
             wait_reply: args.wait_reply,
+            sock: args.ip.to_opts(),
         })
     }
 }
@@ -115,6 +119,8 @@ pub struct UdpRecv {
     /// Idle limit (exit 4); zero means none.
     pub timeout: Option<Duration>,
     pub echo: bool,
+    /// --mark, --bind-device, --tos, --ttl.
+    pub sock: SocketOpts,
 }
 
 impl TryFrom<(&UdpRecvArgs, Family)> for UdpRecv {
@@ -122,7 +128,10 @@ impl TryFrom<(&UdpRecvArgs, Family)> for UdpRecv {
 
     fn try_from((args, family): (&UdpRecvArgs, Family)) -> Result<UdpRecv, Error> {
         let (target, default_max) = match &args.unix {
-            Some(addr) => (unix_only(addr, family, None)?, UNIX_DATAGRAM_MAX),
+            Some(addr) => (
+                unix_only(addr, family, None, Some(&args.ip))?,
+                UNIX_DATAGRAM_MAX,
+            ),
             None => {
                 let (host, port) = split_addr(&args.addr)?;
                 for (flag, n) in [
@@ -170,6 +179,7 @@ impl TryFrom<(&UdpRecvArgs, Family)> for UdpRecv {
             count: args.count,
             timeout: nonzero(args.timeout),
             echo: args.echo,
+            sock: args.ip.to_opts(),
         })
     }
 }

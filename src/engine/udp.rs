@@ -136,6 +136,7 @@ pub fn connect(
     addrs: &[SocketAddr],
     source: Option<SocketAddr>,
     broadcast: bool,
+    opts: &SocketOpts,
 ) -> Result<(Socket, Peer), Error> {
     let peer = *addrs
         .iter()
@@ -151,7 +152,7 @@ pub fn connect(
         SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
         SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
     });
-    let sock = bind_socket(local, Proto::Udp, &SocketOpts::default(), None)?;
+    let sock = bind_socket(local, Proto::Udp, opts, None)?;
     let what = format!("connect UDP {}", display_addr(&peer));
     if broadcast {
         sock.set_broadcast(true).map_err(|e| Error::io(&what, &e))?;
