@@ -214,6 +214,10 @@ complete -c sonda -n "__fish_sonda_using_subcommand bench" -l server -d 'Serve t
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l client -d 'Run the test against a sonda bench server: HOST, then PORT if not 5205; HOST:PORT works too, with an IPv6 address in brackets before :PORT (a bare ::1 is a host). With -U PATH and no address, the server listening on that Unix socket' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -s U -l unix -d 'Measure a Unix stream socket at PATH (@NAME: a Linux abstract name) instead of TCP: alone, a local test over a socket bench creates at PATH and removes; with --server, serve there; with --client, test against the server there. --proto does not apply' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l control-timeout -d 'Bound on every control step (connect, handshake, results). A step it ends after the connection is made is exit 1 (a connect that times out is exit 4)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l mark -d 'Set SO_MARK to N, the mark firewall rules and policy routing see (needs CAP_NET_ADMIN)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l bind-device -d 'Use only interface IFACE (SO_BINDTODEVICE; needs CAP_NET_RAW)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l tos -d 'Set the IP TOS byte (IPv6 traffic class), 0-255; DSCP is the top six bits (0xb8 is EF). Hex with 0x' -r
+complete -c sonda -n "__fish_sonda_using_subcommand bench" -l ttl -d 'Set the IP TTL (IPv6 hop limit) of outgoing packets, 1-255' -r
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l reverse -d 'Send from the server to the client instead'
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l bidir -d 'Send both ways at once (--streams each way)'
 complete -c sonda -n "__fish_sonda_using_subcommand bench" -l json -d 'Print one JSON document (schema in DESCRIPTION) instead of the table'

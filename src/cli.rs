@@ -1105,6 +1105,11 @@ pub struct BenchArgs {
     /// out is exit 4).
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     pub control_timeout: Duration,
+
+    /// On this side's sockets (control and data); the other side's are
+    /// its own to set.
+    #[command(flatten)]
+    pub ip: IpArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

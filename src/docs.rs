@@ -331,41 +331,29 @@ fn forward_section(stem: &str) -> Option<(&'static str, Examples)> {
     ))
 }
 
+/// Each (command, what it does) as a tagged paragraph, the command bold.
+fn tagged(roff: &mut Roff, examples: Examples) {
+    for (command, what) in examples {
+        roff.control("TP", [] as [&str; 0])
+            .text([bold(*command)])
+            .text([roman(*what)]);
+    }
+}
+
 fn extra_sections(stem: &str, examples: Examples, see_also: &str, security: bool) -> String {
     let mut roff = Roff::new();
-    if let Some((text, forward_examples)) = forward_section(stem) {
-        roff.control("SH", ["FORWARDED SESSIONS"])
-            .text([roman(text)]);
-        for (command, what) in forward_examples {
-            roff.control("TP", [] as [&str; 0])
-                .text([bold(*command)])
-                .text([roman(*what)]);
-        }
-    }
-    if let Some((text, tls_examples)) = tls_section(stem) {
-        roff.control("SH", ["TLS SESSIONS"]).text([roman(text)]);
-        for (command, what) in tls_examples {
-            roff.control("TP", [] as [&str; 0])
-                .text([bold(*command)])
-                .text([roman(*what)]);
-        }
-    }
-    if let Some((text, proxy_examples)) = proxy_section(stem) {
-        roff.control("SH", ["PROXIES"]).text([roman(text)]);
-        for (command, what) in proxy_examples {
-            roff.control("TP", [] as [&str; 0])
-                .text([bold(*command)])
-                .text([roman(*what)]);
-        }
-    }
-    if let Some((text, unix_examples)) = unix_section(stem) {
-        roff.control("SH", ["UNIX DOMAIN SOCKETS"])
-            .text([roman(text)]);
-        for (command, what) in unix_examples {
-            roff.control("TP", [] as [&str; 0])
-                .text([bold(*command)])
-                .text([roman(*what)]);
-        }
+    let sections = [
+        ("FORWARDED SESSIONS", forward_section(stem)),
+        ("TLS SESSIONS", tls_section(stem)),
+        ("PROXIES", proxy_section(stem)),
+        ("UNIX DOMAIN SOCKETS", unix_section(stem)),
+    ];
+    for (title, section) in sections {
+        let Some((text, section_examples)) = section else {
+            continue;
+        };
+        roff.control("SH", [title]).text([roman(text)]);
+        tagged(&mut roff, section_examples);
     }
     if security {
         roff.control("SH", ["SECURITY"]);
@@ -377,11 +365,7 @@ fn extra_sections(stem: &str, examples: Examples, see_also: &str, security: bool
         }
     }
     roff.control("SH", ["EXAMPLES"]);
-    for (command, what) in examples {
-        roff.control("TP", [] as [&str; 0])
-            .text([bold(*command)])
-            .text([roman(*what)]);
-    }
+    tagged(&mut roff, examples);
     roff.control("SH", ["EXIT STATUS"]);
     for (code, meaning) in EXIT_STATUS {
         roff.control("TP", [] as [&str; 0])

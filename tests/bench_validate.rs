@@ -26,6 +26,7 @@ use sonda::bench::params::MAX_DURATION_MS;
 use sonda::bench::sampler::Tally;
 use sonda::bench::session::{self, client_channels, Role};
 use sonda::bench::{Direction, Mode, Params, Proto};
+use sonda::engine::socket::SocketOpts;
 
 fn base() -> Params {
     Params {
@@ -76,7 +77,8 @@ fn ask(port: u16, params: &Params) -> Msg {
 fn run_test(mut ctrl: Control, ports: &[u16], params: &Params) -> Result<(), String> {
     let ct = Duration::from_secs(10);
     let server = "127.0.0.1:0".parse().unwrap();
-    let ch = client_channels(params, server, ports, ct).map_err(|e| e.to_string())?;
+    let ch = client_channels(params, server, ports, &SocketOpts::default(), ct)
+        .map_err(|e| e.to_string())?;
     ctrl.send(&Msg::Start).map_err(|e| e.to_string())?;
     session::run(
         Role::Client,

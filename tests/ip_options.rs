@@ -165,3 +165,46 @@ fn ip_options_with_a_unix_socket_are_usage_errors() {
         usage_error(args, flag);
     }
 }
+
+/// `bench --mark` marks this side's sockets, the data connections
+/// included: while a local run goes, `ss -tane` shows established sockets
+/// with fwmark 0x2a.
+#[test]
+fn bench_mark_is_on_its_data_sockets() {
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: --mark needs root (CAP_NET_ADMIN)");
+        return;
+    }
+    if !have("ss") {
+        eprintln!("skipped: ss (iproute2) is not installed");
+        return;
+    }
+    let mut bench = spawn(
+        &["bench", "--mark", "42", "--duration", "3s", "--json"],
+        Input::Null,
+        Output::Capture,
+    );
+    let deadline = std::time::Instant::now() + LONG;
+    let mut marked = 0;
+    while marked == 0 && std::time::Instant::now() < deadline && bench.is_running() {
+        let out = Command::new("ss")
+            .args(["-tane", "state", "established"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        marked = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("fwmark:0x2a"))
+            .count();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let f = bench.finish_within(LONG);
+    f.expect_code(0);
+    assert!(marked >= 2, "control and data sockets marked: saw {marked}");
+}
+
+#[test]
+fn bench_ip_options_with_a_unix_socket_are_usage_errors() {
+    usage_error(&["bench", "-U", "/tmp/x.sock", "--ttl", "3"], "--ttl");
+}

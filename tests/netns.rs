@@ -220,58 +220,12 @@ fn pair(n: u8) -> Option<Pair> {
 /// if installed, else iptables. Returns `false` (after saying why) when
 /// neither can: the caller skips.
 fn drop_tcp(ns: &str, ports: &[u16]) -> bool {
-    let list: Vec<String> = ports.iter().map(u16::to_string).collect();
     if have("nft") {
-        let set = format!("{{ {} }}", list.join(", "));
-        let steps: [&[&str]; 3] = [
-            &["add", "table", "inet", "sonda_test"],
-            &[
-                "add",
-                "chain",
-                "inet",
-                "sonda_test",
-                "input",
-                "{",
-                "type",
-                "filter",
-                "hook",
-                "input",
-                "priority",
-                "0",
-                ";",
-                "policy",
-                "accept",
-                ";",
-                "}",
-            ],
-            &[
-                "add",
-                "rule",
-                "inet",
-                "sonda_test",
-                "input",
-                "tcp",
-                "dport",
-                &set,
-                "drop",
-            ],
-        ];
-        for step in steps {
-            let out = in_ns(ns, "nft", step).unwrap();
-            if !out.status.success() {
-                eprintln!(
-                    "skipped: `nft {}` failed in the namespace (no nf_tables?): {}",
-                    step.join(" "),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-                return false;
-            }
-        }
-        return true;
+        return nft_drop_tcp(ns, "inet", ports);
     }
     if have("iptables") {
-        for port in &list {
-            let args = ["-A", "INPUT", "-p", "tcp", "--dport", port, "-j", "DROP"];
+        for port in ports.iter().map(u16::to_string) {
+            let args = ["-A", "INPUT", "-p", "tcp", "--dport", &port, "-j", "DROP"];
             let out = in_ns(ns, "iptables", &args).unwrap();
             if !out.status.success() {
                 eprintln!(
@@ -286,6 +240,59 @@ fn drop_tcp(ns: &str, ports: &[u16]) -> bool {
     }
     eprintln!("skipped: neither nft nor iptables is installed (apt-get install nftables)");
     false
+}
+
+/// The nft rules of [`drop_tcp`] in a table of `family` (`inet` for both
+/// IP versions, `ip6` for IPv6 alone); false (after saying why) when nft
+/// refuses them.
+fn nft_drop_tcp(ns: &str, family: &str, ports: &[u16]) -> bool {
+    let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let set = format!("{{ {} }}", list.join(", "));
+    let steps: [&[&str]; 3] = [
+        &["add", "table", family, "sonda_test"],
+        &[
+            "add",
+            "chain",
+            family,
+            "sonda_test",
+            "input",
+            "{",
+            "type",
+            "filter",
+            "hook",
+            "input",
+            "priority",
+            "0",
+            ";",
+            "policy",
+            "accept",
+            ";",
+            "}",
+        ],
+        &[
+            "add",
+            "rule",
+            family,
+            "sonda_test",
+            "input",
+            "tcp",
+            "dport",
+            &set,
+            "drop",
+        ],
+    ];
+    for step in steps {
+        let out = in_ns(ns, "nft", step).unwrap();
+        if !out.status.success() {
+            eprintln!(
+                "skipped: `nft {}` failed in the namespace (no nf_tables?): {}",
+                step.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return false;
+        }
+    }
+    true
 }
 
 // ---------------------------------------------------------------- connect timeout
@@ -971,49 +978,8 @@ fn racing_connects_over_ipv4_when_ipv6_is_dropped() {
         Output::Null,
     );
     let port = listener.listening_port();
-    let rules: [&[&str]; 3] = [
-        &["add", "table", "ip6", "sonda_race"],
-        &[
-            "add",
-            "chain",
-            "ip6",
-            "sonda_race",
-            "input",
-            "{",
-            "type",
-            "filter",
-            "hook",
-            "input",
-            "priority",
-            "0",
-            ";",
-            "policy",
-            "accept",
-            ";",
-            "}",
-        ],
-        &[
-            "add",
-            "rule",
-            "ip6",
-            "sonda_race",
-            "input",
-            "tcp",
-            "dport",
-            &port.to_string(),
-            "drop",
-        ],
-    ];
-    for rule in rules {
-        let out = in_ns(p.b(), "nft", rule).unwrap();
-        if !out.status.success() {
-            eprintln!(
-                "skipped: `nft {}` failed in the namespace: {}",
-                rule.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            return;
-        }
+    if !nft_drop_tcp(p.b(), "ip6", &[port]) {
+        return;
     }
     let port = port.to_string();
 

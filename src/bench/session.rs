@@ -6,7 +6,7 @@
 //! `Report` when its receivers have; each waits for the peer's two messages.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,9 +22,10 @@ use super::sampler::{recv_flow, Clock, Live, Sampler, Tally};
 use super::{
     current_cpu, pin_to, stream, udp, Direction, Flow, Meter, Mode, Params, Proto, SideReport,
 };
+use crate::engine::connect::{connect_any, ConnectOpts};
 use crate::engine::diag::SocketTable;
 use crate::engine::poll::{self, Events};
-use crate::engine::socket::{tcp_listener, udp_bound};
+use crate::engine::socket::{bound, Proto as SockProto, SocketOpts};
 use crate::engine::transport::unix::{self, peer_cred, BindOpts, Bound, Kind};
 use crate::engine::transport::{Cred, UnixAddr};
 use crate::error::{Error, Exit};
@@ -86,6 +87,22 @@ fn client_gone() -> Error {
     )
 }
 
+/// A TCP listener for data connections, with this side's IP options.
+fn data_listener(addr: SocketAddr, sock: &SocketOpts) -> std::io::Result<TcpListener> {
+    let opts = SocketOpts {
+        reuseaddr: true,
+        ..sock.clone()
+    };
+    let s = bound(addr, SockProto::Tcp, &opts, None)?;
+    s.listen(128)?;
+    Ok(s.into())
+}
+
+/// A UDP data socket bound to `addr`, with this side's IP options.
+fn udp_with(addr: SocketAddr, sock: &SocketOpts) -> std::io::Result<UdpSocket> {
+    bound(addr, SockProto::Udp, sock, None).map(UdpSocket::from)
+}
+
 /// `addr` with another port; an IPv6 link-local address keeps its scope,
 /// which a bare IpAddr would lose (bind and connect then fail, EINVAL).
 fn at_port(mut addr: SocketAddr, port: u16) -> SocketAddr {
@@ -133,13 +150,15 @@ pub const DATA_SOCKET_PREFIX: &str = "sonda-bench-";
 pub fn server_channels(
     p: &Params,
     via: &Via,
+    sock: &SocketOpts,
     control: &mut Control,
     timeout: Duration,
 ) -> Result<Channels, Error> {
     let mut ch = Channels::default();
     match (p.proto, via) {
         (Proto::Tcp, Via::Inet(local)) => {
-            let listener = tcp_listener(at_port(*local, 0)).map_err(|e| data_fail("bind", &e))?;
+            let listener =
+                data_listener(at_port(*local, 0), sock).map_err(|e| data_fail("bind", &e))?;
             let port = listener
                 .local_addr()
                 .map_err(|e| data_fail("bind", &e))?
@@ -168,7 +187,7 @@ pub fn server_channels(
             accept_streams(listener.socket(), p, control, timeout, &admit, &mut ch)?;
         }
         (Proto::Udp, Via::Inet(local)) => {
-            udp_server_channels(p, *local, control, timeout, &mut ch)?
+            udp_server_channels(p, *local, sock, control, timeout, &mut ch)?
         }
         // Params::check_transport refuses these before any channel opens.
         _ => {
@@ -187,12 +206,13 @@ pub fn server_channels(
 fn udp_server_channels(
     p: &Params,
     local: SocketAddr,
+    sock: &SocketOpts,
     control: &mut Control,
     timeout: Duration,
     ch: &mut Channels,
 ) -> Result<(), Error> {
     let (up, down, rrn) = udp_socket_count(p);
-    let bind = || udp_bound(at_port(local, 0)).map_err(|e| data_fail("bind", &e));
+    let bind = || udp_with(at_port(local, 0), sock).map_err(|e| data_fail("bind", &e));
     for _ in 0..up {
         let s = bind()?;
         udp::set_rcvbuf(&s, p.rcvbuf.unwrap_or(UDP_RCVBUF));
@@ -416,6 +436,7 @@ pub fn client_channels(
     p: &Params,
     server: SocketAddr,
     ports: &[u16],
+    sock: &SocketOpts,
     timeout: Duration,
 ) -> Result<Channels, Error> {
     let mut ch = Channels::default();
@@ -439,9 +460,14 @@ pub fn client_channels(
             open_streams(
                 p,
                 || {
-                    TcpStream::connect_timeout(&addr, timeout)
-                        .map(Socket::from)
-                        .map_err(|e| data_fail("connect", &e))
+                    let opts = ConnectOpts {
+                        timeout: Some(timeout),
+                        sock: sock.clone(),
+                        ..ConnectOpts::default()
+                    };
+                    connect_any(&[addr], &opts, |_| {})
+                        .map(|(s, _, _)| Socket::from(s))
+                        .map_err(|e| Error::new(Exit::Failure, "bench data channel", e.to_string()))
                 },
                 &mut ch,
             )?;
@@ -456,7 +482,7 @@ pub fn client_channels(
                 ));
             }
             let open = |port: u16| -> Result<UdpSocket, Error> {
-                let s = udp_bound(SocketAddr::new(wildcard_like(server.ip()), 0))
+                let s = udp_with(SocketAddr::new(wildcard_like(server.ip()), 0), sock)
                     .map_err(|e| data_fail("bind", &e))?;
                 s.connect(at_port(server, port))
                     .map_err(|e| data_fail("connect", &e))?;

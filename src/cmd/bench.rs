@@ -141,7 +141,7 @@ impl fmt::Display for Reached {
 fn control_listener(cfg: &Bench, local: bool) -> Result<ControlListener, Error> {
     let opts = SocketOpts {
         reuseaddr: true,
-        ..SocketOpts::default()
+        ..cfg.sock.clone()
     };
     match &cfg.target {
         Target::Inet {
@@ -234,7 +234,7 @@ fn serve(cfg: &Bench, once: bool) -> anyhow::Result<Exit> {
                 continue;
             }
         };
-        match serve_test(stream, &via, peer.clone(), ct, &Tally::default()) {
+        match serve_test(stream, &via, peer.clone(), &cfg.sock, ct, &Tally::default()) {
             Ok(p) => report::info(format!(
                 "bench test from {peer} done: {}",
                 session::describe(&p)
@@ -255,6 +255,7 @@ fn serve_test(
     stream: Socket,
     via: &Via,
     peer: String,
+    sock: &SocketOpts,
     ct: Duration,
     tally: &Tally,
 ) -> Result<Params, Error> {
@@ -299,7 +300,7 @@ fn serve_test(
         return Err(refuse(&mut ctrl, e.to_string()));
     }
     let result = (|| {
-        let ch = server_channels(&params, via, &mut ctrl, ct)?;
+        let ch = server_channels(&params, via, sock, &mut ctrl, ct)?;
         match ctrl.recv()? {
             Msg::Start => {}
             _ => return Err(Error::new(Exit::Failure, "bench control", "expected start")),
@@ -320,6 +321,7 @@ fn client(p: &Params, cfg: &Bench, report: &Report) -> Result<Outcome, Error> {
             let addrs = resolve(host.as_deref().unwrap_or_default(), *port, cfg.family)?;
             let opts = ConnectOpts {
                 timeout: Some(cfg.control_timeout),
+                sock: cfg.sock.clone(),
                 ..ConnectOpts::default()
             };
             let (stream, addr, _) = connect_any(&addrs, &opts, |_| {})?;
@@ -379,7 +381,7 @@ fn run_client(
         }
     };
     let ch = match &reached {
-        Reached::Inet(addr) => client_channels(p, *addr, &ports, ct)?,
+        Reached::Inet(addr) => client_channels(p, *addr, &ports, &cfg.sock, ct)?,
         Reached::Unix(_) => client_unix_channels(p, data_socket.as_deref(), ct)?,
     };
     let tally = Arc::new(Tally::default());
@@ -409,13 +411,14 @@ fn local(p: &Params, cfg: &Bench, report: &Report) -> Result<Outcome, Error> {
     // receiver counted, whichever side receives.
     let server_tally = Arc::new(Tally::default());
     let tally = server_tally.clone();
+    let sock = cfg.sock.clone();
     let server = thread::Builder::new()
         .name("bench-server".into())
         .spawn(move || -> Result<(), Error> {
             let (stream, via, peer) = listener
                 .accept()
                 .map_err(|e| Error::io("bench: accept", &e))?;
-            serve_test(stream, &via, peer, ct, &tally).map(|_| ())
+            serve_test(stream, &via, peer, &sock, ct, &tally).map(|_| ())
         })
         .map_err(|e| Error::io("start bench server", &e))?;
     let title = format!("{}, local", session::describe(p));

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::bench::{Direction, Mode, Params, Proto, Side};
 use crate::cli::{BenchArgs, BenchMode, BenchProto};
 use crate::engine::addr::{parse_port, split_host_port, Family};
+use crate::engine::socket::SocketOpts;
 use crate::engine::transport::unix::BindOpts;
 use crate::error::Error;
 
@@ -39,6 +40,8 @@ pub struct Bench {
     /// The bound on every control step.
     pub control_timeout: Duration,
     pub json: bool,
+    /// --mark, --bind-device, --tos, --ttl on this side's sockets.
+    pub sock: SocketOpts,
 }
 
 impl From<BenchProto> for Proto {
@@ -64,7 +67,7 @@ impl TryFrom<(&BenchArgs, Family)> for Bench {
 
     fn try_from((args, family): (&BenchArgs, Family)) -> Result<Bench, Error> {
         let unix = match &args.unix {
-            Some(addr) => Some(unix_only(addr, family, None, None)?),
+            Some(addr) => Some(unix_only(addr, family, None, Some(&args.ip))?),
             None => None,
         };
         // `--server -U PATH` and `--client -U PATH`: -U takes the place of
@@ -134,6 +137,7 @@ impl TryFrom<(&BenchArgs, Family)> for Bench {
             },
             control_timeout: args.control_timeout,
             json: args.json,
+            sock: args.ip.to_opts(),
         })
     }
 }
