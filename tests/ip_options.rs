@@ -90,15 +90,24 @@ fn ss_line(port: u16) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn udp_recv_mark_and_bind_device_are_on_its_socket() {
+/// Whether a test that reads options back with `ss` can run: root (why
+/// it needs it is `need_root`) and ss installed; says "skipped" if not.
+fn root_with_ss(need_root: &str) -> bool {
     // SAFETY: geteuid(2) has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: --mark and --bind-device need root (CAP_NET_ADMIN, CAP_NET_RAW)");
-        return;
+        eprintln!("skipped: {need_root}");
+        return false;
     }
     if !have("ss") {
         eprintln!("skipped: ss (iproute2) is not installed");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn udp_recv_mark_and_bind_device_are_on_its_socket() {
+    if !root_with_ss("--mark and --bind-device need root (CAP_NET_ADMIN, CAP_NET_RAW)") {
         return;
     }
     let mut rx = spawn(
@@ -171,13 +180,7 @@ fn ip_options_with_a_unix_socket_are_usage_errors() {
 /// with fwmark 0x2a.
 #[test]
 fn bench_mark_is_on_its_data_sockets() {
-    // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: --mark needs root (CAP_NET_ADMIN)");
-        return;
-    }
-    if !have("ss") {
-        eprintln!("skipped: ss (iproute2) is not installed");
+    if !root_with_ss("--mark needs root (CAP_NET_ADMIN)") {
         return;
     }
     let mut bench = spawn(
