@@ -239,7 +239,10 @@ exchange on TCP (a peer that is not a sonda bench server is an error within \
 --control-timeout). -U PATH runs the same stream and rr tests over a Unix stream \
 socket instead, locally or with --server -U PATH and --client -U PATH (see UNIX \
 DOMAIN SOCKETS in sonda-bench(1)).\n\n\
-Throughput is counted by the receiver, over the test time after --omit. TCP moves \
+Throughput is counted by the receiver, over the test time after --omit. In a timed \
+test, bytes still queued at the sender when it ends (megabytes, behind a tiny \
+--rcvbuf) get a quarter of --control-timeout to arrive; the receiver counts what has \
+arrived by then and says on stderr that it stopped waiting. TCP moves \
 data in calls of --size bytes (default 1 MiB: on these machines the cost is wake-ups, \
 so fewer, larger calls are faster; SO_SNDBUF/SO_RCVBUF are left to the kernel's \
 autotuning unless --sndbuf/--rcvbuf are given). UDP sends --size-byte datagrams \
