@@ -222,6 +222,10 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
         'sonda;probe' {
             [CompletionResult]::new('-U', '-U ', [CompletionResultType]::ParameterName, 'Probe a Unix domain socket path instead of a port (@NAME: a Linux abstract name): free, a live listener, a stale socket file, an orphaned listener, or not a socket. At most 107 bytes')
             [CompletionResult]::new('--unix', '--unix', [CompletionResultType]::ParameterName, 'Probe a Unix domain socket path instead of a port (@NAME: a Linux abstract name): free, a live listener, a stale socket file, an orphaned listener, or not a socket. At most 107 bytes')
+            [CompletionResult]::new('--mark', '--mark', [CompletionResultType]::ParameterName, 'Set SO_MARK to N, the mark firewall rules and policy routing see (needs CAP_NET_ADMIN)')
+            [CompletionResult]::new('--bind-device', '--bind-device', [CompletionResultType]::ParameterName, 'Use only interface IFACE (SO_BINDTODEVICE; needs CAP_NET_RAW)')
+            [CompletionResult]::new('--tos', '--tos', [CompletionResultType]::ParameterName, 'Set the IP TOS byte (IPv6 traffic class), 0-255; DSCP is the top six bits (0xb8 is EF). Hex with 0x')
+            [CompletionResult]::new('--ttl', '--ttl', [CompletionResultType]::ParameterName, 'Set the IP TTL (IPv6 hop limit) of outgoing packets, 1-255')
             [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'Probe UDP instead of TCP')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (schema in DESCRIPTION) instead of text')
             [CompletionResult]::new('--reproduce', '--reproduce', [CompletionResultType]::ParameterName, 'Demonstrate TIME-WAIT and SO_REUSEADDR on loopback')

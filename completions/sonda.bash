@@ -438,7 +438,7 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__probe)
-            opts="-U -v -q -4 -6 -h -V --unix --udp --json --reproduce --verbose --quiet --help --version"
+            opts="-U -v -q -4 -6 -h -V --unix --udp --json --reproduce --mark --bind-device --tos --ttl --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -449,6 +449,22 @@ _sonda() {
                     return 0
                     ;;
                 -U)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mark)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bind-device)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tos)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ttl)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

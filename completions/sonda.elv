@@ -214,6 +214,10 @@ set edit:completion:arg-completer[sonda] = {|@words|
         &'sonda;probe'= {
             cand -U 'Probe a Unix domain socket path instead of a port (@NAME: a Linux abstract name): free, a live listener, a stale socket file, an orphaned listener, or not a socket. At most 107 bytes'
             cand --unix 'Probe a Unix domain socket path instead of a port (@NAME: a Linux abstract name): free, a live listener, a stale socket file, an orphaned listener, or not a socket. At most 107 bytes'
+            cand --mark 'Set SO_MARK to N, the mark firewall rules and policy routing see (needs CAP_NET_ADMIN)'
+            cand --bind-device 'Use only interface IFACE (SO_BINDTODEVICE; needs CAP_NET_RAW)'
+            cand --tos 'Set the IP TOS byte (IPv6 traffic class), 0-255; DSCP is the top six bits (0xb8 is EF). Hex with 0x'
+            cand --ttl 'Set the IP TTL (IPv6 hop limit) of outgoing packets, 1-255'
             cand --udp 'Probe UDP instead of TCP'
             cand --json 'Print one JSON object (schema in DESCRIPTION) instead of text'
             cand --reproduce 'Demonstrate TIME-WAIT and SO_REUSEADDR on loopback'

@@ -186,6 +186,10 @@ complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s 6 -d 'Use IPv6 
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s V -l version -d 'Print version'
 complete -c sonda -n "__fish_sonda_using_subcommand probe" -s U -l unix -d 'Probe a Unix domain socket path instead of a port (@NAME: a Linux abstract name): free, a live listener, a stale socket file, an orphaned listener, or not a socket. At most 107 bytes' -r
+complete -c sonda -n "__fish_sonda_using_subcommand probe" -l mark -d 'Set SO_MARK to N, the mark firewall rules and policy routing see (needs CAP_NET_ADMIN)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand probe" -l bind-device -d 'Use only interface IFACE (SO_BINDTODEVICE; needs CAP_NET_RAW)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand probe" -l tos -d 'Set the IP TOS byte (IPv6 traffic class), 0-255; DSCP is the top six bits (0xb8 is EF). Hex with 0x' -r
+complete -c sonda -n "__fish_sonda_using_subcommand probe" -l ttl -d 'Set the IP TTL (IPv6 hop limit) of outgoing packets, 1-255' -r
 complete -c sonda -n "__fish_sonda_using_subcommand probe" -l udp -d 'Probe UDP instead of TCP'
 complete -c sonda -n "__fish_sonda_using_subcommand probe" -l json -d 'Print one JSON object (schema in DESCRIPTION) instead of text'
 complete -c sonda -n "__fish_sonda_using_subcommand probe" -l reproduce -d 'Demonstrate TIME-WAIT and SO_REUSEADDR on loopback'

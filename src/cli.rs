@@ -185,11 +185,20 @@ socket, named with its owner. There SO_REUSEADDR does not step past old state; i
 lets sockets that all set it share the port, and the one bound last then gets every \
 unicast datagram, so a second receiver steals the first one's datagrams. \
 SO_REUSEPORT shares the port between sockets of one user, split by sender.\n\n\
+--bind-device IFACE probes the bind a listener with that option makes (SO_BINDTODEVICE, \
+set on the trial sockets before they bind, as 'sonda listen --bind-device' does): the \
+kernel lets sockets bound to different interfaces share a port, so sockets bound to \
+another interface are listed last and noted, and do not enter the verdict; a socket \
+bound to no interface meets every bind. The table shows a socket's interface as ss \
+does (0.0.0.0%lo:8080; /proc/net does not tell it). --mark, --tos and --ttl are set \
+too, but change nothing a bind decides. An option the kernel refuses (no such \
+interface, --mark without CAP_NET_ADMIN) is the error it is for listen, exit 1.\n\n\
 --json prints one object: {\"proto\", \"port\", \"source\" (\"sock_diag\" or \
 \"/proc/net\"), \"binds\": [{\"address\", \"dual_stack\", \"options\" (\"plain\", \"SO_REUSEADDR\", \
 \"SO_REUSEPORT\"), \"ok\", \"errno\" (e.g. \"EADDRINUSE\", null when ok), \"error\"}], \
 \"sockets\": [{\"proto\", \"state\", \"local\", \"remote\", \"expires_ms\" (null \
-without a timer), \"uid\", \"inode\", \"v6only\" (null when unknown), \"owners\": \
+without a timer), \"uid\", \"inode\", \"v6only\" (null when unknown), \"device\" (the interface it is \
+bound to, null for none or from /proc/net), \"owners\": \
 [{\"pid\", \"command\"}], \"owner_visible\"}], \"findings\": [{\"kind\", \"text\"}], \
 \"verdict\": {\"bind_ok\", \"text\"}}.\n\n\
 -U PATH (Unix domain sockets) asks the same of a socket path, whose bind fails \
@@ -986,6 +995,14 @@ pub struct ProbeArgs {
     /// Demonstrate TIME-WAIT and SO_REUSEADDR on loopback.
     #[arg(long, conflicts_with_all = ["udp", "json"])]
     pub reproduce: bool,
+
+    /// Set on the trial sockets before they bind, as the listener you are
+    /// about to start would: --bind-device probes a bind to that interface
+    /// (sockets bound to other devices then share the port); --mark, --tos
+    /// and --ttl change nothing a bind decides, and are taken so a listen
+    /// command line can be probed as it stands.
+    #[command(flatten)]
+    pub ip: IpArgs,
 }
 
 #[derive(Debug, Args)]

@@ -100,6 +100,7 @@ const PROBE_EXAMPLES: Examples = &[
     ("sonda probe --udp 5353", "The same for a UDP port."),
     ("sonda probe --json 127.0.0.1 8080 | jq .verdict", "The facts as one JSON object, for scripts."),
     ("sonda probe --reproduce", "Make TIME-WAIT on loopback and watch a plain bind fail with EADDRINUSE and an SO_REUSEADDR bind succeed. The side that closes first keeps the connection in TIME-WAIT for 2*MSL (60 s on Linux); SO_REUSEADDR lets a new listener bind beside such entries, never beside another listener. SO_REUSEPORT instead lets several live sockets share the port, and the kernel splits connections between them."),
+    ("sudo sonda probe --bind-device eth1 8080", "Would 'listen --bind-device eth1 8080' bind? A listener bound to another interface (0.0.0.0%lo:8080 in the table) shares the port; one bound to none does not."),
     ("sudo sonda probe 443", "As root every owning process is named; otherwise other users' processes are 'not visible'."),
 ];
 

@@ -211,3 +211,20 @@ fn bench_mark_is_on_its_data_sockets() {
 fn bench_ip_options_with_a_unix_socket_are_usage_errors() {
     usage_error(&["bench", "-U", "/tmp/x.sock", "--ttl", "3"], "--ttl");
 }
+
+#[test]
+fn probe_ip_options_without_an_ip_bind_are_usage_errors() {
+    usage_error(&["probe", "-U", "/tmp/x.sock", "--ttl", "3"], "--ttl");
+    usage_error(&["probe", "--reproduce", "--mark", "1"], "--mark");
+}
+
+/// An interface that does not exist is the error it is for listen (exit
+/// 1, naming the option), not a bind verdict.
+#[test]
+fn probe_with_an_unknown_interface_fails_as_listen_does() {
+    let f = run(&["probe", "--bind-device", "nosuch0", "8080"], Input::Null);
+    f.expect_code(1);
+    let line = one_line(&f);
+    assert!(line.contains("SO_BINDTODEVICE"), "{}", f.dump());
+    assert!(f.stdout.is_empty(), "{}", f.dump());
+}

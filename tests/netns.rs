@@ -1104,3 +1104,64 @@ fn relay_bench_and_probe_keep_the_scope_of_a_link_local_address() {
     assert!(text.contains("fe80::b%veth-b"), "{}", f.dump());
     assert!(text.contains("LISTEN"), "{}", f.dump());
 }
+
+/// `probe --bind-device` asks what `listen --bind-device` would meet: a
+/// listener bound to lo shares its port with a bind to veth-a (the kernel
+/// lets sockets on different devices share a port), but not with a bind
+/// to lo or to no device. The table shows the device as ss does.
+#[test]
+fn probe_bind_device_sets_apart_sockets_on_other_interfaces() {
+    let Some(p) = pair(16) else { return };
+    let mut held = spawn_cmd(
+        sonda_in(
+            p.a(),
+            &[
+                "-v",
+                "listen",
+                "-k",
+                "--sink",
+                "--bind-device",
+                "lo",
+                "0.0.0.0",
+                "0",
+            ],
+        ),
+        Input::Null,
+        Output::Null,
+    );
+    let port = held.listening_port().to_string();
+
+    let (f, _) = sonda_run(p.a(), &["probe", &port]);
+    f.expect_code(5);
+    let text = String::from_utf8_lossy(&f.stdout);
+    assert!(text.contains(&format!("0.0.0.0%lo:{port}")), "{}", f.dump());
+    assert!(text.contains("bound to an interface (lo"), "{}", f.dump());
+    assert!(text.contains("listens on"), "{}", f.dump());
+
+    let (f, _) = sonda_run(p.a(), &["probe", "--bind-device", "lo", &port]);
+    f.expect_code(5);
+
+    let (f, _) = sonda_run(
+        p.a(),
+        &["probe", "--json", "--bind-device", "veth-a", &port],
+    );
+    f.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_slice(&f.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e})\n{}", f.dump()));
+    assert_eq!(doc["verdict"]["bind_ok"], true, "{}", f.dump());
+    assert_eq!(doc["sockets"][0]["device"], "lo", "{}", f.dump());
+    assert_eq!(
+        doc["binds"][0]["address"],
+        format!("[::]%veth-a:{port}"),
+        "{}",
+        f.dump()
+    );
+    let kinds: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"other-device"), "{}", f.dump());
+    held.signal(libc::SIGTERM);
+}

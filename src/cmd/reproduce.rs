@@ -51,7 +51,10 @@ pub fn run(port: u16) -> anyhow::Result<Exit> {
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         v6only: None,
     };
-    let plain = trial(&BindTarget::Inet(target, Proto::Tcp), BindOpts::Plain);
+    let plain = trial(
+        &BindTarget::Inet(target, Proto::Tcp, SocketOpts::default()),
+        BindOpts::Plain,
+    );
     let plain_text = match (&plain.errno, &plain.error) {
         (Some(n), Some(e)) => format!("{n} ({e})"),
         _ => "ok".to_string(),

@@ -45,10 +45,7 @@ pub fn unix_only(
         (Family::V6, ..) => Some("-6"),
         (_, Some(s), _) if s.nodelay => Some("--nodelay"),
         (_, Some(s), _) if s.keepalive.is_some() => Some("--keepalive"),
-        (_, _, Some(i)) if i.tos.is_some() => Some("--tos"),
-        (_, _, Some(i)) if i.ttl.is_some() => Some("--ttl"),
-        (_, _, Some(i)) if i.bind_device.is_some() => Some("--bind-device"),
-        (_, _, Some(i)) if i.mark.is_some() => Some("--mark"),
+        (_, _, Some(i)) => i.first_set(),
         _ => None,
     };
     match flag {
@@ -78,6 +75,19 @@ impl SocketArgs {
 }
 
 impl IpArgs {
+    /// The first of these options given, for a usage error where none
+    /// applies.
+    pub fn first_set(&self) -> Option<&'static str> {
+        [
+            (self.tos.is_some(), "--tos"),
+            (self.ttl.is_some(), "--ttl"),
+            (self.bind_device.is_some(), "--bind-device"),
+            (self.mark.is_some(), "--mark"),
+        ]
+        .into_iter()
+        .find_map(|(set, flag)| set.then_some(flag))
+    }
+
     pub fn to_opts(&self) -> SocketOpts {
         SocketOpts {
             mark: self.mark,

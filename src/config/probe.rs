@@ -3,7 +3,7 @@
 
 use crate::cli::ProbeArgs;
 use crate::engine::addr::{parse_port, Family};
-use crate::engine::socket::Proto;
+use crate::engine::socket::{Proto, SocketOpts};
 use crate::engine::transport::UnixAddr;
 use crate::error::Error;
 
@@ -17,6 +17,8 @@ pub enum Probe {
         port: u16,
         family: Family,
         proto: Proto,
+        /// --bind-device, --mark, --tos, --ttl for the trial binds.
+        ip: SocketOpts,
         json: bool,
     },
     /// What holds a Unix socket path or abstract name.
@@ -37,10 +39,16 @@ impl TryFrom<(&ProbeArgs, Family)> for Probe {
                 }
                 _ => return Err(Error::usage("probe --reproduce", "takes at most one PORT")),
             };
+            if let Some(flag) = args.ip.first_set() {
+                return Err(Error::usage(
+                    format!("'{flag}'"),
+                    "does not apply to --reproduce (its loopback demonstration sets its own options)",
+                ));
+            }
             return Ok(Probe::Reproduce { port });
         }
         if let Some(addr) = &args.unix {
-            unix_only(addr, family, None, None)?;
+            unix_only(addr, family, None, Some(&args.ip))?;
             return Ok(Probe::Unix {
                 addr: addr.clone(),
                 json: args.json,
@@ -64,6 +72,7 @@ impl TryFrom<(&ProbeArgs, Family)> for Probe {
             port,
             family,
             proto: if args.udp { Proto::Udp } else { Proto::Tcp },
+            ip: args.ip.to_opts(),
             json: args.json,
         })
     }

@@ -359,6 +359,29 @@ impl std::fmt::Display for Shown<'_> {
     }
 }
 
+/// A local address with the device it is bound to, as ss prints it
+/// (`0.0.0.0%lo:8080`, `[::]%eth0:8080`).
+pub struct OnDevice<'a>(pub &'a SocketAddr, pub &'a str);
+
+impl std::fmt::Display for OnDevice<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (addr, dev) = (self.0, self.1);
+        match addr.ip().to_canonical() {
+            std::net::IpAddr::V4(ip) => write!(f, "{ip}%{dev}:{}", addr.port()),
+            std::net::IpAddr::V6(_) => write!(f, "[{}]%{dev}:{}", ShownIp(addr), addr.port()),
+        }
+    }
+}
+
+/// An interface's name from its index, or the index as digits when it has
+/// gone (as `ip` prints one).
+pub fn interface_name(index: u32) -> String {
+    match nix::net::if_::if_indextoname(index) {
+        Ok(name) => name.to_string_lossy().into_owned(),
+        Err(_) => index.to_string(),
+    }
+}
+
 /// The address without its port, v4-mapped shown as IPv4, an IPv6 scope
 /// as the interface's name where it has one (`fe80::1%eth0`): a link-local
 /// address means nothing without its link.
@@ -368,10 +391,7 @@ impl std::fmt::Display for ShownIp<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
             SocketAddr::V6(a) if a.scope_id() != 0 => {
-                match nix::net::if_::if_indextoname(a.scope_id()) {
-                    Ok(name) => write!(f, "{}%{}", a.ip(), name.to_string_lossy()),
-                    Err(_) => write!(f, "{}%{}", a.ip(), a.scope_id()),
-                }
+                write!(f, "{}%{}", a.ip(), interface_name(a.scope_id()))
             }
             _ => write!(f, "{}", self.0.ip().to_canonical()),
         }

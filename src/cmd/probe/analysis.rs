@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use crate::engine::diag::trial::{BindAttempt, BindOpts};
 use crate::engine::diag::State;
+use crate::engine::socket::SocketOpts;
 use crate::engine::socket::{Proto, Shown};
 
 use super::model::{Finding, Row, Table, Verdict};
@@ -36,6 +37,59 @@ pub fn unexplained(table: &Table, proto: Proto, binds: &[BindAttempt]) -> bool {
     proto == Proto::Tcp
         && ((failed(BindOpts::Plain) && table.sockets.is_empty())
             || (failed(BindOpts::ReuseAddr) && !listening))
+}
+
+/// Takes out of `table` the sockets bound (SO_BINDTODEVICE) to another
+/// interface than `device`: the kernel lets sockets on different devices
+/// share a port, so they cannot be what a bind to `device` meets. Without
+/// a device, every socket can be (an unbound socket meets them all).
+pub fn other_devices(table: &mut Table, device: Option<u32>) -> Vec<Row> {
+    let Some(device) = device else {
+        return Vec::new();
+    };
+    let (kept, other) = std::mem::take(&mut table.sockets)
+        .into_iter()
+        .partition(|s| s.entry.device == 0 || s.entry.device == device);
+    table.sockets = kept;
+    other
+}
+
+/// Notes on bound devices: sockets set aside by [`other_devices`], or,
+/// probing without --bind-device, sockets that are bound to one.
+pub fn device_findings(table: &Table, elsewhere: &[Row], ip: &SocketOpts) -> Vec<Finding> {
+    let names = |rows: &mut dyn Iterator<Item = &Row>| {
+        let mut v: Vec<String> = rows.filter_map(|s| s.device.clone()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v.join(", ")
+    };
+    let mut out = Vec::new();
+    if let (Some(dev), false) = (&ip.bind_device, elsewhere.is_empty()) {
+        out.push(Finding {
+            kind: "other-device",
+            text: format!(
+                "{} socket(s) on this port are bound to other interfaces ({}): a socket bound to {dev} shares the port with them (SO_BINDTODEVICE sockets on different devices do not conflict)",
+                elsewhere.len(),
+                names(&mut elsewhere.iter())
+            ),
+        });
+    }
+    let bound: Vec<&Row> = table
+        .sockets
+        .iter()
+        .filter(|s| s.device.is_some())
+        .collect();
+    if ip.bind_device.is_none() && !bound.is_empty() {
+        out.push(Finding {
+            kind: "bound-device",
+            text: format!(
+                "{} socket(s) on this port are bound to an interface ({}, SO_BINDTODEVICE): they meet this bind, which takes every interface, but a socket bound to another interface (--bind-device) could share the port",
+                bound.len(),
+                names(&mut bound.iter().copied())
+            ),
+        });
+    }
+    out
 }
 
 /// Whether `port` appears in a list such as "8080,9000-9010".
@@ -451,6 +505,7 @@ mod tests {
             uid: 1000,
             inode,
             v6only: None,
+            device: 0,
         };
         let owners = owner
             .map(|(pid, command)| Owner {
@@ -850,6 +905,33 @@ mod tests {
         assert!(!in_port_list("", 8080));
         assert!(!in_port_list("8000-x,80", 8001));
         assert!(!in_port_list("8081,8079", 8080));
+    }
+
+    #[test]
+    fn sockets_on_other_devices_are_set_apart() {
+        let on = |dev: u32| {
+            let mut r = tcp(State::LISTEN, "0.0.0.0:8080", "0.0.0.0:0", Some((7, "nc")));
+            r.entry.device = dev;
+            r.device = (dev != 0).then(|| format!("if{dev}"));
+            r
+        };
+        let mut t = table(vec![on(0), on(1), on(2)]);
+        assert!(other_devices(&mut t, None).is_empty());
+        assert_eq!(t.sockets.len(), 3);
+        let other = other_devices(&mut t, Some(1));
+        let devices = |rows: &[Row]| rows.iter().map(|r| r.entry.device).collect::<Vec<_>>();
+        assert_eq!(devices(&t.sockets), [0, 1]);
+        assert_eq!(devices(&other), [2]);
+        let probing = SocketOpts {
+            bind_device: Some("if1".into()),
+            ..SocketOpts::default()
+        };
+        let f = device_findings(&t, &other, &probing);
+        assert_eq!(kinds(&f), ["other-device"]);
+        assert!(f[0].text.contains("(if2)"), "{}", f[0].text);
+        let f = device_findings(&t, &[], &SocketOpts::default());
+        assert_eq!(kinds(&f), ["bound-device"]);
+        assert!(f[0].text.contains("(if1,"), "{}", f[0].text);
     }
 
     #[test]

@@ -11,13 +11,14 @@ mod render;
 mod unix;
 
 use std::collections::HashSet;
+use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::config::probe::Probe;
 use crate::engine::addr::{resolve, Family};
 use crate::engine::diag::trial::{trial, BindOpts, BindTarget, Target};
 use crate::engine::diag::{self, find_owners, Owner, SockEntry, State};
-use crate::engine::socket::Proto;
+use crate::engine::socket::{display_addr, inet_socket, Proto, SocketOpts};
 use crate::error::{Error, Exit};
 
 use self::analysis::Sysctls;
@@ -26,7 +27,7 @@ use self::model::{proto_name, BindJson, Report, Row, Table};
 pub use self::render::render_table;
 
 pub fn run(cfg: &Probe) -> anyhow::Result<Exit> {
-    let (host, port, family, proto, json) = match cfg {
+    let (host, port, family, proto, ip, json) = match cfg {
         Probe::Unix { addr, json } => return unix::run(addr, *json),
         Probe::Reproduce { port } => return super::reproduce::run(*port),
         Probe::Port {
@@ -34,23 +35,31 @@ pub fn run(cfg: &Probe) -> anyhow::Result<Exit> {
             port,
             family,
             proto,
+            ip,
             json,
-        } => (host, *port, *family, *proto, *json),
+        } => (host, *port, *family, *proto, ip, *json),
     };
     let targets = targets(host.as_deref(), port, family)?;
+    let device = check_options(&targets[0], proto, ip)?;
     let mut binds = Vec::new();
     for t in &targets {
         for opts in [BindOpts::Plain, BindOpts::ReuseAddr, BindOpts::ReusePort] {
-            binds.push(trial(&BindTarget::Inet(*t, proto), opts));
+            binds.push(trial(&BindTarget::Inet(*t, proto, ip.clone()), opts));
         }
     }
+    // Only the sockets a bind to `device` can meet explain its answer; the
+    // others are shown after them.
     let mut table = gather(proto, port)?;
+    let mut elsewhere = analysis::other_devices(&mut table, device);
     if analysis::unexplained(&table, proto, &binds) {
         add_bound_inactive(&mut table, port);
+        elsewhere.extend(analysis::other_devices(&mut table, device));
     }
     let sysctls = read_sysctls();
-    let findings = analysis::findings(&table, port, proto, &binds, &sysctls);
+    let mut findings = analysis::findings(&table, port, proto, &binds, &sysctls);
+    findings.extend(analysis::device_findings(&table, &elsewhere, ip));
     let verdict = analysis::verdict(&table, port, proto, &binds);
+    table.sockets.extend(elsewhere);
 
     if json {
         let report = Report {
@@ -70,6 +79,23 @@ pub fn run(cfg: &Probe) -> anyhow::Result<Exit> {
         ))?;
     }
     Ok(verdict.exit())
+}
+
+/// Sets the IP options on a throw-away socket first, so that a bad one
+/// (an interface that does not exist, --mark without CAP_NET_ADMIN) is the
+/// error it is for `listen`, not a failed bind; returns the index of the
+/// --bind-device interface.
+fn check_options(target: &Target, proto: Proto, ip: &SocketOpts) -> Result<Option<u32>, Error> {
+    let what = || format!("probe {}", display_addr(&target.addr));
+    let sock = inet_socket(&target.addr, proto, false).map_err(|e| Error::io(what(), &e))?;
+    crate::engine::socket::apply(&sock, ip).map_err(|e| Error::io(what(), &e))?;
+    ip.bind_device
+        .as_deref()
+        .map(|dev| {
+            nix::net::if_::if_nametoindex(dev)
+                .map_err(|e| Error::io(format!("interface {dev}"), &io::Error::from(e)))
+        })
+        .transpose()
 }
 
 /// Reads the socket table for `port` and finds the owners.

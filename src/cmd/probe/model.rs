@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::engine::diag::trial::{BindAttempt, BindOpts};
 use crate::engine::diag::{Owner, SockEntry, TableSource};
-use crate::engine::socket::{Proto, Shown};
+use crate::engine::socket::{interface_name, Proto, Shown};
 use crate::error::Exit;
 
 /// "tcp" or "udp", as the report spells it.
@@ -32,6 +32,9 @@ pub struct Row {
     pub uid: u32,
     pub inode: u64,
     pub v6only: Option<bool>,
+    /// The interface SO_BINDTODEVICE bound it to (null: none, or a table
+    /// from /proc/net, which does not tell).
+    pub device: Option<String>,
     pub owners: Vec<OwnerJson>,
     pub owner_visible: bool,
     #[serde(skip)]
@@ -51,6 +54,7 @@ impl Row {
             uid: e.uid,
             inode: e.inode,
             v6only: e.v6only,
+            device: (e.device != 0).then(|| interface_name(e.device)),
             owner_visible: e.inode == 0 || !found.is_empty(),
             owners: found
                 .into_iter()

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::engine::diag::trial::BindAttempt;
-use crate::engine::socket::{Proto, Shown};
+use crate::engine::socket::{OnDevice, Proto, Shown};
 
 use super::model::{proto_name, Finding, Row, Table, Verdict};
 
@@ -56,10 +56,16 @@ pub fn render_table(table: &Table, port: u16, proto: Proto) -> String {
     let cells = |s: &Row, col: usize, out: &mut String| {
         let _ = match col {
             0 => write!(out, "{}", s.state),
-            1 if s.v6only == Some(false) && s.local.ip().is_unspecified() => {
-                write!(out, "{} (v4+v6)", Shown(&s.local))
+            1 => {
+                let _ = match &s.device {
+                    Some(dev) => write!(out, "{}", OnDevice(&s.local, dev)),
+                    None => write!(out, "{}", Shown(&s.local)),
+                };
+                if s.v6only == Some(false) && s.local.ip().is_unspecified() {
+                    out.push_str(" (v4+v6)");
+                }
+                Ok(())
             }
-            1 => write!(out, "{}", Shown(&s.local)),
             2 if s.remote.port() == 0 && s.remote.ip().is_unspecified() => write!(out, "*"),
             2 => write!(out, "{}", Shown(&s.remote)),
             _ => match s.expires_ms {

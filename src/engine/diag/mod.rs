@@ -69,6 +69,9 @@ pub struct SockEntry {
     pub inode: u64,
     /// IPV6_V6ONLY of an IPv6 socket, where the source tells it.
     pub v6only: Option<bool>,
+    /// The interface index SO_BINDTODEVICE bound it to: 0 for none, and
+    /// always 0 from /proc/net, which does not tell.
+    pub device: u32,
 }
 
 /// Where the table came from.

@@ -256,6 +256,8 @@ fn parse(msg: &[u8], proto: Proto) -> Option<SockEntry> {
     let expires_ms = u32_ne(msg, 52);
     let uid = u32_ne(msg, 64);
     let inode = u32_ne(msg, 68) as u64;
+    // inet_diag_sockid's idiag_if: the socket's sk_bound_dev_if.
+    let device = u32_ne(id, 36);
     let mut v6only = None;
     let mut at = DIAG_MSG;
     while at + 4 <= msg.len() {
@@ -278,6 +280,7 @@ fn parse(msg: &[u8], proto: Proto) -> Option<SockEntry> {
         uid,
         inode,
         v6only,
+        device,
     })
 }
 

@@ -64,6 +64,7 @@ fn parse_line(line: &str, proto: Proto) -> Option<SockEntry> {
         uid: f[7].parse().ok()?,
         inode: f[9].parse().ok()?,
         v6only: None,
+        device: 0,
     })
 }
 

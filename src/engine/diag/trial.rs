@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use socket2::{SockAddr, Socket, Type};
 
 use super::UnixType;
-use crate::engine::socket::{display_addr, Proto};
+use crate::engine::socket::{display_addr, OnDevice, Proto, SocketOpts};
 use crate::engine::transport::UnixAddr;
 
 /// The socket options of one trial bind.
@@ -45,8 +45,11 @@ pub struct Target {
 /// transport adds a variant and an arm in [`trial`], not a second prober.
 #[derive(Clone, Debug)]
 pub enum BindTarget {
-    /// A TCP (bind and listen) or UDP (bind) socket on an IP address.
-    Inet(Target, Proto),
+    /// A TCP (bind and listen) or UDP (bind) socket on an IP address, with
+    /// the IP options a listener would set first (--bind-device, --mark,
+    /// --tos, --ttl; of these only the device changes what a bind decides:
+    /// sockets bound to different devices may share a port).
+    Inet(Target, Proto, SocketOpts),
     /// A Unix socket of this type (stream and seqpacket also listen) on a
     /// path or an abstract name. A path must not exist yet: the bind
     /// creates the file, and the trial removes it again.
@@ -74,9 +77,12 @@ pub struct BindAttempt {
 /// is held for that instant: a client connecting then is refused or reset.
 pub fn trial(target: &BindTarget, opts: BindOpts) -> BindAttempt {
     let (result, address, dual_stack) = match target {
-        BindTarget::Inet(t, proto) => (
-            trial_inet(t, *proto, opts),
-            display_addr(&t.addr),
+        BindTarget::Inet(t, proto, ip) => (
+            trial_inet(t, *proto, opts, ip),
+            match &ip.bind_device {
+                Some(dev) => OnDevice(&t.addr, dev).to_string(),
+                None => display_addr(&t.addr),
+            },
             t.v6only == Some(false),
         ),
         BindTarget::Unix(name, ty) => (trial_unix(name, *ty, opts), name.to_string(), false),
@@ -100,8 +106,9 @@ pub fn trial(target: &BindTarget, opts: BindOpts) -> BindAttempt {
     }
 }
 
-fn trial_inet(target: &Target, proto: Proto, opts: BindOpts) -> io::Result<()> {
+fn trial_inet(target: &Target, proto: Proto, opts: BindOpts, ip: &SocketOpts) -> io::Result<()> {
     let sock = crate::engine::socket::inet_socket(&target.addr, proto, false)?;
+    crate::engine::socket::apply(&sock, ip)?;
     set_opts(&sock, opts)?;
     if let (true, Some(only)) = (target.addr.is_ipv6(), target.v6only) {
         sock.set_only_v6(only)?;
