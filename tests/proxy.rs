@@ -1,5 +1,6 @@
 //! `connect --proxy`: through real proxies nobody here wrote (microsocks
-//! for SOCKS5 with and without credentials, tinyproxy for HTTP CONNECT)
+//! for SOCKS5 with and without credentials, dante for SOCKS5 with
+//! half-close and its ruleset, tinyproxy for HTTP CONNECT)
 //! and python stubs for what those cannot show (SOCKS4a, a SOCKS5 reply
 //! with a domain-name bound address followed at once by the target's
 //! bytes, a proxy that stalls, half-close through the tunnel). Transfers
@@ -42,6 +43,34 @@ fn tinyproxy(dir: &std::path::Path, auth: Option<(&str, &str)>) -> (Running, u16
     let mut cmd = Command::new("tinyproxy");
     cmd.arg("-d").arg("-c").arg(&conf);
     let r = spawn_cmd(cmd, Input::Null, Output::Null);
+    wait_tcp_listen(Loop::V4, port);
+    (r, port)
+}
+
+/// dante (danted) in the foreground on a free loopback port, without
+/// authentication, refusing by rule every connect to `blocked`.
+fn dante(dir: &std::path::Path, blocked: u16) -> (Running, u16) {
+    let port = closed_port("127.0.0.1");
+    let conf = dir.join(format!("danted-{port}.conf"));
+    // As root dante drops to this user for what it need not do as root;
+    // as anyone else it runs as that user and must not be told one.
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    let user = if unsafe { libc::geteuid() } == 0 {
+        "user.unprivileged: nobody\n"
+    } else {
+        ""
+    };
+    let text = format!(
+        "logoutput: stderr\ninternal: 127.0.0.1 port = {port}\nexternal: 127.0.0.1\n\
+         clientmethod: none\nsocksmethod: none\n{user}\
+         client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}\n\
+         socks block {{ from: 0.0.0.0/0 to: 0.0.0.0/0 port = {blocked} }}\n\
+         socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 command: connect }}\n"
+    );
+    std::fs::write(&conf, text).unwrap();
+    let mut cmd = Command::new("danted");
+    cmd.arg("-f").arg(&conf).args(["-N", "1"]);
+    let r = spawn_cmd(cmd, Input::Null, Output::Capture);
     wait_tcp_listen(Loop::V4, port);
     (r, port)
 }
@@ -531,4 +560,67 @@ fn bad_proxy_urls_are_usage_errors() {
         ],
         "--udp",
     );
+}
+
+/// dante, the SOCKS server of many corporate networks: an upload and a
+/// download byte-exact, the target refused through it (exit 3, reply 5
+/// in words), and a connect its rules forbid (exit 1, reply 2).
+#[test]
+fn socks5_through_dante() {
+    require!("danted");
+    let dir = tempfile::tempdir().unwrap();
+    let blocked = closed_port("127.0.0.1");
+    let (mut d, port) = dante(dir.path(), blocked);
+    let url = format!("socks5://127.0.0.1:{port}");
+    // dante relays a half-close, so the listener may end its side at once
+    // (the proxies `upload` serves close both ways when one side ends).
+    let data = random_bytes(2 << 20, 21);
+    let (l, lport) = listen("127.0.0.1", &[], Input::Null, Output::Capture);
+    let f = connect_via(
+        &url,
+        &["-v"],
+        "127.0.0.1",
+        lport,
+        Input::Bytes(data.clone()),
+    );
+    f.expect_code(0);
+    let got = l.finish();
+    assert_eq!(
+        sha256(&got.stdout),
+        sha256(&data),
+        "{}\n{}",
+        f.dump(),
+        got.dump()
+    );
+    assert!(
+        f.stderr
+            .contains("proxy: reply: succeeded, the proxy connected to 127.0.0.1:"),
+        "{}",
+        f.dump()
+    );
+
+    let data = random_bytes(1 << 20, 22);
+    let (l, lport) = listen("127.0.0.1", &[], Input::Bytes(data.clone()), Output::Null);
+    let f = connect_via(&url, &[], "127.0.0.1", lport, Input::Null);
+    f.expect_code(0);
+    assert_eq!(sha256(&f.stdout), sha256(&data), "{}", f.dump());
+    l.finish().expect_code(0);
+
+    let refused = closed_port("127.0.0.1");
+    let f = connect_via(&url, &[], "127.0.0.1", refused, Input::Null);
+    f.expect_code(3);
+    assert!(
+        one_line(&f).contains("connection refused (SOCKS5 reply 5)"),
+        "{}",
+        f.dump()
+    );
+    let f = connect_via(&url, &[], "127.0.0.1", blocked, Input::Null);
+    f.expect_code(1);
+    assert!(
+        one_line(&f).contains("not allowed by ruleset (SOCKS5 reply 2)"),
+        "{}",
+        f.dump()
+    );
+    d.signal(libc::SIGTERM);
+    d.finish_within(LONG);
 }
