@@ -476,7 +476,7 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__udp__subcmd__recv)
-            opts="-U -v -q -4 -6 -h -V --unix --buffer --max-size --no-grow --show --json --count --timeout --echo --reuseaddr --no-reuseaddr --mark --bind-device --tos --ttl --verbose --quiet --help --version"
+            opts="-U -v -q -4 -6 -h -V --unix --buffer --max-size --no-grow --show --json --count --timeout --echo --reuseaddr --no-reuseaddr --join --source --reply --lines --mark --bind-device --tos --ttl --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -506,6 +506,14 @@ _sonda() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --join)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --mark)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -530,7 +538,7 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__udp__subcmd__send)
-            opts="-U -s -v -q -4 -6 -h -V --unix --size --lines --message --count --interval --wait-reply --source --broadcast --mark --bind-device --tos --ttl --verbose --quiet --help --version"
+            opts="-U -s -v -q -4 -6 -h -V --unix --size --lines --message --count --interval --wait-reply --source --broadcast --multicast-if --no-multicast-loop --mark --bind-device --tos --ttl --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -569,6 +577,10 @@ _sonda() {
                     return 0
                     ;;
                 -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --multicast-if)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

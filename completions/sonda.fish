@@ -152,12 +152,14 @@ complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l count -d 'Datag
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l interval -d 'Pause DUR between datagrams' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l wait-reply -d 'After sending, print replies to stdout until DUR passes without one; exit 4 if none came' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s s -l source -d 'Bind to this local address (and port) first' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l multicast-if -d 'To a multicast group: send out of interface IFACE (IP_MULTICAST_IF, IPV6_MULTICAST_IF) rather than where the group\'s route leads' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l mark -d 'Set SO_MARK to N, the mark firewall rules and policy routing see (needs CAP_NET_ADMIN)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l bind-device -d 'Use only interface IFACE (SO_BINDTODEVICE; needs CAP_NET_RAW)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l tos -d 'Set the IP TOS byte (IPv6 traffic class), 0-255; DSCP is the top six bits (0xb8 is EF). Hex with 0x' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l ttl -d 'Set the IP TTL (IPv6 hop limit) of outgoing packets, 1-255' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l lines -d 'Send one datagram per line of stdin, without its newline, as soon as the line is complete (an empty line is an empty datagram; a line longer than --size is an error)'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l broadcast -d 'Set SO_BROADCAST, to send to a broadcast address (without it the kernel refuses one: "permission denied", exit 1, with a hint)'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l no-multicast-loop -d 'To a multicast group: no copy for receivers on this host (the kernel\'s default, kept otherwise, loops one back)'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s 4 -d 'Use IPv4 only'
@@ -169,6 +171,8 @@ complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l buffer -d 'Init
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l max-size -d 'Largest the buffer may grow to, in bytes; at least --buffer (default: 65535, or --buffer if that is larger)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l count -d 'Exit after N datagrams' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l timeout -d 'Exit 4 when no datagram arrives for DUR' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l join -d 'Join multicast GROUP (IPv4 224.0.0.0/4, IPv6 ff00::/8) on interface IFACE, by default the one the group\'s route leads to; repeat for more groups. Only joined groups are delivered (IP_MULTICAST_ALL off)' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l source -d 'With --join: a source-specific join (SSM): only datagrams sent by address S' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l mark -d 'Set SO_MARK to N, the mark firewall rules and policy routing see (needs CAP_NET_ADMIN)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l bind-device -d 'Use only interface IFACE (SO_BINDTODEVICE; needs CAP_NET_RAW)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l tos -d 'Set the IP TOS byte (IPv6 traffic class), 0-255; DSCP is the top six bits (0xb8 is EF). Hex with 0x' -r
@@ -179,6 +183,8 @@ complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l json -d 'Print 
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l echo -d 'Send every datagram back to its sender'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l reuseaddr -d 'Set SO_REUSEADDR, to share the port on purpose with sockets that set it too. Off by default, so a port another socket holds is exit 5: of two receivers on one port, the one bound last gets every unicast datagram and the other none'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l no-reuseaddr -d 'What udp-recv does by default now; still accepted so scripts that asked for it keep working'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l reply -d 'Send stdin to the last sender, the \'nc -u -l\' session: each read of stdin (or each line, with --lines) is one datagram, held until a first datagram names the peer'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l lines -d 'With --reply: one datagram per line of stdin, without its newline'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s v -l verbose -d 'Print diagnostics to stderr (repeat for more)'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s q -l quiet -d 'Print nothing to stderr but fatal errors'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -s 4 -d 'Use IPv4 only'

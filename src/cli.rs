@@ -742,6 +742,14 @@ pub struct IpArgs {
     pub ttl: Option<u8>,
 }
 
+fn parse_join_arg(s: &str) -> Result<(std::net::IpAddr, Option<String>), String> {
+    let (group, iface) = crate::engine::multicast::parse_join(s)?;
+    match iface {
+        Some(i) => Ok((group, Some(parse_iface(&i)?))),
+        None => Ok((group, None)),
+    }
+}
+
 /// A number, decimal or 0x hex.
 fn parse_number(s: &str) -> Option<u64> {
     let t = s.trim();
@@ -893,6 +901,16 @@ pub struct UdpSendArgs {
     #[arg(long)]
     pub broadcast: bool,
 
+    /// To a multicast group: send out of interface IFACE (IP_MULTICAST_IF,
+    /// IPV6_MULTICAST_IF) rather than where the group's route leads.
+    #[arg(long, value_name = "IFACE", value_parser = parse_iface)]
+    pub multicast_if: Option<String>,
+
+    /// To a multicast group: no copy for receivers on this host (the
+    /// kernel's default, kept otherwise, loops one back).
+    #[arg(long)]
+    pub no_multicast_loop: bool,
+
     #[command(flatten)]
     pub ip: IpArgs,
 }
@@ -955,6 +973,28 @@ pub struct UdpRecvArgs {
     /// asked for it keep working.
     #[arg(long, hide = true, conflicts_with = "reuseaddr")]
     pub no_reuseaddr: bool,
+
+    /// Join multicast GROUP (IPv4 224.0.0.0/4, IPv6 ff00::/8) on interface
+    /// IFACE, by default the one the group's route leads to; repeat for
+    /// more groups. Only joined groups are delivered (IP_MULTICAST_ALL
+    /// off).
+    #[arg(long, value_name = "GROUP[@IFACE]", value_parser = parse_join_arg, conflicts_with = "unix")]
+    pub join: Vec<(std::net::IpAddr, Option<String>)>,
+
+    /// With --join: a source-specific join (SSM): only datagrams sent by
+    /// address S.
+    #[arg(long, value_name = "S", requires = "join")]
+    pub source: Option<std::net::IpAddr>,
+
+    /// Send stdin to the last sender, the 'nc -u -l' session: each read of
+    /// stdin (or each line, with --lines) is one datagram, held until a
+    /// first datagram names the peer.
+    #[arg(long, conflicts_with = "echo")]
+    pub reply: bool,
+
+    /// With --reply: one datagram per line of stdin, without its newline.
+    #[arg(long, requires = "reply")]
+    pub lines: bool,
 
     #[command(flatten)]
     pub ip: IpArgs,

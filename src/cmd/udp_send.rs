@@ -25,8 +25,8 @@ pub fn run(cfg: &UdpSend) -> anyhow::Result<Exit> {
         Target::Inet { host, port } => {
             let host = host.clone().unwrap_or_default();
             let addrs = resolve(&host, *port, cfg.family)?;
-            let (sock, peer) = udp::connect(&addrs, cfg.source, cfg.broadcast, &cfg.sock)
-                .map_err(|e| access_hint(e, &host, cfg.broadcast))?;
+            let (sock, peer) = udp::connect(&addrs, cfg.source, &cfg.fanout, &cfg.sock)
+                .map_err(|e| access_hint(e, &host, cfg.fanout.broadcast))?;
             (sock, peer, host)
         }
         Target::Unix(addr) => {
@@ -56,7 +56,7 @@ pub fn run(cfg: &UdpSend) -> anyhow::Result<Exit> {
                 thread::sleep(pause);
             }
         }
-        udp::send(&sock, &buf, &peer).map_err(|e| access_hint(e, &host, cfg.broadcast))?;
+        udp::send(&sock, &buf, &peer).map_err(|e| access_hint(e, &host, cfg.fanout.broadcast))?;
         sent += 1;
         bytes += buf.len() as u64;
     }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use crate::cli::{UdpRecvArgs, UdpSendArgs};
 use crate::engine::addr::{parse_port, Family};
+use crate::engine::multicast::Join;
 use crate::engine::socket::SocketOpts;
+use crate::engine::udp::Fanout;
 use crate::error::Error;
 
 use super::{host_and_port, nonzero, split_addr, unix_only, Target};
@@ -35,7 +37,6 @@ pub struct UdpSend {
     pub target: Target,
     pub family: Family,
     pub source: Option<SocketAddr>,
-    pub broadcast: bool,
     pub payload: Payload,
     /// Largest datagram cut from stdin.
     pub size: usize,
@@ -43,6 +44,8 @@ pub struct UdpSend {
     pub count: u64,
     pub interval: Option<Duration>,
     pub wait_reply: Option<Duration>,
+    /// --broadcast, --multicast-if, --no-multicast-loop.
+    pub fanout: Fanout,
     /// --mark, --bind-device, --tos, --ttl.
     pub sock: SocketOpts,
 }
@@ -52,7 +55,15 @@ impl TryFrom<(&UdpSendArgs, Family)> for UdpSend {
 
     fn try_from((args, family): (&UdpSendArgs, Family)) -> Result<UdpSend, Error> {
         let target = match (&args.unix, &args.host) {
-            (Some(addr), _) => unix_only(addr, family, None, Some(&args.ip))?,
+            (Some(addr), _) => {
+                if args.multicast_if.is_some() || args.no_multicast_loop {
+                    return Err(Error::usage(
+                        "-U",
+                        "a Unix socket has no multicast (--multicast-if, --no-multicast-loop)",
+                    ));
+                }
+                unix_only(addr, family, None, Some(&args.ip))?
+            }
             (None, Some(host)) => {
                 let (host, port) = host_and_port(host, args.port.as_deref())?;
                 let port = parse_port(&port)
@@ -79,12 +90,16 @@ impl TryFrom<(&UdpSendArgs, Family)> for UdpSend {
             target,
             family,
             source: args.source,
-            broadcast: args.broadcast,
             payload,
             size: args.size,
             count: args.count.unwrap_or(default_count),
             interval: args.interval,
             wait_reply: args.wait_reply,
+            fanout: Fanout {
+                broadcast: args.broadcast,
+                multicast_if: args.multicast_if.clone(),
+                multicast_loop: !args.no_multicast_loop,
+            },
             sock: args.ip.to_opts(),
         })
     }
@@ -119,6 +134,10 @@ pub struct UdpRecv {
     /// Idle limit (exit 4); zero means none.
     pub timeout: Option<Duration>,
     pub echo: bool,
+    /// --join, each with --source when given.
+    pub joins: Vec<Join>,
+    /// --reply: stdin to the last sender, by lines (true) or reads.
+    pub reply: Option<bool>,
     /// --mark, --bind-device, --tos, --ttl.
     pub sock: SocketOpts,
 }
@@ -162,6 +181,40 @@ impl TryFrom<(&UdpRecvArgs, Family)> for UdpRecv {
             Some(max) => max,
             None => default_max.max(args.buffer),
         };
+        if let Some(s) = args.source {
+            if let Some((g, _)) = args.join.iter().find(|(g, _)| g.is_ipv4() != s.is_ipv4()) {
+                return Err(Error::usage(
+                    format!("'--source {s}'"),
+                    format!("is not of the family of the group {g}"),
+                ));
+            }
+        }
+        let joins: Vec<Join> = args
+            .join
+            .iter()
+            .map(|(group, iface)| Join {
+                group: *group,
+                iface: iface.clone(),
+                source: args.source,
+            })
+            .collect();
+        // Joining IPv4 groups only, with no address to bind, binds 0.0.0.0
+        // rather than the dual-stack [::].
+        let v4_groups = !joins.is_empty() && joins.iter().all(|j| j.group.is_ipv4());
+        let family = match (&target, family) {
+            (Target::Inet { host: None, .. }, Family::Any) if v4_groups => Family::V4,
+            _ => family,
+        };
+        if let Some(j) = joins.iter().find(|j| match family {
+            Family::V4 => j.group.is_ipv6(),
+            Family::V6 => j.group.is_ipv4(),
+            Family::Any => false,
+        }) {
+            return Err(Error::usage(
+                format!("'--join {}'", j.group),
+                "is not in the family the socket is bound in (-4/-6, or HOST)",
+            ));
+        }
         Ok(UdpRecv {
             target,
             family,
@@ -179,6 +232,8 @@ impl TryFrom<(&UdpRecvArgs, Family)> for UdpRecv {
             count: args.count,
             timeout: nonzero(args.timeout),
             echo: args.echo,
+            joins,
+            reply: args.reply.then_some(args.lines),
             sock: args.ip.to_opts(),
         })
     }

@@ -9,6 +9,7 @@ pub mod dump;
 pub mod forward;
 pub mod hub;
 pub mod icmp;
+pub mod multicast;
 pub mod poll;
 pub mod proxy;
 pub mod race;

@@ -6,6 +6,7 @@
 //! blocks and fails. None of them retries EINTR: none of these calls blocks.
 
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -247,4 +248,229 @@ pub fn abstract_sockaddr(name: &[u8]) -> io::Result<socket2::SockAddr> {
         })
     }?;
     Ok(addr)
+}
+
+/// setsockopt(MCAST_JOIN_GROUP, or MCAST_JOIN_SOURCE_GROUP with `source`)
+/// on interface `ifindex`, at the level of the group's family (IPv4
+/// options on an IPv6 UDP socket reach the IPv4 code, so a dual-stack
+/// socket joins IPv4 groups too). RFC 3678's requests take an interface
+/// index and a sockaddr for both families.
+pub fn join_group(
+    sock: &impl AsFd,
+    group: IpAddr,
+    source: Option<IpAddr>,
+    ifindex: u32,
+) -> io::Result<()> {
+    let level = match group {
+        IpAddr::V4(_) => libc::IPPROTO_IP,
+        IpAddr::V6(_) => libc::IPPROTO_IPV6,
+    };
+    let fd = sock.as_fd().as_raw_fd();
+    let rc = match source {
+        None => {
+            let req = libc::group_req {
+                gr_interface: ifindex,
+                gr_group: storage(group),
+            };
+            // SAFETY: req is a group_req that lives for the call, and the
+            // length passed is its size.
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    level,
+                    libc::MCAST_JOIN_GROUP,
+                    (&req as *const libc::group_req).cast(),
+                    std::mem::size_of::<libc::group_req>() as libc::socklen_t,
+                )
+            }
+        }
+        Some(src) => {
+            let req = libc::group_source_req {
+                gsr_interface: ifindex,
+                gsr_group: storage(group),
+                gsr_source: storage(src),
+            };
+            // SAFETY: as above, for a group_source_req.
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    level,
+                    libc::MCAST_JOIN_SOURCE_GROUP,
+                    (&req as *const libc::group_source_req).cast(),
+                    std::mem::size_of::<libc::group_source_req>() as libc::socklen_t,
+                )
+            }
+        }
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `ip` with port 0 as the sockaddr_storage the RFC 3678 requests carry.
+fn storage(ip: IpAddr) -> libc::sockaddr_storage {
+    let addr = socket2::SockAddr::from(SocketAddr::new(ip, 0));
+    // SAFETY: sockaddr_storage is plain data, valid zeroed; the bytes
+    // copied are the SockAddr's own length, which fits a sockaddr_storage
+    // (socket2 keeps its address in one).
+    unsafe {
+        let mut out: libc::sockaddr_storage = std::mem::zeroed();
+        std::ptr::copy_nonoverlapping(
+            addr.as_ptr().cast::<u8>(),
+            (&mut out as *mut libc::sockaddr_storage).cast::<u8>(),
+            addr.len() as usize,
+        );
+        out
+    }
+}
+
+/// IP_MULTICAST_IF by interface index (an ip_mreqn; socket2 sets it only
+/// by address, and an interface may have none or several).
+pub fn set_multicast_if_v4(sock: &impl AsFd, ifindex: u32) -> io::Result<()> {
+    let req = libc::ip_mreqn {
+        imr_multiaddr: libc::in_addr { s_addr: 0 },
+        imr_address: libc::in_addr { s_addr: 0 },
+        imr_ifindex: ifindex as libc::c_int,
+    };
+    // SAFETY: req is an ip_mreqn that lives for the call; the length is
+    // its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_fd().as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MULTICAST_IF,
+            (&req as *const libc::ip_mreqn).cast(),
+            std::mem::size_of::<libc::ip_mreqn>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// <linux/in6.h>'s IPV6_MULTICAST_ALL, which the libc crate has only for
+/// some targets.
+const IPV6_MULTICAST_ALL: libc::c_int = 29;
+
+/// IP_MULTICAST_ALL, and with `v6` IPV6_MULTICAST_ALL (Linux 4.20+; an
+/// older kernel has only the IPv4 switch, so its failure is ignored).
+pub fn set_multicast_all(sock: &impl AsFd, on: bool, v6: bool) -> io::Result<()> {
+    let on = libc::c_int::from(on);
+    setsockopt_int(sock.as_fd(), libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, on)?;
+    if v6 {
+        let _ = setsockopt_int(sock.as_fd(), libc::IPPROTO_IPV6, IPV6_MULTICAST_ALL, on);
+    }
+    Ok(())
+}
+
+/// What the IP header of a received datagram said, from ancillary data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PacketInfo {
+    /// TTL (IPv4) or hop limit (IPv6).
+    pub ttl: Option<u8>,
+    /// TOS byte (IPv4) or traffic class (IPv6).
+    pub tos: Option<u8>,
+    /// The destination address: a group, a broadcast, or this host's.
+    pub dst: Option<IpAddr>,
+    /// The interface it arrived on.
+    pub ifindex: Option<u32>,
+}
+
+/// Asks the kernel to attach TTL, TOS and destination (IP_RECVTTL,
+/// IP_RECVTOS, IP_PKTINFO, and their IPv6 counterparts) to every datagram.
+/// A dual-stack socket gets both sets: its IPv4 datagrams carry IP-level
+/// data.
+pub fn want_packet_info(sock: &impl AsFd, v6: bool) -> io::Result<()> {
+    let fd = sock.as_fd();
+    for opt in [libc::IP_RECVTTL, libc::IP_RECVTOS, libc::IP_PKTINFO] {
+        let r = setsockopt_int(fd, libc::IPPROTO_IP, opt, 1);
+        if !v6 {
+            r?;
+        }
+    }
+    if v6 {
+        for opt in [
+            libc::IPV6_RECVHOPLIMIT,
+            libc::IPV6_RECVTCLASS,
+            libc::IPV6_RECVPKTINFO,
+        ] {
+            setsockopt_int(fd, libc::IPPROTO_IPV6, opt, 1)?;
+        }
+    }
+    Ok(())
+}
+
+/// recvmsg(2) of one datagram with its ancillary data: as [`recvfrom`]
+/// (the syscall's length, the sender), and the [`PacketInfo`] the kernel
+/// attached. Every control message is bounds-checked by the CMSG macros
+/// against the buffer the kernel filled; an unknown or short one is
+/// skipped.
+pub fn recvmsg_info(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    flags: libc::c_int,
+) -> io::Result<(usize, socket2::SockAddr, PacketInfo)> {
+    // Room for TTL, TOS and pktinfo of both families, with headers.
+    let mut control = [0u64; 32];
+    let mut info = PacketInfo::default();
+    // SAFETY: try_init hands over zeroed storage and its size, which the
+    // msghdr passes on; the iovec covers buf, valid for writes; control is
+    // a u64 array (aligned for cmsghdr) of the length given. The kernel
+    // writes within those lengths and sets msg_controllen to what it
+    // wrote; CMSG_FIRSTHDR/CMSG_NXTHDR stay within it, and each payload is
+    // read unaligned after its length is checked.
+    let (n, addr) = unsafe {
+        socket2::SockAddr::try_init(|storage, len| {
+            let mut iov = libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
+            };
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_name = storage.cast();
+            msg.msg_namelen = *len;
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = std::mem::size_of_val(&control) as _;
+            let n = libc::recvmsg(fd.as_raw_fd(), &mut msg, flags);
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            *len = msg.msg_namelen;
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                let h = &*c;
+                let data = libc::CMSG_DATA(c);
+                let room = (h.cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+                let int =
+                    || (room >= 4).then(|| std::ptr::read_unaligned(data.cast::<libc::c_int>()));
+                match (h.cmsg_level, h.cmsg_type) {
+                    (libc::IPPROTO_IP, libc::IP_TTL) => info.ttl = int().map(|v| v as u8),
+                    (libc::IPPROTO_IP, libc::IP_TOS) if room >= 1 => info.tos = Some(*data),
+                    (libc::IPPROTO_IP, libc::IP_PKTINFO)
+                        if room >= std::mem::size_of::<libc::in_pktinfo>() =>
+                    {
+                        let p = std::ptr::read_unaligned(data.cast::<libc::in_pktinfo>());
+                        info.dst = Some(IpAddr::from(p.ipi_addr.s_addr.to_ne_bytes()));
+                        info.ifindex = Some(p.ipi_ifindex as u32);
+                    }
+                    (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => info.ttl = int().map(|v| v as u8),
+                    (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) => info.tos = int().map(|v| v as u8),
+                    (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO)
+                        if room >= std::mem::size_of::<libc::in6_pktinfo>() =>
+                    {
+                        let p = std::ptr::read_unaligned(data.cast::<libc::in6_pktinfo>());
+                        info.dst = Some(IpAddr::from(p.ipi6_addr.s6_addr));
+                        info.ifindex = Some(p.ipi6_ifindex);
+                    }
+                    _ => {}
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+            Ok(n as usize)
+        })
+    }?;
+    Ok((n, addr, info))
 }

@@ -17,7 +17,7 @@ use nix::sys::socket::{getsockopt, sockopt};
 use socket2::{SockAddr, Socket};
 
 use super::socket::{bind_socket, display_addr, Proto, SocketOpts};
-use super::sys;
+use super::sys::{self, PacketInfo};
 use super::transport::{Datagram as _, Peer};
 use crate::error::{Error, Exit};
 
@@ -33,6 +33,8 @@ pub struct Datagram {
     pub len: usize,
     pub original_len: usize,
     pub from: Peer,
+    /// TTL, TOS and destination, when the receiver asked for them.
+    pub info: Option<PacketInfo>,
 }
 
 impl Datagram {
@@ -54,6 +56,7 @@ pub struct Receiver {
     buf: Vec<u8>,
     max: usize,
     grow: bool,
+    info: bool,
 }
 
 impl Receiver {
@@ -64,7 +67,17 @@ impl Receiver {
             buf: vec![0; initial.max(1)],
             max: max.max(initial),
             grow,
+            info: false,
         }
+    }
+
+    /// Reads each datagram's TTL, TOS and destination from then on (UDP
+    /// only: a Unix socket has no IP header).
+    pub fn with_packet_info(mut self) -> io::Result<Receiver> {
+        let v6 = self.sock.domain()? == socket2::Domain::IPV6;
+        sys::want_packet_info(&self.sock, v6)?;
+        self.info = true;
+        Ok(self)
     }
 
     pub fn socket(&self) -> &Socket {
@@ -92,11 +105,27 @@ impl Receiver {
                 datagram: real,
             });
         }
-        let (real, from) = self.sock.recv_datagram(&mut self.buf, libc::MSG_TRUNC)?;
+        let (real, from, info) = if self.info {
+            let (real, addr, info) = loop {
+                match sys::recvmsg_info(self.sock.as_fd(), &mut self.buf, libc::MSG_TRUNC) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other?,
+                }
+            };
+            let from = addr
+                .as_socket()
+                .map(Peer::Inet)
+                .ok_or_else(|| io::Error::other("a datagram from no IP address"))?;
+            (real, from, Some(info))
+        } else {
+            let (real, from) = self.sock.recv_datagram(&mut self.buf, libc::MSG_TRUNC)?;
+            (real, from, None)
+        };
         let datagram = Datagram {
             len: real.min(self.buf.len()),
             original_len: real,
             from,
+            info,
         };
         Ok((datagram, growth))
     }
@@ -129,13 +158,24 @@ pub fn kernel_drops(sock: &Socket) -> Option<u64> {
     })
 }
 
+/// How a sender reaches a broadcast or multicast destination.
+#[derive(Clone, Debug)]
+pub struct Fanout {
+    /// SO_BROADCAST.
+    pub broadcast: bool,
+    /// IP_MULTICAST_IF / IPV6_MULTICAST_IF by interface name.
+    pub multicast_if: Option<String>,
+    /// IP_MULTICAST_LOOP: on, as the kernel has it, unless asked.
+    pub multicast_loop: bool,
+}
+
 /// A UDP socket connected to the first address of `addrs` in the family of
 /// `source` (any family without one). connect(2) on UDP sends nothing; it
 /// fixes the peer, so the kernel reports the peer's ICMP errors to us.
 pub fn connect(
     addrs: &[SocketAddr],
     source: Option<SocketAddr>,
-    broadcast: bool,
+    fanout: &Fanout,
     opts: &SocketOpts,
 ) -> Result<(Socket, Peer), Error> {
     let peer = *addrs
@@ -154,8 +194,27 @@ pub fn connect(
     });
     let sock = bind_socket(local, Proto::Udp, opts, None)?;
     let what = format!("connect UDP {}", display_addr(&peer));
-    if broadcast {
+    if fanout.broadcast {
         sock.set_broadcast(true).map_err(|e| Error::io(&what, &e))?;
+    }
+    // Before connect(2): it picks the route, and for a group that is
+    // where IP_MULTICAST_IF points.
+    if peer.ip().is_multicast() {
+        super::multicast::sender(
+            &sock,
+            peer.ip(),
+            fanout.multicast_if.as_deref(),
+            opts.ttl,
+            fanout.multicast_loop,
+        )?;
+    } else if fanout.multicast_if.is_some() || !fanout.multicast_loop {
+        return Err(Error::usage(
+            "'--multicast-if' and '--no-multicast-loop'",
+            format!(
+                "apply to a multicast destination (224.0.0.0/4, ff00::/8), not {}",
+                peer.ip()
+            ),
+        ));
     }
     sock.connect(&SockAddr::from(peer))
         .map_err(|e| Error::io(&what, &e))?;
