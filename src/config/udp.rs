@@ -58,8 +58,8 @@ impl TryFrom<(&UdpSendArgs, Family)> for UdpSend {
             (Some(addr), _) => {
                 if args.multicast_if.is_some() || args.no_multicast_loop {
                     return Err(Error::usage(
-                        "-U",
-                        "a Unix socket has no multicast (--multicast-if, --no-multicast-loop)",
+                        "'--multicast-if' and '--no-multicast-loop'",
+                        "do not apply to -U (a Unix socket has no multicast)",
                     ));
                 }
                 unix_only(addr, family, None, Some(&args.ip))?

@@ -18,6 +18,8 @@
 
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;

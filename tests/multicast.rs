@@ -1,0 +1,599 @@
+//! Multicast, broadcast and two-way UDP between network namespaces this
+//! test makes: one sender (S, the bridge br0) and two receivers (R1, R2) on
+//! one segment ([`lan`]), and only there; `--reply` also on loopback
+//! against python3.
+//!
+//! What runs: joins on the named interface and through the group's route,
+//! IPv4 and IPv6, with the TTL, TOS and destination each receiver saw;
+//! source-specific joins taking only the named source; multicast loopback
+//! on and off; a socket joined to one group not getting another group on
+//! the same port (IP_MULTICAST_ALL off); broadcast on the subnet, and its
+//! refusal without --broadcast; the strict rp_filter warning; `--reply`
+//! round trips. Every wait is bounded; the namespaces go when a test ends,
+//! on failure too; without root a test says "skipped" and returns.
+
+#![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+mod common;
+use common::netns::*;
+use common::*;
+
+use serde_json::Value;
+
+/// A receiver in `ns`, `-v` so its joins and port show on stderr; waits
+/// until every join is made and returns it with its port.
+fn receiver(ns: &str, args: &[&str]) -> (Running, u16) {
+    let mut full = vec!["-v", "udp-recv"];
+    full.extend_from_slice(args);
+    let joins = args.iter().filter(|a| **a == "--join").count();
+    let mut r = spawn_cmd(sonda_in(ns, &full), Input::Null, Output::Capture);
+    let port = r.listening_port();
+    for _ in 0..joins {
+        r.wait_for_stderr("joined ");
+    }
+    (r, port)
+}
+
+fn send(ns: &str, args: &[&str]) -> Finished {
+    let mut full = vec!["udp-send"];
+    full.extend_from_slice(args);
+    let (f, _) = sonda_run(ns, &full);
+    f
+}
+
+/// The JSON lines a receiver printed.
+fn records(f: &Finished) -> Vec<Value> {
+    String::from_utf8_lossy(&f.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("bad JSON line ({e}): {l}\n{}", f.dump()))
+        })
+        .collect()
+}
+
+fn payload(r: &Value) -> String {
+    use base64::Engine as _;
+    let b = r["payload_base64"].as_str().unwrap_or_default();
+    String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(b).unwrap()).into()
+}
+
+/// Both receivers join the group on their interface; S sends with --ttl
+/// and --tos out of br0; each receiver reports the group as destination,
+/// its own interface, and exactly that TTL and TOS.
+fn group_reaches_both_receivers(l: &Lan, group: &str, s_args: &[&str]) {
+    let (r1, port) = receiver(
+        l.r1(),
+        &[
+            "--join",
+            &format!("{group}@r1-in"),
+            "--json",
+            "--count",
+            "1",
+            "--timeout",
+            "10s",
+            "0",
+        ],
+    );
+    let p = port.to_string();
+    let (r2, _) = receiver(
+        l.r2(),
+        &[
+            "--join",
+            &format!("{group}@r2-in"),
+            "--json",
+            "--count",
+            "1",
+            "--timeout",
+            "10s",
+            &p,
+        ],
+    );
+    let mut args = vec![
+        "--multicast-if",
+        "br0",
+        "--ttl",
+        "7",
+        "--tos",
+        "0x28",
+        "--message",
+        "to both",
+    ];
+    args.extend_from_slice(s_args);
+    args.extend_from_slice(&[group, &p]);
+    send(l.s(), &args).expect_code(0);
+    for (mut r, dev) in [(r1, "r1-in"), (r2, "r2-in")] {
+        let f = r.finish_within(RUN_LIMIT);
+        f.expect_code(0);
+        assert!(
+            f.stderr.contains(&format!("joined {group} on {dev}")),
+            "{}",
+            f.dump()
+        );
+        let rec = records(&f);
+        assert_eq!(rec.len(), 1, "{}", f.dump());
+        assert_eq!(rec[0]["to"], group, "{}", f.dump());
+        assert_eq!(rec[0]["ttl"], 7, "{}", f.dump());
+        assert_eq!(rec[0]["tos"], 0x28, "{}", f.dump());
+        assert_eq!(rec[0]["interface"], dev, "{}", f.dump());
+        assert_eq!(payload(&rec[0]), "to both", "{}", f.dump());
+    }
+}
+
+#[test]
+fn a_group_reaches_every_joined_receiver_with_the_ttl_sent() {
+    let Some(l) = lan(1) else { return };
+    group_reaches_both_receivers(&l, "239.77.1.1", &[]);
+    group_reaches_both_receivers(&l, "ff15::77:1", &[]);
+}
+
+/// Without @IFACE the join goes where the group's route leads, and -v
+/// names that interface; with no route at all it fails, saying to name one.
+#[test]
+fn a_join_without_an_interface_follows_the_route() {
+    let Some(l) = lan(2) else { return };
+    let (f, _) = sonda_run(
+        l.r1(),
+        &["udp-recv", "--join", "239.77.2.1", "--timeout", "1s", "0"],
+    );
+    f.expect_code(1);
+    assert!(
+        one_line(&f).contains("no route to the group"),
+        "{}",
+        f.dump()
+    );
+    must(
+        "ip",
+        &["-n", l.r1(), "route", "add", "224.0.0.0/4", "dev", "r1-in"],
+    );
+    let (mut r, port) = receiver(
+        l.r1(),
+        &[
+            "--join",
+            "239.77.2.1",
+            "--show",
+            "--count",
+            "1",
+            "--timeout",
+            "10s",
+            "0",
+        ],
+    );
+    send(
+        l.s(),
+        &[
+            "--multicast-if",
+            "br0",
+            "--message",
+            "routed",
+            "239.77.2.1",
+            &port.to_string(),
+        ],
+    )
+    .expect_code(0);
+    let f = r.finish_within(RUN_LIMIT);
+    f.expect_code(0);
+    assert!(
+        f.stderr.contains("joined 239.77.2.1 on r1-in"),
+        "{}",
+        f.dump()
+    );
+    assert!(
+        f.stderr.contains("the interface of the group's route"),
+        "{}",
+        f.dump()
+    );
+    let out = String::from_utf8_lossy(&f.stdout);
+    assert!(out.contains("-> 239.77.2.1%r1-in ttl 1 "), "{}", f.dump());
+    assert!(out.contains("\"routed\""), "{}", f.dump());
+}
+
+/// A source-specific join takes the named source only: S sends from a
+/// second address first, then from the named one; the receiver's first
+/// and only datagram is the second. IPv4 (232/8) and IPv6 (ff35::/16).
+#[test]
+fn a_source_specific_join_takes_only_that_source() {
+    let Some(l) = lan(3) else { return };
+    must(
+        "ip",
+        &[
+            "-n",
+            l.s(),
+            "addr",
+            "add",
+            &format!("{}/24", l.v4(9)),
+            "dev",
+            "br0",
+        ],
+    );
+    must(
+        "ip",
+        &[
+            "-n",
+            l.s(),
+            "addr",
+            "add",
+            &format!("{}/64", l.v6(9)),
+            "dev",
+            "br0",
+            "nodad",
+        ],
+    );
+    for (group, good, bad) in [
+        ("232.77.3.1", l.v4(1), l.v4(9)),
+        ("ff35::77:3", l.v6(1), l.v6(9)),
+    ] {
+        let (mut r, port) = receiver(
+            l.r1(),
+            &[
+                "--join",
+                &format!("{group}@r1-in"),
+                "--source",
+                &good,
+                "--json",
+                "--count",
+                "1",
+                "--timeout",
+                "10s",
+                "0",
+            ],
+        );
+        let p = port.to_string();
+        for (from, text) in [(&bad, "other source"), (&good, "named source")] {
+            send(
+                l.s(),
+                &[
+                    "--multicast-if",
+                    "br0",
+                    "-s",
+                    from,
+                    "--message",
+                    text,
+                    group,
+                    &p,
+                ],
+            )
+            .expect_code(0);
+        }
+        let f = r.finish_within(RUN_LIMIT);
+        f.expect_code(0);
+        assert!(
+            f.stderr.contains(&format!("from {good} only")),
+            "{}",
+            f.dump()
+        );
+        let rec = records(&f);
+        assert_eq!(payload(&rec[0]), "named source", "{}", f.dump());
+        assert!(
+            rec[0]["from"].as_str().unwrap().contains(good.as_str()),
+            "{}",
+            f.dump()
+        );
+    }
+}
+
+/// A receiver on the sending host gets a copy (the kernel's default);
+/// with --no-multicast-loop it gets none, while R1 still gets the datagram.
+#[test]
+fn multicast_loopback_on_and_off() {
+    let Some(l) = lan(4) else { return };
+    let group = "239.77.4.1";
+    let (mut local, port) = receiver(
+        l.s(),
+        &[
+            "--join",
+            &format!("{group}@br0"),
+            "--show",
+            "--count",
+            "1",
+            "--timeout",
+            "10s",
+            "0",
+        ],
+    );
+    let p = port.to_string();
+    send(
+        l.s(),
+        &["--multicast-if", "br0", "--message", "looped", group, &p],
+    )
+    .expect_code(0);
+    let f = local.finish_within(RUN_LIMIT);
+    f.expect_code(0);
+    assert!(
+        String::from_utf8_lossy(&f.stdout).contains("\"looped\""),
+        "{}",
+        f.dump()
+    );
+
+    let (mut local, _) = receiver(
+        l.s(),
+        &[
+            "--join",
+            &format!("{group}@br0"),
+            "--show",
+            "--timeout",
+            "1s",
+            &p,
+        ],
+    );
+    let (mut remote, _) = receiver(
+        l.r1(),
+        &[
+            "--join",
+            &format!("{group}@r1-in"),
+            "--show",
+            "--count",
+            "1",
+            "--timeout",
+            "10s",
+            &p,
+        ],
+    );
+    send(
+        l.s(),
+        &[
+            "--multicast-if",
+            "br0",
+            "--no-multicast-loop",
+            "--message",
+            "not looped",
+            group,
+            &p,
+        ],
+    )
+    .expect_code(0);
+    let f = remote.finish_within(RUN_LIMIT);
+    f.expect_code(0);
+    assert!(
+        String::from_utf8_lossy(&f.stdout).contains("\"not looped\""),
+        "{}",
+        f.dump()
+    );
+    let f = local.finish_within(RUN_LIMIT);
+    f.expect_code(4);
+    assert!(f.stdout.is_empty(), "a looped copy arrived\n{}", f.dump());
+}
+
+/// Two receivers share a port (--reuseaddr), each joined to its own group:
+/// with IP_MULTICAST_ALL off, each gets its group's datagram only (Linux's
+/// default, on, would give the wildcard-bound sockets both).
+#[test]
+fn a_receiver_gets_only_the_groups_it_joined() {
+    let Some(l) = lan(5) else { return };
+    let (g1, g2) = ("239.77.5.1", "239.77.5.2");
+    let (a, port) = receiver(
+        l.r1(),
+        &[
+            "--reuseaddr",
+            "--join",
+            &format!("{g1}@r1-in"),
+            "--json",
+            "--count",
+            "1",
+            "--timeout",
+            "10s",
+            "0",
+        ],
+    );
+    let p = port.to_string();
+    let (b, _) = receiver(
+        l.r1(),
+        &[
+            "--reuseaddr",
+            "--join",
+            &format!("{g2}@r1-in"),
+            "--json",
+            "--count",
+            "1",
+            "--timeout",
+            "10s",
+            &p,
+        ],
+    );
+    for (group, text) in [(g2, "for two"), (g1, "for one")] {
+        send(
+            l.s(),
+            &["--multicast-if", "br0", "--message", text, group, &p],
+        )
+        .expect_code(0);
+    }
+    for (mut r, group, text) in [(a, g1, "for one"), (b, g2, "for two")] {
+        let f = r.finish_within(RUN_LIMIT);
+        f.expect_code(0);
+        let rec = records(&f);
+        assert_eq!(rec[0]["to"], group, "{}", f.dump());
+        assert_eq!(payload(&rec[0]), text, "{}", f.dump());
+    }
+}
+
+/// --broadcast reaches every host on the subnet, which sees the broadcast
+/// address as destination; without it the kernel refuses (exit 1) and the
+/// error says to add it.
+#[test]
+fn broadcast_on_the_subnet() {
+    let Some(l) = lan(6) else { return };
+    let bcast = l.v4(255);
+    let (f, _) = sonda_run(l.s(), &["udp-send", "--message", "x", &bcast, "9"]);
+    f.expect_code(1);
+    assert!(f.stderr.contains("add --broadcast"), "{}", f.dump());
+    let (r1, port) = receiver(
+        l.r1(),
+        &["--json", "--count", "1", "--timeout", "10s", "0.0.0.0", "0"],
+    );
+    let p = port.to_string();
+    let (r2, _) = receiver(
+        l.r2(),
+        &["--json", "--count", "1", "--timeout", "10s", "0.0.0.0", &p],
+    );
+    send(
+        l.s(),
+        &["--broadcast", "--message", "all of you", &bcast, &p],
+    )
+    .expect_code(0);
+    for mut r in [r1, r2] {
+        let f = r.finish_within(RUN_LIMIT);
+        f.expect_code(0);
+        let rec = records(&f);
+        assert_eq!(rec[0]["to"], bcast, "{}", f.dump());
+        assert_eq!(payload(&rec[0]), "all of you", "{}", f.dump());
+    }
+}
+
+/// Strict reverse-path filtering on the join's interface, and a source
+/// whose route back does not leave by it: the datagrams would be dropped
+/// before any socket, and udp-recv says so (without -v).
+#[test]
+fn strict_rp_filter_is_warned() {
+    let Some(l) = lan(7) else { return };
+    for key in ["all", "r1-in"] {
+        let _ = in_ns(
+            l.r1(),
+            "sysctl",
+            &["-qw", &format!("net.ipv4.conf.{key}.rp_filter=1")],
+        );
+    }
+    let (f, _) = sonda_run(
+        l.r1(),
+        &[
+            "udp-recv",
+            "--join",
+            "232.77.7.1@r1-in",
+            "--source",
+            "192.0.2.1",
+            "--timeout",
+            "1s",
+            "0",
+        ],
+    );
+    f.expect_code(4);
+    assert!(
+        f.stderr.contains("rp_filter is strict on r1-in"),
+        "{}",
+        f.dump()
+    );
+}
+
+/// `udp-recv --reply --lines`, the `nc -u -l` session: the sender's
+/// --wait-reply prints the answer, across the segment.
+#[test]
+fn reply_round_trip_across_the_segment() {
+    let Some(l) = lan(8) else { return };
+    let mut r = spawn_cmd(
+        sonda_in(
+            l.r1(),
+            &[
+                "-v",
+                "udp-recv",
+                "--reply",
+                "--lines",
+                "--count",
+                "1",
+                "--timeout",
+                "10s",
+                "0",
+            ],
+        ),
+        Input::Bytes(b"pong\n".to_vec()),
+        Output::Capture,
+    );
+    let p = r.listening_port().to_string();
+    let f = send(
+        l.s(),
+        &["--message", "ping", "--wait-reply", "5s", &l.v4(2), &p],
+    );
+    f.expect_code(0);
+    assert_eq!(f.stdout, b"pong", "{}", f.dump());
+    let got = r.finish_within(RUN_LIMIT);
+    got.expect_code(0);
+    assert_eq!(got.stdout, b"ping", "{}", got.dump());
+}
+
+/// The same on loopback with python3 as the client, no root needed: each
+/// line of stdin goes back to whoever sent last.
+#[test]
+fn reply_answers_a_python_client_on_loopback() {
+    require!("python3");
+    let mut r = spawn(
+        &[
+            "-v",
+            "udp-recv",
+            "--reply",
+            "--lines",
+            "--count",
+            "2",
+            "--timeout",
+            "10s",
+            "127.0.0.1",
+            "0",
+        ],
+        Input::Bytes(b"one\ntwo\n".to_vec()),
+        Output::Capture,
+    );
+    let port = r.listening_port().to_string();
+    let script = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
+got = []
+for word in (b'a', b'b'):
+    s.sendto(word, ('127.0.0.1', int(sys.argv[1])))
+    got.append(s.recv(100).decode())
+print(' '.join(got))
+"#;
+    let out = python(script, &[&port]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "one two");
+    let f = r.finish_within(LONG);
+    f.expect_code(0);
+    assert_eq!(f.stdout, b"ab", "{}", f.dump());
+}
+
+#[test]
+fn multicast_usage_errors() {
+    usage_error(&["udp-recv", "--join", "10.0.0.1", "5000"], "10.0.0.1");
+    usage_error(&["udp-recv", "--join", "239.1.1.1@", "5000"], "239.1.1.1@");
+    // clap names a flag another needs without quotes.
+    for (args, needed) in [
+        (&["udp-recv", "--source", "10.0.0.1", "5000"][..], "--join"),
+        (&["udp-recv", "--lines", "5000"][..], "--reply"),
+    ] {
+        let f = run(args, Input::Null);
+        f.expect_code(2);
+        assert!(one_line(&f).contains(needed), "{}", f.dump());
+    }
+    usage_error(
+        &["udp-recv", "--join", "239.1.1.1", "--source", "::1", "5000"],
+        "--source ::1",
+    );
+    usage_error(
+        &["udp-recv", "-4", "--join", "ff15::1", "5000"],
+        "--join ff15::1",
+    );
+    usage_error(&["udp-recv", "--reply", "--echo", "5000"], "--reply");
+    usage_error(
+        &[
+            "udp-send",
+            "--multicast-if",
+            "lo",
+            "--message",
+            "x",
+            "127.0.0.1",
+            "9",
+        ],
+        "--multicast-if",
+    );
+    usage_error(
+        &[
+            "udp-send",
+            "-U",
+            "/tmp/x.sock",
+            "--no-multicast-loop",
+            "--message",
+            "x",
+        ],
+        "--no-multicast-loop",
+    );
+}
