@@ -206,7 +206,7 @@ Register-ArgumentCompleter -Native -CommandName 'sonda' -ScriptBlock {
             [CompletionResult]::new('--tos', '--tos', [CompletionResultType]::ParameterName, 'Set the IP TOS byte (IPv6 traffic class), 0-255; DSCP is the top six bits (0xb8 is EF). Hex with 0x')
             [CompletionResult]::new('--ttl', '--ttl', [CompletionResultType]::ParameterName, 'Set the IP TTL (IPv6 hop limit) of outgoing packets, 1-255')
             [CompletionResult]::new('--no-grow', '--no-grow', [CompletionResultType]::ParameterName, 'Keep the buffer at --buffer: larger datagrams are delivered truncated and reported')
-            [CompletionResult]::new('--show', '--show', [CompletionResultType]::ParameterName, 'Print a line per datagram (time, sender, length, truncated, escaped preview) instead of the raw payload')
+            [CompletionResult]::new('--show', '--show', [CompletionResultType]::ParameterName, 'Print a line per datagram (time, sender, length, truncated, escaped preview; for UDP also destination, TTL and TOS) instead of the raw payload')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object per datagram (payload in base64)')
             [CompletionResult]::new('--echo', '--echo', [CompletionResultType]::ParameterName, 'Send every datagram back to its sender')
             [CompletionResult]::new('--reuseaddr', '--reuseaddr', [CompletionResultType]::ParameterName, 'Set SO_REUSEADDR, to share the port on purpose with sockets that set it too. Off by default, so a port another socket holds is exit 5: of two receivers on one port, the one bound last gets every unicast datagram and the other none')

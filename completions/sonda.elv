@@ -199,7 +199,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --tos 'Set the IP TOS byte (IPv6 traffic class), 0-255; DSCP is the top six bits (0xb8 is EF). Hex with 0x'
             cand --ttl 'Set the IP TTL (IPv6 hop limit) of outgoing packets, 1-255'
             cand --no-grow 'Keep the buffer at --buffer: larger datagrams are delivered truncated and reported'
-            cand --show 'Print a line per datagram (time, sender, length, truncated, escaped preview) instead of the raw payload'
+            cand --show 'Print a line per datagram (time, sender, length, truncated, escaped preview; for UDP also destination, TTL and TOS) instead of the raw payload'
             cand --json 'Print one JSON object per datagram (payload in base64)'
             cand --echo 'Send every datagram back to its sender'
             cand --reuseaddr 'Set SO_REUSEADDR, to share the port on purpose with sockets that set it too. Off by default, so a port another socket holds is exit 5: of two receivers on one port, the one bound last gets every unicast datagram and the other none'

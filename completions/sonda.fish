@@ -178,7 +178,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l bind-device -d 
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l tos -d 'Set the IP TOS byte (IPv6 traffic class), 0-255; DSCP is the top six bits (0xb8 is EF). Hex with 0x' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l ttl -d 'Set the IP TTL (IPv6 hop limit) of outgoing packets, 1-255' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l no-grow -d 'Keep the buffer at --buffer: larger datagrams are delivered truncated and reported'
-complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l show -d 'Print a line per datagram (time, sender, length, truncated, escaped preview) instead of the raw payload'
+complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l show -d 'Print a line per datagram (time, sender, length, truncated, escaped preview; for UDP also destination, TTL and TOS) instead of the raw payload'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l json -d 'Print one JSON object per datagram (payload in base64)'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l echo -d 'Send every datagram back to its sender'
 complete -c sonda -n "__fish_sonda_using_subcommand udp-recv" -l reuseaddr -d 'Set SO_REUSEADDR, to share the port on purpose with sockets that set it too. Off by default, so a port another socket holds is exit 5: of two receivers on one port, the one bound last gets every unicast datagram and the other none'

@@ -145,11 +145,17 @@ silently. A datagram larger than the buffer allows under --no-grow or --max-size
 delivered truncated and reported on stderr (even without -v) with its real length; \
 that does not change the exit status.\n\n\
 By default payloads go to stdout back to back (datagram boundaries are not visible \
-there); --show prints a line per datagram (time, sender, length, truncated or not, \
-an escaped preview) and --json one JSON object per datagram:\n\n\
-{\"time\": RFC 3339 UTC, \"from\": \"ADDR:PORT\", \"len\": bytes delivered, \
+there); --show prints a line per datagram (time, sender, for UDP the destination \
+with the interface it came in on, TTL and TOS, then length, truncated or not, an \
+escaped preview) and --json one JSON object per datagram:\n\n\
+{\"time\": RFC 3339 UTC, \"from\": \"ADDR:PORT\", \"to\": the destination \
+address (a group, a broadcast address or this host's), \"ttl\": TTL or hop limit, \
+\"tos\": TOS byte or traffic class, \"interface\": where it came in (these four \
+null for a Unix socket), \"len\": bytes delivered, \
 \"original_len\": the datagram's real length, \"truncated\": bool, \
 \"payload_base64\": the delivered bytes}\n\n\
+Multicast (--join, --source), the IP_MULTICAST_ALL trap and --reply: see \
+MULTICAST in sonda-udp-recv(1).\n\n\
 With -v, buffer growth and a summary at exit (datagrams, bytes, truncated, largest) \
 go to stderr, also when interrupted.\n\n\
 SO_REUSEADDR is off, so a port another socket holds is exit 5 ('sonda probe --udp \
@@ -942,7 +948,8 @@ pub struct UdpRecvArgs {
     pub no_grow: bool,
 
     /// Print a line per datagram (time, sender, length, truncated, escaped
-    /// preview) instead of the raw payload.
+    /// preview; for UDP also destination, TTL and TOS) instead of the raw
+    /// payload.
     #[arg(long, conflicts_with = "json")]
     pub show: bool,
 

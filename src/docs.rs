@@ -332,6 +332,33 @@ fn forward_section(stem: &str) -> Option<(&'static str, Examples)> {
     ))
 }
 
+/// The MULTICAST section of udp-recv and udp-send: joins, what the
+/// receiver sees of each datagram, the sender's options, broadcast and the
+/// two-way session.
+fn multicast_section(stem: &str) -> Option<(&'static str, Examples)> {
+    match stem {
+        "sonda-udp-recv" => Some((
+            "--join GROUP[@IFACE] joins a multicast group, IPv4 (224.0.0.0/4) or IPv6 (ff00::/8), on interface IFACE, or without one on the interface the kernel routes the group to (a join without an interface and without such a route is an error saying to name one); -v names the interface and its index for each join. Repeat --join for several groups. --source S makes every join source-specific (SSM, IGMPv3/MLDv2: 232.0.0.0/8, ff3x::/32): only datagrams sent by S are delivered. The joins are MCAST_JOIN_GROUP and MCAST_JOIN_SOURCE_GROUP (RFC 3678) by interface index, the same call for both families. IP_MULTICAST_ALL is turned off first: Linux's default hands a socket bound to the wildcard every group any socket on the host joined on that port, so a receiver would see traffic it never asked for; with it off, only the groups this socket joined arrive (and unicast to its port). With IPv4 groups only and no HOST, the socket binds 0.0.0.0; give HOST (the group itself) to take that group's datagrams only. Strict reverse-path filtering (net.ipv4.conf.IFACE.rp_filter=1) drops datagrams whose source is not routed back out of IFACE before any socket sees them: with --source S udp-recv warns when that is the case, and -v notes strict filtering otherwise. --show and --json report, for every UDP datagram, where it was sent (the group, a broadcast address, or this host's address) with the interface it came in on, its TTL (IPv6: hop limit) and its TOS byte (IPv6: traffic class), from IP_PKTINFO, IP_RECVTTL, IP_RECVTOS and their IPv6 counterparts: whether it arrived as multicast, on which interface and with which TTL. --reply sends stdin to the sender of the latest datagram, the nc -u -l session: each read of stdin is a datagram (each line without its newline with --lines), held until a first datagram names the peer; --count and --timeout still end the session, after a reply already read has gone out (at most a second).",
+            &[
+                ("sonda -v udp-recv --join 239.1.2.3@eth1 --show 5000", "Join a group on eth1 and print each datagram with its destination, TTL and TOS; -v names the interface the join used."),
+                ("sonda udp-recv --join 232.1.1.1@eth1 --source 10.0.0.7 --json 5000 | jq .ttl", "A source-specific join: only 10.0.0.7's datagrams; the TTL each arrived with."),
+                ("sonda udp-recv --join 'ff15::42@eth1' --join 'ff15::43@eth1' --show 5000", "Two IPv6 groups on one socket, and nothing of the groups other programs joined."),
+                ("sonda udp-recv --reply --lines 9000", "The nc -u -l session: print what arrives, send each line typed to whoever sent last."),
+            ],
+        )),
+        "sonda-udp-send" => Some((
+            "To a multicast group, --multicast-if IFACE chooses the interface the datagrams leave by (IP_MULTICAST_IF by index, IPV6_MULTICAST_IF) instead of the group's route; --ttl sets the multicast TTL (IPv6: hop limit), whose default is 1, one link, as the kernel has it; --tos the TOS byte. Multicast loopback stays on as the kernel has it, so a receiver joined on the sending host gets a copy; --no-multicast-loop turns that off. These are set before connect(2), which picks the route. --broadcast sets SO_BROADCAST: without it the kernel refuses a broadcast address with EACCES, and udp-send says to add --broadcast. --wait-reply DUR keeps the socket open for answers after the last datagram (a unicast peer's; a socket sending to a group is connected to the group, so answers from a member's own address are not received on it).",
+            &[
+                ("sonda udp-send --multicast-if eth1 --ttl 8 --message hello 239.1.2.3 5000", "One datagram to a group out of eth1, allowed 8 router hops."),
+                ("sonda udp-send --no-multicast-loop --multicast-if eth1 --lines 'ff15::42' 5000 < lines", "Each line to an IPv6 group, with no copy for receivers on this host."),
+                ("sonda udp-send --broadcast --message discover 192.168.1.255 67", "To the subnet's broadcast address."),
+                ("sonda udp-send --message ping --wait-reply 2s 10.0.0.2 9000", "Ask, and print the answer of a udp-recv --reply on 10.0.0.2."),
+            ],
+        )),
+        _ => None,
+    }
+}
+
 /// Each (command, what it does) as a tagged paragraph, the command bold.
 fn tagged(roff: &mut Roff, examples: Examples) {
     for (command, what) in examples {
@@ -348,6 +375,7 @@ fn extra_sections(stem: &str, examples: Examples, see_also: &str, security: bool
         ("TLS SESSIONS", tls_section(stem)),
         ("PROXIES", proxy_section(stem)),
         ("UNIX DOMAIN SOCKETS", unix_section(stem)),
+        ("MULTICAST", multicast_section(stem)),
     ];
     for (title, section) in sections {
         let Some((text, section_examples)) = section else {
