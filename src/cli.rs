@@ -1120,6 +1120,13 @@ pub struct BenchArgs {
     #[arg(long)]
     pub no_gso: bool,
 
+    /// UDP stream to multicast GROUP: the client sends to the group (out of
+    /// the interface toward the server, TTL --ttl or 1), the server joins
+    /// it there and counts rate, loss and reordering. See MULTICAST in
+    /// sonda-bench(1).
+    #[arg(long, value_name = "GROUP")]
+    pub multicast: Option<std::net::IpAddr>,
+
     /// Set SO_SNDBUF on data sockets (turns off autotuning; Unix stream
     /// default: 1M, forced when root).
     #[arg(long, value_name = "SIZE", value_parser = parse_buffer_size)]

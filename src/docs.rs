@@ -355,6 +355,14 @@ fn multicast_section(stem: &str) -> Option<(&'static str, Examples)> {
                 ("sonda udp-send --message ping --wait-reply 2s 10.0.0.2 9000", "Ask, and print the answer of a udp-recv --reply on 10.0.0.2."),
             ],
         )),
+        "sonda-bench" => Some((
+            "--multicast GROUP measures a UDP stream (--proto udp, from the client: not --reverse or --bidir) sent to a multicast group, which iperf3 cannot do. For each --streams the server binds the group itself on a port of its own, so it takes that group's datagrams only, turns IP_MULTICAST_ALL off and joins the group on the interface holding the address the client reached it at; the client sends to GROUP and that port out of the interface toward the server (IP_MULTICAST_IF; its scope for a link-local address), with --ttl as the multicast TTL (default 1: one link) and multicast loopback on. The server counts as for any UDP stream: rate, loss and reordering from the sequence numbers, in the same table and JSON (\"params\".\"multicast\" names the group). Locally (no --server/--client) an IPv4 group goes over loopback; IPv6 multicast does not pass over lo, so an IPv6 group needs two hosts. The default --size 1472 fits an IPv4 path of MTU 1500; over IPv6 use at most 1452.",
+            &[
+                ("sonda bench --proto udp --multicast 239.1.2.3 --duration 2s", "A multicast stream over loopback: rate, loss and reordering counted by the receiver."),
+                ("sonda bench --client 10.0.0.2 --proto udp --multicast 239.1.2.3 --rate 100M --json | jq '.results[0].loss_percent'", "100 Mbit/s to a group that the server on 10.0.0.2 joins; the loss it saw."),
+                ("sonda bench --client fd00::2 --proto udp --multicast ff15::42 --size 1400 --ttl 4", "IPv6, allowed four router hops."),
+            ],
+        )),
         _ => None,
     }
 }

@@ -45,6 +45,7 @@ fn base() -> Params {
         rcvbuf: None,
         rcvlowat: None,
         pin: None,
+        multicast: None,
     }
 }
 
@@ -336,12 +337,19 @@ fn arb_params() -> impl Strategy<Value = Params> {
         arb_buf(),
         arb_buf(),
         rarely((arb_cpu(), arb_cpu())),
+        // A group to join (on lo, for a server on 127.0.0.1), one of the
+        // other family, and an address that is no group.
+        rarely(prop_oneof![
+            Just(std::net::IpAddr::from([239, 77, 0, 1])),
+            Just(std::net::IpAddr::from([10, 0, 0, 1])),
+            Just("ff15::1".parse::<std::net::IpAddr>().unwrap()),
+        ]),
     );
     (shape, time, knobs).prop_map(
         |(
             (proto, mode, direction, size, rate_bps, streams),
             (duration_ms, bytes, omit_ms, interval_ms),
-            (gso, sndbuf, rcvbuf, rcvlowat, pin),
+            (gso, sndbuf, rcvbuf, rcvlowat, pin, multicast),
         )| Params {
             proto,
             mode,
@@ -358,6 +366,7 @@ fn arb_params() -> impl Strategy<Value = Params> {
             rcvbuf,
             rcvlowat,
             pin,
+            multicast,
         },
     )
 }

@@ -597,3 +597,97 @@ fn multicast_usage_errors() {
         "--no-multicast-loop",
     );
 }
+
+/// `bench --multicast` between namespaces: the server in R1 joins the
+/// group on r1-in, the client in S sends to it out of br0; the server's
+/// count gives rate, loss and reordering, IPv4 and IPv6. R2, joined to the
+/// same group by udp-recv, sees the same stream arrive (with the TTL set).
+#[test]
+fn bench_multicast_across_the_segment() {
+    let Some(l) = lan(9) else { return };
+    for (group, server) in [("239.77.9.1", l.v4(2)), ("ff15::77:9", l.v6(2))] {
+        let (mut srv, port) = bench_server_cmd(sonda_in(
+            l.r1(),
+            &["-v", "bench", "--server", &server, "0", "--once"],
+        ));
+        let (f, _) = sonda_run(
+            l.s(),
+            &[
+                "bench",
+                "--client",
+                &server,
+                &port.to_string(),
+                "--proto",
+                "udp",
+                "--multicast",
+                group,
+                // 1472 (the default) fits IPv4's 1500-byte MTU, not IPv6's.
+                "--size",
+                "1400",
+                "--rate",
+                "200M",
+                "--duration",
+                "1s",
+                "--json",
+            ],
+        );
+        f.expect_code(0);
+        let doc: Value = serde_json::from_slice(&f.stdout)
+            .unwrap_or_else(|e| panic!("bad JSON ({e})\n{}", f.dump()));
+        assert_eq!(doc["params"]["multicast"], group, "{}", f.dump());
+        let r = &doc["results"][0];
+        assert_eq!(r["direction"], "client->server", "{}", f.dump());
+        let received = r["datagrams_received"].as_u64().unwrap_or(0);
+        assert!(received > 1000, "{}", f.dump());
+        for key in ["lost", "loss_percent", "reordered", "bits_per_second"] {
+            assert!(r[key].is_number(), "no '{key}'\n{}", f.dump());
+        }
+        eprintln!(
+            "bench multicast {group}: {:.1} Mbit/s, {} received, {} lost ({}%), {} reordered",
+            r["bits_per_second"].as_f64().unwrap_or(0.0) / 1e6,
+            received,
+            r["lost"],
+            r["loss_percent"],
+            r["reordered"]
+        );
+        srv.finish_within(RUN_LIMIT).expect_code(0);
+    }
+    // A 4 KiB receive buffer against an unpaced sender: the loss is
+    // counted from the sequence numbers, as for unicast.
+    let server = l.v4(2);
+    let (mut srv, port) = bench_server_cmd(sonda_in(
+        l.r1(),
+        &["-v", "bench", "--server", &server, "0", "--once"],
+    ));
+    let (f, _) = sonda_run(
+        l.s(),
+        &[
+            "bench",
+            "--client",
+            &server,
+            &port.to_string(),
+            "--proto",
+            "udp",
+            "--multicast",
+            "239.77.9.2",
+            "--no-gso",
+            "--rcvbuf",
+            "4K",
+            "--duration",
+            "1s",
+            "--json",
+        ],
+    );
+    f.expect_code(0);
+    let doc: Value = serde_json::from_slice(&f.stdout).unwrap();
+    let r = &doc["results"][0];
+    assert!(r["lost"].as_u64().unwrap_or(0) > 0, "{}", f.dump());
+    eprintln!(
+        "bench multicast unpaced, --rcvbuf 4K: {:.1} Mbit/s, {} lost ({}%), {} reordered",
+        r["bits_per_second"].as_f64().unwrap_or(0.0) / 1e6,
+        r["lost"],
+        r["loss_percent"],
+        r["reordered"]
+    );
+    srv.finish_within(RUN_LIMIT).expect_code(0);
+}

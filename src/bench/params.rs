@@ -95,6 +95,10 @@ pub struct Params {
     pub rcvlowat: Option<usize>,
     /// CPUs for the client's and the server's workers.
     pub pin: Option<(usize, usize)>,
+    /// UDP stream to this group: the client sends to it, the server joins
+    /// it and receives.
+    #[serde(default)]
+    pub multicast: Option<std::net::IpAddr>,
 }
 
 /// Whose CPUs a `--pin` names on this machine: a local run pins both sides
@@ -164,6 +168,14 @@ impl Params {
     /// The part of the checks that needs the address the data will use:
     /// an IPv4 UDP datagram holds at most 65507 bytes.
     pub fn check_family(&self, ip: std::net::IpAddr) -> Result<(), Error> {
+        if let Some(g) = self.multicast {
+            if g.is_ipv4() != ip.is_ipv4() {
+                return Err(Error::usage(
+                    format!("'--multicast {g}'"),
+                    format!("is not of the family of the server's address {ip}"),
+                ));
+            }
+        }
         if self.proto == Proto::Udp && ip.is_ipv4() && self.size > MAX_DATAGRAM_V4 {
             return Err(bad(
                 "--size",
@@ -194,6 +206,24 @@ impl Params {
             }
             Some(0) => return Err(bad("--bytes", 0, "--bytes must be at least 1")),
             _ => {}
+        }
+        if let Some(g) = self.multicast {
+            if !g.is_multicast() {
+                return Err(bad(
+                    "--multicast",
+                    g,
+                    "a multicast group (IPv4 224.0.0.0/4, IPv6 ff00::/8)",
+                ));
+            }
+            if !(self.proto == Proto::Udp
+                && self.mode == Mode::Stream
+                && self.direction == Direction::Up)
+            {
+                return Err(Error::usage(
+                    "--multicast",
+                    "applies to --proto udp --mode stream from the client (not --reverse or --bidir): the server is the group's receiver",
+                ));
+            }
         }
         if let Some(r) = self.rate_bps {
             if !(self.proto == Proto::Udp && self.mode == Mode::Stream) {
@@ -357,6 +387,7 @@ impl Params {
             rcvbuf: None,
             rcvlowat: None,
             pin: None,
+            multicast: None,
         }
     }
 }
@@ -364,6 +395,44 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multicast_is_a_udp_stream_to_a_group_from_the_client() {
+        let udp = Params {
+            proto: Proto::Udp,
+            size: 1472,
+            multicast: Some("239.1.2.3".parse().unwrap()),
+            ..Params::example()
+        };
+        assert!(udp.validate(Side::Local).is_ok());
+        assert!(udp.check_family("10.0.0.1".parse().unwrap()).is_ok());
+        assert!(udp.check_family("::1".parse().unwrap()).is_err());
+        for bad in [
+            Params {
+                multicast: Some("10.1.1.1".parse().unwrap()),
+                ..udp.clone()
+            },
+            Params {
+                proto: Proto::Tcp,
+                ..udp.clone()
+            },
+            Params {
+                direction: Direction::Down,
+                ..udp.clone()
+            },
+            Params {
+                direction: Direction::Both,
+                ..udp.clone()
+            },
+            Params {
+                mode: Mode::Rr,
+                size: 1,
+                ..udp.clone()
+            },
+        ] {
+            assert!(bad.validate(Side::Server).is_err(), "{bad:?}");
+        }
+    }
 
     fn base() -> Params {
         Params::example()

@@ -24,6 +24,7 @@ use super::{
 };
 use crate::engine::connect::{connect_any, ConnectOpts};
 use crate::engine::diag::SocketTable;
+use crate::engine::multicast;
 use crate::engine::poll::{self, Events};
 use crate::engine::socket::{bound, Proto as SockProto, SocketOpts};
 use crate::engine::transport::unix::{self, peer_cred, BindOpts, Bound, Kind};
@@ -115,6 +116,32 @@ fn wildcard_like(ip: IpAddr) -> IpAddr {
         IpAddr::V4(_) => IpAddr::from([0u8; 4]),
         IpAddr::V6(_) => IpAddr::from([0u16; 8]),
     }
+}
+
+/// A `--multicast` receiver: bound to the group itself (so it takes that
+/// group's datagrams and nothing else) on a port of its own, joined on the
+/// interface that holds `local`, the address the client reached, with
+/// IP_MULTICAST_ALL off.
+fn group_receiver(group: IpAddr, local: SocketAddr, sock: &SocketOpts) -> Result<UdpSocket, Error> {
+    let s = udp_with(SocketAddr::new(group, 0), sock).map_err(|e| data_fail("bind", &e))?;
+    let ifindex = multicast::holding(local).ok_or_else(|| {
+        Error::new(
+            Exit::Failure,
+            "bench data channel",
+            format!("no interface holds {}, to join {group} on", local.ip()),
+        )
+    })?;
+    let s = Socket::from(s);
+    multicast::only_joined_groups(&s).map_err(|e| data_fail("set IP_MULTICAST_ALL", &e))?;
+    multicast::join(
+        &s,
+        &multicast::Join {
+            group,
+            iface: Some(crate::engine::socket::interface_name(ifindex)),
+            source: None,
+        },
+    )?;
+    Ok(UdpSocket::from(s))
 }
 
 fn udp_socket_count(p: &Params) -> (usize, usize, usize) {
@@ -214,7 +241,10 @@ fn udp_server_channels(
     let (up, down, rrn) = udp_socket_count(p);
     let bind = || udp_with(at_port(local, 0), sock).map_err(|e| data_fail("bind", &e));
     for _ in 0..up {
-        let s = bind()?;
+        let s = match p.multicast {
+            Some(group) => group_receiver(group, local, sock)?,
+            None => bind()?,
+        };
         udp::set_rcvbuf(&s, p.rcvbuf.unwrap_or(UDP_RCVBUF));
         ch.up_udp.push(s);
     }
@@ -488,9 +518,31 @@ pub fn client_channels(
                     .map_err(|e| data_fail("connect", &e))?;
                 Ok(s)
             };
+            // To a group: out of the interface toward the server, with
+            // --ttl as the multicast TTL (else 1, one link) and loopback on,
+            // set before connect(2), which picks the route.
+            let open_up = |port: u16| -> Result<UdpSocket, Error> {
+                let Some(group) = p.multicast else {
+                    return open(port);
+                };
+                let s = udp_with(SocketAddr::new(wildcard_like(group), 0), sock)
+                    .map_err(|e| data_fail("bind", &e))?;
+                let s = Socket::from(s);
+                multicast::sender(&s, group, multicast::toward(server), sock.ttl, true)?;
+                s.connect(&SocketAddr::new(group, port).into())
+                    .map_err(|e| match e.raw_os_error() {
+                        Some(libc::ENETUNREACH) if group.is_ipv6() && server.ip().is_loopback() => {
+                            data_fail("connect", &e).with_hint(
+                                "IPv6 multicast does not pass over loopback (lo has no multicast route): measure between two hosts, --server and --client",
+                            )
+                        }
+                        _ => data_fail("connect", &e),
+                    })?;
+                Ok(UdpSocket::from(s))
+            };
             let mut it = ports.iter();
             for port in it.by_ref().take(up) {
-                let s = open(*port)?;
+                let s = open_up(*port)?;
                 if let Some(n) = p.sndbuf {
                     udp::set_sndbuf(&s, n);
                 }
@@ -967,8 +1019,12 @@ fn send_flow(m: &Meter, streams: u16, p: &Params) -> Flow {
 
 /// The direction of a test, for messages.
 pub fn describe(p: &Params) -> String {
+    let up = match p.multicast {
+        Some(g) => format!("client -> group {g} -> server"),
+        None => "client -> server".to_string(),
+    };
     let dir = match p.direction {
-        Direction::Up => "client -> server",
+        Direction::Up => up.as_str(),
         Direction::Down => "server -> client",
         Direction::Both => "both ways",
     };

@@ -186,6 +186,7 @@ fn to_params(a: &BenchArgs, unix: bool) -> Result<Params, Error> {
             (_, _, Some(n)) => Some(n.min(i32::MAX as u64) as usize),
         },
         pin: a.pin,
+        multicast: a.multicast,
     })
 }
 

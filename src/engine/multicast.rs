@@ -70,7 +70,29 @@ pub fn route_interface(dst: IpAddr) -> Option<u32> {
     })
     .ok()?;
     probe.connect(SocketAddr::new(dst, 9)).ok()?;
-    let local = probe.local_addr().ok()?.ip();
+    interface_of(probe.local_addr().ok()?.ip())
+}
+
+/// The interface toward `peer`: its scope when it has one (a link-local
+/// address), else the one its route leaves by.
+pub fn toward(peer: SocketAddr) -> Option<u32> {
+    match peer {
+        SocketAddr::V6(a) if a.scope_id() != 0 => Some(a.scope_id()),
+        _ => route_interface(peer.ip()),
+    }
+}
+
+/// The interface holding this host's address `local` (its scope, for a
+/// link-local address).
+pub fn holding(local: SocketAddr) -> Option<u32> {
+    match local {
+        SocketAddr::V6(a) if a.scope_id() != 0 => Some(a.scope_id()),
+        _ => interface_of(local.ip()),
+    }
+}
+
+/// The interface that holds address `local`.
+pub fn interface_of(local: IpAddr) -> Option<u32> {
     let addrs = nix::ifaddrs::getifaddrs().ok()?;
     for ifa in addrs {
         let Some(a) = ifa.address else { continue };
@@ -163,12 +185,11 @@ pub fn rp_filter(ifname: &str) -> Option<u8> {
 pub fn sender(
     sock: &Socket,
     dst: IpAddr,
-    iface: Option<&str>,
+    index: Option<u32>,
     ttl: Option<u8>,
     lo: bool,
 ) -> Result<(), Error> {
     let opt = |what: &'static str| move |e: io::Error| Error::io(format!("set {what}"), &e);
-    let index = iface.map(interface_index).transpose()?;
     match dst {
         IpAddr::V4(_) => {
             if let Some(i) = index {

@@ -200,13 +200,12 @@ pub fn connect(
     // Before connect(2): it picks the route, and for a group that is
     // where IP_MULTICAST_IF points.
     if peer.ip().is_multicast() {
-        super::multicast::sender(
-            &sock,
-            peer.ip(),
-            fanout.multicast_if.as_deref(),
-            opts.ttl,
-            fanout.multicast_loop,
-        )?;
+        let index = fanout
+            .multicast_if
+            .as_deref()
+            .map(super::multicast::interface_index)
+            .transpose()?;
+        super::multicast::sender(&sock, peer.ip(), index, opts.ttl, fanout.multicast_loop)?;
     } else if fanout.multicast_if.is_some() || !fanout.multicast_loop {
         return Err(Error::usage(
             "'--multicast-if' and '--no-multicast-loop'",
