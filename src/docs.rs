@@ -347,11 +347,11 @@ fn multicast_section(stem: &str) -> Option<(&'static str, Examples)> {
             ],
         )),
         "sonda-udp-send" => Some((
-            "To a multicast group, --multicast-if IFACE chooses the interface the datagrams leave by (IP_MULTICAST_IF by index, IPV6_MULTICAST_IF) instead of the group's route; --ttl sets the multicast TTL (IPv6: hop limit), whose default is 1, one link, as the kernel has it; --tos the TOS byte. Multicast loopback stays on as the kernel has it, so a receiver joined on the sending host gets a copy; --no-multicast-loop turns that off. These are set before connect(2), which picks the route. --broadcast sets SO_BROADCAST: without it the kernel refuses a broadcast address with EACCES, and udp-send says to add --broadcast. --wait-reply DUR keeps the socket open for answers after the last datagram (a unicast peer's; a socket sending to a group is connected to the group, so answers from a member's own address are not received on it).",
+            "To a multicast group, --multicast-if IFACE chooses the interface the datagrams leave by (IP_MULTICAST_IF by index, IPV6_MULTICAST_IF) instead of the group's route; --ttl sets the multicast TTL (IPv6: hop limit), whose default is 1, one link, as the kernel has it; --tos the TOS byte. Multicast loopback stays on as the kernel has it, so a receiver joined on the sending host gets a copy; --no-multicast-loop turns that off. These are set before connect(2), which picks the route. --broadcast sets SO_BROADCAST: without it the kernel refuses a broadcast address with EACCES, and udp-send says to add --broadcast. --wait-reply DUR keeps the socket open for answers after the last datagram; to a broadcast address or a group the socket is then left unconnected, so the answers, which come from the members' own addresses, arrive (each printed as it comes), and no ICMP error can be reported.",
             &[
                 ("sonda udp-send --multicast-if eth1 --ttl 8 --message hello 239.1.2.3 5000", "One datagram to a group out of eth1, allowed 8 router hops."),
                 ("sonda udp-send --no-multicast-loop --multicast-if eth1 --lines 'ff15::42' 5000 < lines", "Each line to an IPv6 group, with no copy for receivers on this host."),
-                ("sonda udp-send --broadcast --message discover 192.168.1.255 67", "To the subnet's broadcast address."),
+                ("sonda udp-send --broadcast --message discover --wait-reply 1s 192.168.1.255 9000", "To the subnet's broadcast address, then every answer for a second."),
                 ("sonda udp-send --message ping --wait-reply 2s 10.0.0.2 9000", "Ask, and print the answer of a udp-recv --reply on 10.0.0.2."),
             ],
         )),

@@ -356,7 +356,8 @@ fn multicast_loopback_on_and_off() {
 
 /// Two receivers share a port (--reuseaddr), each joined to its own group:
 /// with IP_MULTICAST_ALL off, each gets its group's datagram only (Linux's
-/// default, on, would give the wildcard-bound sockets both).
+/// default, on, would give the wildcard-bound sockets both); a third,
+/// with two --join, gets both.
 #[test]
 fn a_receiver_gets_only_the_groups_it_joined() {
     let Some(l) = lan(5) else { return };
@@ -390,6 +391,23 @@ fn a_receiver_gets_only_the_groups_it_joined() {
             &p,
         ],
     );
+    // A third socket, joined to both at once, gets both.
+    let (mut both, _) = receiver(
+        l.r1(),
+        &[
+            "--reuseaddr",
+            "--join",
+            &format!("{g1}@r1-in"),
+            "--join",
+            &format!("{g2}@r1-in"),
+            "--json",
+            "--count",
+            "2",
+            "--timeout",
+            "10s",
+            &p,
+        ],
+    );
     for (group, text) in [(g2, "for two"), (g1, "for one")] {
         send(
             l.s(),
@@ -397,6 +415,10 @@ fn a_receiver_gets_only_the_groups_it_joined() {
         )
         .expect_code(0);
     }
+    let f = both.finish_within(RUN_LIMIT);
+    f.expect_code(0);
+    let got: Vec<String> = records(&f).iter().map(payload).collect();
+    assert_eq!(got, ["for two", "for one"], "{}", f.dump());
     for (mut r, group, text) in [(a, g1, "for one"), (b, g2, "for two")] {
         let f = r.finish_within(RUN_LIMIT);
         f.expect_code(0);
@@ -506,6 +528,44 @@ fn reply_round_trip_across_the_segment() {
     let got = r.finish_within(RUN_LIMIT);
     got.expect_code(0);
     assert_eq!(got.stdout, b"ping", "{}", got.dump());
+    // Asked by broadcast and by group, answered from the member's own
+    // address: --wait-reply leaves such a socket unconnected to hear it.
+    let group = "239.77.8.1".to_string();
+    for (dest, via) in [
+        (l.v4(255), ["--broadcast"].as_slice()),
+        (group.clone(), ["--multicast-if", "br0"].as_slice()),
+    ] {
+        let join = format!("{group}@r1-in");
+        let mut args = vec![
+            "-v",
+            "udp-recv",
+            "--reply",
+            "--lines",
+            "--count",
+            "1",
+            "--timeout",
+            "10s",
+        ];
+        if dest == group {
+            args.extend_from_slice(&["--join", &join]);
+        }
+        args.push("0");
+        let mut r = spawn_cmd(
+            sonda_in(l.r1(), &args),
+            Input::Bytes(b"here\n".to_vec()),
+            Output::Capture,
+        );
+        let p = r.listening_port().to_string();
+        if dest == group {
+            r.wait_for_stderr("joined ");
+        }
+        let mut s_args = via.to_vec();
+        s_args.extend_from_slice(&["--message", "who", "--wait-reply", "3s", &dest, &p]);
+        let f = send(l.s(), &s_args);
+        f.expect_code(0);
+        assert_eq!(f.stdout, b"here", "{}", f.dump());
+        r.finish_within(RUN_LIMIT).expect_code(0);
+    }
 }
 
 /// The same on loopback with python3 as the client, no root needed: each
@@ -574,6 +634,48 @@ fn multicast_usage_errors() {
     );
     usage_error(&["udp-recv", "--reply", "--echo", "5000"], "--reply");
     usage_error(
+        &["udp-recv", "--join", "239.1.1.1", "127.0.0.1", "5000"],
+        "127.0.0.1",
+    );
+    usage_error(
+        &[
+            "udp-recv",
+            "--join",
+            "239.1.1.1",
+            "--join",
+            "239.1.1.2",
+            "239.1.1.1",
+            "5000",
+        ],
+        "239.1.1.1",
+    );
+    usage_error(
+        &["udp-recv", "--join", "ff15::1", "0.0.0.0", "5000"],
+        "0.0.0.0",
+    );
+    usage_error(
+        &[
+            "udp-recv",
+            "--join",
+            "232.1.1.1",
+            "--source",
+            "0.0.0.0",
+            "5000",
+        ],
+        "--source 0.0.0.0",
+    );
+    usage_error(
+        &[
+            "udp-recv",
+            "--join",
+            "239.1.1.1@eth9",
+            "--bind-device",
+            "lo",
+            "5000",
+        ],
+        "--join 239.1.1.1@eth9",
+    );
+    usage_error(
         &[
             "udp-send",
             "--multicast-if",
@@ -605,10 +707,15 @@ fn multicast_usage_errors() {
 #[test]
 fn bench_multicast_across_the_segment() {
     let Some(l) = lan(9) else { return };
-    for (group, server) in [("239.77.9.1", l.v4(2)), ("ff15::77:9", l.v6(2))] {
+    // The IPv4 group against a server on the dual-stack wildcard, which
+    // sees the client as ::ffff:10.198.9.1.
+    for (group, bind, server) in [
+        ("239.77.9.1", "::".to_string(), l.v4(2)),
+        ("ff15::77:9", l.v6(2), l.v6(2)),
+    ] {
         let (mut srv, port) = bench_server_cmd(sonda_in(
             l.r1(),
-            &["-v", "bench", "--server", &server, "0", "--once"],
+            &["-v", "bench", "--server", &bind, "0", "--once"],
         ));
         let (f, _) = sonda_run(
             l.s(),

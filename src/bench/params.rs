@@ -168,12 +168,16 @@ impl Params {
     /// The part of the checks that needs the address the data will use:
     /// an IPv4 UDP datagram holds at most 65507 bytes.
     pub fn check_family(&self, ip: std::net::IpAddr) -> Result<(), Error> {
+        // A dual-stack server sees an IPv4 client as ::ffff:a.b.c.d.
+        let ip = ip.to_canonical();
         if let Some(g) = self.multicast {
             if g.is_ipv4() != ip.is_ipv4() {
-                return Err(Error::usage(
-                    format!("'--multicast {g}'"),
-                    format!("is not of the family of the server's address {ip}"),
-                ));
+                let why = if g.is_ipv6() && ip.is_loopback() {
+                    "IPv6 multicast does not pass over loopback (lo has no multicast route): measure between two hosts, --server and --client".to_string()
+                } else {
+                    format!("is not of the family of the server's address {ip}")
+                };
+                return Err(Error::usage(format!("'--multicast {g}'"), why));
             }
         }
         if self.proto == Proto::Udp && ip.is_ipv4() && self.size > MAX_DATAGRAM_V4 {

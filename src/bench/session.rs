@@ -123,7 +123,6 @@ fn wildcard_like(ip: IpAddr) -> IpAddr {
 /// interface that holds `local`, the address the client reached, with
 /// IP_MULTICAST_ALL off.
 fn group_receiver(group: IpAddr, local: SocketAddr, sock: &SocketOpts) -> Result<UdpSocket, Error> {
-    let s = udp_with(SocketAddr::new(group, 0), sock).map_err(|e| data_fail("bind", &e))?;
     let ifindex = multicast::holding(local).ok_or_else(|| {
         Error::new(
             Exit::Failure,
@@ -131,6 +130,12 @@ fn group_receiver(group: IpAddr, local: SocketAddr, sock: &SocketOpts) -> Result
             format!("no interface holds {}, to join {group} on", local.ip()),
         )
     })?;
+    // A link-local group (ff02::/16) is bound with the scope it is joined on.
+    let at = match group {
+        IpAddr::V6(g) => SocketAddr::V6(std::net::SocketAddrV6::new(g, 0, 0, ifindex)),
+        IpAddr::V4(_) => SocketAddr::new(group, 0),
+    };
+    let s = udp_with(at, sock).map_err(|e| data_fail("bind", &e))?;
     let s = Socket::from(s);
     multicast::only_joined_groups(&s).map_err(|e| data_fail("set IP_MULTICAST_ALL", &e))?;
     multicast::join(
@@ -907,7 +912,14 @@ pub fn run(
     }
     let recv_result = join_all(receivers);
     let (snapshot, intervals) = sampler.stop();
-    send_result.map_err(|e| data_fail("send", &e))?;
+    send_result.map_err(|e| {
+        let err = data_fail("send", &e);
+        if e.raw_os_error() == Some(libc::EMSGSIZE) && p.proto == Proto::Udp {
+            err.with_hint("a datagram of --size does not fit the path MTU: 1472 fits IPv4 over a 1500-byte MTU, IPv6 takes at most 1452 (or --no-gso lets the kernel fragment)")
+        } else {
+            err
+        }
+    })?;
     recv_result.map_err(|e| data_fail("receive", &e))?;
 
     let latency = (!rr_parts.is_empty()).then(|| Latency::from_parts(&rr_parts, p.duration()));

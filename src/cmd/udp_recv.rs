@@ -368,9 +368,19 @@ impl Replies {
 /// One read of stdin, or one line without its newline; None at the end.
 fn next_reply(input: &mut impl BufRead, lines: bool) -> Option<Vec<u8>> {
     let mut chunk = Vec::new();
+    let failed = |e: io::Error| {
+        report::warn(format!(
+            "read stdin for --reply: {}; no more replies",
+            crate::error::describe(&e)
+        ));
+    };
     if lines {
         match input.read_until(b'\n', &mut chunk) {
-            Ok(0) | Err(_) => return None,
+            Ok(0) => return None,
+            Err(e) => {
+                failed(e);
+                return None;
+            }
             Ok(_) => {
                 if chunk.last() == Some(&b'\n') {
                     chunk.pop();
@@ -380,7 +390,11 @@ fn next_reply(input: &mut impl BufRead, lines: bool) -> Option<Vec<u8>> {
     } else {
         chunk.resize(INET_DATAGRAM_MAX, 0);
         match input.read(&mut chunk) {
-            Ok(0) | Err(_) => return None,
+            Ok(0) => return None,
+            Err(e) => {
+                failed(e);
+                return None;
+            }
             Ok(n) => chunk.truncate(n),
         }
     }

@@ -26,7 +26,8 @@ pub fn run(cfg: &UdpSend) -> anyhow::Result<Exit> {
             let host = host.clone().unwrap_or_default();
             let addrs = resolve(&host, *port, cfg.family)?;
             let (sock, peer) = udp::connect(&addrs, cfg.source, &cfg.fanout, &cfg.sock)
-                .map_err(|e| access_hint(e, &host, cfg.fanout.broadcast))?;
+                .map_err(|e| access_hint(e, &host, cfg.fanout.broadcast))
+                .map_err(|e| multicast_hint(e, &addrs, &cfg.fanout))?;
             (sock, peer, host)
         }
         Target::Unix(addr) => {
@@ -73,6 +74,24 @@ pub fn run(cfg: &UdpSend) -> anyhow::Result<Exit> {
             Ok(Exit::Success)
         }
         Some(wait) => wait_replies(&sock, &peer, wait, cfg.size),
+    }
+}
+
+/// A group with no route (ENETUNREACH), or a link-local group with no
+/// interface (EINVAL): say which option names one.
+fn multicast_hint(
+    e: Error,
+    addrs: &[std::net::SocketAddr],
+    fanout: &crate::engine::udp::Fanout,
+) -> Error {
+    let group = addrs.iter().any(|a| a.ip().is_multicast());
+    match e.errno {
+        Some(libc::ENETUNREACH | libc::EINVAL | libc::EADDRNOTAVAIL)
+            if group && fanout.multicast_if.is_none() && e.hint.is_none() =>
+        {
+            e.with_hint("a group is reached through an interface: name it with --multicast-if IFACE (no route leads to this group)")
+        }
+        _ => e,
     }
 }
 

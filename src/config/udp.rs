@@ -99,6 +99,7 @@ impl TryFrom<(&UdpSendArgs, Family)> for UdpSend {
                 broadcast: args.broadcast,
                 multicast_if: args.multicast_if.clone(),
                 multicast_loop: !args.no_multicast_loop,
+                replies: args.wait_reply.is_some(),
             },
             sock: args.ip.to_opts(),
         })
@@ -182,6 +183,15 @@ impl TryFrom<(&UdpRecvArgs, Family)> for UdpRecv {
             None => default_max.max(args.buffer),
         };
         if let Some(s) = args.source {
+            let unicast = !(s.is_unspecified()
+                || s.is_multicast()
+                || s == std::net::IpAddr::from([255, 255, 255, 255]));
+            if !unicast {
+                return Err(Error::usage(
+                    format!("'--source {s}'"),
+                    "a source is the unicast address of a sender",
+                ));
+            }
             if let Some((g, _)) = args.join.iter().find(|(g, _)| g.is_ipv4() != s.is_ipv4()) {
                 return Err(Error::usage(
                     format!("'--source {s}'"),
@@ -189,15 +199,48 @@ impl TryFrom<(&UdpRecvArgs, Family)> for UdpRecv {
                 ));
             }
         }
+        // --bind-device restricts the socket to one interface: a join
+        // elsewhere could deliver nothing, and one without @IFACE goes there.
+        let device = args.ip.bind_device.as_deref();
+        if let (Some(dev), Some((g, Some(i)))) = (
+            device,
+            args.join
+                .iter()
+                .find(|(_, i)| i.is_some() && i.as_deref() != device),
+        ) {
+            return Err(Error::usage(
+                format!("'--join {g}@{i}'"),
+                format!("is not on the --bind-device interface {dev}, so nothing joined there can arrive"),
+            ));
+        }
         let joins: Vec<Join> = args
             .join
             .iter()
             .map(|(group, iface)| Join {
                 group: *group,
-                iface: iface.clone(),
+                iface: iface.clone().or_else(|| device.map(str::to_string)),
                 source: args.source,
             })
             .collect();
+        // A socket bound to an address receives only datagrams sent to it:
+        // with --join, HOST is the wildcard or the one group joined.
+        if let (Target::Inet { host: Some(h), .. }, false) = (&target, joins.is_empty()) {
+            let bound: Option<std::net::IpAddr> =
+                h.trim_matches(|c| c == '[' || c == ']').parse().ok();
+            let fits = match bound {
+                Some(ip) if ip.is_unspecified() => {
+                    joins.iter().all(|j| ip.is_ipv6() || j.group.is_ipv4())
+                }
+                Some(ip) => joins.len() == 1 && joins[0].group == ip,
+                None => false,
+            };
+            if !fits {
+                return Err(Error::usage(
+                    format!("'{h}'"),
+                    "with --join, bind the wildcard (no HOST, 0.0.0.0 or ::) or the one group joined: a socket bound to another address never receives the group",
+                ));
+            }
+        }
         // Joining IPv4 groups only, with no address to bind, binds 0.0.0.0
         // rather than the dual-stack [::].
         let v4_groups = !joins.is_empty() && joins.iter().all(|j| j.group.is_ipv4());

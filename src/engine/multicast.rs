@@ -78,7 +78,7 @@ pub fn route_interface(dst: IpAddr) -> Option<u32> {
 pub fn toward(peer: SocketAddr) -> Option<u32> {
     match peer {
         SocketAddr::V6(a) if a.scope_id() != 0 => Some(a.scope_id()),
-        _ => route_interface(peer.ip()),
+        _ => route_interface(peer.ip().to_canonical()),
     }
 }
 
@@ -87,7 +87,7 @@ pub fn toward(peer: SocketAddr) -> Option<u32> {
 pub fn holding(local: SocketAddr) -> Option<u32> {
     match local {
         SocketAddr::V6(a) if a.scope_id() != 0 => Some(a.scope_id()),
-        _ => interface_of(local.ip()),
+        _ => interface_of(local.ip().to_canonical()),
     }
 }
 

@@ -167,6 +167,10 @@ pub struct Fanout {
     pub multicast_if: Option<String>,
     /// IP_MULTICAST_LOOP: on, as the kernel has it, unless asked.
     pub multicast_loop: bool,
+    /// Replies are awaited (--wait-reply): to a broadcast or a group the
+    /// socket then stays unconnected, as the answers come from the
+    /// members' own addresses, which a connected socket would drop.
+    pub replies: bool,
 }
 
 /// A UDP socket connected to the first address of `addrs` in the family of
@@ -215,15 +219,23 @@ pub fn connect(
             ),
         ));
     }
-    sock.connect(&SockAddr::from(peer))
-        .map_err(|e| Error::io(&what, &e))?;
+    let fanned = fanout.broadcast || peer.ip().is_multicast();
+    if !(fanned && fanout.replies) {
+        sock.connect(&SockAddr::from(peer))
+            .map_err(|e| Error::io(&what, &e))?;
+    }
     Ok((sock, Peer::Inet(peer)))
 }
 
 /// send(2) of one datagram on a connected socket. ECONNREFUSED here is an
 /// earlier datagram's ICMP port unreachable; EMSGSIZE names the limit.
 pub fn send(sock: &Socket, data: &[u8], peer: &Peer) -> Result<(), Error> {
-    match sock.send_datagram(data) {
+    // Unconnected only for a broadcast or a group with --wait-reply.
+    let sent = match sock.peer_addr() {
+        Ok(_) => sock.send_datagram(data),
+        Err(_) => sock.send_datagram_to(data, peer),
+    };
+    match sent {
         Ok(_) => Ok(()),
         Err(e) => Err(send_error(sock, data.len(), peer, &e)),
     }
