@@ -123,16 +123,24 @@ pub fn netns(name: String) -> Option<Netns> {
     }
 }
 
-/// Builds the pair for test number `n` (1-254), or says why it cannot and
-/// returns `None`: the caller then returns (skips).
-pub fn pair(n: u8) -> Option<Pair> {
+/// Root and `ip`, or says why a test skips.
+fn can_make_namespaces() -> bool {
     // SAFETY: geteuid(2) has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipped: network namespace tests need root (ip netns add)");
-        return None;
+        return false;
     }
     if !have("ip") {
         eprintln!("skipped: `ip` (iproute2) is not installed");
+        return false;
+    }
+    true
+}
+
+/// Builds the pair for test number `n` (1-254), or says why it cannot and
+/// returns `None`: the caller then returns (skips).
+pub fn pair(n: u8) -> Option<Pair> {
+    if !can_make_namespaces() {
         return None;
     }
     let pid = std::process::id();
@@ -223,13 +231,7 @@ impl Lan {
 /// Builds the segment for test number `n` (1-254), or says why it cannot
 /// and returns `None`.
 pub fn lan(n: u8) -> Option<Lan> {
-    // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: network namespace tests need root (ip netns add)");
-        return None;
-    }
-    if !have("ip") {
-        eprintln!("skipped: `ip` (iproute2) is not installed");
+    if !can_make_namespaces() {
         return None;
     }
     let pid = std::process::id();
