@@ -9,8 +9,8 @@ use std::time::Instant;
 use socket2::Socket;
 
 use super::{Meter, ThreadUsage};
+use crate::engine::buf::AlignedBuf;
 
-/// Writes `size`-byte blocks until `deadline` or `budget` bytes, then
 /// half-closes so the receiver sees the end.
 pub fn send(
     mut sock: &Socket,
@@ -20,7 +20,7 @@ pub fn send(
     meter: &Meter,
 ) -> io::Result<()> {
     let usage = ThreadUsage::start();
-    let buf = vec![0x5a_u8; size];
+    let buf = AlignedBuf::filled(size, 0x5a);
     let mut left = budget.unwrap_or(u64::MAX);
     let result = loop {
         if left == 0 || Instant::now() >= deadline {
@@ -55,7 +55,7 @@ pub fn receive(
     if let Some(n) = lowat {
         crate::engine::sys::set_rcvlowat(sock, n)?;
     }
-    let mut buf = vec![0u8; size.max(64 * 1024)];
+    let mut buf = AlignedBuf::zeroed(size.max(64 * 1024));
     let result = loop {
         match sock.read(&mut buf) {
             Ok(0) => break Ok(()),

@@ -17,6 +17,7 @@ use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFla
 use socket2::SockRef;
 
 use super::{Meter, ThreadUsage};
+use crate::engine::buf::AlignedBuf;
 
 /// The kernel's cap on segments per GSO call.
 const MAX_SEGMENTS: usize = 64;
@@ -84,7 +85,7 @@ pub fn send(
         // many, not all at once.
         batch = batch.min(8);
     }
-    let mut buf = vec![0x5a_u8; size * batch];
+    let mut buf = AlignedBuf::filled(size * batch, 0x5a);
     let mut seq: u64 = 0;
     let mut left = budget.unwrap_or(u64::MAX);
     let started = Instant::now();
@@ -153,7 +154,7 @@ pub fn receive(
     let usage = ThreadUsage::start();
     let gro = gro && setsockopt(sock, sockopt::UdpGroSegment, &true).is_ok();
     sock.set_read_timeout(Some(Duration::from_millis(20)))?;
-    let mut buf = vec![0u8; 65536 * 2];
+    let mut buf = AlignedBuf::zeroed(65536 * 2);
     // Room for the one control message GRO adds; allocated once, reused by
     // every call.
     let mut cmsg = nix::cmsg_space!(libc::c_int);

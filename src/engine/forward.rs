@@ -31,6 +31,7 @@ use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
+use super::buf::AlignedBuf;
 use super::poll::{self, Events, Ready};
 use super::relay::{idle_error, Counters};
 use super::transport::{Conn, Peer, Stream};
@@ -323,7 +324,7 @@ fn splice_pump(
 /// Through a buffer, for a side whose bytes are not the socket's (TLS).
 fn copy_pump(s: &Session, from: Side, to: Side) -> Result<(), Stopped> {
     let (src, dst) = (s.stream(from), s.stream(to));
-    let mut buf = vec![0u8; COPY_BUF];
+    let mut buf = AlignedBuf::zeroed(COPY_BUF);
     loop {
         let n = match src.try_recv(&mut buf) {
             Ok(0) => return Ok(()),

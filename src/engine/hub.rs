@@ -12,6 +12,7 @@ use std::net::Shutdown;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
+use super::buf::AlignedBuf;
 use super::relay::Counters;
 use super::stdio;
 use super::transport::Stream;
@@ -64,7 +65,7 @@ impl Hub {
     /// Reads stdin until EOF, handing each chunk to every client. At EOF,
     /// every queue is closed, which half-closes the clients.
     pub fn pump_stdin(&self) -> io::Result<()> {
-        let mut buf = vec![0u8; CHUNK];
+        let mut buf = AlignedBuf::zeroed(CHUNK);
         let result = loop {
             let n = match stdio::read_stdin(&mut buf) {
                 Ok(0) => break Ok(()),

@@ -3,6 +3,7 @@
 //! address.
 
 pub mod addr;
+pub mod buf;
 pub mod connect;
 pub mod diag;
 pub mod dump;

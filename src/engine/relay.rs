@@ -15,6 +15,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::buf::AlignedBuf;
 use super::dump::{self, Dump, Way};
 use super::poll::{self, Events};
 use super::splice::{self, Kind};
@@ -388,7 +389,7 @@ fn stdin_to_socket(
     if splice::kind(stdin) == Kind::Pipe {
         splice::grow_pipe(stdin);
     }
-    let mut buf = vec![0u8; BUF_SIZE];
+    let mut buf = AlignedBuf::zeroed(BUF_SIZE);
     let (mut converted, mut after_cr) = (Vec::new(), false);
     loop {
         let n = match stdio::read_stdin(&mut buf) {
@@ -485,7 +486,7 @@ pub fn socket_to_output(
     if out == Output::SpliceThenClose {
         return splice_to_stdout(sock, counters, buf_size);
     }
-    let mut buf = vec![0u8; buf_size];
+    let mut buf = AlignedBuf::zeroed(buf_size);
     loop {
         if idle.is_some() {
             wait_ready(|t| sock.ready(Events::POLLIN, t), counters, idle, peer)
@@ -724,11 +725,9 @@ fn try_again(e: &io::Error) -> bool {
 
 /// Grows `buf` to the next record when the stream keeps records, so no
 /// read cuts one (the kernel drops what does not fit).
-fn fit_record(stream: &dyn Stream, buf: &mut Vec<u8>) -> io::Result<()> {
+fn fit_record(stream: &dyn Stream, buf: &mut AlignedBuf) -> io::Result<()> {
     if let Some(len) = stream.record_len()? {
-        if len > buf.len() {
-            buf.resize(len, 0);
-        }
+        buf.grow_to(len);
     }
     Ok(())
 }
@@ -743,7 +742,7 @@ pub fn echo(
     idle: Option<Duration>,
 ) -> Result<(), Error> {
     let peer = stream.peer();
-    let mut buf = vec![0u8; buf_size];
+    let mut buf = AlignedBuf::zeroed(buf_size);
     loop {
         wait_ready(|t| stream.ready(Events::POLLIN, t), counters, idle, peer)?;
         if let Err(e) = fit_record(stream, &mut buf) {
