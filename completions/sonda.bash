@@ -58,7 +58,7 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__bench)
-            opts="-U -v -q -4 -6 -h -V --proto --mode --reverse --bidir --size --rate --streams --duration --bytes --omit --interval --json --pin --no-gso --multicast --sndbuf --rcvbuf --rcvlowat --server --client --unix --unlink-stale --once --control-timeout --mark --bind-device --tos --ttl --verbose --quiet --help --version"
+            opts="-U -v -q -4 -6 -h -V --proto --mode --reverse --bidir --size --rate --streams --duration --bytes --omit --interval --json --pin --no-gso --multicast --receiver --sndbuf --rcvbuf --rcvlowat --server --client --unix --unlink-stale --once --control-timeout --mark --bind-device --tos --ttl --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -105,6 +105,10 @@ _sonda() {
                     return 0
                     ;;
                 --multicast)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --receiver)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

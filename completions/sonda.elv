@@ -250,6 +250,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --interval 'Print a line of figures every DUR, from the end of --omit; the last line covers what is left of the test (at most 20000 per test)'
             cand --pin 'Pin the client to CPU C and the server to CPU S (local runs; on two hosts each side pins its own). A CPU this machine does not offer the process is an error naming the CPUs available (a server refuses the test)'
             cand --multicast 'UDP stream to multicast GROUP: the client sends to the group (out of the interface toward the server, TTL --ttl or 1), the server joins it there and counts rate, loss and reordering. See MULTICAST in sonda-bench(1)'
+            cand --receiver 'With --client and --multicast: one more receiver, a bench server on another host (or this one) that joins the group on the same port and reports its own rate, loss and reordering, a result each (repeatable; PORT defaults to the --client server''s)'
             cand --sndbuf 'Set SO_SNDBUF on data sockets (turns off autotuning; Unix stream default: 1M, forced when root)'
             cand --rcvbuf 'Set SO_RCVBUF on data sockets (UDP default: 4M, forced when root)'
             cand --rcvlowat 'SO_RCVLOWAT on stream receivers: a read returns only once SIZE bytes are there (TCP default: --size, which also wakes the reader less often; Unix default: off, as the kernel wakes a Unix reader at every write anyway and it measured no faster; 0 turns it off)'

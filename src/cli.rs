@@ -1127,6 +1127,13 @@ pub struct BenchArgs {
     #[arg(long, value_name = "GROUP")]
     pub multicast: Option<std::net::IpAddr>,
 
+    /// With --client and --multicast: one more receiver, a bench server on
+    /// another host (or this one) that joins the group on the same port and
+    /// reports its own rate, loss and reordering, a result each (repeatable;
+    /// PORT defaults to the --client server's).
+    #[arg(long, value_name = "HOST[:PORT]", requires = "multicast")]
+    pub receiver: Vec<String>,
+
     /// Set SO_SNDBUF on data sockets (turns off autotuning; Unix stream
     /// default: 1M, forced when root).
     #[arg(long, value_name = "SIZE", value_parser = parse_buffer_size)]

@@ -46,6 +46,7 @@ fn base() -> Params {
         rcvlowat: None,
         pin: None,
         multicast: None,
+        group_ports: Vec::new(),
     }
 }
 
@@ -85,7 +86,7 @@ fn run_test(mut ctrl: Control, ports: &[u16], params: &Params) -> Result<(), Str
         Role::Client,
         params,
         ch,
-        &mut ctrl,
+        std::slice::from_mut(&mut ctrl),
         ct,
         None,
         &Tally::default(),
@@ -344,12 +345,17 @@ fn arb_params() -> impl Strategy<Value = Params> {
             Just(std::net::IpAddr::from([10, 0, 0, 1])),
             Just("ff15::1".parse::<std::net::IpAddr>().unwrap()),
         ]),
+        // A further receiver's ports: too few, too many, 0, or any.
+        rarely(proptest::collection::vec(
+            prop_oneof![1 => Just(0u16), 4 => any::<u16>()],
+            0..4,
+        )),
     );
     (shape, time, knobs).prop_map(
         |(
             (proto, mode, direction, size, rate_bps, streams),
             (duration_ms, bytes, omit_ms, interval_ms),
-            (gso, sndbuf, rcvbuf, rcvlowat, pin, multicast),
+            (gso, sndbuf, rcvbuf, rcvlowat, pin, multicast, group_ports),
         )| Params {
             proto,
             mode,
@@ -367,6 +373,7 @@ fn arb_params() -> impl Strategy<Value = Params> {
             rcvlowat,
             pin,
             multicast,
+            group_ports: group_ports.unwrap_or_default(),
         },
     )
 }
@@ -397,6 +404,12 @@ fn random_requests_never_crash_the_server() {
                     }
                     (_, Msg::Reject { reason }) => {
                         prop_assert!(!reason.is_empty());
+                        refused.set(refused.get() + 1);
+                    }
+                    // Binding the ports a further receiver is given can
+                    // fail (another socket holds one): an answer too.
+                    (_, Msg::Error { reason }) if !params.group_ports.is_empty() => {
+                        prop_assert!(reason.contains("bind"), "{reason}");
                         refused.set(refused.get() + 1);
                     }
                     (_, other) => prop_assert!(false, "{params:?}: answered {other:?}"),
@@ -853,8 +866,17 @@ except (BrokenPipeError, ConnectionResetError):
     let ct = Duration::from_secs(10);
     let ch = session::client_unix_channels(&p, Some(&name), ct).unwrap();
     ctrl.send(&Msg::Start).unwrap();
-    let (mine, peer) =
-        session::run(Role::Client, &p, ch, &mut ctrl, ct, None, &Tally::default()).unwrap();
+    let (mine, peers) = session::run(
+        Role::Client,
+        &p,
+        ch,
+        std::slice::from_mut(&mut ctrl),
+        ct,
+        None,
+        &Tally::default(),
+    )
+    .unwrap();
+    let peer = &peers[0];
     assert!(
         mine.sent.bytes > 0 && peer.received.bytes == mine.sent.bytes,
         "{addr:?}"

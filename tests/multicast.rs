@@ -619,6 +619,23 @@ fn multicast_usage_errors() {
     for (args, needed) in [
         (&["udp-recv", "--source", "10.0.0.1", "5000"][..], "--join"),
         (&["udp-recv", "--lines", "5000"][..], "--reply"),
+        (
+            &["bench", "--proto", "udp", "--receiver", "10.0.0.3"][..],
+            "--multicast",
+        ),
+        // A further receiver needs a --client server to share its ports.
+        (
+            &[
+                "bench",
+                "--proto",
+                "udp",
+                "--multicast",
+                "239.1.1.1",
+                "--receiver",
+                "10.0.0.3",
+            ][..],
+            "--receiver",
+        ),
     ] {
         let f = run(args, Input::Null);
         f.expect_code(2);
@@ -633,6 +650,20 @@ fn multicast_usage_errors() {
         "--join ff15::1",
     );
     usage_error(&["udp-recv", "--reply", "--echo", "5000"], "--reply");
+    usage_error(
+        &[
+            "bench",
+            "--client",
+            "10.0.0.2",
+            "--proto",
+            "udp",
+            "--multicast",
+            "239.1.1.1",
+            "--receiver",
+            "[::1",
+        ],
+        "[::1",
+    );
     usage_error(
         &["udp-recv", "--join", "239.1.1.1", "127.0.0.1", "5000"],
         "127.0.0.1",
@@ -797,4 +828,156 @@ fn bench_multicast_across_the_segment() {
         r["reordered"]
     );
     srv.finish_within(RUN_LIMIT).expect_code(0);
+}
+
+/// One sender, four receivers: `bench --multicast` with `--receiver`. The
+/// --client server in R1 chooses the ports; a server in R2, a second one
+/// in R2 (the same group and port on one host, SO_REUSEADDR) and one on
+/// the sending host (fed by multicast loopback) bind them too. Each
+/// receiver reports what reached it, a result each, IPv4 and IPv6.
+#[test]
+fn bench_multicast_to_several_receivers() {
+    let Some(l) = lan(10) else { return };
+    for (group, v6) in [("239.77.10.1", false), ("ff15::77:10", true)] {
+        let addr = |h: u8| if v6 { l.v6(h) } else { l.v4(h) };
+        let server = |ns: &str, host: u8| {
+            bench_server_cmd(sonda_in(
+                ns,
+                &["-v", "bench", "--server", &addr(host), "0", "--once"],
+            ))
+        };
+        let (mut s1, p1) = server(l.r1(), 2);
+        let (mut s2, p2) = server(l.r2(), 3);
+        let (mut s3, p3) = server(l.r2(), 3);
+        let (mut s4, p4) = server(l.s(), 1);
+        let at = |h: u8, port: u16| {
+            if v6 {
+                format!("[{}]:{port}", addr(h))
+            } else {
+                format!("{}:{port}", addr(h))
+            }
+        };
+        let further = [at(3, p2), at(3, p3), at(1, p4)];
+        // R2 drops one datagram of the IPv4 group in ten before any
+        // socket: its two receivers must report that loss, the others none.
+        let lossy = !v6 && drop_one_in_ten(l.r2(), group);
+        let (f, _) = sonda_run(
+            l.s(),
+            &[
+                "bench",
+                "--client",
+                &addr(2),
+                &p1.to_string(),
+                "--receiver",
+                &further[0],
+                "--receiver",
+                &further[1],
+                "--receiver",
+                &further[2],
+                "--proto",
+                "udp",
+                "--multicast",
+                group,
+                "--size",
+                "1400",
+                "--rate",
+                "100M",
+                "--duration",
+                "1s",
+                "--json",
+            ],
+        );
+        f.expect_code(0);
+        let doc: Value = serde_json::from_slice(&f.stdout)
+            .unwrap_or_else(|e| panic!("bad JSON ({e})\n{}", f.dump()));
+        let results = doc["results"].as_array().cloned().unwrap_or_default();
+        assert_eq!(results.len(), 4, "{}", f.dump());
+        let sent = results[0]["datagrams_sent"].as_u64().unwrap_or(0);
+        assert!(sent > 1000, "{}", f.dump());
+        for (r, port) in results.iter().zip([p1, p2, p3, p4]) {
+            let who = r["receiver"].as_str().unwrap_or_default();
+            assert!(who.ends_with(&format!(":{port}")), "{who}\n{}", f.dump());
+            assert_eq!(r["direction"], "client->server", "{}", f.dump());
+            assert_eq!(r["datagrams_sent"].as_u64(), Some(sent), "{}", f.dump());
+            let received = r["datagrams_received"].as_u64().unwrap_or(0);
+            let loss = r["loss_percent"].as_f64().unwrap_or(-1.0);
+            if lossy && port != p1 && port != p4 {
+                assert!((4.0..=16.0).contains(&loss), "{who}: {loss}%\n{}", f.dump());
+            } else {
+                // Paced at 100 Mbit/s on a bridge: all or nearly all arrive.
+                assert!(
+                    received * 100 >= sent * 95,
+                    "{who}: {received} of {sent}\n{}",
+                    f.dump()
+                );
+            }
+            eprintln!(
+                "bench multicast {group} receiver {who}: {:.1} Mbit/s, {received} of {sent} received, {} lost ({}%), {} reordered",
+                r["bits_per_second"].as_f64().unwrap_or(0.0) / 1e6,
+                r["lost"],
+                r["loss_percent"],
+                r["reordered"]
+            );
+        }
+        for s in [&mut s1, &mut s2, &mut s3, &mut s4] {
+            s.finish_within(RUN_LIMIT).expect_code(0);
+        }
+    }
+}
+
+/// An nftables rule in `ns` that drops one datagram to `group` in ten at
+/// input; false (and says skipped) where nftables is missing.
+fn drop_one_in_ten(ns: &str, group: &str) -> bool {
+    let steps: [&[&str]; 3] = [
+        &["add", "table", "ip", "sonda_test"],
+        &[
+            "add",
+            "chain",
+            "ip",
+            "sonda_test",
+            "input",
+            "{",
+            "type",
+            "filter",
+            "hook",
+            "input",
+            "priority",
+            "0",
+            ";",
+            "policy",
+            "accept",
+            ";",
+            "}",
+        ],
+        &[
+            "add",
+            "rule",
+            "ip",
+            "sonda_test",
+            "input",
+            "ip",
+            "daddr",
+            group,
+            "numgen",
+            "random",
+            "mod",
+            "10",
+            "0",
+            "drop",
+        ],
+    ];
+    for step in steps {
+        match in_ns(ns, "nft", step) {
+            Some(out) if out.status.success() => {}
+            other => {
+                eprintln!(
+                    "skipped (the per-receiver loss part): `nft {}` failed: {:?}",
+                    step.join(" "),
+                    other.map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
+                );
+                return false;
+            }
+        }
+    }
+    true
 }

@@ -76,6 +76,10 @@ pub struct DirectionResult {
     pub lost: Option<u64>,
     pub loss_percent: Option<f64>,
     pub reordered: Option<u64>,
+    /// A `--multicast` test: the receiver (a server's address) that
+    /// counted this result; each receiver has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receiver: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -143,6 +147,7 @@ fn direction(
             }
         }),
         reordered: receiver.filter(|_| udp).map(|f| f.reordered),
+        receiver: None,
     }
 }
 
@@ -151,15 +156,53 @@ pub fn combine(p: &Params, target: String, client: SideReport, server: SideRepor
     build(p, target, &client, Some(&server))
 }
 
-/// The figures of each direction from the client's report and, when this
-/// process has it, the server's.
-fn build(p: &Params, target: String, client: &SideReport, server: Option<&SideReport>) -> Outcome {
-    let secs = if p.bytes.is_some() {
+/// A `--multicast` test: the client's sending against what each receiver
+/// counted, a result per receiver, in the order given (the first is the
+/// `--client` server, whose intervals the outcome carries).
+pub fn combine_group(
+    p: &Params,
+    client: SideReport,
+    receivers: Vec<(String, SideReport)>,
+) -> Outcome {
+    let mut it = receivers.into_iter();
+    let Some((first, server)) = it.next() else {
+        return build(p, String::new(), &client, None);
+    };
+    let mut o = build(p, first.clone(), &client, Some(&server));
+    for r in &mut o.results {
+        r.receiver = Some(first.clone());
+    }
+    let secs = test_secs(p, &client, Some(&server));
+    for (target, server) in it {
+        o.results.push(DirectionResult {
+            receiver: Some(target),
+            ..direction(
+                "client->server",
+                p,
+                Some(&client.sent),
+                Some(&server.received),
+                secs,
+            )
+        });
+    }
+    o
+}
+
+/// The seconds the figures are over: a timed test's length, or how long a
+/// --bytes test's senders ran.
+fn test_secs(p: &Params, client: &SideReport, server: Option<&SideReport>) -> f64 {
+    if p.bytes.is_some() {
         let server_wall = server.map_or(0.0, |s| s.sent.wall_seconds);
         client.sent.wall_seconds.max(server_wall).max(1e-9)
     } else {
         p.total().as_secs_f64()
-    };
+    }
+}
+
+/// The figures of each direction from the client's report and, when this
+/// process has it, the server's.
+fn build(p: &Params, target: String, client: &SideReport, server: Option<&SideReport>) -> Outcome {
+    let secs = test_secs(p, client, server);
     let mut results = Vec::new();
     let mut intervals = Vec::new();
     if p.mode == Mode::Stream {
@@ -250,8 +293,21 @@ fn count(v: Option<u64>, what: &str) -> String {
 
 /// The summary table.
 pub fn render(o: &Outcome, title: &str) -> String {
-    let mut out = format!("sonda bench: {title} to {}\n", o.target);
+    let receivers: Vec<&str> = o
+        .results
+        .iter()
+        .filter_map(|r| r.receiver.as_deref())
+        .collect();
+    let to = if receivers.len() > 1 {
+        receivers.join(", ")
+    } else {
+        o.target.clone()
+    };
+    let mut out = format!("sonda bench: {title} to {to}\n");
     for r in &o.results {
+        if let (Some(who), true) = (&r.receiver, receivers.len() > 1) {
+            out.push_str(&format!("  receiver {who}\n"));
+        }
         let gibps = r.bits_per_second / 8.0 / (1u64 << 30) as f64;
         let whose = if r.counted_by == "sender" {
             ", as sent (the receiver's count is unknown here)"

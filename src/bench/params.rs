@@ -99,6 +99,11 @@ pub struct Params {
     /// it and receives.
     #[serde(default)]
     pub multicast: Option<std::net::IpAddr>,
+    /// A further receiver of a `--multicast` test binds the group on
+    /// these ports, a port per stream: the ones the first receiver chose,
+    /// so one datagram reaches them all. Empty for the first receiver.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_ports: Vec<u16>,
 }
 
 /// Whose CPUs a `--pin` names on this machine: a local run pins both sides
@@ -226,6 +231,20 @@ impl Params {
                 return Err(Error::usage(
                     "--multicast",
                     "applies to --proto udp --mode stream from the client (not --reverse or --bidir): the server is the group's receiver",
+                ));
+            }
+        }
+        if !self.group_ports.is_empty() {
+            if self.multicast.is_none() {
+                return Err(Error::usage(
+                    "group ports",
+                    "apply to a --multicast test only",
+                ));
+            }
+            if self.group_ports.len() != self.streams as usize || self.group_ports.contains(&0) {
+                return Err(Error::usage(
+                    "group ports",
+                    format!("a port from 1 to 65535 per stream ({})", self.streams),
                 ));
             }
         }
@@ -392,6 +411,7 @@ impl Params {
             rcvlowat: None,
             pin: None,
             multicast: None,
+            group_ports: Vec::new(),
         }
     }
 }

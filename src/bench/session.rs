@@ -119,10 +119,16 @@ fn wildcard_like(ip: IpAddr) -> IpAddr {
 }
 
 /// A `--multicast` receiver: bound to the group itself (so it takes that
-/// group's datagrams and nothing else) on a port of its own, joined on the
-/// interface that holds `local`, the address the client reached, with
-/// IP_MULTICAST_ALL off.
-fn group_receiver(group: IpAddr, local: SocketAddr, sock: &SocketOpts) -> Result<UdpSocket, Error> {
+/// group's datagrams and nothing else) on `port` (0: one of its own),
+/// joined on the interface that holds `local`, the address the client
+/// reached, with IP_MULTICAST_ALL off. SO_REUSEADDR lets a further
+/// receiver on this host bind the same group and port; each gets a copy.
+fn group_receiver(
+    group: IpAddr,
+    port: u16,
+    local: SocketAddr,
+    sock: &SocketOpts,
+) -> Result<UdpSocket, Error> {
     let ifindex = multicast::holding(local).ok_or_else(|| {
         Error::new(
             Exit::Failure,
@@ -132,10 +138,15 @@ fn group_receiver(group: IpAddr, local: SocketAddr, sock: &SocketOpts) -> Result
     })?;
     // A link-local group (ff02::/16) is bound with the scope it is joined on.
     let at = match group {
-        IpAddr::V6(g) => SocketAddr::V6(std::net::SocketAddrV6::new(g, 0, 0, ifindex)),
-        IpAddr::V4(_) => SocketAddr::new(group, 0),
+        IpAddr::V6(g) => SocketAddr::V6(std::net::SocketAddrV6::new(g, port, 0, ifindex)),
+        IpAddr::V4(_) => SocketAddr::new(group, port),
     };
-    let s = udp_with(at, sock).map_err(|e| data_fail("bind", &e))?;
+    let shared = SocketOpts {
+        reuseaddr: true,
+        ..sock.clone()
+    };
+    let s =
+        udp_with(at, &shared).map_err(|e| data_fail(&format!("bind {group} port {port}"), &e))?;
     let s = Socket::from(s);
     multicast::only_joined_groups(&s).map_err(|e| data_fail("set IP_MULTICAST_ALL", &e))?;
     multicast::join(
@@ -245,9 +256,12 @@ fn udp_server_channels(
 ) -> Result<(), Error> {
     let (up, down, rrn) = udp_socket_count(p);
     let bind = || udp_with(at_port(local, 0), sock).map_err(|e| data_fail("bind", &e));
-    for _ in 0..up {
+    for i in 0..up {
         let s = match p.multicast {
-            Some(group) => group_receiver(group, local, sock)?,
+            Some(group) => {
+                let port = p.group_ports.get(i).copied().unwrap_or(0);
+                group_receiver(group, port, local, sock)?
+            }
             None => bind()?,
         };
         udp::set_rcvbuf(&s, p.rcvbuf.unwrap_or(UDP_RCVBUF));
@@ -681,16 +695,18 @@ fn hello(s: &UdpSocket, timeout: Duration) -> Result<(), Error> {
     }
 }
 
-/// Runs the test on this side and returns (this side's report, the peer's).
+/// Runs the test on this side and returns (this side's report, each
+/// peer's). A server has one peer; a `--multicast` client has a control
+/// connection to each receiver, which report in the order given.
 pub fn run(
     role: Role,
     p: &Params,
     ch: Channels,
-    control: &mut Control,
+    controls: &mut [Control],
     control_timeout: Duration,
     live: Option<Live>,
     tally: &Tally,
-) -> Result<(SideReport, SideReport), Error> {
+) -> Result<(SideReport, Vec<SideReport>), Error> {
     let epoch = Instant::now();
     // A --bytes test has no set length, but still an end: a peer that
     // asks for a petabyte at 1 bit/s must not hold this side for ever.
@@ -890,22 +906,27 @@ pub fn run(
 
     let send_result = join_all(senders);
     let sent = send_flow(&send_meter, streams_sent, p);
-    control.send(&Msg::SendDone {
-        report: SideReport {
-            sent: sent.clone(),
-            ..SideReport::default()
-        },
-    })?;
+    for control in controls.iter_mut() {
+        control.send(&Msg::SendDone {
+            report: SideReport {
+                sent: sent.clone(),
+                ..SideReport::default()
+            },
+        })?;
+    }
     let wait = if p.bytes.is_some() {
         BYTES_LIMIT
     } else {
         p.total()
     } + control_timeout;
-    control.set_timeout(wait)?;
-    let peer_sent = match control.recv()? {
-        Msg::SendDone { report } => report.sent,
-        other => return Err(unexpected(&other)),
-    };
+    let mut peers_sent = Vec::with_capacity(controls.len());
+    for control in controls.iter_mut() {
+        control.set_timeout(wait)?;
+        match control.recv()? {
+            Msg::SendDone { report } => peers_sent.push(report.sent),
+            other => return Err(unexpected(&other)),
+        }
+    }
     peer_done.store(true, Ordering::Relaxed);
     if p.bytes.is_none() {
         drain(&finished, &cut, control_timeout / DRAIN_SHARE);
@@ -935,16 +956,22 @@ pub fn run(
         latency,
         cpu: *last_cpu.lock().unwrap_or_else(|e| e.into_inner()),
     };
-    control.send(&Msg::Report {
-        report: mine.clone(),
-    })?;
-    control.set_timeout(control_timeout)?;
-    let mut peer = match control.recv()? {
-        Msg::Report { report } => report,
-        other => return Err(unexpected(&other)),
-    };
-    peer.sent = peer_sent;
-    Ok((mine, peer))
+    for control in controls.iter_mut() {
+        control.send(&Msg::Report {
+            report: mine.clone(),
+        })?;
+    }
+    let mut peers = Vec::with_capacity(controls.len());
+    for (control, sent) in controls.iter_mut().zip(peers_sent) {
+        control.set_timeout(control_timeout)?;
+        let mut peer = match control.recv()? {
+            Msg::Report { report } => report,
+            other => return Err(unexpected(&other)),
+        };
+        peer.sent = sent;
+        peers.push(peer);
+    }
+    Ok((mine, peers))
 }
 
 /// What share of the control timeout a timed test's stream receivers wait,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use socket2::Socket;
 
 use crate::bench::control::{Control, Msg, MAX_HELLO, VERSION};
-use crate::bench::output::{combine, interrupted, render, Outcome};
+use crate::bench::output::{combine, combine_group, interrupted, render, Outcome};
 use crate::bench::sampler::{Beat, Live, Tally};
 use crate::bench::session::{
     self, client_channels, client_unix_channels, server_channels, Role, Via,
@@ -305,7 +305,15 @@ fn serve_test(
             Msg::Start => {}
             _ => return Err(Error::new(Exit::Failure, "bench control", "expected start")),
         }
-        session::run(Role::Server, &params, ch, &mut ctrl, ct, None, tally)
+        session::run(
+            Role::Server,
+            &params,
+            ch,
+            std::slice::from_mut(&mut ctrl),
+            ct,
+            None,
+            tally,
+        )
     })();
     if let Err(e) = &result {
         let _ = ctrl.send(&Msg::Error {
@@ -315,8 +323,10 @@ fn serve_test(
     result.map(|_| params)
 }
 
-fn client(p: &Params, cfg: &Bench, report: &Report) -> Result<Outcome, Error> {
-    let (stream, reached) = match &cfg.target {
+/// The control connection to the server at `target`, bounded by the
+/// control timeout.
+fn connect_control(target: &Target, cfg: &Bench) -> Result<(Socket, Reached), Error> {
+    Ok(match target {
         Target::Inet { host, port } => {
             let addrs = resolve(host.as_deref().unwrap_or_default(), *port, cfg.family)?;
             let opts = ConnectOpts {
@@ -331,7 +341,11 @@ fn client(p: &Params, cfg: &Bench, report: &Report) -> Result<Outcome, Error> {
             unix::connect_socket(addr, Kind::Stream, Some(cfg.control_timeout), &SocketTable)?,
             Reached::Unix(addr.clone()),
         ),
-    };
+    })
+}
+
+fn client(p: &Params, cfg: &Bench, report: &Report) -> Result<Outcome, Error> {
+    let (stream, reached) = connect_control(&cfg.target, cfg)?;
     let title = session::describe(p);
     run_client(stream, reached, p, cfg, |target, tally| {
         report.arm(p, target, title, tally, None)
@@ -353,6 +367,87 @@ fn run_client(
     let ct = cfg.control_timeout;
     let target = reached.to_string();
     let mut ctrl = Control::new(stream, target.clone());
+    let (ports, data_socket) = agree(&mut ctrl, p, ct)?;
+    let mut controls = vec![ctrl];
+    let mut names = vec![target.clone()];
+    if !cfg.receivers.is_empty() {
+        // The further receivers bind the group on the first one's ports,
+        // so each datagram sent reaches them all.
+        let further = Params {
+            group_ports: ports.iter().take(p.streams as usize).copied().collect(),
+            ..p.clone()
+        };
+        for (host, port) in &cfg.receivers {
+            let at = Target::Inet {
+                host: Some(host.clone()),
+                port: *port,
+            };
+            let (stream, reached) = connect_control(&at, cfg)?;
+            if let Reached::Inet(addr) = &reached {
+                further.check_family(addr.ip())?;
+            }
+            let name = reached.to_string();
+            // A server serves one test at a time: asked twice, it would
+            // never answer the second.
+            if names.contains(&name) {
+                return Err(Error::usage(
+                    format!("'--receiver {host}'"),
+                    format!("{name} is already a receiver of this test"),
+                ));
+            }
+            let mut c = Control::new(stream, name.clone());
+            let (theirs, _) = agree(&mut c, &further, ct)?;
+            if theirs != further.group_ports {
+                return Err(Error::new(
+                    Exit::Failure,
+                    format!("bench with {name}"),
+                    "the receiver did not bind the group's ports",
+                ));
+            }
+            controls.push(c);
+            names.push(name);
+        }
+    }
+    let ch = match &reached {
+        Reached::Inet(addr) => client_channels(p, *addr, &ports, &cfg.sock, ct)?,
+        Reached::Unix(_) => client_unix_channels(p, data_socket.as_deref(), ct)?,
+    };
+    let tally = Arc::new(Tally::default());
+    arm(target.clone(), tally.clone());
+    for c in &mut controls {
+        c.send(&Msg::Start)?;
+    }
+    report::info(format!(
+        "bench: test running with {}: {}",
+        names.join(", "),
+        session::describe(p)
+    ));
+    let bar = Progress::new(p, cfg.json);
+    let (mine, mut peers) =
+        session::run(Role::Client, p, ch, &mut controls, ct, bar.live(), &tally)?;
+    bar.finish();
+    if p.multicast.is_some() {
+        return Ok(combine_group(
+            p,
+            mine,
+            names.into_iter().zip(peers).collect(),
+        ));
+    }
+    let peer = peers
+        .pop()
+        .ok_or_else(|| Error::new(Exit::Failure, format!("bench with {target}"), "no report"))?;
+    Ok(combine(p, target, mine, peer))
+}
+
+/// The opening of a test on a fresh control connection: magic both ways,
+/// the parameters, and the server's answer: its data ports and (a Unix
+/// test) its data socket's name.
+fn agree(
+    ctrl: &mut Control,
+    p: &Params,
+    ct: Duration,
+) -> Result<(Vec<u16>, Option<String>), Error> {
+    let target = ctrl.peer().to_string();
     ctrl.set_timeout(ct)?;
     ctrl.send_magic()?;
     ctrl.expect_magic()?;
@@ -360,41 +455,27 @@ fn run_client(
         version: VERSION,
         params: p.clone(),
     })?;
-    let (ports, data_socket) = match ctrl.recv()? {
+    match ctrl.recv()? {
         Msg::Accept {
             data_ports,
             data_socket,
-        } => (data_ports, data_socket),
-        Msg::Reject { reason } => {
-            return Err(Error::new(
-                Exit::Failure,
-                format!("bench with {target}"),
-                format!("the server refused the test: {reason}"),
-            ))
-        }
-        _ => {
-            return Err(Error::new(
-                Exit::Failure,
-                format!("bench with {target}"),
-                "unexpected answer to hello",
-            ))
-        }
-    };
-    let ch = match &reached {
-        Reached::Inet(addr) => client_channels(p, *addr, &ports, &cfg.sock, ct)?,
-        Reached::Unix(_) => client_unix_channels(p, data_socket.as_deref(), ct)?,
-    };
-    let tally = Arc::new(Tally::default());
-    arm(target.clone(), tally.clone());
-    ctrl.send(&Msg::Start)?;
-    report::info(format!(
-        "bench: test running with {target}: {}",
-        session::describe(p)
-    ));
-    let bar = Progress::new(p, cfg.json);
-    let (mine, peer) = session::run(Role::Client, p, ch, &mut ctrl, ct, bar.live(), &tally)?;
-    bar.finish();
-    Ok(combine(p, target, mine, peer))
+        } => Ok((data_ports, data_socket)),
+        Msg::Reject { reason } => Err(Error::new(
+            Exit::Failure,
+            format!("bench with {target}"),
+            format!("the server refused the test: {reason}"),
+        )),
+        Msg::Error { reason } => Err(Error::new(
+            Exit::Failure,
+            format!("bench with {target}"),
+            format!("the server failed to set up the test: {reason}"),
+        )),
+        _ => Err(Error::new(
+            Exit::Failure,
+            format!("bench with {target}"),
+            "unexpected answer to hello",
+        )),
+    }
 }
 
 /// Server and client in this process, over loopback or the Unix socket the

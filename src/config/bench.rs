@@ -42,6 +42,9 @@ pub struct Bench {
     pub json: bool,
     /// --mark, --bind-device, --tos, --ttl on this side's sockets.
     pub sock: SocketOpts,
+    /// A --client --multicast test's further receivers (--receiver), host
+    /// and control port, beside the --client server.
+    pub receivers: Vec<(String, u16)>,
 }
 
 impl From<BenchProto> for Proto {
@@ -128,7 +131,9 @@ impl TryFrom<(&BenchArgs, Family)> for Bench {
                 (Plan::Local(params), target)
             }
         };
+        let receivers = receivers(&args.receiver, &plan, &target)?;
         Ok(Bench {
+            receivers,
             plan,
             target,
             family,
@@ -140,6 +145,32 @@ impl TryFrom<(&BenchArgs, Family)> for Bench {
             sock: args.ip.to_opts(),
         })
     }
+}
+
+/// `--receiver HOST[:PORT]`s: servers beside the --client one, each
+/// reached at its PORT or the --client server's.
+fn receivers(given: &[String], plan: &Plan, target: &Target) -> Result<Vec<(String, u16)>, Error> {
+    if given.is_empty() {
+        return Ok(Vec::new());
+    }
+    let port = match (plan, target) {
+        (Plan::Client(_), Target::Inet { port, .. }) => *port,
+        _ => {
+            return Err(Error::usage(
+                "--receiver",
+                "applies to --client HOST with --multicast: each further receiver is a bench server of its own",
+            ))
+        }
+    };
+    given
+        .iter()
+        .map(|r| {
+            let (host, p) = split_host_port(r).map_err(|why| {
+                Error::usage(format!("invalid value '{r}' for '--receiver'"), why)
+            })?;
+            Ok((host, p.unwrap_or(port)))
+        })
+        .collect()
 }
 
 /// The test's parameters from the flags, defaults filled in per transport
@@ -187,6 +218,7 @@ fn to_params(a: &BenchArgs, unix: bool) -> Result<Params, Error> {
         },
         pin: a.pin,
         multicast: a.multicast,
+        group_ports: Vec::new(),
     })
 }
 
