@@ -928,56 +928,11 @@ fn bench_multicast_to_several_receivers() {
 /// An nftables rule in `ns` that drops one datagram to `group` in ten at
 /// input; false (and says skipped) where nftables is missing.
 fn drop_one_in_ten(ns: &str, group: &str) -> bool {
-    let steps: [&[&str]; 3] = [
-        &["add", "table", "ip", "sonda_test"],
+    nft_input_rule(
+        ns,
+        "ip",
         &[
-            "add",
-            "chain",
-            "ip",
-            "sonda_test",
-            "input",
-            "{",
-            "type",
-            "filter",
-            "hook",
-            "input",
-            "priority",
-            "0",
-            ";",
-            "policy",
-            "accept",
-            ";",
-            "}",
+            "ip", "daddr", group, "numgen", "random", "mod", "10", "0", "drop",
         ],
-        &[
-            "add",
-            "rule",
-            "ip",
-            "sonda_test",
-            "input",
-            "ip",
-            "daddr",
-            group,
-            "numgen",
-            "random",
-            "mod",
-            "10",
-            "0",
-            "drop",
-        ],
-    ];
-    for step in steps {
-        match in_ns(ns, "nft", step) {
-            Some(out) if out.status.success() => {}
-            other => {
-                eprintln!(
-                    "skipped (the per-receiver loss part): `nft {}` failed: {:?}",
-                    step.join(" "),
-                    other.map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
-                );
-                return false;
-            }
-        }
-    }
-    true
+    )
 }

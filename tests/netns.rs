@@ -74,51 +74,7 @@ fn drop_tcp(ns: &str, ports: &[u16]) -> bool {
 fn nft_drop_tcp(ns: &str, family: &str, ports: &[u16]) -> bool {
     let list: Vec<String> = ports.iter().map(u16::to_string).collect();
     let set = format!("{{ {} }}", list.join(", "));
-    let steps: [&[&str]; 3] = [
-        &["add", "table", family, "sonda_test"],
-        &[
-            "add",
-            "chain",
-            family,
-            "sonda_test",
-            "input",
-            "{",
-            "type",
-            "filter",
-            "hook",
-            "input",
-            "priority",
-            "0",
-            ";",
-            "policy",
-            "accept",
-            ";",
-            "}",
-        ],
-        &[
-            "add",
-            "rule",
-            family,
-            "sonda_test",
-            "input",
-            "tcp",
-            "dport",
-            &set,
-            "drop",
-        ],
-    ];
-    for step in steps {
-        let out = in_ns(ns, "nft", step).unwrap();
-        if !out.status.success() {
-            eprintln!(
-                "skipped: `nft {}` failed in the namespace (no nf_tables?): {}",
-                step.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            return false;
-        }
-    }
-    true
+    nft_input_rule(ns, family, &["tcp", "dport", &set, "drop"])
 }
 
 // ---------------------------------------------------------------- connect timeout

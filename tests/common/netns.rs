@@ -323,3 +323,47 @@ pub fn lan(n: u8) -> Option<Lan> {
     }
     Some(l)
 }
+
+/// One nft `rule` (its words after the chain) in an input chain of a fresh
+/// table `sonda_test` of `family` (`ip`, `ip6`, `inet`) in `ns`; false,
+/// after saying skipped and why, when nft is missing or refuses it.
+pub fn nft_input_rule(ns: &str, family: &str, rule: &[&str]) -> bool {
+    let chain = [
+        "add",
+        "chain",
+        family,
+        "sonda_test",
+        "input",
+        "{",
+        "type",
+        "filter",
+        "hook",
+        "input",
+        "priority",
+        "0",
+        ";",
+        "policy",
+        "accept",
+        ";",
+        "}",
+    ];
+    let mut add_rule = vec!["add", "rule", family, "sonda_test", "input"];
+    add_rule.extend_from_slice(rule);
+    let steps: [&[&str]; 3] = [&["add", "table", family, "sonda_test"], &chain, &add_rule];
+    for step in steps {
+        match in_ns(ns, "nft", step) {
+            Some(out) if out.status.success() => {}
+            other => {
+                eprintln!(
+                    "skipped: `nft {}` failed in the namespace (no nf_tables?): {}",
+                    step.join(" "),
+                    other.map_or("nft not found".to_string(), |o| {
+                        String::from_utf8_lossy(&o.stderr).trim().to_string()
+                    })
+                );
+                return false;
+            }
+        }
+    }
+    true
+}
