@@ -753,13 +753,12 @@ pub fn run(
     };
     let n = sends.0.len().max(1);
     for (i, s) in sends.0.into_iter().enumerate() {
-        let _ = s.set_write_timeout(Some(io_bound));
         let (m, size, b) = (send_meter.clone(), p.size, budget(i, n));
         senders.push(
             thread::Builder::new()
                 .spawn(move || {
                     pin_to(cpu);
-                    stream::send(&s, size, deadline, b, &m)
+                    stream::send(&s, size, deadline, b, io_bound, &m)
                 })
                 .map_err(spawn_fail)?,
         );

@@ -4,26 +4,38 @@
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use socket2::Socket;
 
 use super::{Meter, ThreadUsage};
 use crate::engine::buf::AlignedBuf;
 
-/// half-closes so the receiver sees the end.
+/// How long one write(2) may block before the sender looks at the clock. A
+/// send queue that a tiny receive window drains at a few KB/s holds a
+/// blocking write long past the test's end; the sender must stop at the
+/// end all the same, or the peer's wait for its report runs out.
+const WRITE_TICK: Duration = Duration::from_millis(100);
+
+/// Writes `size`-byte calls until `deadline` or until `budget` bytes have
+/// gone, then half-closes so the receiver sees the end. A peer that takes
+/// nothing for `stall` is an error.
 pub fn send(
     mut sock: &Socket,
     size: usize,
     deadline: Instant,
     budget: Option<u64>,
+    stall: Duration,
     meter: &Meter,
 ) -> io::Result<()> {
     let usage = ThreadUsage::start();
+    sock.set_write_timeout(Some(WRITE_TICK.min(stall)))?;
     let buf = AlignedBuf::filled(size, 0x5a);
     let mut left = budget.unwrap_or(u64::MAX);
+    let mut moved = Instant::now();
     let result = loop {
-        if left == 0 || Instant::now() >= deadline {
+        let now = Instant::now();
+        if left == 0 || now >= deadline {
             break Ok(());
         }
         let want = (left.min(size as u64)) as usize;
@@ -31,8 +43,17 @@ pub fn send(
             Ok(n) => {
                 meter.add(n, 0);
                 left -= n as u64;
+                moved = now;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) && moved.elapsed() < stall =>
+            {
+                continue
+            }
             Err(e) => break Err(e),
         }
     };
