@@ -546,7 +546,7 @@ _sonda() {
             return 0
             ;;
         sonda__subcmd__udp__subcmd__send)
-            opts="-U -s -v -q -4 -6 -h -V --unix --size --lines --message --count --interval --wait-reply --source --broadcast --multicast-if --no-multicast-loop --mark --bind-device --tos --ttl --verbose --quiet --help --version"
+            opts="-U -s -p -v -q -4 -6 -h -V --unix --size --lines --message --count --interval --wait-reply --source --source-port --broadcast --multicast-if --no-multicast-loop --mark --bind-device --tos --ttl --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -585,6 +585,14 @@ _sonda() {
                     return 0
                     ;;
                 -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -95,7 +95,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -l retry-until -d '
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l timeout-method -d 'How the connect timeout is enforced' -r -f -a "poll\t'Non-blocking connect, poll(2) for writability until the deadline, then SO_ERROR'
 alarm\t'Blocking connect interrupted by SIGALRM from a sub-second timer'"
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -s s -l source -d 'Bind to this local address (and port) before connecting; a busy port is an error, never replaced by another. With a fixed port, SO_REUSEADDR is set, so the port can be used again while the last connection from it is in TIME-WAIT (as with ncat -p)' -r
-complete -c sonda -n "__fish_sonda_using_subcommand connect" -s p -l source-port -d 'Connect from this local port (a number or a service name), on any local address (nc -p); SO_REUSEADDR as with -s ADDR:PORT' -r
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -s p -l source-port -d 'Connect from this local port (a number or a service name), on any local address (nc -p), or on the -s address; SO_REUSEADDR as with -s ADDR:PORT. With -z every probe comes from this port' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l sndbuf -d 'Set SO_SNDBUF (turns off the kernel\'s send buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l rcvbuf -d 'Set SO_RCVBUF (turns off the kernel\'s receive buffer autotuning)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l keepalive -d 'Turn on TCP keepalive, probing after DUR of silence and every DUR; whole seconds from 1s to 32767s (TCP_KEEPIDLE\'s range)' -r
@@ -123,7 +123,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand connect" -l proxy -d 'Connec
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l proxy-dns -d 'Who resolves HOST: the proxy (remote, the default) or this host (local, the first address in the -4/-6 family goes to the proxy)' -r -f -a "remote\t''
 local\t''"
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l seqpacket -d 'With -U, SOCK_SEQPACKET instead of SOCK_STREAM: each read of stdin goes as one record, each record received is read whole; an empty record reads as the end (read(2) returns 0 for both)'
-complete -c sonda -n "__fish_sonda_using_subcommand connect" -s z -l zero-io -d 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own'
+complete -c sonda -n "__fish_sonda_using_subcommand connect" -s z -l zero-io -d 'Zero-I/O mode: scan PORT (a list) for listeners and send nothing; open ports are printed in port order, closed and filtered ones with -v. Every address HOST resolves to is scanned (nc scans only the first), each on lines of its own. Every probe comes from -s/-p and carries the socket options (--mark, --bind-device, --tos, --ttl)'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l udp -d 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, a reply open, silence open|filtered. Exit 0 when any port is open or open|filtered, 3 when all are closed'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l json -d 'With -z, print one JSON object per port (every port, any state)'
 complete -c sonda -n "__fish_sonda_using_subcommand connect" -l progress -d 'Draw a progress bar on stderr (bytes each way, rate, elapsed; a total when stdin is a regular file), only when stderr is a terminal'
@@ -152,6 +152,7 @@ complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l count -d 'Datag
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l interval -d 'Pause DUR between datagrams' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l wait-reply -d 'After sending, print replies to stdout until DUR passes without one; exit 4 if none came' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s s -l source -d 'Bind to this local address (and port) first' -r
+complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -s p -l source-port -d 'Send from this local port (a number or a service name), on any local address (nc -u -p), or on the -s address' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l multicast-if -d 'To a multicast group: send out of interface IFACE (IP_MULTICAST_IF, IPV6_MULTICAST_IF) rather than where the group\'s route leads' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l mark -d 'Set SO_MARK to N, the mark firewall rules and policy routing see (needs CAP_NET_ADMIN)' -r
 complete -c sonda -n "__fish_sonda_using_subcommand udp-send" -l bind-device -d 'Use only interface IFACE (SO_BINDTODEVICE; needs CAP_NET_RAW)' -r

@@ -422,7 +422,8 @@ pub struct ConnectArgs {
     /// Zero-I/O mode: scan PORT (a list) for listeners and send nothing;
     /// open ports are printed in port order, closed and filtered ones with -v.
     /// Every address HOST resolves to is scanned (nc scans only the first),
-    /// each on lines of its own.
+    /// each on lines of its own. Every probe comes from -s/-p and carries
+    /// the socket options (--mark, --bind-device, --tos, --ttl).
     #[arg(short = 'z', long)]
     pub zero_io: bool,
 
@@ -486,9 +487,10 @@ pub struct ConnectArgs {
     pub source: Option<std::net::SocketAddr>,
 
     /// Connect from this local port (a number or a service name), on any
-    /// local address (nc -p); SO_REUSEADDR as with -s ADDR:PORT.
+    /// local address (nc -p), or on the -s address; SO_REUSEADDR as with
+    /// -s ADDR:PORT. With -z every probe comes from this port.
     #[arg(short = 'p', long, value_name = "PORT", value_parser = parse_source_port,
-          conflicts_with_all = ["source", "unix", "zero_io"])]
+          conflicts_with = "unix")]
     pub source_port: Option<u16>,
 
     #[command(flatten)]
@@ -901,6 +903,12 @@ pub struct UdpSendArgs {
     /// Bind to this local address (and port) first.
     #[arg(short = 's', long, value_name = "ADDR[:PORT]", value_parser = parse_source)]
     pub source: Option<std::net::SocketAddr>,
+
+    /// Send from this local port (a number or a service name), on any local
+    /// address (nc -u -p), or on the -s address.
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = parse_source_port,
+          conflicts_with = "unix")]
+    pub source_port: Option<u16>,
 
     /// Set SO_BROADCAST, to send to a broadcast address (without it the
     /// kernel refuses one: "permission denied", exit 1, with a hint).

@@ -7,43 +7,64 @@ mod common;
 
 use common::*;
 
-/// python's listener reports the client's port: the one `-p` asked for.
-#[test]
-fn source_port_alone() {
-    require!("python3");
-    let script = "import socket\n\
+/// The source port python's listener (or UDP socket) saw for a sonda
+/// command run with `args`, then `127.0.0.1 PORT`.
+fn source_port_seen(udp: bool, args: &[&str]) -> (String, Finished) {
+    let script = if udp {
+        "import socket\n\
+        u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.bind(('127.0.0.1',0))\n\
+        print(u.getsockname()[1],flush=True)\n\
+        d,a=u.recvfrom(100); print(a[1],flush=True)\n"
+    } else {
+        "import socket\n\
         l=socket.socket(); l.bind(('127.0.0.1',0)); l.listen()\n\
         print(l.getsockname()[1],flush=True)\n\
-        c,a=l.accept(); print(a[1],flush=True); c.close()\n";
+        c,a=l.accept(); print(a[1],flush=True); c.close()\n"
+    };
     let mut h = spawn_cmd(python(script, &[]), Input::Null, Output::Pipe);
     let mut out = h.stdout_pipe();
     let line = out.next_line(LONG).unwrap_or_default();
-    let port: u16 = String::from_utf8_lossy(&line).trim().parse().unwrap();
-    let want = closed_port("127.0.0.1");
-    let f = run(
-        &[
-            "connect",
-            "-p",
-            &want.to_string(),
-            "127.0.0.1",
-            &port.to_string(),
-        ],
-        Input::Null,
-    );
-    f.expect_code(0);
+    let port = String::from_utf8_lossy(&line).trim().to_string();
+    let mut all = args.to_vec();
+    all.extend(["127.0.0.1", &port]);
+    let f = run(&all, Input::Null);
     let got = out.next_line(LONG).unwrap_or_default();
-    assert_eq!(
-        String::from_utf8_lossy(&got).trim(),
-        want.to_string(),
-        "{}",
-        f.dump()
-    );
+    (String::from_utf8_lossy(&got).trim().to_string(), f)
+}
+
+/// `-p` alone, `-s ADDR -p PORT` (nc's idiom), every `-z` probe, and
+/// udp-send's `-p`: the peer sees the port asked for.
+#[test]
+fn source_port_alone() {
+    require!("python3");
+    for (udp, lead) in [
+        (false, &["connect", "-p"][..]),
+        (false, &["connect", "-s", "127.0.0.1", "-p"][..]),
+        (false, &["connect", "-z", "-p"][..]),
+        (true, &["udp-send", "--message", "x", "-p"][..]),
+        (
+            true,
+            &["udp-send", "--message", "x", "-s", "127.0.0.1", "-p"][..],
+        ),
+    ] {
+        let want = if udp {
+            free_udp_port("127.0.0.1")
+        } else {
+            closed_port("127.0.0.1")
+        }
+        .to_string();
+        let mut args = lead.to_vec();
+        args.push(&want);
+        let (got, f) = source_port_seen(udp, &args);
+        f.expect_code(0);
+        assert_eq!(got, want, "{args:?}\n{}", f.dump());
+    }
     usage_error(&["connect", "-p", "70000", "127.0.0.1", "80"], "70000");
-    let f = run(
-        &["connect", "-p", "1", "-s", "127.0.0.1", "127.0.0.1", "80"],
-        Input::Null,
+    usage_error(&["udp-send", "-p", "70000", "127.0.0.1", "80"], "70000");
+    usage_error(
+        &["connect", "-p", "1", "-s", "127.0.0.1:5", "127.0.0.1", "80"],
+        "-p",
     );
-    f.expect_code(2);
 }
 
 #[test]

@@ -232,3 +232,21 @@ fn probe_with_an_unknown_interface_fails_as_listen_does() {
     assert!(line.contains("SO_BINDTODEVICE"), "{}", f.dump());
     assert!(f.stdout.is_empty(), "{}", f.dump());
 }
+
+/// `connect -z` opens its probe sockets with the options too: an unknown
+/// interface is the same error, before any port is tried.
+#[test]
+fn scan_with_an_unknown_interface_fails_as_connect_does() {
+    for udp in [false, true] {
+        let mut args = vec!["connect", "-z", "--bind-device", "nosuch0"];
+        if udp {
+            args.push("--udp");
+        }
+        args.extend(["127.0.0.1", "1-3"]);
+        let f = run(&args, Input::Null);
+        f.expect_code(1);
+        let line = one_line(&f);
+        assert!(line.contains("SO_BINDTODEVICE"), "{}", f.dump());
+        assert!(f.stdout.is_empty(), "{}", f.dump());
+    }
+}

@@ -947,3 +947,44 @@ fn probe_bind_device_sets_apart_sockets_on_other_interfaces() {
     assert!(kinds.contains(&"other-device"), "{}", f.dump());
     held.signal(libc::SIGTERM);
 }
+
+/// Every `-z` probe carries the socket options: bound to lo, B's address
+/// has no route and nothing is open; bound to veth-a, the port is.
+#[test]
+fn scan_probes_take_bind_device() {
+    let Some(p) = pair(17) else { return };
+    let b = p.b_addr();
+    let mut listener = spawn_cmd(
+        sonda_in(p.b(), &["-v", "listen", "-k", "--sink", &b, "8080"]),
+        Input::Null,
+        Output::Null,
+    );
+    listener.wait_for_stderr("listening on ");
+    let scan = |dev: &str| {
+        sonda_run(
+            p.a(),
+            &[
+                "connect",
+                "-z",
+                "-w",
+                "500ms",
+                "--bind-device",
+                dev,
+                &b,
+                "8080",
+            ],
+        )
+        .0
+    };
+    let f = scan("veth-a");
+    f.expect_code(0);
+    assert!(
+        String::from_utf8_lossy(&f.stdout).contains("8080/tcp open"),
+        "{}",
+        f.dump()
+    );
+    let f = scan("lo");
+    assert_ne!(f.code(), Some(0), "{}", f.dump());
+    assert!(f.stdout.is_empty(), "{}", f.dump());
+    listener.signal(libc::SIGTERM);
+}

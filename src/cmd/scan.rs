@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::config::connect::Scan;
@@ -39,16 +40,27 @@ pub fn run(args: &Scan) -> anyhow::Result<Exit> {
         return through_proxy(args, via);
     }
     let (host, ports, timeout) = (&args.host, &args.ports, args.timeout);
-    let addrs = resolve(host, 0, args.family)?;
+    let addrs = in_source_family(resolve(host, 0, args.family)?, &args.local)?;
+    let proto = if args.udp { Proto::Udp } else { Proto::Tcp };
+    if let Some(first) = addrs.first() {
+        scan::preflight(first, proto, &args.local)?;
+    }
     let limit = scan::raise_nofile();
     let fit = limit.saturating_sub(64).max(1);
     let concurrency = args.concurrency.unwrap_or(DEFAULT_CONCURRENCY).min(fit) as usize;
     let loops = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let proto = if args.udp { Proto::Udp } else { Proto::Tcp };
-    let results = scan::scan(&addrs, ports, proto, timeout, concurrency, loops)
-        .map_err(|e| Error::io(format!("scan {host}"), &e))?;
+    let results = scan::scan(
+        &addrs,
+        ports,
+        proto,
+        timeout,
+        &args.local,
+        concurrency,
+        loops,
+    )
+    .map_err(|e| Error::io(format!("scan {host}"), &e))?;
 
     let pname = if args.udp { "udp" } else { "tcp" };
     let mut out = String::new();
@@ -100,6 +112,26 @@ pub fn run(args: &Scan) -> anyhow::Result<Exit> {
     Ok(exit_status(&results))
 }
 
+/// Only the --source address's family can be reached from it, as for a
+/// relay's connect.
+fn in_source_family(addrs: Vec<SocketAddr>, local: &ConnectOpts) -> Result<Vec<SocketAddr>, Error> {
+    let Some(src) = local.source else {
+        return Ok(addrs);
+    };
+    let kept: Vec<SocketAddr> = addrs
+        .into_iter()
+        .filter(|a| a.is_ipv4() == src.is_ipv4())
+        .collect();
+    if kept.is_empty() {
+        return Err(Error::new(
+            Exit::Resolve,
+            "connect",
+            "no resolved address is in the family of the --source address",
+        ));
+    }
+    Ok(kept)
+}
+
 /// DESIGN "Exit status", over every address scanned: 0 when any port
 /// accepted; for UDP a silent port counts too, since open|filtered is all
 /// a service that reads and never answers can ever give. 3 when a port was
@@ -125,14 +157,11 @@ fn shown(r: &PortResult) -> bool {
 /// timeout. The proxy's refusal is closed and its silence filtered; a
 /// proxy that cannot be reached or refuses the credentials ends the scan.
 fn through_proxy(args: &Scan, via: &Via) -> anyhow::Result<Exit> {
-    let opts = ConnectOpts {
-        timeout: Some(args.timeout),
-        ..ConnectOpts::default()
-    };
+    let opts = &args.local;
     let mut states = Vec::with_capacity(args.ports.len());
     for &port in &args.ports {
         let started = Instant::now();
-        let conn = reach_proxy(via, args.family, &opts)?;
+        let conn = reach_proxy(via, args.family, opts)?;
         let dest = proxy_dest(via, &args.host, port, args.family)?;
         let state = match through(&conn, via, &dest, started + args.timeout) {
             Ok(()) => State::Open,

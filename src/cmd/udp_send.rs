@@ -25,9 +25,14 @@ pub fn run(cfg: &UdpSend) -> anyhow::Result<Exit> {
         Target::Inet { host, port } => {
             let host = host.clone().unwrap_or_default();
             let addrs = resolve(&host, *port, cfg.family)?;
-            let (sock, peer) = udp::connect(&addrs, cfg.source, &cfg.fanout, &cfg.sock)
-                .map_err(|e| access_hint(e, &host, cfg.fanout.broadcast))
-                .map_err(|e| multicast_hint(e, &addrs, &cfg.fanout))?;
+            let (sock, peer) = udp::connect(
+                &addrs,
+                (cfg.source, cfg.source_port),
+                &cfg.fanout,
+                &cfg.sock,
+            )
+            .map_err(|e| access_hint(e, &host, cfg.fanout.broadcast))
+            .map_err(|e| multicast_hint(e, &addrs, &cfg.fanout))?;
             (sock, peer, host)
         }
         Target::Unix(addr) => {

@@ -51,6 +51,9 @@ pub struct Scan {
     pub timeout: Duration,
     /// `--proxy`: each port asked of the proxy in turn.
     pub proxy: Option<Via>,
+    /// The socket options and source address of every probe (and of
+    /// every connection to the proxy); its timeout is `timeout`.
+    pub local: ConnectOpts,
 }
 
 /// What `connect` was asked to do: a relay, or a `-z` scan.
@@ -65,6 +68,7 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
     type Error = Error;
 
     fn try_from((args, family): (&ConnectArgs, Family)) -> Result<Plan, Error> {
+        let (source, source_port) = super::source_and_port(args.source, args.source_port)?;
         let target = match (&args.unix, &args.host) {
             (Some(addr), _) => unix_only(addr, family, Some(&args.socket), None)?,
             (None, Some(host)) => {
@@ -73,6 +77,12 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
                     let ports = parse_port_list(&port_text).map_err(|why| {
                         Error::usage(format!("invalid port list '{port_text}'"), why)
                     })?;
+                    let timeout = nonzero(args.timeout).unwrap_or(Duration::from_secs(1));
+                    let mut sock = args.socket.to_opts();
+                    if args.udp {
+                        // Stream options mean nothing to a datagram probe.
+                        (sock.nodelay, sock.keepalive) = (false, None);
+                    }
                     return Ok(Plan::Scan(Scan {
                         host,
                         family,
@@ -80,8 +90,15 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
                         udp: args.udp,
                         concurrency: args.concurrency.map(u64::from),
                         json: args.json,
-                        timeout: nonzero(args.timeout).unwrap_or(Duration::from_secs(1)),
+                        timeout,
                         proxy: via(args)?,
+                        local: ConnectOpts {
+                            timeout: Some(timeout),
+                            source,
+                            source_port,
+                            sock,
+                            ..ConnectOpts::default()
+                        },
                     }));
                 }
                 Target::Inet {
@@ -122,8 +139,8 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
                     TimeoutMethodArg::Poll => TimeoutMethod::Poll,
                     TimeoutMethodArg::Alarm => TimeoutMethod::Alarm,
                 },
-                source: args.source,
-                source_port: args.source_port,
+                source,
+                source_port,
                 sock: args.socket.to_opts(),
                 sequential: args.sequential,
             },

@@ -57,6 +57,26 @@ pub fn unix_only(
     }
 }
 
+/// `-s ADDR` and `-p PORT` together are `-s ADDR:PORT` (the nc idiom
+/// `nc -s ADDR -p PORT`); a port given both ways is a usage error. Returns
+/// the source address and the port that stays alone (no -s).
+pub fn source_and_port(
+    source: Option<std::net::SocketAddr>,
+    port: Option<u16>,
+) -> Result<(Option<std::net::SocketAddr>, Option<u16>), Error> {
+    match (source, port) {
+        (Some(s), Some(_)) if s.port() != 0 => Err(Error::usage(
+            "'-p'",
+            format!("-s {s} already gives the source port; give it once"),
+        )),
+        (Some(mut s), Some(p)) => {
+            s.set_port(p);
+            Ok((Some(s), None))
+        }
+        other => Ok(other),
+    }
+}
+
 /// "Zero means none" for the durations that turn something off at 0.
 pub fn nonzero(d: Option<Duration>) -> Option<Duration> {
     d.filter(|d| !d.is_zero())

@@ -37,6 +37,8 @@ pub struct UdpSend {
     pub target: Target,
     pub family: Family,
     pub source: Option<SocketAddr>,
+    /// `-p` without `-s`: this port on the wildcard address.
+    pub source_port: Option<u16>,
     pub payload: Payload,
     /// Largest datagram cut from stdin.
     pub size: usize,
@@ -86,10 +88,12 @@ impl TryFrom<(&UdpSendArgs, Family)> for UdpSend {
         // A message is sent once unless --count says otherwise; stdin is
         // sent to its end unless --count stops it earlier.
         let default_count = if args.message.is_some() { 1 } else { u64::MAX };
+        let (source, source_port) = super::source_and_port(args.source, args.source_port)?;
         Ok(UdpSend {
             target,
             family,
-            source: args.source,
+            source,
+            source_port,
             payload,
             size: args.size,
             count: args.count.unwrap_or(default_count),

@@ -156,11 +156,7 @@ pub(super) fn open(addr: SocketAddr, opts: &ConnectOpts) -> Result<(Socket, bool
     // Queue the ICMP error, if one ends the connect, so the hint can say
     // who answered what; best effort (the errno is reported either way).
     let recverr = icmp::set_recverr(&sock, &addr, true).is_ok();
-    let wildcard = |port| match addr {
-        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port),
-        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), port),
-    };
-    if let Some(src) = opts.source.or(opts.source_port.map(wildcard)) {
+    if let Some(src) = source_for(&addr, opts) {
         if src.port() != 0 {
             // A fixed source port used again within a minute still has the
             // last connection's TIME-WAIT on it; SO_REUSEADDR lets the bind
@@ -178,6 +174,16 @@ pub(super) fn open(addr: SocketAddr, opts: &ConnectOpts) -> Result<(Socket, bool
         })?;
     }
     Ok((sock, recverr))
+}
+
+/// The address a socket to `addr` binds before connecting: `-s`, or `-p`
+/// alone on the wildcard address of `addr`'s family.
+pub fn source_for(addr: &SocketAddr, opts: &ConnectOpts) -> Option<SocketAddr> {
+    let wildcard = |port| match addr {
+        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port),
+        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), port),
+    };
+    opts.source.or(opts.source_port.map(wildcard))
 }
 
 /// A connect's failure `e` on `sock`, with what the ICMP error queue and

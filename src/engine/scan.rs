@@ -22,8 +22,10 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use socket2::{SockAddr, Socket};
 
+use super::connect::{source_for, ConnectOpts};
 use super::poll::timeout_until;
-use super::socket::{inet_socket, Proto};
+use super::socket::{apply, bind_error, display_addr, inet_socket, Proto, ShownIp};
+use crate::error::Error;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -70,12 +72,15 @@ pub fn raise_nofile() -> u64 {
 
 /// Scans `ports` on every address of `addrs` (their ports are ignored)
 /// with at most `concurrency` probes in flight over `loops` event loops;
-/// results by address in the order given, then in port order.
+/// results by address in the order given, then in port order. Every probe
+/// socket takes the options and source address of `local` (its timeout
+/// is `timeout`'s).
 pub fn scan(
     addrs: &[SocketAddr],
     ports: &[u16],
     proto: Proto,
     timeout: Duration,
+    local: &ConnectOpts,
     concurrency: usize,
     loops: usize,
 ) -> io::Result<Vec<PortResult>> {
@@ -95,7 +100,10 @@ pub fn scan(
     }
     let handles: Vec<_> = shares
         .into_iter()
-        .map(|share| thread::spawn(move || event_loop(&share, proto, timeout, per_loop)))
+        .map(|share| {
+            let local = local.clone();
+            thread::spawn(move || event_loop(&share, proto, timeout, &local, per_loop))
+        })
         .collect();
     let mut all = Vec::with_capacity(total);
     for h in handles {
@@ -119,6 +127,7 @@ fn event_loop(
     targets: &[SocketAddr],
     proto: Proto,
     timeout: Duration,
+    local: &ConnectOpts,
     width: usize,
 ) -> io::Result<Vec<PortResult>> {
     let ep = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
@@ -133,7 +142,7 @@ fn event_loop(
         while inflight.len() < width && next < targets.len() {
             let addr = targets[next];
             next += 1;
-            match start(addr, proto) {
+            match start(addr, proto, local) {
                 Ok(Started::Done(state)) => out.push(PortResult {
                     addr,
                     port: addr.port(),
@@ -237,8 +246,10 @@ enum Started {
 
 /// socket(2) and a non-blocking connect(2) (TCP), or connect and an empty
 /// datagram (UDP).
-fn start(addr: SocketAddr, proto: Proto) -> io::Result<Started> {
+fn start(addr: SocketAddr, proto: Proto, local: &ConnectOpts) -> io::Result<Started> {
     let sock = inet_socket(&addr, proto, true)?;
+    apply(&sock, &local.sock)?;
+    bind_source(&sock, &addr, local)?;
     match sock.connect(&SockAddr::from(addr)) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
@@ -269,6 +280,36 @@ fn start(addr: SocketAddr, proto: Proto) -> io::Result<Started> {
         }
     }
     Ok(Started::Pending(sock))
+}
+
+fn bind_source(sock: &Socket, addr: &SocketAddr, local: &ConnectOpts) -> io::Result<()> {
+    if let Some(src) = source_for(addr, local) {
+        // Every probe from one fixed source port: each goes to another
+        // destination, so SO_REUSEADDR lets them share it.
+        if src.port() != 0 {
+            sock.set_reuse_address(true)?;
+        }
+        sock.bind(&SockAddr::from(src))?;
+    }
+    Ok(())
+}
+
+/// Makes one probe socket for `addr` as the scan will, and drops it: an
+/// option the kernel refuses or a source that cannot be bound is then
+/// one clear error (exit 1, or 5 for the bind) before any port is tried.
+pub fn preflight(addr: &SocketAddr, proto: Proto, local: &ConnectOpts) -> Result<(), Error> {
+    let what = format!("scan {}", ShownIp(addr));
+    let sock = inet_socket(addr, proto, true).map_err(|e| Error::io(&what, &e))?;
+    apply(&sock, &local.sock).map_err(|e| Error::io(&what, &e))?;
+    bind_source(&sock, addr, local).map_err(|e| {
+        let src = source_for(addr, local).unwrap_or(*addr);
+        bind_error(
+            &format!("bind source {}", display_addr(&src)),
+            src.port(),
+            proto,
+            &e,
+        )
+    })
 }
 
 /// The outcome of a probe epoll reported ready.

@@ -178,7 +178,7 @@ pub struct Fanout {
 /// fixes the peer, so the kernel reports the peer's ICMP errors to us.
 pub fn connect(
     addrs: &[SocketAddr],
-    source: Option<SocketAddr>,
+    (source, source_port): (Option<SocketAddr>, Option<u16>),
     fanout: &Fanout,
     opts: &SocketOpts,
 ) -> Result<(Socket, Peer), Error> {
@@ -192,9 +192,10 @@ pub fn connect(
                 "no resolved address is in the family of the --source address",
             )
         })?;
+    let port = source_port.unwrap_or(0);
     let local = source.unwrap_or_else(|| match peer {
-        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
-        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], port)),
+        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], port)),
     });
     let sock = bind_socket(local, Proto::Udp, opts, None)?;
     let what = format!("connect UDP {}", display_addr(&peer));
