@@ -59,7 +59,7 @@ pub struct Scan {
 /// What `connect` was asked to do: a relay, or a `-z` scan.
 pub enum Plan {
     Relay(Box<Connect>),
-    Scan(Scan),
+    Scan(Box<Scan>),
     /// `--tls -z`: connect, handshake, report, close.
     Handshake(Box<Connect>),
 }
@@ -83,7 +83,7 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
                         // Stream options mean nothing to a datagram probe.
                         (sock.nodelay, sock.keepalive) = (false, None);
                     }
-                    return Ok(Plan::Scan(Scan {
+                    return Ok(Plan::Scan(Box::new(Scan {
                         host,
                         family,
                         ports,
@@ -99,7 +99,7 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
                             sock,
                             ..ConnectOpts::default()
                         },
-                    }));
+                    })));
                 }
                 Target::Inet {
                     host: Some(host),
