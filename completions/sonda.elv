@@ -133,7 +133,7 @@ set edit:completion:arg-completer[sonda] = {|@words|
             cand --udp 'With -z, probe UDP: an empty datagram per port; ICMP port unreachable is closed, a reply open, silence open|filtered. Exit 0 when any port is open or open|filtered, 3 when all are closed'
             cand --json 'With -z, print one JSON object per port (every port, any state)'
             cand --progress 'Draw a progress bar on stderr (bytes each way, rate, elapsed; a total when stdin is a regular file), only when stderr is a terminal'
-            cand --sequential 'Try the addresses of a name one at a time, in the resolver''s order, instead of racing IPv6 and IPv4 (RFC 8305: IPv6 first, the next address 250 ms later, the first to connect wins). The alarm method is always sequential'
+            cand --sequential 'Try the addresses of a name one at a time, in the resolver''s order, instead of racing IPv6 and IPv4 (RFC 8305: IPv6 first, the next address 250 ms later, the first to connect wins). The alarm method is always sequential. Under -w each address gets an equal share of the time left (two addresses, -w 2s: 1s each), so one that never answers does not keep the next from being tried'
             cand --nodelay 'Set TCP_NODELAY (send small writes at once, no Nagle)'
             cand --send-only 'Only send stdin; what arrives is read and discarded. Ends at stdin''s EOF once the peer has acknowledged every byte; a reset is exit 1'
             cand --recv-only 'Only receive to stdout; stdin is never read and nothing is sent'

@@ -398,9 +398,10 @@ pub struct ConnectArgs {
     #[arg(required_unless_present = "unix")]
     pub host: Option<String>,
 
-    /// Port, 0-65535; with -z, a list of ports and ranges (20-25,80,443).
+    /// Port, 0-65535; with -z, a list of ports and ranges (20-25,80,443),
+    /// or several such arguments (as nc -z takes them: 22 80 8000-8100).
     #[arg(value_name = "PORT")]
-    pub port: Option<String>,
+    pub port: Vec<String>,
 
     /// Connect to the Unix domain socket at PATH instead of HOST PORT
     /// (@NAME: a Linux abstract name).
@@ -475,7 +476,9 @@ pub struct ConnectArgs {
     /// Try the addresses of a name one at a time, in the resolver's order,
     /// instead of racing IPv6 and IPv4 (RFC 8305: IPv6 first, the next
     /// address 250 ms later, the first to connect wins). The alarm method
-    /// is always sequential.
+    /// is always sequential. Under -w each address gets an equal share of
+    /// the time left (two addresses, -w 2s: 1s each), so one that never
+    /// answers does not keep the next from being tried.
     #[arg(long)]
     pub sequential: bool,
 

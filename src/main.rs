@@ -27,7 +27,7 @@ fn run() -> Exit {
             // Usage errors read alike whether clap or the config layer
             // found them.
             let tail = if exit == Exit::Usage {
-                " (see 'sonda --help')"
+                cmd::usage_tail()
             } else {
                 ""
             };

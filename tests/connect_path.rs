@@ -223,3 +223,50 @@ fn ttl_on_the_wire() {
         f.dump()
     );
 }
+
+/// `nc -z HOST 22 80 8000-8100`: several PORT arguments are one scan.
+/// Without -z a second PORT is a usage error naming it.
+#[test]
+fn scan_takes_several_port_arguments() {
+    let (mut l, open) = listen("127.0.0.1", &["-k", "--sink"], Input::Null, Output::Null);
+    let closed = closed_port("127.0.0.1");
+    let (o, c) = (open.to_string(), closed.to_string());
+    let f = run(&["-v", "connect", "-z", "127.0.0.1", &c, &o], Input::Null);
+    f.expect_code(0);
+    let out = String::from_utf8_lossy(&f.stdout);
+    assert!(out.contains(&format!("{open}/tcp open")), "{}", f.dump());
+    assert!(
+        f.stderr.contains(&format!("{closed}/tcp closed")),
+        "{}",
+        f.dump()
+    );
+    assert!(f.stderr.contains("scanned 2 tcp ports"), "{}", f.dump());
+    usage_error(&["connect", "127.0.0.1", &o, &c], &c);
+    usage_error(&["connect", "--tls", "-z", "127.0.0.1", &o, &c], &c);
+    l.signal(libc::SIGTERM);
+}
+
+/// A flag without its value says so and nothing more (clap's empty list
+/// of accepted values once trailed "one of "); `--hexdump FILE`, as ncat
+/// takes its --hex-dump, is told to be `--hexdump=FILE`.
+#[test]
+fn usage_errors_say_what_was_meant() {
+    for args in [
+        &["connect", "--proxy"][..],
+        &["connect", "--tos"][..],
+        &["udp-recv", "--join"][..],
+        &["bench", "--receiver"][..],
+    ] {
+        let f = run(args, Input::Null);
+        f.expect_code(2);
+        let line = one_line(&f);
+        assert!(line.contains("a value is required"), "{}", f.dump());
+        assert!(!line.contains("one of"), "{}", f.dump());
+    }
+    let f = run(
+        &["connect", "--hexdump", "/tmp/x", "127.0.0.1", "5"],
+        Input::Null,
+    );
+    f.expect_code(2);
+    assert!(one_line(&f).contains("--hexdump=FILE"), "{}", f.dump());
+}

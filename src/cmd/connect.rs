@@ -113,7 +113,8 @@ fn connect_once(cfg: &Connect) -> Result<(Conn, Duration), Error> {
             let total = addrs.len();
             let mut tried = 0;
             let mut failed = 0;
-            tcp::connect(&addrs, &cfg.connect, |a| match a {
+            let mut last_took = Duration::ZERO;
+            let result = tcp::connect(&addrs, &cfg.connect, |a| match a {
                 Attempt::Trying(addr) => {
                     tried += 1;
                     report::info(format!(
@@ -123,10 +124,14 @@ fn connect_once(cfg: &Connect) -> Result<(Conn, Duration), Error> {
                 }
                 // The last address's failure is the command's error, which
                 // main prints (or the retry line quotes): say it once.
-                Attempt::Failed(_, err) => {
+                Attempt::Failed(_, err, took) => {
                     failed += 1;
-                    if failed < total {
+                    last_took = took;
+                    if failed < total && err.exit == Exit::TimedOut {
+                        // A timeout's message has its time already.
                         report::info(err);
+                    } else if failed < total {
+                        report::info(format!("{err} (after {})", report::duration(took)));
                     }
                 }
                 Attempt::Slow(addr, after) => report::info(format!(
@@ -139,6 +144,23 @@ fn connect_once(cfg: &Connect) -> Result<(Conn, Duration), Error> {
                     display_addr(addr),
                     report::duration(after)
                 )),
+            });
+            // Only the last failure is the error: with -v it has its time
+            // as the others had; without, it says the others failed too.
+            result.map_err(|e| {
+                let why = if failed == 0 || failed < total || e.exit == Exit::TimedOut {
+                    return e;
+                } else if report::verbose() {
+                    format!("{} (after {})", e.why, report::duration(last_took))
+                } else if total > 1 {
+                    format!(
+                        "{} (the last of {total} addresses of '{host}', all failed; -v shows each)",
+                        e.why
+                    )
+                } else {
+                    return e;
+                };
+                Error { why, ..e }
             })
         }
     }

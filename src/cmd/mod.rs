@@ -86,14 +86,32 @@ pub fn usage_error(err: clap::Error) -> Exit {
                 None => line,
             };
             // clap lists the accepted values on a later line; keep them.
-            if let Some(clap::error::ContextValue::Strings(valid)) =
-                err.get(clap::error::ContextKind::ValidValue)
+            // A flag without its value carries an empty list: nothing to add.
+            if let Some(clap::error::ContextValue::Strings(valid)) = err
+                .get(clap::error::ContextKind::ValidValue)
+                .filter(|v| !matches!(v, clap::error::ContextValue::Strings(l) if l.is_empty()))
             {
                 line = format!("{line}: one of {}", valid.join(", "));
             }
-            crate::report::error(format!("{line} (see 'sonda --help')"), None);
+            crate::report::error(format!("{line}{}", usage_tail()), None);
             Exit::Usage
         }
+    }
+}
+
+/// What ends every usage error's line: where help is, and why a word
+/// went astray when `--hexdump FILE` was written as ncat's --hex-dump
+/// takes it (the FILE then reads as HOST, and the error alone does not
+/// say why).
+pub fn usage_tail() -> &'static str {
+    let args: Vec<String> = std::env::args().collect();
+    if args
+        .windows(2)
+        .any(|w| w[0] == "--hexdump" && !w[1].starts_with('-'))
+    {
+        " (--hexdump takes its FILE as --hexdump=FILE; see 'sonda --help')"
+    } else {
+        " (see 'sonda --help')"
     }
 }
 

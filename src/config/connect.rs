@@ -72,7 +72,22 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
         let target = match (&args.unix, &args.host) {
             (Some(addr), _) => unix_only(addr, family, Some(&args.socket), None)?,
             (None, Some(host)) => {
-                let (host, port_text) = host_and_port(host, args.port.as_deref())?;
+                let port = match args.port.as_slice() {
+                    [] => None,
+                    [one] => Some(one.clone()),
+                    many if args.zero_io && !args.tls.tls => Some(many.join(",")),
+                    _ => {
+                        return Err(Error::usage(
+                            format!("'{}'", args.port[1]),
+                            if args.tls.tls {
+                                "one PORT (with --tls, -z handshakes with one PORT)"
+                            } else {
+                                "one PORT to connect to (several are a scan: -z)"
+                            },
+                        ))
+                    }
+                };
+                let (host, port_text) = host_and_port(host, port.as_deref())?;
                 if args.zero_io && !args.tls.tls {
                     let ports = parse_port_list(&port_text).map_err(|why| {
                         Error::usage(format!("invalid port list '{port_text}'"), why)

@@ -47,7 +47,8 @@ pub struct ConnectOpts {
 /// What happened to one address, for the caller's `-v` report.
 pub enum Attempt<'a> {
     Trying(&'a SocketAddr),
-    Failed(&'a SocketAddr, &'a Error),
+    /// This address failed, after this long.
+    Failed(&'a SocketAddr, &'a Error, Duration),
     /// Racing: no answer yet after this long; the next address starts
     /// beside it.
     Slow(&'a SocketAddr, Duration),
@@ -77,18 +78,30 @@ pub fn connect_any(
     }
     let deadline = opts.timeout.map(|t| Instant::now() + t);
     let mut last = None;
-    for addr in &addrs {
+    for (i, addr) in addrs.iter().enumerate() {
         report(Attempt::Trying(addr));
         let started = Instant::now();
-        match connect_one(*addr, opts, deadline) {
+        // Each address gets an equal share of the time left, so one that
+        // never answers cannot keep the next from being tried at all.
+        let left = (addrs.len() - i) as u32;
+        let share = match (deadline, opts.timeout) {
+            (Some(_), Some(whole)) if i == 0 => Some(whole / left),
+            (Some(d), _) => {
+                // To the millisecond, as -w was given: what the message says.
+                let ms = d.saturating_duration_since(started).as_secs_f64() * 1e3;
+                Some(Duration::from_millis((ms / f64::from(left)).round() as u64))
+            }
+            _ => None,
+        };
+        match connect_one(*addr, opts, share.map(|t| (started + t, t))) {
             Ok(stream) => return Ok((stream, *addr, started.elapsed())),
             Err(e) => {
-                // Out of time is the end: the caller reports the error.
-                if e.exit == Exit::TimedOut {
+                if left == 1 || deadline.is_some_and(|d| Instant::now() >= d) {
+                    // The last one, or out of time: the caller reports it.
                     last = Some(e);
                     break;
                 }
-                report(Attempt::Failed(addr, &e));
+                report(Attempt::Failed(addr, &e, started.elapsed()));
                 last = Some(e);
             }
         }
@@ -102,16 +115,18 @@ pub fn connect_any(
     }))
 }
 
+/// One address, by `deadline` (when given, with the time it allows, for
+/// the message).
 fn connect_one(
     addr: SocketAddr,
     opts: &ConnectOpts,
-    deadline: Option<Instant>,
+    deadline: Option<(Instant, Duration)>,
 ) -> Result<TcpStream, Error> {
     let what = format!("connect {}", display_addr(&addr));
     let fail = |e: io::Error| Error::io(&what, &e);
     let (sock, recverr) = open(addr, opts)?;
     let timed_out = || {
-        let limit = opts.timeout.unwrap_or_default();
+        let limit = deadline.map(|(_, t)| t).unwrap_or_default();
         Error::new(
             Exit::TimedOut,
             &what,
@@ -121,7 +136,7 @@ fn connect_one(
     let target = SockAddr::from(addr);
     let result = match deadline {
         None => sock.connect(&target),
-        Some(deadline) => {
+        Some((deadline, _)) => {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 return Err(timed_out());

@@ -96,7 +96,7 @@ pub fn race(
                     }
                     Ok(Started::Waiting(p)) => pending.push(p),
                     Err(e) => {
-                        report(Attempt::Failed(addr, &e));
+                        report(Attempt::Failed(addr, &e, now.elapsed()));
                         last = Some(e);
                     }
                 }
@@ -125,8 +125,8 @@ pub fn race(
                     overtaken(&pending, &mut report);
                     return Ok((stream, addr, took));
                 }
-                Err((addr, e)) => {
-                    report(Attempt::Failed(&addr, &e));
+                Err((addr, e, took)) => {
+                    report(Attempt::Failed(&addr, &e, took));
                     last = Some(e);
                     // RFC 8305: a failure starts the next attempt at once.
                     next_at = Instant::now();
@@ -157,7 +157,7 @@ fn start(addr: SocketAddr, opts: &ConnectOpts) -> Result<Started, Error> {
     match p.sock.connect(&SockAddr::from(addr)) {
         Ok(()) => finish(p)
             .map(|(s, _, _)| Started::Connected(s))
-            .map_err(|(_, e)| e),
+            .map_err(|(_, e, _)| e),
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(Started::Waiting(p)),
         Err(e) => Err(failed(&p.sock, &addr, e)),
     }
@@ -166,14 +166,14 @@ fn start(addr: SocketAddr, opts: &ConnectOpts) -> Result<Started, Error> {
 /// The outcome of an attempt poll(2) reported: SO_ERROR, then the socket
 /// made blocking again for the relay.
 #[allow(clippy::result_large_err)]
-fn finish(p: Pending) -> Result<(TcpStream, SocketAddr, Duration), (SocketAddr, Error)> {
+fn finish(p: Pending) -> Result<(TcpStream, SocketAddr, Duration), (SocketAddr, Error, Duration)> {
     let what = format!("connect {}", display_addr(&p.addr));
     let outcome = match p.sock.take_error() {
         Ok(None) => Ok(()),
         Ok(Some(e)) | Err(e) => Err(e),
     };
     if let Err(e) = outcome {
-        return Err((p.addr, failed(&p.sock, &p.addr, e)));
+        return Err((p.addr, failed(&p.sock, &p.addr, e), p.started.elapsed()));
     }
     let took = p.started.elapsed();
     let ready = p.sock.set_nonblocking(false).and_then(|()| {
@@ -186,7 +186,7 @@ fn finish(p: Pending) -> Result<(TcpStream, SocketAddr, Duration), (SocketAddr, 
     });
     match ready {
         Ok(()) => Ok((p.sock.into(), p.addr, took)),
-        Err(e) => Err((p.addr, Error::io(&what, &e))),
+        Err(e) => Err((p.addr, Error::io(&what, &e), p.started.elapsed())),
     }
 }
 
