@@ -228,7 +228,7 @@ fn ttl_on_the_wire() {
 /// Without -z a second PORT is a usage error naming it.
 #[test]
 fn scan_takes_several_port_arguments() {
-    let (mut l, open) = listen("127.0.0.1", &["-k", "--sink"], Input::Null, Output::Null);
+    let (l, open) = listen("127.0.0.1", &["-k", "--sink"], Input::Null, Output::Null);
     let closed = closed_port("127.0.0.1");
     let (o, c) = (open.to_string(), closed.to_string());
     let f = run(&["-v", "connect", "-z", "127.0.0.1", &c, &o], Input::Null);
