@@ -236,7 +236,7 @@ fn scan_takes_several_port_arguments() {
     let out = String::from_utf8_lossy(&f.stdout);
     assert!(out.contains(&format!("{open}/tcp open")), "{}", f.dump());
     assert!(
-        f.stderr.contains(&format!("{closed}/tcp closed")),
+        out.contains(&format!("{closed}/tcp closed")),
         "{}",
         f.dump()
     );

@@ -486,6 +486,59 @@ fn link_local_with_an_unknown_interface_names_it() {
     );
 }
 
+/// An index no interface has is the same as an unknown name (exit 6),
+/// never accepted and shown as an empty scope; a '%' with nothing after
+/// it is a malformed address (exit 2).
+#[test]
+fn link_local_scope_edge_cases() {
+    let f = run(&["connect", "fe80::1%65000", "80"], Input::Null);
+    f.expect_code(6);
+    assert!(
+        one_line(&f).contains("no network interface has index 65000"),
+        "{}",
+        f.dump()
+    );
+    usage_error(&["connect", "fe80::1%", "80"], "fe80::1%");
+}
+
+/// Flags that would do nothing where they are given are usage errors
+/// naming them, not silently ignored.
+#[test]
+fn flags_that_do_nothing_here_are_usage_errors() {
+    for (args, flag) in [
+        (&["connect", "-z", "--crlf", "127.0.0.1", "1"][..], "--crlf"),
+        (
+            &["connect", "-z", "--quit-after", "1s", "127.0.0.1", "1"][..],
+            "--quit-after",
+        ),
+        (
+            &["connect", "-z", "--hexdump", "127.0.0.1", "1"][..],
+            "--hexdump",
+        ),
+        (
+            &["bench", "--server", "127.0.0.1", "0", "--duration", "7s"][..],
+            "--duration",
+        ),
+        (
+            &[
+                "bench",
+                "--server",
+                "--proto",
+                "udp",
+                "--multicast",
+                "239.1.1.1",
+            ][..],
+            "--proto",
+        ),
+        (
+            &["udp-send", "--broadcast", "--message", "x", "::1", "9"][..],
+            "--broadcast",
+        ),
+    ] {
+        usage_error(args, flag);
+    }
+}
+
 #[test]
 fn unresolvable_name() {
     let f = run(&["connect", "nosuch.invalid", "80"], Input::Null);

@@ -542,6 +542,26 @@ fn bad_proxy_urls_are_usage_errors() {
     ] {
         usage_error(&["connect", "--proxy", bad, "127.0.0.1", "80"], bad);
     }
+    // What the proxy could never be asked, refused before any socket
+    // opens: the proxy's port is closed, so a connect would be exit 3.
+    let closed = closed_port("127.0.0.1");
+    let long_user = format!("socks5://{}@127.0.0.1:{closed}", "u".repeat(300));
+    let long_name = format!("{}.example", "a".repeat(300));
+    let socks4a = format!("socks4a://127.0.0.1:{closed}");
+    let socks5 = format!("socks5://127.0.0.1:{closed}");
+    for (args, bad) in [
+        (
+            vec!["socks4a://u:pw@127.0.0.1:1080", "x", "80"],
+            "socks4a://u:pw@127.0.0.1:1080",
+        ),
+        (vec![long_user.as_str(), "x", "80"], long_user.as_str()),
+        (vec![socks4a.as_str(), "::1", "80"], "--proxy"),
+        (vec![socks5.as_str(), long_name.as_str(), "80"], "--proxy"),
+    ] {
+        let mut all = vec!["connect", "--proxy"];
+        all.extend(args);
+        usage_error(&all, bad);
+    }
     let f = run(
         &["connect", "--proxy-dns", "local", "127.0.0.1", "80"],
         Input::Null,
@@ -623,4 +643,44 @@ fn socks5_through_dante() {
     );
     d.signal(libc::SIGTERM);
     d.finish_within(LONG);
+}
+
+/// Something that is not an HTTP proxy (an SSH server's banner) is said to
+/// be so at once, exit 1, not left to run out -w as "no reply in time".
+#[test]
+fn a_reply_that_is_not_http_is_named() {
+    require!("python3");
+    let script = "import socket,sys\n\
+        l=socket.socket(); l.bind(('127.0.0.1',0)); l.listen()\n\
+        print(l.getsockname()[1],flush=True)\n\
+        c,a=l.accept(); c.sendall(b'SSH-2.0-OpenSSH_9.2\\r\\n'); sys.stdin.read()\n";
+    let mut h = spawn_cmd(python(script, &[]), Input::Pipe, Output::Pipe);
+    let line = h.stdout_pipe().next_line(LONG).unwrap_or_default();
+    let port = String::from_utf8_lossy(&line).trim().to_string();
+    let proxy = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    let f = run(
+        &[
+            "connect",
+            "-w",
+            "20s",
+            "--proxy",
+            &proxy,
+            "example.org",
+            "80",
+        ],
+        Input::Null,
+    );
+    f.expect_code(1);
+    let line = one_line(&f);
+    assert!(
+        line.contains("not HTTP") && line.contains("SSH-2"),
+        "{}",
+        f.dump()
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{}",
+        f.dump()
+    );
 }

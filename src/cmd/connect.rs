@@ -7,7 +7,7 @@ use crate::config::connect::{Connect, Plan};
 use crate::config::Target;
 use crate::engine::addr::{resolve, Family};
 use crate::engine::connect::{Attempt, ConnectOpts};
-use crate::engine::proxy::{self, Dest, Via};
+use crate::engine::proxy::{self, Dest, Scheme, Via};
 use crate::engine::relay::{relay, Counters, End};
 use crate::engine::socket::display_addr;
 use crate::engine::tls;
@@ -206,7 +206,7 @@ pub fn reach_proxy(via: &Via, family: Family, opts: &ConnectOpts) -> Result<Conn
         conn.peer(),
         report::duration(took)
     ));
-    if url.user.is_some() && url.password.is_none() {
+    if url.user.is_some() && url.password.is_none() && url.scheme != Scheme::Socks4a {
         report::info(
             "proxy: no password in the URL and SONDA_PROXY_PASSWORD is not set: sending an empty one",
         );

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::cli::{ConnectArgs, ProxyDnsArg, StarttlsArg, TimeoutMethodArg};
 use crate::engine::addr::{parse_port, parse_port_list, Family};
 use crate::engine::connect::{ConnectOpts, TimeoutMethod};
-use crate::engine::proxy::Via;
+use crate::engine::proxy::{Scheme, Via};
 use crate::engine::relay::RelayOpts;
 use crate::engine::tls::starttls::Starttls;
 use crate::engine::tls::ClientOpts;
@@ -68,6 +68,12 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
     type Error = Error;
 
     fn try_from((args, family): (&ConnectArgs, Family)) -> Result<Plan, Error> {
+        if let Some(flag) = args.relay.first_set().filter(|_| args.zero_io) {
+            return Err(Error::usage(
+                format!("'{flag}'"),
+                "shapes a relay, and -z relays nothing",
+            ));
+        }
         let (source, source_port) = super::source_and_port(args.source, args.source_port)?;
         let target = match (&args.unix, &args.host) {
             (Some(addr), _) => unix_only(addr, family, Some(&args.socket), None)?,
@@ -98,6 +104,7 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
                         // Stream options mean nothing to a datagram probe.
                         (sock.nodelay, sock.keepalive) = (false, None);
                     }
+                    let proxy = via(args, Some(&host))?;
                     return Ok(Plan::Scan(Box::new(Scan {
                         host,
                         family,
@@ -106,7 +113,7 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
                         concurrency: args.concurrency.map(u64::from),
                         json: args.json,
                         timeout,
-                        proxy: via(args)?,
+                        proxy,
                         local: ConnectOpts {
                             timeout: Some(timeout),
                             source,
@@ -144,6 +151,7 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
             .tls
             .then(|| client_opts(args, &target))
             .transpose()?;
+        let proxy = via(args, target_host(&target))?;
         let cfg = Box::new(Connect {
             target,
             family,
@@ -167,7 +175,7 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
             notice_peer_eof: args.relay.ends_at_peer_eof_for_terminal(),
             tls,
             json: args.json,
-            proxy: via(args)?,
+            proxy,
         });
         Ok(if args.zero_io {
             Plan::Handshake(cfg)
@@ -177,14 +185,22 @@ impl TryFrom<(&ConnectArgs, Family)> for Plan {
     }
 }
 
+fn target_host(target: &Target) -> Option<&str> {
+    match target {
+        Target::Inet { host, .. } => host.as_deref(),
+        Target::Unix(_) => None,
+    }
+}
+
 /// `--proxy`, its password from SONDA_PROXY_PASSWORD when the URL names a
-/// user without one.
-fn via(args: &ConnectArgs) -> Result<Option<Via>, Error> {
+/// user without one (SOCKS4a has none), checked against what the proxy
+/// will be asked for `host` before any socket opens.
+fn via(args: &ConnectArgs, host: Option<&str>) -> Result<Option<Via>, Error> {
     let Some(url) = &args.proxy.proxy else {
         return Ok(None);
     };
     let mut url = url.clone();
-    if url.user.is_some() && url.password.is_none() {
+    if url.user.is_some() && url.password.is_none() && url.scheme != Scheme::Socks4a {
         url.password = std::env::var("SONDA_PROXY_PASSWORD").ok();
     }
     if args.udp {
@@ -193,10 +209,15 @@ fn via(args: &ConnectArgs) -> Result<Option<Via>, Error> {
             "a proxy tunnels TCP only (SOCKS5 UDP ASSOCIATE is not supported)",
         ));
     }
-    Ok(Some(Via {
+    let via = Via {
         url,
         remote_dns: args.proxy.proxy_dns == ProxyDnsArg::Remote,
-    }))
+    };
+    if let Some(host) = host {
+        via.check(host)
+            .map_err(|why| Error::usage("'--proxy'", why))?;
+    }
+    Ok(Some(via))
 }
 
 /// `--tls` and its flags; the name verified defaults to HOST (or

@@ -120,6 +120,24 @@ impl IpArgs {
 }
 
 impl RelayArgs {
+    /// The first relay flag given, for commands that relay nothing (-z).
+    pub fn first_set(&self) -> Option<&'static str> {
+        [
+            (self.idle_timeout.is_some(), "--idle-timeout"),
+            (self.send_only, "--send-only"),
+            (self.recv_only, "--recv-only"),
+            (self.no_shutdown, "--no-shutdown"),
+            (self.exit_on_eof, "--exit-on-eof"),
+            (self.stay_open, "--stay-open"),
+            (self.no_splice, "--no-splice"),
+            (self.crlf, "--crlf"),
+            (self.hexdump.is_some(), "--hexdump"),
+            (self.quit_after.is_some(), "--quit-after"),
+        ]
+        .into_iter()
+        .find_map(|(set, flag)| set.then_some(flag))
+    }
+
     /// The relay's options; a --hexdump file is created here, so a path
     /// that cannot be written fails before any socket opens.
     pub fn to_opts(&self) -> Result<RelayOpts, Error> {

@@ -223,7 +223,11 @@ fn parse_scoped(s: &str, port: u16) -> Option<Result<SocketAddr, String>> {
     let (ip, zone) = s.split_once('%')?;
     let ip: Ipv6Addr = ip.parse().ok()?;
     let index = match zone.parse::<u32>() {
-        Ok(n) => Ok(n),
+        // An index names an interface only while one has it.
+        Ok(n) if nix::net::if_::if_indextoname(n).is_ok_and(|name| !name.is_empty()) => Ok(n),
+        Ok(n) => Err(format!(
+            "no network interface has index {n} ('ip -br link' lists them)"
+        )),
         Err(_) if zone.is_empty() => Err("the scope after '%' is empty".to_string()),
         Err(_) => nix::net::if_::if_nametoindex(zone)
             .map_err(|_| format!("no network interface named '{zone}' ('ip -br link' lists them)")),
@@ -262,6 +266,11 @@ pub fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>,
     let what = format!("resolve '{host}'");
     let literal = match parse_scoped(host, port) {
         Some(Ok(sa)) => Some(sa),
+        // A '%' with nothing after it is a malformed address, not a name
+        // that failed to resolve.
+        Some(Err(why)) if host.ends_with('%') => {
+            return Err(Error::usage(format!("invalid address '{host}'"), why))
+        }
         Some(Err(why)) => return Err(Error::new(Exit::Resolve, what, why)),
         None => host
             .parse::<IpAddr>()

@@ -377,8 +377,8 @@ impl std::fmt::Display for OnDevice<'_> {
 /// gone (as `ip` prints one).
 pub fn interface_name(index: u32) -> String {
     match nix::net::if_::if_indextoname(index) {
-        Ok(name) => name.to_string_lossy().into_owned(),
-        Err(_) => index.to_string(),
+        Ok(name) if !name.is_empty() => name.to_string_lossy().into_owned(),
+        _ => index.to_string(),
     }
 }
 

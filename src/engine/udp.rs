@@ -199,6 +199,15 @@ pub fn connect(
     });
     let sock = bind_socket(local, Proto::Udp, opts, None)?;
     let what = format!("connect UDP {}", display_addr(&peer));
+    if fanout.broadcast && peer.is_ipv6() {
+        return Err(Error::usage(
+            "'--broadcast'",
+            format!(
+                "IPv6 has no broadcast ({} is IPv6): send to a multicast group, ff02::1 for every node on a link",
+                peer.ip()
+            ),
+        ));
+    }
     if fanout.broadcast {
         sock.set_broadcast(true).map_err(|e| Error::io(&what, &e))?;
     }

@@ -1,7 +1,7 @@
 //! HTTP CONNECT (RFC 9110 section 9.3.6), with Basic proxy credentials
 //! when the URL has a user.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::wire::Wire;
 use super::{Dest, ProxyUrl, Stage};
@@ -34,6 +34,17 @@ pub fn tunnel(
             "Proxy-Authorization: Basic {}\r\n",
             base64(format!("{user}:{pass}").as_bytes())
         ));
+        report(Stage {
+            what: format!(
+                "authentication: Basic as '{user}'{}, with the request",
+                if proxy.password.is_none() {
+                    " (an empty password: SONDA_PROXY_PASSWORD is not set)"
+                } else {
+                    ""
+                }
+            ),
+            took: Duration::ZERO,
+        });
     }
     req.push_str("\r\n");
     wire.send(req.as_bytes(), "CONNECT request")?;
@@ -132,8 +143,27 @@ fn read_header(wire: &Wire) -> Result<Vec<u8>, Error> {
             ));
         }
         header.push(wire.byte("CONNECT request")?);
+        // Said at once: waiting for an empty line that is not coming would
+        // end as a timeout, which blames the wrong thing.
+        if header.len() == 5 && !header.starts_with(b"HTTP/") {
+            return Err(not_http(wire, &header));
+        }
     }
     Ok(header)
+}
+
+fn not_http(wire: &Wire, start: &[u8]) -> Error {
+    let why = match start.first() {
+        Some(4 | 5) => {
+            "the proxy answered in SOCKS, not HTTP: try --proxy socks5:// (or socks4a://)"
+                .to_string()
+        }
+        _ => format!(
+            "the reply is not HTTP (it begins '{}'): is this an HTTP proxy?",
+            printable(&String::from_utf8_lossy(start))
+        ),
+    };
+    wire.error(Exit::Failure, why)
 }
 
 /// `HTTP/1.1 200 Connection established` to 200.

@@ -98,6 +98,27 @@ impl ProxyUrl {
                 )
             }
         };
+        match (scheme, &user, &password) {
+            (Scheme::Socks4a, _, Some(_)) => {
+                return Err(
+                    "SOCKS4a has no passwords (its user id only): socks4a://USER@HOST:PORT".into(),
+                )
+            }
+            // RFC 1929 gives each a length byte.
+            (Scheme::Socks5, Some(u), _) if u.len() > 255 => {
+                return Err(format!(
+                    "the proxy user name is {} bytes; SOCKS5 carries at most 255",
+                    u.len()
+                ))
+            }
+            (Scheme::Socks5, _, Some(p)) if p.len() > 255 => {
+                return Err(format!(
+                    "the proxy password is {} bytes; SOCKS5 carries at most 255",
+                    p.len()
+                ))
+            }
+            _ => {}
+        }
         let (host, port) = split_host_port(hostport)?;
         Ok(ProxyUrl {
             scheme,
@@ -176,6 +197,29 @@ pub struct Via {
     pub url: ProxyUrl,
     /// The proxy resolves names (the default); else this host does.
     pub remote_dns: bool,
+}
+
+impl Via {
+    /// What can be known before connecting about asking this proxy for
+    /// `host`: the request's own limits, and the password's.
+    pub fn check(&self, host: &str) -> Result<(), String> {
+        let literal = host.trim_matches(['[', ']']).parse::<IpAddr>().ok();
+        match self.url.scheme {
+            Scheme::Socks4a if literal.is_some_and(|ip| ip.is_ipv6()) => Err(format!(
+                "SOCKS4a cannot carry the IPv6 address {host}; use a socks5:// proxy"
+            )),
+            Scheme::Socks5 if literal.is_none() && self.remote_dns && host.len() > 255 => {
+                Err(format!(
+                    "a SOCKS5 request carries a name of at most 255 bytes, not {}",
+                    host.len()
+                ))
+            }
+            Scheme::Socks5 if self.url.password.as_ref().is_some_and(|p| p.len() > 255) => {
+                Err("the password (SONDA_PROXY_PASSWORD) is over 255 bytes, SOCKS5's limit".into())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What the proxy is asked to connect to.

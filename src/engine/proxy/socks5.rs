@@ -108,14 +108,21 @@ fn authenticate(wire: &Wire, proxy: &ProxyUrl, report: &mut dyn FnMut(Stage)) ->
     let mut status = [0u8; 2];
     wire.recv_exact(&mut status, "authentication")?;
     if status[1] != 0 {
-        return Err(wire.error(
+        let err = wire.error(
             Exit::Failure,
             format!(
                 "authentication rejected for user '{}' (status {:#04x})",
                 proxy.user.as_deref().unwrap_or_default(),
                 status[1]
             ),
-        ));
+        );
+        return Err(if proxy.password.is_none() {
+            err.with_hint(
+                "an empty password was sent: the URL has none and SONDA_PROXY_PASSWORD is not set",
+            )
+        } else {
+            err
+        });
     }
     report(Stage {
         what: format!(
