@@ -535,6 +535,20 @@ pub enum ProxyDnsArg {
     Local,
 }
 
+/// A bench group is an address alone: each receiver joins on the
+/// interface of the address the client reached it at.
+fn parse_bench_group(s: &str) -> Result<std::net::IpAddr, String> {
+    if s.contains('@') {
+        return Err(
+            "GROUP@IFACE is udp-recv's: a bench receiver joins on the interface \
+the client reached it by"
+                .into(),
+        );
+    }
+    s.parse()
+        .map_err(|_| "expected a multicast group address (239.1.1.1, ff15::1)".into())
+}
+
 fn parse_source_port(s: &str) -> Result<u16, String> {
     crate::engine::addr::parse_port(s)
 }
@@ -1135,7 +1149,7 @@ pub struct BenchArgs {
     /// the interface toward the server, TTL --ttl or 1), the server joins
     /// it there and counts rate, loss and reordering. See MULTICAST in
     /// sonda-bench(1).
-    #[arg(long, value_name = "GROUP")]
+    #[arg(long, value_name = "GROUP", value_parser = parse_bench_group)]
     pub multicast: Option<std::net::IpAddr>,
 
     /// With --client and --multicast: one more receiver, a bench server on

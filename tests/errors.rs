@@ -537,6 +537,9 @@ fn flags_that_do_nothing_here_are_usage_errors() {
     ] {
         usage_error(args, flag);
     }
+    // udp-recv's GROUP@IFACE: a bench receiver picks its interface itself.
+    let group = "239.1.1.1@lo";
+    usage_error(&["bench", "--proto", "udp", "--multicast", group], group);
 }
 
 #[test]

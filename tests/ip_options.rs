@@ -250,3 +250,17 @@ fn scan_with_an_unknown_interface_fails_as_connect_does() {
         assert!(f.stdout.is_empty(), "{}", f.dump());
     }
 }
+
+/// A local run's server thread failing is reported as that failure, not
+/// as the client's "the peer failed" about its own process.
+#[test]
+fn local_bench_names_its_own_server_failure() {
+    let f = run(
+        &["bench", "--bind-device", "nosuch0", "--duration", "1s"],
+        Input::Null,
+    );
+    f.expect_code(1);
+    let line = one_line(&f);
+    assert!(line.contains("SO_BINDTODEVICE"), "{}", f.dump());
+    assert!(!line.contains("the peer failed"), "{}", f.dump());
+}

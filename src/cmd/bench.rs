@@ -509,9 +509,19 @@ fn local(p: &Params, cfg: &Bench, report: &Report) -> Result<Outcome, Error> {
     let server = server
         .join()
         .unwrap_or_else(|_| Err(Error::new(Exit::Failure, "bench server", "panicked")));
-    let outcome = client?;
-    server?;
-    Ok(outcome)
+    match (client, server) {
+        // The client only hears that its peer failed; the server thread
+        // has the failure itself, and it is this process's own.
+        (Err(c), Err(s)) if c.why.starts_with("the peer failed") => Err(Error {
+            what: format!("bench (local server): {}", s.what),
+            ..s
+        }),
+        (client, server) => {
+            let outcome = client?;
+            server?;
+            Ok(outcome)
+        }
+    }
 }
 
 /// The live view: a spinner with the current rate on stderr (only when
