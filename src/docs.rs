@@ -74,6 +74,7 @@ const CONNECT_EXAMPLES: Examples = &[
     ("sonda connect -z 127.0.0.1 1-65535", "Scan every TCP port on loopback: open ports in port order with their connect time; -v adds closed and filtered ones. Exit 0 if any is open, 3 if all refused, 4 if none answered."),
     ("sonda connect -z --udp -w 500ms 10.0.0.5 53,123,161", "Probe UDP ports: closed on ICMP port unreachable, open|filtered on silence. Exit 0 if any is open or open|filtered, 3 if all are closed."),
     ("sonda connect -z --json 127.0.0.1 20-25 | jq -c 'select(.state == \"open\")'", "One JSON object per port."),
+    ("sonda connect -z -p 53 --bind-device eth1 host 22 80 8000-8100", "Several PORT arguments, as nc -z takes them; every probe from source port 53, out of eth1."),
     ("sonda connect --retry 30 --retry-delay 200ms db 5432 < /dev/null", "Wait for a service to come up (the delay doubles after each failure, up to 2 s); exit with the last attempt's status."),
     ("pv -q < image.iso | sonda connect --progress host 9000", "A progress bar on stderr while stdout stays byte-exact."),
 ];
@@ -84,6 +85,7 @@ const UDP_SEND_EXAMPLES: Examples = &[
     ("head -c 9000 /dev/urandom | sonda udp-send --size 9000 ::1 9000", "Send one 9000-byte datagram over IPv6."),
     ("tail -f app.log | sonda udp-send --lines loghost 5140", "Ship a growing log, each new line as its own datagram the moment it is written."),
     ("sonda udp-send --message ping --count 1000 --interval 1ms host 7", "A thousand datagrams, one per millisecond."),
+    ("sonda udp-send -p 5353 --message x 127.0.0.1 9000", "From a fixed source port (nc -u -p), for a peer or firewall that expects it."),
     ("sonda udp-send --message STATUS --wait-reply 2s 127.0.0.1 9999", "Request and response: print every reply until 2 seconds pass without one (exit 4 if none came)."),
 ];
 
