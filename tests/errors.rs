@@ -437,11 +437,17 @@ fn force_v4_with_v6_literal() {
     assert_no_panic(&f);
 }
 
+/// An address of the other family is said to be one, not "resolved" to
+/// nothing: it was never looked up.
 #[test]
 fn force_family_after_subcommand() {
     let f = run(&["connect", "-6", "127.0.0.1", "80"], Input::Null);
     f.expect_code(6);
-    one_line(&f);
+    assert!(
+        one_line(&f).contains("an IPv4 address, and -6 was given"),
+        "{}",
+        f.dump()
+    );
 }
 
 /// Every command that takes an address refuses a link-local one without a

@@ -302,15 +302,26 @@ pub fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>,
         }
     }
     if addrs.is_empty() {
-        let why = match family {
+        let why = match (family, literal) {
+            // An address of the other family was never looked up.
+            (Family::V4, Some(_)) => return Err(other_family(host, "an IPv6", "-4")),
+            (Family::V6, Some(_)) => return Err(other_family(host, "an IPv4", "-6")),
             _ if unscoped => "only link-local IPv6 addresses without a scope (fe80::...%eth0)",
-            Family::V4 => "no IPv4 address (-4 given)",
-            Family::V6 => "no IPv6 address (-6 given)",
-            Family::Any => "no address found",
+            (Family::V4, _) => "no IPv4 address (-4 given)",
+            (Family::V6, _) => "no IPv6 address (-6 given)",
+            (Family::Any, _) => "no address found",
         };
         return Err(Error::new(Exit::Resolve, what, why));
     }
     Ok(addrs)
+}
+
+fn other_family(host: &str, kind: &str, flag: &str) -> Error {
+    Error::new(
+        Exit::Resolve,
+        format!("address '{host}'"),
+        format!("{kind} address, and {flag} was given"),
+    )
 }
 
 /// getaddrinfo's message without std's "failed to lookup address
