@@ -77,7 +77,9 @@ once. The session ends when both directions are finished.\n\n\
 With -k, clients are served concurrently until interrupted: what each sends goes to \
 stdout in whole chunks, stdin goes to every connected client (a client that does not \
 read slows the fan-out for all), and stdin's EOF half-closes every current and \
-future client. Ctrl-C ends it with status 130; with -v it first says how many \
+future client. A client's EOF ends its session at once (a half-close cannot be told \
+from a close): one that half-closes and then waits for an answer gets it without -k, \
+from --echo, or through --to. Ctrl-C ends it with status 130; with -v it first says how many \
 clients were served and how many bytes moved.\n\n\
 Data moves in calls of 1 MiB, and what arrives is spliced (splice(2)) from the \
 socket straight into a stdout pipe (not with -k, where clients share stdout in whole \
@@ -330,7 +332,8 @@ pub struct ListenArgs {
     #[arg(long, requires = "unix")]
     pub unlink_stale: bool,
 
-    /// Serve clients concurrently and keep listening after each one ends.
+    /// Serve clients concurrently and keep listening after each one ends
+    /// (a client's EOF ends its session: it cannot be told from a close).
     #[arg(short = 'k', long)]
     pub keep_open: bool,
 
@@ -1178,8 +1181,14 @@ pub struct BenchArgs {
     /// Serve tests until interrupted, on the HOST and PORT given, if any
     /// (default: every interface, port 5205). HOST PORT, HOST:PORT, an
     /// IPv6 address in brackets before :PORT, a HOST alone (::1 is one) or a
-    /// PORT alone; with -U PATH and no address, on that Unix socket.
-    #[arg(long, value_name = "ADDR", num_args = 0..=2, conflicts_with = "client")]
+    /// PORT alone; with -U PATH and no address, on that Unix socket. Each
+    /// client chooses its test: a test parameter (--proto, --duration,
+    /// --size and the rest) given to a server is a usage error.
+    #[arg(long, value_name = "ADDR", num_args = 0..=2, conflicts_with_all = [
+        "client", "proto", "mode", "reverse", "bidir", "size", "rate", "streams", "duration",
+        "bytes", "omit", "interval", "pin", "no_gso", "multicast", "receiver", "sndbuf",
+        "rcvbuf", "rcvlowat",
+    ])]
     pub server: Option<Vec<String>>,
 
     /// Run the test against a sonda bench server: HOST, then PORT if not

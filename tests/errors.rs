@@ -511,36 +511,46 @@ fn link_local_scope_edge_cases() {
 /// naming them, not silently ignored.
 #[test]
 fn flags_that_do_nothing_here_are_usage_errors() {
-    for (args, flag) in [
-        (&["connect", "-z", "--crlf", "127.0.0.1", "1"][..], "--crlf"),
+    let cases: [(&[&str], &str); 8] = [
+        (&["connect", "-z", "--crlf", "127.0.0.1", "1"], "--crlf"),
         (
-            &["connect", "-z", "--quit-after", "1s", "127.0.0.1", "1"][..],
+            &["connect", "-z", "--quit-after", "1s", "127.0.0.1", "1"],
             "--quit-after",
         ),
         (
-            &["connect", "-z", "--hexdump", "127.0.0.1", "1"][..],
+            &["connect", "-z", "--hexdump", "127.0.0.1", "1"],
             "--hexdump",
         ),
         (
-            &["bench", "--server", "127.0.0.1", "0", "--duration", "7s"][..],
-            "--duration",
+            &["bench", "--server", "127.0.0.1", "0", "--duration", "7s"],
+            "--duration <DUR>",
+        ),
+        // A value equal to the default is still a parameter given.
+        (&["bench", "--server", "--proto", "tcp"], "--proto <PROTO>"),
+        (
+            &["bench", "--server", "--multicast", "239.1.1.1"],
+            "--multicast <GROUP>",
         ),
         (
-            &[
-                "bench",
-                "--server",
-                "--proto",
-                "udp",
-                "--multicast",
-                "239.1.1.1",
-            ][..],
-            "--proto",
-        ),
-        (
-            &["udp-send", "--broadcast", "--message", "x", "::1", "9"][..],
+            &["udp-send", "--broadcast", "--message", "x", "::1", "9"],
             "--broadcast",
         ),
-    ] {
+        // Before any socket: a source that cannot be bound does not matter.
+        (
+            &[
+                "udp-send",
+                "--broadcast",
+                "-s",
+                "2001:db8::1",
+                "--message",
+                "x",
+                "::1",
+                "9",
+            ],
+            "--broadcast",
+        ),
+    ];
+    for (args, flag) in cases {
         usage_error(args, flag);
     }
     // udp-recv's GROUP@IFACE: a bench receiver picks its interface itself.

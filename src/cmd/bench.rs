@@ -513,7 +513,7 @@ fn local(p: &Params, cfg: &Bench, report: &Report) -> Result<Outcome, Error> {
         // The client only hears that its peer failed; the server thread
         // has the failure itself, and it is this process's own.
         (Err(c), Err(s)) if c.why.starts_with("the peer failed") => Err(Error {
-            what: format!("bench (local server): {}", s.what),
+            what: s.what.replacen("bench ", "bench (local server) ", 1),
             ..s
         }),
         (client, server) => {

@@ -148,7 +148,10 @@ fn connect_once(cfg: &Connect) -> Result<(Conn, Duration), Error> {
             // Only the last failure is the error: with -v it has its time
             // as the others had; without, it says the others failed too.
             result.map_err(|e| {
-                let why = if failed == 0 || failed < total || e.exit == Exit::TimedOut {
+                let why = if failed == 0 || failed < total {
+                    return e;
+                } else if report::verbose() && e.exit == Exit::TimedOut {
+                    // A timeout's message has its time already.
                     return e;
                 } else if report::verbose() {
                     format!("{} (after {})", e.why, report::duration(last_took))

@@ -105,9 +105,16 @@ pub fn usage_error(err: clap::Error) -> Exit {
 /// say why).
 pub fn usage_tail() -> &'static str {
     let args: Vec<String> = std::env::args().collect();
+    // A word that reads as a file, not as the HOST it was taken for.
+    let file_like = |w: &str| {
+        w.contains('/')
+            || [".hex", ".txt", ".log", ".dump", ".out"]
+                .iter()
+                .any(|ext| w.ends_with(ext))
+    };
     if args
         .windows(2)
-        .any(|w| w[0] == "--hexdump" && !w[1].starts_with('-'))
+        .any(|w| w[0] == "--hexdump" && file_like(&w[1]))
     {
         " (--hexdump takes its FILE as --hexdump=FILE; see 'sonda --help')"
     } else {

@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::config::connect::Scan;
 use crate::engine::addr::resolve;
 use crate::engine::connect::ConnectOpts;
-use crate::engine::proxy::Via;
+use crate::engine::proxy::{self, Via};
 use crate::engine::scan::{self, PortResult, State};
 use crate::engine::socket::{Proto, ShownIp};
 use crate::error::{Error, Exit};
@@ -166,7 +166,7 @@ fn through_proxy(args: &Scan, via: &Via) -> anyhow::Result<Exit> {
         let state = match through(&conn, via, &dest, started + args.timeout) {
             Ok(()) => State::Open,
             Err(e) if e.exit == Exit::Refused => State::Closed,
-            Err(e) if e.exit == Exit::TimedOut => State::Filtered,
+            Err(e) if e.exit == Exit::TimedOut || proxy::is_forbidden(&e) => State::Filtered,
             Err(e) => return Err(e.into()),
         };
         let rtt = started.elapsed();

@@ -82,12 +82,6 @@ impl TryFrom<(&BenchArgs, Family)> for Bench {
             )
         };
         let (plan, target) = match (&args.server, &args.client) {
-            (Some(_), _) if client_flag(args).is_some() => {
-                return Err(Error::usage(
-                    format!("'{}'", client_flag(args).unwrap_or_default()),
-                    "a server takes every test parameter from its client: give it to --client",
-                ))
-            }
             (Some(addr), _) => match unix {
                 Some(_) if !addr.is_empty() => return Err(twice("--server", addr)),
                 Some(target) => (Plan::Server { once: args.once }, target),
@@ -226,33 +220,6 @@ fn to_params(a: &BenchArgs, unix: bool) -> Result<Params, Error> {
         multicast: a.multicast,
         group_ports: Vec::new(),
     })
-}
-
-/// The first test parameter given on this command line, for a server,
-/// which takes them from each client: what clap makes of `bench` alone
-/// is the default each is compared with.
-fn client_flag(a: &BenchArgs) -> Option<&'static str> {
-    use clap::{Args, FromArgMatches};
-    let plain = BenchArgs::augment_args(clap::Command::new("bench"))
-        .no_binary_name(true)
-        .try_get_matches_from(std::iter::empty::<String>())
-        .ok()
-        .and_then(|m| BenchArgs::from_arg_matches(&m).ok())?;
-    macro_rules! differs {
-        ($($field:ident => $flag:literal),* $(,)?) => {
-            $(if format!("{:?}", a.$field) != format!("{:?}", plain.$field) {
-                return Some($flag);
-            })*
-        };
-    }
-    differs!(
-        proto => "--proto", mode => "--mode", reverse => "--reverse", bidir => "--bidir",
-        size => "--size", rate => "--rate", streams => "--streams", duration => "--duration",
-        bytes => "--bytes", omit => "--omit", interval => "--interval", pin => "--pin",
-        no_gso => "--no-gso", multicast => "--multicast", sndbuf => "--sndbuf",
-        rcvbuf => "--rcvbuf", rcvlowat => "--rcvlowat",
-    );
-    None
 }
 
 /// `[HOST] [PORT]` as --client and --server take it: HOST may carry its

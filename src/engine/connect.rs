@@ -87,22 +87,23 @@ pub fn connect_any(
         let share = match (deadline, opts.timeout) {
             (Some(_), Some(whole)) if i == 0 => Some(whole / left),
             (Some(d), _) => {
-                // To the millisecond, as -w was given: what the message says.
+                // To 10 ms, as -w is given, not the microseconds the
+                // earlier attempts took: what the message says.
                 let ms = d.saturating_duration_since(started).as_secs_f64() * 1e3;
-                Some(Duration::from_millis((ms / f64::from(left)).round() as u64))
+                let share = (ms / f64::from(left) / 10.0).round() as u64 * 10;
+                Some(Duration::from_millis(share.max(1)))
             }
             _ => None,
         };
         match connect_one(*addr, opts, share.map(|t| (started + t, t))) {
             Ok(stream) => return Ok((stream, *addr, started.elapsed())),
             Err(e) => {
-                if left == 1 || deadline.is_some_and(|d| Instant::now() >= d) {
-                    // The last one, or out of time: the caller reports it.
-                    last = Some(e);
-                    break;
-                }
                 report(Attempt::Failed(addr, &e, started.elapsed()));
                 last = Some(e);
+                // The last one, or out of time: the caller reports it.
+                if left == 1 || deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
             }
         }
     }

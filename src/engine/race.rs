@@ -81,7 +81,7 @@ pub fn race(
                     return Err(e);
                 }
             }
-            return Err(timed_out(&pending, opts));
+            return Err(timed_out(&pending, opts, last.as_ref()));
         }
         if now >= next_at || pending.is_empty() {
             if let Some(addr) = queue.next() {
@@ -221,13 +221,19 @@ fn overtaken(pending: &[Pending], report: &mut impl FnMut(Attempt)) {
 }
 
 /// The deadline passed: the error names every attempt still unanswered.
-fn timed_out(pending: &[Pending], opts: &ConnectOpts) -> Error {
+/// The race's end at -w: the addresses still unanswered, and the last
+/// that failed otherwise, which would go unsaid without -v.
+fn timed_out(pending: &[Pending], opts: &ConnectOpts, failed: Option<&Error>) -> Error {
     let limit = humantime::format_duration(opts.timeout.unwrap_or_default());
     let names: Vec<String> = pending.iter().map(|p| display_addr(&p.addr)).collect();
+    let also = match failed {
+        Some(e) => format!(" ({e})"),
+        None => String::new(),
+    };
     Error::new(
         Exit::TimedOut,
         format!("connect {}", names.join(", ")),
-        format!("timed out after {limit}"),
+        format!("timed out after {limit}{also}"),
     )
 }
 

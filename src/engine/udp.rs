@@ -192,13 +192,6 @@ pub fn connect(
                 "no resolved address is in the family of the --source address",
             )
         })?;
-    let port = source_port.unwrap_or(0);
-    let local = source.unwrap_or_else(|| match peer {
-        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], port)),
-        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], port)),
-    });
-    let sock = bind_socket(local, Proto::Udp, opts, None)?;
-    let what = format!("connect UDP {}", display_addr(&peer));
     if fanout.broadcast && peer.is_ipv6() {
         return Err(Error::usage(
             "'--broadcast'",
@@ -208,6 +201,13 @@ pub fn connect(
             ),
         ));
     }
+    let port = source_port.unwrap_or(0);
+    let local = source.unwrap_or_else(|| match peer {
+        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], port)),
+        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], port)),
+    });
+    let sock = bind_socket(local, Proto::Udp, opts, None)?;
+    let what = format!("connect UDP {}", display_addr(&peer));
     if fanout.broadcast {
         sock.set_broadcast(true).map_err(|e| Error::io(&what, &e))?;
     }

@@ -1,7 +1,7 @@
 //! HTTP CONNECT (RFC 9110 section 9.3.6), with Basic proxy credentials
 //! when the URL has a user.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::wire::Wire;
 use super::{Dest, ProxyUrl, Stage};
@@ -34,17 +34,6 @@ pub fn tunnel(
             "Proxy-Authorization: Basic {}\r\n",
             base64(format!("{user}:{pass}").as_bytes())
         ));
-        report(Stage {
-            what: format!(
-                "authentication: Basic as '{user}'{}, with the request",
-                if proxy.password.is_none() {
-                    " (an empty password: SONDA_PROXY_PASSWORD is not set)"
-                } else {
-                    ""
-                }
-            ),
-            took: Duration::ZERO,
-        });
     }
     req.push_str("\r\n");
     wire.send(req.as_bytes(), "CONNECT request")?;
@@ -59,8 +48,15 @@ pub fn tunnel(
         )
     })?;
     if (200..300).contains(&code) {
+        let auth = match &proxy.user {
+            Some(u) => format!(", authenticated as '{u}' (Basic)"),
+            None => String::new(),
+        };
         report(Stage {
-            what: format!("reply: '{}', tunnel to {dest} open", printable(status_line)),
+            what: format!(
+                "reply: '{}', tunnel to {dest} open{auth}",
+                printable(status_line)
+            ),
             took: started.elapsed(),
         });
         return Ok(());
@@ -98,6 +94,9 @@ pub fn tunnel(
                 Some(s) if !s.eq_ignore_ascii_case("basic") => {
                     err.with_hint("sonda sends Basic credentials only")
                 }
+                _ if proxy.password.is_none() => err.with_hint(
+                    "an empty password was sent: the URL has none and SONDA_PROXY_PASSWORD is not set",
+                ),
                 _ => err,
             }
         }
@@ -116,6 +115,11 @@ pub fn tunnel(
                  or a name the proxy could not resolve: HTTP does not say which)"
             ),
         ),
+        // The proxy's policy forbids this target: for a scan, filtered.
+        403 => super::forbidden(wire.error(
+            Exit::Failure,
+            format!("connect to {dest} through the proxy: '{shown}'"),
+        )),
         _ => wire.error(
             Exit::Failure,
             format!("connect to {dest} through the proxy: '{shown}'"),
@@ -145,7 +149,10 @@ fn read_header(wire: &Wire) -> Result<Vec<u8>, Error> {
         header.push(wire.byte("CONNECT request")?);
         // Said at once: waiting for an empty line that is not coming would
         // end as a timeout, which blames the wrong thing.
-        if header.len() == 5 && !header.starts_with(b"HTTP/") {
+        // A SOCKS reply is two bytes: the first one tells.
+        if (header.len() == 1 && matches!(header[0], 4 | 5))
+            || (header.len() == 5 && !header.starts_with(b"HTTP/"))
+        {
             return Err(not_http(wire, &header));
         }
     }

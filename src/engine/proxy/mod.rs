@@ -222,6 +222,21 @@ impl Via {
     }
 }
 
+/// Marks a refusal by the proxy's own policy (HTTP 403, SOCKS5 "not
+/// allowed by ruleset") as EACCES, so a scan can tell a forbidden port
+/// (filtered, the scan goes on) from credentials refused (the scan ends).
+pub fn forbidden(err: Error) -> Error {
+    Error {
+        errno: Some(libc::EACCES),
+        ..err
+    }
+}
+
+/// Whether [`forbidden`] marked `err`.
+pub fn is_forbidden(err: &Error) -> bool {
+    err.errno == Some(libc::EACCES)
+}
+
 /// What the proxy is asked to connect to.
 #[derive(Clone, Debug)]
 pub enum Dest {

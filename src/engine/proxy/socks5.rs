@@ -219,8 +219,13 @@ fn refusal(wire: &Wire, code: u8, dest: &Dest) -> Error {
         8 => (Exit::Failure, "address type not supported"),
         _ => (Exit::Failure, "unassigned reply code"),
     };
-    wire.error(
+    let err = wire.error(
         exit,
         format!("connect to {dest} through the proxy: {words} (SOCKS5 reply {code})"),
-    )
+    );
+    if code == 2 {
+        super::forbidden(err)
+    } else {
+        err
+    }
 }
