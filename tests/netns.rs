@@ -222,6 +222,17 @@ fn bench_across_the_link_with_delay_and_loss() {
 
 // ---------------------------------------------------------------- connect -z
 
+/// `listen -k --sink HOST 8080` in `ns`, once it listens.
+fn sink_on_8080(ns: &str, host: &str) -> Running {
+    let mut listener = spawn_cmd(
+        sonda_in(ns, &["-v", "listen", "-k", "--sink", host, "8080"]),
+        Input::Null,
+        Output::Null,
+    );
+    listener.wait_for_stderr("listening on ");
+    listener
+}
+
 #[test]
 fn scan_across_the_link_open_filtered_closed() {
     let Some(p) = pair(5) else { return };
@@ -229,12 +240,7 @@ fn scan_across_the_link_open_filtered_closed() {
         return;
     }
     let b = p.b_addr();
-    let mut listener = spawn_cmd(
-        sonda_in(p.b(), &["-v", "listen", "-k", "--sink", &b, "8080"]),
-        Input::Null,
-        Output::Null,
-    );
-    listener.wait_for_stderr("listening on ");
+    let _listener = sink_on_8080(p.b(), &b);
 
     let (f, elapsed) = sonda_run(
         p.a(),
@@ -960,12 +966,7 @@ fn probe_bind_device_sets_apart_sockets_on_other_interfaces() {
 fn scan_probes_take_bind_device() {
     let Some(p) = pair(17) else { return };
     let b = p.b_addr();
-    let mut listener = spawn_cmd(
-        sonda_in(p.b(), &["-v", "listen", "-k", "--sink", &b, "8080"]),
-        Input::Null,
-        Output::Null,
-    );
-    listener.wait_for_stderr("listening on ");
+    let listener = sink_on_8080(p.b(), &b);
     let scan = |dev: &str| {
         sonda_run(
             p.a(),
