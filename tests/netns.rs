@@ -546,30 +546,8 @@ fn unreachable_answers_are_told_apart_by_who_sent_what() {
         return;
     }
     let n = p.n;
-    let rules: [&[&str]; 4] = [
-        &["add", "table", "inet", "sonda_test"],
+    let rules: [&[&str]; 2] = [
         &[
-            "add",
-            "chain",
-            "inet",
-            "sonda_test",
-            "input",
-            "{",
-            "type",
-            "filter",
-            "hook",
-            "input",
-            "priority",
-            "0",
-            ";",
-            "}",
-        ],
-        &[
-            "add",
-            "rule",
-            "inet",
-            "sonda_test",
-            "input",
             "tcp",
             "dport",
             "81",
@@ -580,11 +558,6 @@ fn unreachable_answers_are_told_apart_by_who_sent_what() {
             "admin-prohibited",
         ],
         &[
-            "add",
-            "rule",
-            "inet",
-            "sonda_test",
-            "input",
             "tcp",
             "dport",
             "82",
@@ -595,16 +568,8 @@ fn unreachable_answers_are_told_apart_by_who_sent_what() {
             "host-unreachable",
         ],
     ];
-    for r in rules {
-        let out = in_ns(p.b(), "nft", r).unwrap();
-        if !out.status.success() {
-            eprintln!(
-                "skipped: `nft {}` failed: {}",
-                r.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            return;
-        }
+    if !nft_input_rules(p.b(), "inet", &rules) {
+        return;
     }
     // B routes for A (forwarding on) but has no route to 10.203.N.0/24.
     must(

@@ -328,6 +328,11 @@ pub fn lan(n: u8) -> Option<Lan> {
 /// table `sonda_test` of `family` (`ip`, `ip6`, `inet`) in `ns`; false,
 /// after saying skipped and why, when nft is missing or refuses it.
 pub fn nft_input_rule(ns: &str, family: &str, rule: &[&str]) -> bool {
+    nft_input_rules(ns, family, &[rule])
+}
+
+/// [`nft_input_rule`] for several rules, in order, in the one chain.
+pub fn nft_input_rules(ns: &str, family: &str, rules: &[&[&str]]) -> bool {
     let chain = [
         "add",
         "chain",
@@ -347,9 +352,17 @@ pub fn nft_input_rule(ns: &str, family: &str, rule: &[&str]) -> bool {
         ";",
         "}",
     ];
-    let mut add_rule = vec!["add", "rule", family, "sonda_test", "input"];
-    add_rule.extend_from_slice(rule);
-    let steps: [&[&str]; 3] = [&["add", "table", family, "sonda_test"], &chain, &add_rule];
+    let add_rules: Vec<Vec<&str>> = rules
+        .iter()
+        .map(|rule| {
+            let mut add = vec!["add", "rule", family, "sonda_test", "input"];
+            add.extend_from_slice(rule);
+            add
+        })
+        .collect();
+    let table = ["add", "table", family, "sonda_test"];
+    let mut steps: Vec<&[&str]> = vec![&table, &chain];
+    steps.extend(add_rules.iter().map(Vec::as_slice));
     for step in steps {
         match in_ns(ns, "nft", step) {
             Some(out) if out.status.success() => {}
